@@ -1,0 +1,76 @@
+"""Paygate: a plugin-based, asynchronous payment gateway framework.
+
+This module is the public surface a plugin needs: ``hookimpl``, the types, the errors.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from .errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    PaygateError,
+    PluginError,
+    RefundNotAllowed,
+    UnknownNotifier,
+    UnknownProcessor,
+    ValidationFailed,
+)
+from .types import (
+    ChargeRequest,
+    ChargeResult,
+    Delivery,
+    DeliveryResult,
+    DeliveryStatus,
+    Event,
+    Money,
+    Notifier,
+    Outcome,
+    Payment,
+    PaymentStatus,
+    Processor,
+    Refund,
+    RefundDenied,
+    RefundRequest,
+    RefundResult,
+    RefundStatus,
+)
+from .wire import compact_json
+
+__version__ = "0.1.0"
+
+hookimpl = pluggy.HookimplMarker("paygate")
+
+__all__ = [
+    "BadRequest",
+    "ChargeRequest",
+    "ChargeResult",
+    "Conflict",
+    "Delivery",
+    "DeliveryResult",
+    "DeliveryStatus",
+    "Event",
+    "Money",
+    "NotFound",
+    "Notifier",
+    "Outcome",
+    "Payment",
+    "PaymentStatus",
+    "PaygateError",
+    "PluginError",
+    "Processor",
+    "Refund",
+    "RefundDenied",
+    "RefundNotAllowed",
+    "RefundRequest",
+    "RefundResult",
+    "RefundStatus",
+    "UnknownNotifier",
+    "UnknownProcessor",
+    "ValidationFailed",
+    "__version__",
+    "compact_json",
+    "hookimpl",
+]

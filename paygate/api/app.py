@@ -1,0 +1,51 @@
+"""The merchant API (:8000): ``create_app(ctx)`` wires routes to resources; ``get_app()`` reads
+the environment (gunicorn's entry point, ``paygate.api.app:get_app()``)."""
+
+from __future__ import annotations
+
+import falcon
+
+from ..services import Context
+from . import errors
+from .middleware import AuthMiddleware, RequestIdMiddleware
+from .resources import orders, payments, system
+
+ROUTES = [
+    ("/health", system.Health),
+    ("/api/v1/test/merchant", system.TestMerchant),
+    ("/api/v1/test/jobs/status", system.JobStatus),
+    ("/api/v1/orders", orders.Orders),
+    ("/api/v1/orders/{order_id}", orders.Order),
+    ("/api/v1/orders/{order_id}/public", orders.OrderPublic),
+    ("/api/v1/payments", payments.Payments),
+    ("/api/v1/payments/public", payments.PaymentsPublic),
+    ("/api/v1/payments/{payment_id}", payments.Payment),
+    ("/api/v1/payments/{payment_id}/public", payments.PaymentPublic),
+    ("/api/v1/payments/{payment_id}/capture", payments.Capture),
+]
+
+EXPOSED_HEADERS = ["Request-Id", "Idempotent-Replayed"]
+
+
+def create_app(ctx: Context) -> falcon.App:
+    app = falcon.App(
+        middleware=[
+            RequestIdMiddleware(),
+            falcon.CORSMiddleware(
+                allow_origins=list(ctx.settings.allowed_origins),
+                expose_headers=EXPOSED_HEADERS,
+            ),
+            AuthMiddleware(ctx),
+        ],
+    )
+    app.req_options.strip_url_path_trailing_slash = True
+    errors.install(app)
+    for path, resource in ROUTES:
+        app.add_route(path, resource(ctx))
+    return app
+
+
+def get_app() -> falcon.App:
+    from ..wiring import build_context
+
+    return create_app(build_context(role="api"))

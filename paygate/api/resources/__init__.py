@@ -1,0 +1,65 @@
+"""Thin resources: parse, call a service, answer. Shared helpers live here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import falcon
+import orjson
+
+from ...services import Context, idempotency
+from ...services.idempotency import Replay, Token
+from ...wire import compact_json
+from ..middleware import json_body
+
+
+class Resource:
+    auth = False
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def body(self, req: falcon.Request, *, required: bool = True) -> Any:
+        return json_body(req, self.ctx.settings.max_body_bytes, required=required)
+
+
+def send(resp: falcon.Response, view: Any, status: int = 200) -> None:
+    resp.status = status
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = compact_json(view)
+
+
+def create_idempotently(
+    ctx: Context,
+    req: falcon.Request,
+    resp: falcon.Response,
+    merchant_id: str,
+    body: Any,
+    create: Callable[[Token | None], dict[str, Any]],
+) -> None:
+    """Run ``create`` under the request's Idempotency-Key (if any) and answer 201.
+
+    A replay answers the stored status and bytes with ``Idempotent-Replayed: true``.
+    """
+    key = req.get_header("Idempotency-Key")
+    if key is None:
+        send(resp, create(None), 201)
+        return
+    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    fingerprint = idempotency.request_hash(req.method, req.path, canonical)
+    begun = idempotency.begin(ctx, str(merchant_id), key, fingerprint)
+    if isinstance(begun, Replay):
+        resp.status = begun.status
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = begun.body
+        resp.set_header("Idempotent-Replayed", "true")
+        return
+    try:
+        create(begun)
+    except BaseException:
+        idempotency.abandon(ctx, begun)
+        raise
+    resp.status = begun.code
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = begun.body

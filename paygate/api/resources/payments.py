@@ -1,0 +1,65 @@
+"""/api/v1/payments"""
+
+from __future__ import annotations
+
+from ...services import orders, payments, validation
+from ..middleware import merchant_of
+from . import Resource, create_idempotently, send
+
+
+class Payments(Resource):
+    auth = True
+
+    def on_post(self, req, resp):
+        merchant = merchant_of(req)
+        body = self.body(req)
+        create_idempotently(
+            self.ctx,
+            req,
+            resp,
+            merchant["id"],
+            body,
+            lambda token: payments.create(self.ctx, merchant, body, token),
+        )
+
+    def on_get(self, req, resp):
+        send(resp, payments.list_payments(self.ctx, merchant_of(req), req.params))
+
+
+class PaymentsPublic(Resource):
+    """The checkout page's create: no credentials, the merchant is the order's."""
+
+    def on_post(self, req, resp):
+        body = self.body(req)
+        if req.get_header("Idempotency-Key") is None:
+            send(resp, payments.create(self.ctx, None, body), 201)
+            return
+        merchant_id = orders.merchant_id_of(self.ctx, validation.order_id_of(body))
+        create_idempotently(
+            self.ctx,
+            req,
+            resp,
+            merchant_id,
+            body,
+            lambda token: payments.create(self.ctx, None, body, token),
+        )
+
+
+class Payment(Resource):
+    auth = True
+
+    def on_get(self, req, resp, payment_id):
+        send(resp, payments.get(self.ctx, merchant_of(req), payment_id))
+
+
+class PaymentPublic(Resource):
+    def on_get(self, req, resp, payment_id):
+        send(resp, payments.get_public(self.ctx, payment_id))
+
+
+class Capture(Resource):
+    auth = True
+
+    def on_post(self, req, resp, payment_id):
+        body = self.body(req, required=False)
+        send(resp, payments.capture(self.ctx, merchant_of(req), payment_id, body))

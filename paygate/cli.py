@@ -1,0 +1,162 @@
+"""The ``paygate`` command: run the gateway (all of it, or one process), migrate, list plugins."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from . import __version__
+from .config import Settings
+
+log = logging.getLogger("paygate")
+
+APPS = {
+    "api": ("paygate.api.app:get_app", "port"),
+    "dashboard": ("web.dashboard.app:get_app", "dashboard_port"),
+    "checkout": ("web.checkout.app:get_app", "checkout_port"),
+}
+
+
+def _setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, os.environ.get("PAYGATE_LOG_LEVEL", level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def prepare_database(settings: Settings) -> None:
+    """Migrate and seed, or exit with one clear line when the database cannot be reached."""
+    from .db import connect
+    from .db.merchants import seed_test_merchant
+    from .db.migrate import migrate
+    from .errors import ServiceUnavailable
+    from .wiring import require_database_url
+
+    url = require_database_url(settings)
+    try:
+        with connect(url) as conn:
+            applied = migrate(conn)
+            created = seed_test_merchant(conn, settings)
+    except ServiceUnavailable as exc:
+        raise SystemExit(f"paygate: {exc.description}") from None
+    if applied:
+        log.info("applied migrations %s", applied)
+    if created:
+        log.info("seeded the test merchant (%s)", settings.test_merchant_email)
+
+
+def cmd_migrate(args, settings: Settings) -> int:
+    prepare_database(settings)
+    print("database is up to date")
+    return 0
+
+
+def cmd_serve(args, settings: Settings) -> int:
+    from .serve import serve
+
+    factory, port_field = APPS[args.command]
+    if not args.no_migrate:
+        prepare_database(settings)
+    serve(
+        factory,
+        host=args.host or settings.bind_host,
+        port=args.port or getattr(settings, port_field),
+        workers=args.workers or settings.api_workers,
+        threads=args.threads or settings.api_threads,
+        name=args.command,
+    )
+    return 0
+
+
+def cmd_worker(args, settings: Settings) -> int:
+    from .jobs.worker import run_worker
+
+    prepare_database(settings)
+    run_worker(settings, workers=args.concurrency)
+    return 0
+
+
+def cmd_plugins(args, settings: Settings) -> int:
+    from .errors import PluginError
+    from .plugins import load_plugins
+
+    try:
+        plugins = load_plugins(settings)
+    except PluginError as exc:
+        print(f"paygate: {exc}", file=sys.stderr)
+        return 1
+    rows = plugins.info()
+    if args.json:
+        print(json.dumps([row.__dict__ for row in rows], indent=2))
+        return 0
+    for row in rows:
+        provides = [f"processor {p}" for p in row.processors]
+        provides += [f"notifier {n}" for n in row.notifiers]
+        if "paygate_refund_policy" in row.hooks:
+            provides.append("refund policy")
+        print(f"{row.name}")
+        print(f"    provides:     {', '.join(provides) or '-'}")
+        print(f"    distribution: {row.distribution} {row.version}")
+        print(f"    hooks:        {', '.join(row.hooks)}")
+    return 0
+
+
+def cmd_up(args, settings: Settings) -> int:
+    from .supervisor import run_up
+
+    return run_up(settings, state_dir=args.state_dir, with_worker=not args.no_worker)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="paygate", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"paygate {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run everything: API, dashboard, checkout, worker")
+    up.add_argument("--state-dir", help="where embedded servers keep data (default .paygate)")
+    up.add_argument("--no-worker", action="store_true", help="do not start a worker")
+    up.set_defaults(func=cmd_up)
+
+    for name in APPS:
+        serve = sub.add_parser(name, help=f"run the {name} server (gunicorn)")
+        serve.add_argument("--host")
+        serve.add_argument("--port", type=int)
+        serve.add_argument("--workers", type=int, help="gunicorn worker processes")
+        serve.add_argument("--threads", type=int, help="threads per worker")
+        serve.add_argument("--no-migrate", action="store_true")
+        serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run a job worker (Huey consumer + janitor)")
+    worker.add_argument("--concurrency", type=int, help="worker threads")
+    worker.set_defaults(func=cmd_worker)
+
+    sub.add_parser("migrate", help="apply migrations and seed the test merchant").set_defaults(
+        func=cmd_migrate
+    )
+
+    plugins = sub.add_parser("plugins", help="list loaded plugins")
+    plugins.add_argument("--json", action="store_true")
+    plugins.set_defaults(func=cmd_plugins)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _setup_logging()
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"paygate: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args, settings)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

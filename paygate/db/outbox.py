@@ -1,0 +1,41 @@
+"""The transactional outbox: webhook events written by the same statement as the state change.
+
+``events_cte()`` is a CTE fragment that inserts one ``webhook_logs`` row per event for a merchant
+that has a webhook URL, optionally only when another CTE changed a row. Parameters it needs:
+``merchant_id``, ``resource_id``, ``event_ids``, ``event_names``, ``event_bodies`` (see
+``event_params``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ..wire import compact_json
+
+
+def events_cte(name: str = "events", *, only_if: str | None = None) -> str:
+    guard = f"AND EXISTS (SELECT 1 FROM {only_if})" if only_if else ""
+    return f"""{name} AS (
+    INSERT INTO webhook_logs (id, merchant_id, event, resource_id, payload, body,
+                              next_retry_at, enqueued_at)
+    SELECT e.id, m.id, e.event, %(resource_id)s, e.body::jsonb, e.body, now(), now()
+      FROM merchants m
+     CROSS JOIN unnest(%(event_ids)s::uuid[], %(event_names)s::text[], %(event_bodies)s::text[])
+           AS e(id, event, body)
+     WHERE m.id = %(merchant_id)s AND coalesce(m.webhook_url, '') <> '' {guard}
+    RETURNING id
+)"""
+
+
+def event_params(
+    merchant_id: str, resource_id: str, events: list[tuple[str, dict[str, Any]]]
+) -> dict[str, Any]:
+    """``events`` is a list of (event name, full payload dict)."""
+    return {
+        "merchant_id": merchant_id,
+        "resource_id": resource_id,
+        "event_ids": [uuid.uuid4() for _ in events],
+        "event_names": [name for name, _ in events],
+        "event_bodies": [compact_json(payload).decode("utf-8") for _, payload in events],
+    }

@@ -1,0 +1,173 @@
+"""Payments: creation with its outbox rows, lookups, listing, and the settlement state machine.
+
+Every transition is guarded in SQL by the state it expects, so a job that runs twice (or two
+workers racing on one payment) changes the row at most once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from .idempotency import COMPLETE_CTE
+from .outbox import events_cte
+
+COLUMNS = (
+    "id, order_id, merchant_id, amount, currency, method, status, processor, vpa, card_network, "
+    "card_last4, captured, captured_at, amount_refunded, error_code, error_description, "
+    "processor_reference, processor_attempts, charge_acknowledged, created_at, updated_at"
+)
+
+INSERT = f"""
+WITH payment AS (
+    INSERT INTO payments (id, order_id, merchant_id, amount, currency, method, processor, vpa,
+                          card_network, card_last4, created_at, updated_at, next_check_at,
+                          enqueued_at)
+    VALUES (%(id)s, %(order_id)s, %(merchant_id)s, %(amount)s, %(currency)s, %(method)s,
+            %(processor)s, %(vpa)s, %(card_network)s, %(card_last4)s, %(created_at)s,
+            %(created_at)s, %(created_at)s, now())
+    RETURNING id
+), {events_cte()}, {COMPLETE_CTE}
+SELECT (SELECT id FROM payment) AS id,
+       coalesce((SELECT array_agg(id) FROM events), '{{}}') AS webhook_ids
+"""
+
+
+def insert(conn: psycopg.Connection, params: dict[str, Any]) -> list:
+    """Insert a pending payment and its creation events; return the new webhook log ids."""
+    row = conn.execute(INSERT, params).fetchone()
+    return row["webhook_ids"]
+
+
+def get(conn: psycopg.Connection, payment_id: str, merchant_id: str | None = None) -> dict | None:
+    if merchant_id is None:
+        return conn.execute(
+            f"SELECT {COLUMNS} FROM payments WHERE id = %s", (payment_id,)
+        ).fetchone()
+    return conn.execute(
+        f"SELECT {COLUMNS} FROM payments WHERE id = %s AND merchant_id = %s",
+        (payment_id, merchant_id),
+    ).fetchone()
+
+
+def lock(conn: psycopg.Connection, payment_id: str, merchant_id: str) -> dict | None:
+    """Lock the payment row for the rest of the transaction (refunds and captures serialize)."""
+    return conn.execute(
+        f"SELECT {COLUMNS} FROM payments WHERE id = %s AND merchant_id = %s FOR UPDATE",
+        (payment_id, merchant_id),
+    ).fetchone()
+
+
+FILTERS = {
+    "status": "status = %(status)s",
+    "method": "method = %(method)s",
+    "order_id": "order_id = %(order_id)s",
+    "created_from": "created_at >= %(created_from)s",
+    "created_to": "created_at < %(created_to)s",
+    "search": "(id ILIKE %(search)s OR order_id ILIKE %(search)s)",
+}
+
+
+def list_for_merchant(
+    conn: psycopg.Connection,
+    merchant_id: str,
+    *,
+    limit: int,
+    offset: int,
+    filters: dict[str, Any] | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    filters = {k: v for k, v in (filters or {}).items() if v is not None and k in FILTERS}
+    where = " AND ".join(["merchant_id = %(merchant_id)s", *(FILTERS[k] for k in filters)])
+    params = {"merchant_id": merchant_id, "limit": limit, "offset": offset, **filters}
+    if "search" in params:
+        params["search"] = f"%{_escape_like(params['search'])}%"
+    rows = conn.execute(
+        f"""SELECT {COLUMNS}, count(*) OVER () AS total_count FROM payments WHERE {where}
+            ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s""",
+        params,
+    ).fetchall()
+    if rows:
+        return rows, rows[0]["total_count"]
+    total = conn.execute(f"SELECT count(*) AS n FROM payments WHERE {where}", params).fetchone()
+    return rows, total["n"]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# -- the settlement state machine (worker side) ---------------------------------------------
+
+
+def claim(conn: psycopg.Connection, payment_id: str, lease_seconds: float) -> dict | None:
+    """Take the payment for processing if it is pending, due, and nobody holds a live lease."""
+    return conn.execute(
+        f"""UPDATE payments
+               SET locked_until = now() + make_interval(secs => %s),
+                   processor_attempts = processor_attempts + 1
+             WHERE id = %s AND status = 'pending' AND next_check_at <= now()
+               AND (locked_until IS NULL OR locked_until < now())
+         RETURNING {COLUMNS}""",
+        (lease_seconds, payment_id),
+    ).fetchone()
+
+
+SETTLE = f"""
+WITH settled AS (
+    UPDATE payments
+       SET status = %(status)s, error_code = %(error_code)s,
+           error_description = %(error_description)s,
+           processor_reference = coalesce(%(reference)s, processor_reference),
+           settled_at = now(), updated_at = %(updated_at)s, locked_until = NULL
+     WHERE id = %(resource_id)s AND status = 'pending'
+ RETURNING id, order_id
+), paid AS (
+    UPDATE orders SET status = 'paid', updated_at = now()
+     WHERE id = (SELECT order_id FROM settled) AND %(status)s = 'success' AND status = 'created'
+), {events_cte(only_if="settled")}
+SELECT (SELECT count(*) FROM settled) AS settled,
+       coalesce((SELECT array_agg(id) FROM events), '{{}}') AS webhook_ids
+"""
+
+
+def settle(conn: psycopg.Connection, params: dict[str, Any]) -> tuple[bool, list]:
+    """Move a pending payment to success/failed with its event; (changed, webhook ids)."""
+    row = conn.execute(SETTLE, params).fetchone()
+    return bool(row["settled"]), row["webhook_ids"]
+
+
+def defer(
+    conn: psycopg.Connection,
+    payment_id: str,
+    delay_seconds: float,
+    reference: str | None,
+    acknowledged: bool,
+) -> None:
+    """The outcome is not known yet: release the lease and look again after ``delay_seconds``.
+    ``acknowledged`` records that the processor has seen the charge (sync from now on)."""
+    conn.execute(
+        """UPDATE payments
+              SET next_check_at = now() + make_interval(secs => %s), locked_until = NULL,
+                  enqueued_at = NULL, charge_acknowledged = charge_acknowledged OR %s,
+                  processor_reference = coalesce(%s, processor_reference)
+            WHERE id = %s AND status = 'pending'""",
+        (delay_seconds, acknowledged, reference, payment_id),
+    )
+
+
+CAPTURE = f"""
+WITH captured AS (
+    UPDATE payments SET captured = TRUE, captured_at = now(), updated_at = %(updated_at)s
+     WHERE id = %(resource_id)s AND merchant_id = %(merchant_id)s AND status = 'success'
+       AND NOT captured
+ RETURNING id
+), {events_cte(only_if="captured")}
+SELECT (SELECT count(*) FROM captured) AS captured,
+       coalesce((SELECT array_agg(id) FROM events), '{{}}') AS webhook_ids
+"""
+
+
+def capture(conn: psycopg.Connection, params: dict[str, Any]) -> tuple[bool, list]:
+    row = conn.execute(CAPTURE, params).fetchone()
+    return bool(row["captured"]), row["webhook_ids"]

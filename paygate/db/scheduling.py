@@ -1,0 +1,45 @@
+"""Due-work queries shared by every job kind (payments, refunds, webhook deliveries).
+
+A job row is *due* when its status is ``pending``, its due time has passed and no worker holds a
+live lease on it. Dispatching marks ``enqueued_at`` so a row is re-dispatched at most once per
+``redispatch_after`` seconds, whoever asks.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+# table -> column holding the time the next step is due
+DUE_COLUMN = {
+    "payments": "next_check_at",
+    "refunds": "next_check_at",
+    "webhook_logs": "next_retry_at",
+}
+
+
+def due_for_dispatch(
+    conn: psycopg.Connection, table: str, redispatch_after: float, limit: int
+) -> list[str]:
+    due = DUE_COLUMN[table]  # KeyError for anything else: never interpolate free text
+    rows = conn.execute(
+        f"""UPDATE {table} SET enqueued_at = now()
+             WHERE id IN (
+                 SELECT id FROM {table}
+                  WHERE status = 'pending' AND {due} <= now()
+                    AND (locked_until IS NULL OR locked_until < now())
+                    AND (enqueued_at IS NULL
+                         OR enqueued_at < now() - make_interval(secs => %s))
+                  ORDER BY {due}
+                  LIMIT %s
+                    FOR UPDATE SKIP LOCKED)
+         RETURNING id""",
+        (redispatch_after, limit),
+    ).fetchall()
+    return [str(row["id"]) for row in rows]
+
+
+def clear_enqueued(conn: psycopg.Connection, table: str, ids: list[str]) -> None:
+    """The enqueue failed: make these rows eligible for the next sweep at once."""
+    if ids:
+        DUE_COLUMN[table]  # validates the table name
+        conn.execute(f"UPDATE {table} SET enqueued_at = NULL WHERE id = ANY(%s)", (ids,))

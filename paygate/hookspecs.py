@@ -1,0 +1,65 @@
+"""The plugin API: every hook Paygate calls, with its full contract.
+
+Plugins implement these with ``@paygate.hookimpl``. An implementation may accept any subset of a
+hook's arguments (pluggy passes only what it names), so a hook can gain an argument without
+breaking existing plugins. ``paygate.plugins`` is the only module that calls them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .types import Notifier, Payment, Processor, RefundDenied, RefundRequest
+
+hookspec = pluggy.HookspecMarker("paygate")
+
+
+@hookspec
+def paygate_register_processors(register: Callable[[Processor], None], settings: Settings) -> None:
+    """Register payment processors.
+
+    Call ``register(processor)`` once for each processor the plugin provides. A processor is any
+    object satisfying :class:`paygate.types.Processor`: a unique ``name`` (the registry key that
+    merchants choose with their ``processor`` setting), ``methods`` (a frozenset such as
+    ``{"card", "upi"}``), ``supports_partial_refund``, ``supports_manual_capture``, and the
+    operations ``charge``, ``capture``, ``refund`` and ``sync``.
+
+    ``settings`` is the gateway's :class:`paygate.config.Settings` (read-only), so a processor can
+    honour ``TEST_MODE`` and friends without reading the environment itself.
+
+    Two processors with the same name are a start-up error that names both plugins. Return value
+    is ignored.
+    """
+
+
+@hookspec
+def paygate_register_notifiers(register: Callable[[Notifier], None], settings: Settings) -> None:
+    """Register notifiers (how events reach merchants).
+
+    Call ``register(notifier)`` for each notifier; a notifier has a unique ``name`` and
+    ``deliver(delivery) -> DeliveryResult``. ``deliver`` receives the exact bytes to send and
+    must report network failures in the result instead of raising. Duplicate names fail at
+    start-up. Return value is ignored.
+    """
+
+
+@hookspec(firstresult=True)
+def paygate_refund_policy(
+    payment: Payment, refund_request: RefundRequest, refunded_amount: int
+) -> RefundDenied | None:
+    """Decide whether a refund may be created. First objection wins.
+
+    Called while the payment row is locked, after the core's own invariants hold (the payment is
+    ``success`` and ``refund_request.amount`` fits in the amount still available), so a policy
+    can neither allow what the core forbids nor be raced by a concurrent refund.
+
+    ``refunded_amount`` is the sum of the payment's refunds that are ``pending`` or ``processed``.
+    Return ``None`` to raise no objection, or ``RefundDenied(reason)`` to refuse: the merchant gets
+    400 ``BAD_REQUEST_ERROR`` with ``reason`` as the description, and nothing is recorded.
+    Policies must be fast and must not write anything: they run inside the refund transaction.
+    """

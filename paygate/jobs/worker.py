@@ -1,0 +1,50 @@
+"""``paygate worker``: a Huey consumer plus the janitor and heartbeat threads.
+
+SIGINT stops gracefully (running tasks finish), SIGTERM stops at once; either way nothing is
+lost, because every task's row stays due in the database until it is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from ..config import Settings
+from ..db import connect
+from ..db.migrate import migrate
+from . import heartbeat, huey, runtime
+from .dispatcher import HueyDispatcher
+from .janitor import Janitor
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings, *, workers: int | None = None, janitor: bool = True) -> None:
+    from . import tasks  # noqa: F401 - registers the tasks with the Huey instance
+
+    with connect(settings.database_url) as conn:
+        migrate(conn)
+    ctx = runtime.context()
+    stopping = threading.Event()
+    heartbeat.start_thread(
+        huey.storage.conn,
+        settings.heartbeat_interval_seconds,
+        settings.heartbeat_ttl_seconds,
+        stopping,
+    )
+    if janitor:
+        Janitor(ctx, HueyDispatcher(settings.heartbeat_ttl_seconds)).start(stopping)
+    consumer = huey.create_consumer(
+        workers=workers or settings.worker_concurrency,
+        worker_type="thread",
+        periodic=False,
+        initial_delay=0.01,
+        backoff=1.5,
+        max_delay=0.25,
+        check_worker_health=True,
+    )
+    log.info("worker started: %d threads", workers or settings.worker_concurrency)
+    try:
+        consumer.run()
+    finally:
+        stopping.set()

@@ -1,0 +1,36 @@
+"""Health and job statistics, from the record and the worker heartbeat."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ..db import jobs as jobs_repo
+from ..errors import ServiceUnavailable
+from . import Context
+from .views import iso
+
+
+def health(ctx: Context) -> tuple[bool, dict[str, Any]]:
+    """(healthy, body). Unhealthy only when the database, the record, is unreachable."""
+    database_ok = ctx.db.ping()
+    redis_ok = ctx.dispatcher.ping()
+    worker = ctx.dispatcher.worker_running() if redis_ok else False
+    body = {
+        "status": "healthy" if database_ok else "unhealthy",
+        "database": "connected" if database_ok else "disconnected",
+        "redis": "connected" if redis_ok else "disconnected",
+        "worker": "running" if worker else "stopped",
+        "timestamp": iso(datetime.now(UTC)),
+    }
+    return database_ok, body
+
+
+def job_status(ctx: Context) -> dict[str, Any]:
+    with ctx.db.connection() as conn:
+        counts = jobs_repo.counts(conn)
+    try:
+        running = ctx.dispatcher.worker_running()
+    except ServiceUnavailable:
+        running = False
+    return {**counts, "worker_status": "running" if running else "stopped"}

@@ -1,0 +1,260 @@
+"""Payments: create (answers ``pending`` at once), read, list, capture, and settle (worker side).
+
+Creation writes the payment and its ``payment.created``/``payment.pending`` outbox rows in one
+statement and dispatches the processing job after commit. Settlement asks the payment's
+processor plugin and records the outcome and its event in one guarded statement, so a job run
+twice settles once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from ..db import merchants as merchants_repo
+from ..db import orders as orders_repo
+from ..db import payments as repo
+from ..db.outbox import event_params
+from ..db.rows import payment_from_row
+from ..errors import (
+    CAPTURE_AMOUNT_TOO_LARGE,
+    PAYMENT_ALREADY_CAPTURED,
+    PAYMENT_NOT_CAPTURABLE,
+    BadRequest,
+    NotFound,
+    ValidationFailed,
+)
+from ..types import ChargeRequest, ChargeResult, Outcome, Payment, PaymentStatus
+from . import Context, ids, validation, views
+from .idempotency import Token, token_params
+
+log = logging.getLogger(__name__)
+
+# A processor that answers "pending" with a short retry_after is asked again in the same job;
+# longer waits release the payment to the scheduler (see docs/operations.md).
+INLINE_WAIT_SECONDS = 2.0
+SYNC_BACKOFF_SECONDS = (1, 2, 5, 10, 30, 60, 120, 300)
+
+
+def event(name: str, payment: Payment, now: float | None = None) -> tuple[str, dict[str, Any]]:
+    payload = {
+        "event": name,
+        "timestamp": int(now if now is not None else time.time()),
+        "data": {"payment": views.payment_view(payment)},
+    }
+    return name, payload
+
+
+def _order_for(conn, order_id: str, merchant_id: str | None) -> dict[str, Any]:
+    order = orders_repo.get(conn, order_id, merchant_id)
+    if order is None:
+        raise NotFound.of("Order")
+    return order
+
+
+def create(
+    ctx: Context,
+    merchant: dict[str, Any] | None,
+    body: Any,
+    token: Token | None = None,
+) -> dict[str, Any]:
+    """Create a pending payment. ``merchant`` None means the public (checkout) endpoint: the
+    merchant is the order's. Check order: order (404), method, then the method's fields."""
+    order_id = validation.order_id_of(body)
+    merchant_id = merchant["id"] if merchant else None
+    try:
+        details = validation.payment_request(body)
+    except ValidationFailed:
+        with ctx.db.connection() as conn:
+            _order_for(conn, order_id, merchant_id)
+        raise
+    with ctx.db.connection() as conn:
+        order = _order_for(conn, order_id, merchant_id)
+        if merchant is None:
+            merchant = merchants_repo.by_id(conn, order["merchant_id"])
+        processor_name = merchant["processor"]
+        processor = ctx.plugins.processor(processor_name)
+        if details["method"] not in processor.methods:
+            raise BadRequest(f"Payment method {details['method']} is not supported", field="method")
+        now = datetime.now(UTC)
+        payment = Payment(
+            id=ids.payment_id(),
+            merchant_id=str(merchant["id"]),
+            order_id=order["id"],
+            amount=order["amount"],
+            currency=order["currency"],
+            status=PaymentStatus.PENDING,
+            processor=processor_name,
+            created_at=now,
+            updated_at=now,
+            **details,
+        )
+        view = views.payment_view(payment)
+        stamp = now.timestamp()
+        events = [
+            event("payment.created", payment, stamp),
+            event("payment.pending", payment, stamp),
+        ]
+        webhook_ids = repo.insert(
+            conn,
+            {
+                "id": payment.id,
+                "order_id": payment.order_id,
+                "amount": payment.amount,
+                "currency": payment.currency,
+                "method": payment.method,
+                "processor": processor_name,
+                "vpa": payment.vpa,
+                "card_network": payment.card_network,
+                "card_last4": payment.card_last4,
+                "created_at": now,
+                **event_params(payment.merchant_id, payment.id, events),
+                **token_params(token, 201, view),
+            },
+        )
+    ctx.dispatcher.payment(payment.id)
+    ctx.dispatcher.webhooks(webhook_ids)
+    return view
+
+
+def load(ctx: Context, merchant: dict[str, Any] | None, payment_id: str) -> Payment:
+    with ctx.db.connection() as conn:
+        row = repo.get(conn, payment_id, merchant["id"] if merchant else None)
+    if row is None:
+        raise NotFound.of("Payment")
+    return payment_from_row(row)
+
+
+def get(ctx: Context, merchant: dict[str, Any], payment_id: str) -> dict[str, Any]:
+    return views.payment_view(load(ctx, merchant, payment_id))
+
+
+def get_public(ctx: Context, payment_id: str) -> dict[str, Any]:
+    return views.payment_public_view(load(ctx, None, payment_id))
+
+
+def list_payments(ctx: Context, merchant: dict[str, Any], params: dict[str, Any]):
+    lim, off = validation.pagination(params.get("limit"), params.get("offset"))
+    filters = validation.payment_filters(params)
+    with ctx.db.connection() as conn:
+        rows, total = repo.list_for_merchant(
+            conn, merchant["id"], limit=lim, offset=off, filters=filters
+        )
+    return views.page([views.payment_view(payment_from_row(r)) for r in rows], total, lim, off)
+
+
+def capture(ctx: Context, merchant: dict[str, Any], payment_id: str, body: Any):
+    """Capture a successful payment (once); emits ``payment.captured``."""
+    body = validation.require_object(body if body is not None else {})
+    validation.reject_unknown(body, {"amount"})
+    payment = load(ctx, merchant, payment_id)
+    requested = body.get("amount", payment.amount)
+    requested = validation.amount(requested, minimum=1)
+    if payment.status != PaymentStatus.SUCCESS:
+        raise BadRequest(PAYMENT_NOT_CAPTURABLE)
+    if payment.captured:
+        raise BadRequest(PAYMENT_ALREADY_CAPTURED)
+    if requested > payment.amount:
+        raise BadRequest(CAPTURE_AMOUNT_TOO_LARGE, field="amount")
+    result = ctx.plugins.processor(payment.processor).capture(payment, requested)
+    if result.outcome != Outcome.SUCCESS:
+        raise BadRequest(result.error_description or "Capture failed at the processor")
+    now = datetime.now(UTC)
+    captured = replace(payment, captured=True, captured_at=now, updated_at=now)
+    with ctx.db.connection() as conn:
+        changed, webhook_ids = repo.capture(
+            conn,
+            {
+                "resource_id": payment.id,
+                "updated_at": now,
+                **event_params(
+                    payment.merchant_id, payment.id, [event("payment.captured", captured)]
+                ),
+            },
+        )
+    if not changed:
+        # Another request captured it between our read and our write.
+        raise BadRequest(PAYMENT_ALREADY_CAPTURED)
+    ctx.dispatcher.webhooks(webhook_ids)
+    return views.payment_view(captured)
+
+
+# -- worker side ------------------------------------------------------------------------------
+
+
+def _backoff(attempt: int) -> float:
+    return float(SYNC_BACKOFF_SECONDS[min(attempt, len(SYNC_BACKOFF_SECONDS)) - 1])
+
+
+def process(ctx: Context, payment_id: str) -> str:
+    """Settle one payment through its processor. Safe to run any number of times."""
+    lease = ctx.settings.job_lease_seconds
+    with ctx.db.connection() as conn:
+        row = repo.claim(conn, payment_id, lease)
+    if row is None:
+        return "skipped"
+    payment = payment_from_row(row)
+    acknowledged = row["charge_acknowledged"]
+    attempt = row["processor_attempts"]
+    deadline = time.monotonic() + lease * 0.5
+    try:
+        processor = ctx.plugins.processor(payment.processor)
+        if acknowledged:
+            result = processor.sync(payment)
+        else:
+            result = processor.charge(
+                ChargeRequest(payment=payment, idempotency_key=payment.id, attempt=attempt)
+            )
+            acknowledged = True
+        while result.outcome == Outcome.PENDING:
+            wait = result.retry_after if result.retry_after is not None else _backoff(attempt)
+            if wait > INLINE_WAIT_SECONDS or time.monotonic() + wait > deadline:
+                break
+            time.sleep(max(wait, 0))
+            result = processor.sync(payment)
+    except Exception:
+        # Never guess an outcome: look again later, the idempotency key keeps it one charge.
+        log.exception("processor error for payment %s (attempt %d)", payment_id, attempt)
+        with ctx.db.connection() as conn:
+            repo.defer(conn, payment_id, _backoff(attempt), None, acknowledged)
+        return "deferred"
+    if result.outcome == Outcome.PENDING:
+        wait = result.retry_after if result.retry_after is not None else _backoff(attempt)
+        with ctx.db.connection() as conn:
+            repo.defer(conn, payment_id, wait, result.reference, True)
+        return "deferred"
+    return _settle(ctx, payment, result)
+
+
+def _settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
+    success = result.outcome == Outcome.SUCCESS
+    now = datetime.now(UTC)
+    settled = replace(
+        payment,
+        status=PaymentStatus.SUCCESS if success else PaymentStatus.FAILED,
+        error_code=None if success else (result.error_code or "PAYMENT_FAILED"),
+        error_description=None
+        if success
+        else (result.error_description or "Payment processing failed"),
+        updated_at=now,
+    )
+    name = "payment.success" if success else "payment.failed"
+    with ctx.db.connection() as conn:
+        changed, webhook_ids = repo.settle(
+            conn,
+            {
+                "status": str(settled.status),
+                "error_code": settled.error_code,
+                "error_description": settled.error_description,
+                "reference": result.reference,
+                "updated_at": now,
+                **event_params(payment.merchant_id, payment.id, [event(name, settled)]),
+            },
+        )
+    if not changed:
+        return "skipped"
+    ctx.dispatcher.webhooks(webhook_ids)
+    return str(settled.status)

@@ -1,0 +1,154 @@
+"""``paygate up``: embedded servers when needed, then API, dashboard, checkout and a worker.
+
+Children run in their own sessions, so Ctrl-C reaches only us; we then stop them in order
+(web servers, worker, then the databases) and wait for each. Every child also gets
+``PR_SET_PDEATHSIG``, so even a ``kill -9`` of this process leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .config import Settings
+from .embedded import EmbeddedError, free_port, port_in_use, postgres_in, valkey_in
+
+log = logging.getLogger("paygate.up")
+
+DEFAULT_PG_PORT = 5432
+DEFAULT_REDIS_PORT = 6379
+
+
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _pick_port(env_name: str, preferred: int) -> int:
+    raw = os.environ.get(env_name)
+    if raw:
+        return int(raw)
+    return preferred if not port_in_use(preferred) else free_port()
+
+
+def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "paygate", *args],
+        env=env,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
+
+
+def _stop_all(children: list[tuple[str, subprocess.Popen, int]], timeout: float = 15.0) -> None:
+    for _, proc, sig in children:
+        if proc.poll() is None:
+            try:
+                proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + timeout
+    for name, proc, _ in children:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop in time; killing it", name)
+            proc.kill()
+            proc.wait(5)
+
+
+def run_up(settings: Settings, *, state_dir: str | None = None, with_worker: bool = True) -> int:
+    state = Path(state_dir or settings.state_dir).expanduser().resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.setdefault("PAYGATE_ALLOW_PRIVATE_WEBHOOKS", "true")  # local receivers, local dev
+    servers = []
+    stopping = False
+
+    def on_signal(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    children: list[tuple[str, subprocess.Popen, int]] = []
+    try:
+        if not settings.database_url:
+            pg = postgres_in(state, _pick_port("PAYGATE_EMBEDDED_PG_PORT", DEFAULT_PG_PORT))
+            servers.append(pg.start())
+            env["DATABASE_URL"] = pg.url
+        if not settings.redis_url:
+            kv = valkey_in(state, _pick_port("PAYGATE_EMBEDDED_REDIS_PORT", DEFAULT_REDIS_PORT))
+            servers.append(kv.start())
+            env["REDIS_URL"] = kv.url
+        settings = Settings.from_env(env)
+        from .cli import prepare_database
+
+        prepare_database(settings)
+        for name, port in (
+            ("api", settings.port),
+            ("dashboard", settings.dashboard_port),
+            ("checkout", settings.checkout_port),
+        ):
+            module = {
+                "api": "paygate.api.app",
+                "dashboard": "web.dashboard.app",
+                "checkout": "web.checkout.app",
+            }[name]
+            if importlib.util.find_spec(module) is None:
+                continue
+            if port_in_use(port):
+                raise SystemExit(f"paygate: port {port} is already in use ({name})")
+            children.append((name, _spawn([name, "--no-migrate"], env), signal.SIGTERM))
+        if with_worker:
+            children.append(("worker", _spawn(["worker"], env), signal.SIGINT))
+        _banner(settings, env, state, [name for name, _, _ in children])
+        while not stopping:
+            for name, proc, _ in children:
+                if proc.poll() is not None:
+                    log.error("%s exited with code %s; stopping everything", name, proc.returncode)
+                    stopping = True
+                    break
+            time.sleep(0.2)
+        return 0 if all(p.poll() in (None, 0) for _, p, _ in children) else 1
+    except EmbeddedError as exc:
+        print(f"paygate: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _stop_all(children)
+        for server in reversed(servers):
+            server.stop()
+        if children or servers:
+            print("paygate: stopped", file=sys.stderr)
+
+
+def _banner(settings: Settings, env: dict[str, str], state: Path, running: list[str]) -> None:
+    lines = ["", "Paygate is running:"]
+    if "api" in running:
+        lines.append(f"  API        http://localhost:{settings.port}   (health: /health)")
+    if "dashboard" in running:
+        lines.append(f"  Dashboard  http://localhost:{settings.dashboard_port}/login")
+    if "checkout" in running:
+        lines.append(
+            f"  Checkout   http://localhost:{settings.checkout_port}/checkout?order_id=..."
+        )
+    lines.append(f"  Worker     {'running' if 'worker' in running else 'not started'}")
+    lines.append(f"  PostgreSQL {env['DATABASE_URL']}")
+    lines.append(f"  Redis      {env['REDIS_URL']}")
+    lines.append(f"  State      {state}")
+    lines.append(
+        f"  Test keys  X-Api-Key: {settings.test_api_key}  X-Api-Secret: {settings.test_api_secret}"
+    )
+    lines.append("Press Ctrl-C to stop.")
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,1 @@
+"""Built-in refund policies (opt-in)."""

@@ -1,0 +1,1 @@
+"""The embeddable checkout SDK (checkout.js), served by the checkout app."""
