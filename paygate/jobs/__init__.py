@@ -12,9 +12,11 @@ from huey import RedisHuey
 from redis import ConnectionPool
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# Several gateways (or test runs) can share one Redis under different queue names.
+QUEUE_NAME = os.environ.get("PAYGATE_QUEUE") or "paygate"
 
 huey = RedisHuey(
-    "paygate",
+    QUEUE_NAME,
     connection_pool=ConnectionPool.from_url(
         os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
         socket_connect_timeout=2,

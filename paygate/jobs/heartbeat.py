@@ -10,7 +10,9 @@ import time
 
 from redis import Redis
 
-KEY = "paygate:workers"
+from . import QUEUE_NAME
+
+KEY = f"{QUEUE_NAME}:workers"
 
 
 def worker_name() -> str:
