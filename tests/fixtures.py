@@ -150,6 +150,7 @@ class Gateway:
 
     env: dict[str, str]
     api_port: int = 0
+    ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)
     tmp: str = ""
@@ -188,6 +189,37 @@ class Gateway:
             ],
         )
         self.wait_healthy()
+
+    def start_web(self, app: str, threads: int = 8) -> str:
+        """Start ``dashboard`` or ``checkout`` on a free port; return its base URL."""
+        port = free_port()
+        self.ports[app] = port
+        self._spawn(
+            app,
+            [
+                app,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--threads",
+                str(threads),
+                "--no-migrate",
+            ],
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                requests.get(url + "/", timeout=2, allow_redirects=False)
+                return url
+            except requests.RequestException:
+                if self.procs[app].poll() is not None:
+                    break
+                time.sleep(0.1)
+        raise AssertionError(f"{app} did not start: {self.tail()}")
 
     def start_worker(self, name: str = "worker", concurrency: int = 4) -> subprocess.Popen:
         return self._spawn(name, ["worker", "--concurrency", str(concurrency)])
