@@ -160,23 +160,20 @@ class EmbeddedPostgres:
         return self
 
     def _ensure_database(self, timeout: float) -> None:
-        import psycopg
+        from .db import connect
+        from .errors import ServiceUnavailable
 
         deadline = time.monotonic() + timeout
         while True:
             try:
-                with psycopg.connect(
-                    f"postgresql://postgres@127.0.0.1:{self.port}/postgres",
-                    autocommit=True,
-                    connect_timeout=2,
-                ) as conn:
+                with connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres") as conn:
                     exists = conn.execute(
                         "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
                     ).fetchone()
                     if not exists:
                         conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
                     return
-            except psycopg.OperationalError:
+            except ServiceUnavailable:
                 if time.monotonic() > deadline:
                     raise EmbeddedError(
                         f"PostgreSQL did not accept connections; see {self.log_path}"

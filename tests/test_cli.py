@@ -1,0 +1,152 @@
+"""The ``paygate`` command: one-command start on the embedded default, clean Ctrl-C, and one
+clear line (never a traceback) for the usual operator mistakes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+import requests
+
+from paygate.embedded import free_port
+from tests.fixtures import AUTH, wait_for
+
+
+def paygate(
+    *args: str, env: dict | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "paygate", *args],
+        capture_output=True,
+        text=True,
+        env=env or os.environ.copy(),
+        timeout=timeout,
+    )
+
+
+def embedded_env(tmp_path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        {
+            "PORT": str(free_port()),
+            "DASHBOARD_PORT": str(free_port()),
+            "CHECKOUT_PORT": str(free_port()),
+            "PAYGATE_EMBEDDED_PG_PORT": str(free_port()),
+            "PAYGATE_EMBEDDED_REDIS_PORT": str(free_port()),
+            "PAYGATE_STATE_DIR": str(tmp_path),
+            "TEST_MODE": "true",
+            "TEST_PROCESSING_DELAY": "200",
+            "PAYGATE_QUEUE": "paygate-up-test",
+        }
+    )
+    return env
+
+
+def start_up(env: dict, log_path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "paygate", "up"],
+        env=env,
+        stdout=open(log_path, "wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def healthy(url: str):
+    try:
+        body = requests.get(url + "/health", timeout=1).json()
+        return body if body["database"] == "connected" and body["worker"] == "running" else None
+    except (requests.RequestException, ValueError, KeyError):
+        return None
+
+
+@pytest.mark.e2e
+def test_up_runs_on_embedded_servers_and_ctrl_c_leaves_nothing_behind(tmp_path):
+    env = embedded_env(tmp_path)
+    api = f"http://127.0.0.1:{env['PORT']}"
+    up = start_up(env, tmp_path / "up1.log")
+    try:
+        health = wait_for(
+            lambda: healthy(api), timeout=60, message=(tmp_path / "up1.log").read_text
+        )
+        assert health["status"] == "healthy" and health["redis"] == "connected"
+        banner = (tmp_path / "up1.log").read_text()
+        assert f"http://localhost:{env['PORT']}" in banner and "Ctrl-C" in banner
+        children = psutil.Process(up.pid).children(recursive=True)
+        assert len(children) >= 4  # postgres, valkey, api, worker (and their workers)
+        order = requests.post(
+            api + "/api/v1/orders", json={"amount": 12300}, headers=AUTH, timeout=5
+        ).json()
+        payment = requests.post(
+            api + "/api/v1/payments",
+            headers=AUTH,
+            timeout=5,
+            json={"order_id": order["id"], "method": "upi", "vpa": "user@paytm"},
+        ).json()
+        assert payment["status"] == "pending"
+        wait_for(
+            lambda: (
+                requests.get(
+                    f"{api}/api/v1/payments/{payment['id']}", headers=AUTH, timeout=5
+                ).json()["status"]
+                == "success"
+            ),
+            timeout=10,
+        )
+    finally:
+        up.send_signal(signal.SIGINT)  # what Ctrl-C in a terminal sends
+        up.wait(60)
+    assert up.returncode == 0, (tmp_path / "up1.log").read_text()[-2000:]
+    time.sleep(0.5)
+    alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], f"left behind: {[c.cmdline() for c in alive]}"
+
+    # A second `paygate up` finds the same data again.
+    up = start_up(env, tmp_path / "up2.log")
+    try:
+        wait_for(lambda: healthy(api), timeout=60, message=(tmp_path / "up2.log").read_text)
+        again = requests.get(f"{api}/api/v1/orders/{order['id']}", headers=AUTH, timeout=5)
+        assert again.status_code == 200 and again.json()["amount"] == 12300
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.wait(60)
+
+
+def test_port_in_use_is_one_clear_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = paygate("api", "--host", "127.0.0.1", "--port", str(port))
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == f"paygate: port {port} is already in use"
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_database_is_one_clear_line():
+    env = {**os.environ, "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/x"}
+    result = paygate("migrate", env=env)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("paygate: cannot connect to the database")
+
+
+def test_missing_database_url_explains_what_to_do():
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    result = paygate("migrate", env=env)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "paygate up" in result.stderr
+
+
+def test_plugins_lists_the_built_in_processor_and_notifier():
+    result = paygate("plugins")
+    assert result.returncode == 0, result.stderr
+    assert "processor test" in result.stdout
+    assert "notifier webhook" in result.stdout
+    assert "paygate_register_processors" in result.stdout
