@@ -8,7 +8,7 @@ import falcon
 from ..services import Context
 from . import errors
 from .middleware import AuthMiddleware, RequestIdMiddleware
-from .resources import orders, payments, system
+from .resources import orders, payments, refunds, system
 
 ROUTES = [
     ("/health", system.Health),
@@ -22,6 +22,8 @@ ROUTES = [
     ("/api/v1/payments/{payment_id}", payments.Payment),
     ("/api/v1/payments/{payment_id}/public", payments.PaymentPublic),
     ("/api/v1/payments/{payment_id}/capture", payments.Capture),
+    ("/api/v1/payments/{payment_id}/refunds", refunds.PaymentRefunds),
+    ("/api/v1/refunds/{refund_id}", refunds.Refund),
 ]
 
 EXPOSED_HEADERS = ["Request-Id", "Idempotent-Replayed"]

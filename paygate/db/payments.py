@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg
 
+from . import scheduling
 from .idempotency import COMPLETE_CTE
 from .outbox import events_cte
 
@@ -102,15 +103,7 @@ def _escape_like(text: str) -> str:
 
 def claim(conn: psycopg.Connection, payment_id: str, lease_seconds: float) -> dict | None:
     """Take the payment for processing if it is pending, due, and nobody holds a live lease."""
-    return conn.execute(
-        f"""UPDATE payments
-               SET locked_until = now() + make_interval(secs => %s),
-                   processor_attempts = processor_attempts + 1
-             WHERE id = %s AND status = 'pending' AND next_check_at <= now()
-               AND (locked_until IS NULL OR locked_until < now())
-         RETURNING {COLUMNS}""",
-        (lease_seconds, payment_id),
-    ).fetchone()
+    return scheduling.claim(conn, "payments", payment_id, lease_seconds, COLUMNS)
 
 
 SETTLE = f"""
@@ -146,13 +139,14 @@ def defer(
 ) -> None:
     """The outcome is not known yet: release the lease and look again after ``delay_seconds``.
     ``acknowledged`` records that the processor has seen the charge (sync from now on)."""
-    conn.execute(
-        """UPDATE payments
-              SET next_check_at = now() + make_interval(secs => %s), locked_until = NULL,
-                  enqueued_at = NULL, charge_acknowledged = charge_acknowledged OR %s,
-                  processor_reference = coalesce(%s, processor_reference)
-            WHERE id = %s AND status = 'pending'""",
-        (delay_seconds, acknowledged, reference, payment_id),
+    scheduling.defer(
+        conn,
+        "payments",
+        payment_id,
+        delay_seconds,
+        reference,
+        "charge_acknowledged = charge_acknowledged OR %s",
+        (acknowledged,),
     )
 
 

@@ -38,6 +38,52 @@ def due_for_dispatch(
     return [str(row["id"]) for row in rows]
 
 
+# Job kinds whose rows a processor works on: claimed with a lease, deferred while pending.
+PROCESSOR_JOBS = ("payments", "refunds")
+
+
+def claim(
+    conn: psycopg.Connection, table: str, row_id: str, lease_seconds: float, columns: str
+) -> dict | None:
+    """Take a processor job if it is pending, due, and nobody holds a live lease on it;
+    count the attempt. ``columns`` is the repository's fixed column list (never free text)."""
+    if table not in PROCESSOR_JOBS:
+        raise KeyError(table)
+    return conn.execute(
+        f"""UPDATE {table}
+               SET locked_until = now() + make_interval(secs => %s),
+                   processor_attempts = processor_attempts + 1
+             WHERE id = %s AND status = 'pending' AND next_check_at <= now()
+               AND (locked_until IS NULL OR locked_until < now())
+         RETURNING {columns}""",
+        (lease_seconds, row_id),
+    ).fetchone()
+
+
+def defer(
+    conn: psycopg.Connection,
+    table: str,
+    row_id: str,
+    delay_seconds: float,
+    reference: str | None,
+    also_set: str = "",
+    also_params: tuple = (),
+) -> None:
+    """The outcome is not known yet: release the lease and look again after ``delay_seconds``.
+    ``also_set`` is a fixed SQL assignment of the caller's own (with ``also_params``)."""
+    if table not in PROCESSOR_JOBS:
+        raise KeyError(table)
+    extra = f", {also_set}" if also_set else ""
+    conn.execute(
+        f"""UPDATE {table}
+               SET next_check_at = now() + make_interval(secs => %s), locked_until = NULL,
+                   enqueued_at = NULL,
+                   processor_reference = coalesce(%s, processor_reference){extra}
+             WHERE id = %s AND status = 'pending'""",
+        (delay_seconds, reference, *also_params, row_id),
+    )
+
+
 def clear_enqueued(conn: psycopg.Connection, table: str, ids: list[str]) -> None:
     """The enqueue failed: make these rows eligible for the next sweep at once."""
     if ids:

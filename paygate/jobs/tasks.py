@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..services import payments, webhooks
+from ..services import payments, refunds, webhooks
 from . import huey
 from .runtime import context
 
@@ -10,6 +10,11 @@ from .runtime import context
 @huey.task()
 def process_payment(payment_id: str) -> None:
     payments.process(context(), payment_id)
+
+
+@huey.task()
+def process_refund(refund_id: str) -> None:
+    refunds.process(context(), refund_id)
 
 
 @huey.task()

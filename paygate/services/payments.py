@@ -28,15 +28,10 @@ from ..errors import (
     ValidationFailed,
 )
 from ..types import ChargeRequest, ChargeResult, Outcome, Payment, PaymentStatus
-from . import Context, ids, validation, views
+from . import Context, ids, processing, validation, views
 from .idempotency import Token, token_params
 
 log = logging.getLogger(__name__)
-
-# A processor that answers "pending" with a short retry_after is asked again in the same job;
-# longer waits release the payment to the scheduler (see docs/operations.md).
-INLINE_WAIT_SECONDS = 2.0
-SYNC_BACKOFF_SECONDS = (1, 2, 5, 10, 30, 60, 120, 300)
 
 
 def event(name: str, payment: Payment, now: float | None = None) -> tuple[str, dict[str, Any]]:
@@ -185,10 +180,6 @@ def capture(ctx: Context, merchant: dict[str, Any], payment_id: str, body: Any):
 # -- worker side ------------------------------------------------------------------------------
 
 
-def _backoff(attempt: int) -> float:
-    return float(SYNC_BACKOFF_SECONDS[min(attempt, len(SYNC_BACKOFF_SECONDS)) - 1])
-
-
 def process(ctx: Context, payment_id: str) -> str:
     """Settle one payment through its processor. Safe to run any number of times."""
     lease = ctx.settings.job_lease_seconds
@@ -199,32 +190,34 @@ def process(ctx: Context, payment_id: str) -> str:
     payment = payment_from_row(row)
     acknowledged = row["charge_acknowledged"]
     attempt = row["processor_attempts"]
-    deadline = time.monotonic() + lease * 0.5
     try:
         processor = ctx.plugins.processor(payment.processor)
-        if acknowledged:
-            result = processor.sync(payment)
-        else:
-            result = processor.charge(
+
+        def charge() -> ChargeResult:
+            nonlocal acknowledged
+            answer = processor.charge(
                 ChargeRequest(payment=payment, idempotency_key=payment.id, attempt=attempt)
             )
-            acknowledged = True
-        while result.outcome == Outcome.PENDING:
-            wait = result.retry_after if result.retry_after is not None else _backoff(attempt)
-            if wait > INLINE_WAIT_SECONDS or time.monotonic() + wait > deadline:
-                break
-            time.sleep(max(wait, 0))
-            result = processor.sync(payment)
+            acknowledged = True  # the processor has seen it: from now on only sync
+            return answer
+
+        def sync() -> ChargeResult:
+            return processor.sync(payment)
+
+        result = processing.ask_until_known(
+            sync if acknowledged else charge, sync, attempt=attempt, lease_seconds=lease
+        )
     except Exception:
         # Never guess an outcome: look again later, the idempotency key keeps it one charge.
         log.exception("processor error for payment %s (attempt %d)", payment_id, attempt)
         with ctx.db.connection() as conn:
-            repo.defer(conn, payment_id, _backoff(attempt), None, acknowledged)
+            repo.defer(conn, payment_id, processing.backoff(attempt), None, acknowledged)
         return "deferred"
     if result.outcome == Outcome.PENDING:
-        wait = result.retry_after if result.retry_after is not None else _backoff(attempt)
         with ctx.db.connection() as conn:
-            repo.defer(conn, payment_id, wait, result.reference, True)
+            repo.defer(
+                conn, payment_id, processing.wait_after(result, attempt), result.reference, True
+            )
         return "deferred"
     return _settle(ctx, payment, result)
 

@@ -1,0 +1,32 @@
+"""/api/v1/payments/{payment_id}/refunds and /api/v1/refunds/{refund_id}"""
+
+from __future__ import annotations
+
+from ...services import refunds
+from ..middleware import merchant_of
+from . import Resource, create_idempotently, send
+
+
+class PaymentRefunds(Resource):
+    """Create a refund of a payment (``Idempotency-Key`` honoured)."""
+
+    auth = True
+
+    def on_post(self, req, resp, payment_id):
+        merchant = merchant_of(req)
+        body = self.body(req)
+        create_idempotently(
+            self.ctx,
+            req,
+            resp,
+            merchant["id"],
+            body,
+            lambda token: refunds.create(self.ctx, merchant, payment_id, body, token),
+        )
+
+
+class Refund(Resource):
+    auth = True
+
+    def on_get(self, req, resp, refund_id):
+        send(resp, refunds.get(self.ctx, merchant_of(req), refund_id))

@@ -1,0 +1,53 @@
+"""Asking a processor until it knows, for every job a processor works on (payments, refunds).
+
+A processor may answer *pending*. A short ``retry_after`` is waited out inside the job (within
+half of the job's lease, so the lease never runs out under us); a longer one, or an answer that
+names no wait, goes back to the scheduler: the row is deferred and the janitor dispatches it
+again when it is due, so no worker thread sleeps for seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from ..types import Outcome
+
+INLINE_WAIT_SECONDS = 2.0
+SYNC_BACKOFF_SECONDS = (1, 2, 5, 10, 30, 60, 120, 300)
+
+
+class Answer(Protocol):
+    outcome: Outcome
+    retry_after: float | None
+
+
+A = TypeVar("A", bound=Answer)
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before asking again after ``attempt`` (1-based) got no usable answer."""
+    return float(SYNC_BACKOFF_SECONDS[max(1, min(attempt, len(SYNC_BACKOFF_SECONDS))) - 1])
+
+
+def wait_after(result: Answer, attempt: int) -> float:
+    """How long to wait before asking again about a *pending* answer."""
+    return result.retry_after if result.retry_after is not None else backoff(attempt)
+
+
+def ask_until_known(
+    first: Callable[[], A], again: Callable[[], A], *, attempt: int, lease_seconds: float
+) -> A:
+    """Call ``first``; while the answer is pending and the wait is short, wait and call
+    ``again``. Returns the last answer, which is still pending when the wait was too long.
+    Exceptions from the processor propagate: the caller defers, never guesses an outcome."""
+    deadline = time.monotonic() + lease_seconds * 0.5
+    result = first()
+    while result.outcome == Outcome.PENDING:
+        wait = wait_after(result, attempt)
+        if wait > INLINE_WAIT_SECONDS or time.monotonic() + wait > deadline:
+            break
+        time.sleep(max(wait, 0))
+        result = again()
+    return result

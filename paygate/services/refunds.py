@@ -1,0 +1,245 @@
+"""Refunds: create (answers ``pending`` at once), read, list, and process (worker side).
+
+Creation locks the payment row, checks the core invariants (the payment is ``success``; the
+amount fits in what is still available), then asks the refund-policy plugins, then reserves the
+amount and writes the refund with its ``refund.created`` outbox row in one guarded statement.
+Concurrent refunds on one payment therefore serialize, and the database refuses an over-refund
+even if this code were wrong. Processing asks the payment's processor plugin with the refund id
+as the idempotency key; a failure frees the amount again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from ..db import payments as payments_repo
+from ..db import refunds as repo
+from ..db.outbox import event_params
+from ..db.rows import payment_from_row, refund_from_row
+from ..errors import (
+    PAYMENT_NOT_REFUNDABLE,
+    REFUND_EXCEEDS_AVAILABLE,
+    BadRequest,
+    NotFound,
+    RefundNotAllowed,
+    ValidationFailed,
+)
+from ..types import (
+    Outcome,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundDenied,
+    RefundRequest,
+    RefundResult,
+    RefundStatus,
+)
+from . import Context, ids, processing, validation, views
+from .idempotency import Token, token_params
+
+log = logging.getLogger(__name__)
+
+MAX_ID_LENGTH = 64  # the id columns' width: anything longer cannot exist
+
+
+def event(name: str, refund: Refund, now: float | None = None) -> tuple[str, dict[str, Any]]:
+    payload = {
+        "event": name,
+        "timestamp": int(now if now is not None else time.time()),
+        "data": {"refund": views.refund_view(refund)},
+    }
+    return name, payload
+
+
+def refund_request(payment_id: str, body: Any) -> RefundRequest:
+    """Validate ``{amount, reason?}``: amount an integer number of paise, at least 1."""
+    body = validation.require_object(body)
+    validation.reject_unknown(body, {"amount", "reason"})
+    return RefundRequest(
+        payment_id=payment_id,
+        amount=validation.amount(body.get("amount"), minimum=1),
+        reason=validation.optional_string(body, "reason", validation.MAX_REASON),
+    )
+
+
+def _plausible_id(value: str) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH and value.isprintable()
+
+
+def _payment(conn, merchant: dict[str, Any], payment_id: str, *, lock: bool = False) -> Payment:
+    """The merchant's payment (locked for the transaction when ``lock``), else a 404."""
+    row = None
+    if _plausible_id(payment_id):
+        read = payments_repo.lock if lock else payments_repo.get
+        row = read(conn, payment_id, merchant["id"])
+    if row is None:
+        raise NotFound.of("Payment")
+    return payment_from_row(row)
+
+
+def check_invariants(payment: Payment, amount: int) -> None:
+    """The core's rules, checked before any policy and not overridable by one."""
+    if payment.status != PaymentStatus.SUCCESS:
+        raise BadRequest(PAYMENT_NOT_REFUNDABLE)
+    if amount > payment.refundable_amount:
+        raise BadRequest(REFUND_EXCEEDS_AVAILABLE, field="amount")
+
+
+def create(
+    ctx: Context,
+    merchant: dict[str, Any],
+    payment_id: str,
+    body: Any,
+    token: Token | None = None,
+) -> dict[str, Any]:
+    """Create a pending refund of a payment of ``merchant``; return its public view.
+
+    Order of checks: the payment exists and is the merchant's (404), the body (400), the
+    payment's state, the amount available, then the refund-policy plugins (all 400). A refused
+    request writes nothing.
+    """
+    try:
+        request = refund_request(payment_id, body)
+    except ValidationFailed:
+        with ctx.db.connection() as conn:
+            _payment(conn, merchant, payment_id)  # a 404 wins over a bad body
+        raise
+    with ctx.db.transaction() as conn:
+        payment = _payment(conn, merchant, payment_id, lock=True)
+        check_invariants(payment, request.amount)
+        denied = ctx.plugins.refund_policy(payment, request, payment.amount_refunded)
+        if isinstance(denied, RefundDenied):
+            raise RefundNotAllowed(denied.reason)
+        now = datetime.now(UTC)
+        refund = Refund(
+            id=ids.refund_id(),
+            payment_id=payment.id,
+            merchant_id=payment.merchant_id,
+            amount=request.amount,
+            reason=request.reason,
+            status=RefundStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+        )
+        view = views.refund_view(refund)
+        created, webhook_ids = repo.insert(
+            conn,
+            {
+                "payment_id": payment.id,
+                "amount": refund.amount,
+                "reason": refund.reason,
+                "created_at": now,
+                **event_params(
+                    payment.merchant_id,
+                    refund.id,
+                    [event("refund.created", refund, now.timestamp())],
+                ),
+                **token_params(token, 201, view),
+            },
+        )
+        if not created:  # the guard refused although the checks passed: roll everything back
+            raise BadRequest(REFUND_EXCEEDS_AVAILABLE, field="amount")
+    ctx.dispatcher.refund(refund.id)
+    ctx.dispatcher.webhooks(webhook_ids)
+    return view
+
+
+def load(ctx: Context, merchant: dict[str, Any] | None, refund_id: str) -> Refund:
+    row = None
+    if _plausible_id(refund_id):
+        with ctx.db.connection() as conn:
+            row = repo.get(conn, refund_id, merchant["id"] if merchant else None)
+    if row is None:
+        raise NotFound.of("Refund")
+    return refund_from_row(row)
+
+
+def get(ctx: Context, merchant: dict[str, Any], refund_id: str) -> dict[str, Any]:
+    """One refund of ``merchant`` (another merchant's is "Refund not found" too)."""
+    return views.refund_view(load(ctx, merchant, refund_id))
+
+
+def list_for_payment(
+    ctx: Context, merchant: dict[str, Any], payment_id: str
+) -> list[dict[str, Any]]:
+    """The refunds of one of ``merchant``'s payments, newest first (404 for a foreign one)."""
+    with ctx.db.connection() as conn:
+        _payment(conn, merchant, payment_id)
+        rows = repo.list_for_payment(conn, payment_id, merchant["id"])
+    return [views.refund_view(refund_from_row(r)) for r in rows]
+
+
+# -- worker side ------------------------------------------------------------------------------
+
+
+def process(ctx: Context, refund_id: str) -> str:
+    """Send one pending refund to its payment's processor and record the outcome.
+
+    Safe to run any number of times: the claim is guarded, the processor sees the refund id as
+    its idempotency key, and the final transition only happens from ``pending``.
+    """
+    lease = ctx.settings.job_lease_seconds
+    with ctx.db.connection() as conn:
+        row = repo.claim(conn, refund_id, lease)
+        if row is None:
+            return "skipped"
+        payment = payment_from_row(payments_repo.get(conn, row["payment_id"]))
+    refund = refund_from_row(row)
+    attempt = row["processor_attempts"]
+    try:
+        processor = ctx.plugins.processor(payment.processor)
+
+        def ask() -> RefundResult:
+            return processor.refund(payment, refund)
+
+        result = processing.ask_until_known(ask, ask, attempt=attempt, lease_seconds=lease)
+    except Exception:
+        # Never guess: ask again later; the refund id keeps it one refund at the processor.
+        log.exception("processor error for refund %s (attempt %d)", refund_id, attempt)
+        with ctx.db.connection() as conn:
+            repo.defer(conn, refund_id, processing.backoff(attempt), None)
+        return "deferred"
+    if result.outcome == Outcome.PENDING:
+        with ctx.db.connection() as conn:
+            repo.defer(conn, refund_id, processing.wait_after(result, attempt), result.reference)
+        return "deferred"
+    return _finish(ctx, refund, result)
+
+
+def _finish(ctx: Context, refund: Refund, result: RefundResult) -> str:
+    now = datetime.now(UTC)
+    if result.outcome == Outcome.SUCCESS:
+        done = replace(refund, status=RefundStatus.PROCESSED, processed_at=now, updated_at=now)
+        name, write = "refund.processed", repo.mark_processed
+        params: dict[str, Any] = {"processed_at": now}
+    else:
+        done = replace(
+            refund,
+            status=RefundStatus.FAILED,
+            error_code=result.error_code or "REFUND_FAILED",
+            error_description=result.error_description or "Refund processing failed",
+            updated_at=now,
+        )
+        name, write = "refund.failed", repo.mark_failed
+        params = {
+            "error_code": done.error_code,
+            "error_description": done.error_description,
+            "updated_at": now,
+        }
+    with ctx.db.connection() as conn:
+        changed, webhook_ids = write(
+            conn,
+            {
+                **params,
+                "reference": result.reference,
+                **event_params(refund.merchant_id, refund.id, [event(name, done, now.timestamp())]),
+            },
+        )
+    if not changed:
+        return "skipped"
+    ctx.dispatcher.webhooks(webhook_ids)
+    return str(done.status)
