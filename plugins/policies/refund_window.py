@@ -1,7 +1,9 @@
 """An opt-in refund policy: refunds only within ``PAYGATE_REFUND_WINDOW_DAYS`` of the payment.
 
-Disabled unless the variable is set to a positive number of days. A worked example of the
-``paygate_refund_policy`` hook (see docs/plugins.md).
+Disabled unless the variable is set to a positive whole number of days (unset, empty or ``0``
+means no window). Any other value is a configuration error: refunds then fail loudly (500, with
+the reason in the log) rather than being allowed without the window the operator asked for.
+The worked example of docs/refund-policies.md.
 """
 
 from __future__ import annotations
@@ -11,23 +13,35 @@ from datetime import UTC, datetime, timedelta
 
 from paygate import Payment, RefundDenied, RefundRequest, hookimpl
 
+VARIABLE = "PAYGATE_REFUND_WINDOW_DAYS"
+
 
 def window_days() -> int | None:
-    raw = os.environ.get("PAYGATE_REFUND_WINDOW_DAYS", "").strip()
+    """The configured window in days, or None when the policy is off."""
+    raw = os.environ.get(VARIABLE, "").strip()
     if not raw:
         return None
     try:
         days = int(raw)
     except ValueError:
-        return None
-    return days if days > 0 else None
+        raise ValueError(f"{VARIABLE} must be a whole number of days, got {raw!r}") from None
+    if days < 0:
+        raise ValueError(f"{VARIABLE} must not be negative, got {raw!r}")
+    return days or None
+
+
+def denial(days: int) -> RefundDenied:
+    unit = "day" if days == 1 else "days"
+    return RefundDenied(f"Refunds are allowed only within {days} {unit} of the payment")
 
 
 @hookimpl
-def paygate_refund_policy(payment: Payment, refund_request: RefundRequest, refunded_amount: int):
+def paygate_refund_policy(
+    payment: Payment, refund_request: RefundRequest, refunded_amount: int
+) -> RefundDenied | None:
     days = window_days()
     if days is None or payment.created_at is None:
         return None
     if datetime.now(UTC) - payment.created_at > timedelta(days=days):
-        return RefundDenied(f"Refunds are allowed only within {days} days of the payment")
+        return denial(days)
     return None

@@ -1,0 +1,202 @@
+"""The ``paygate_refund_policy`` hook and the built-in refund-window policy."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from paygate import Payment, RefundDenied, RefundRequest, hookimpl
+from paygate.services import refunds
+from plugins.policies import refund_window
+from tests.fixtures import AUTH
+from tests.test_refunds import assert_bad_request, paid_payment, read_payment, refund, refund_rows
+
+
+class DenyLarge:
+    """Refuses refunds above a limit; records what it was shown."""
+
+    def __init__(self, limit: int, reason: str = "Refunds above 50 rupees need a manager"):
+        self.limit, self.reason, self.calls = limit, reason, []
+
+    @hookimpl
+    def paygate_refund_policy(self, payment, refund_request, refunded_amount):
+        self.calls.append((payment, refund_request, refunded_amount))
+        return RefundDenied(self.reason) if refund_request.amount > self.limit else None
+
+
+class NoObjection:
+    def __init__(self):
+        self.calls = 0
+
+    @hookimpl
+    def paygate_refund_policy(self, refund_request):  # a subset of the arguments is enough
+        self.calls += 1
+        return None
+
+
+def registered(ctx, *plugins):
+    for plugin in plugins:
+        ctx.plugins.pm.register(plugin)
+
+
+def unregistered(ctx, *plugins):
+    for plugin in plugins:
+        ctx.plugins.pm.unregister(plugin)
+
+
+def backdate(ctx, payment_id: str, days: float) -> None:
+    with ctx.db.connection() as conn:
+        conn.execute(
+            "UPDATE payments SET created_at = now() - make_interval(secs => %s) WHERE id = %s",
+            (days * 86400, payment_id),
+        )
+
+
+# -- the hook ---------------------------------------------------------------------------------
+
+
+def test_hook_paygate_refund_policy(ctx, api):
+    """A denial answers 400 with the policy's reason and records nothing; the policy sees the
+    payment, the request and the amount already refunded."""
+    payment = paid_payment(ctx, api, amount=10000)
+    assert refund(api, payment["id"], {"amount": 1000}).status_code == 201
+    policy = DenyLarge(limit=5000)
+    registered(ctx, policy)
+    try:
+        key = {"Idempotency-Key": "policy-1"}
+        denied = refund(api, payment["id"], {"amount": 6000, "reason": "late"}, key)
+        assert_bad_request(denied, "Refunds above 50 rupees need a manager")
+        assert len(refund_rows(ctx, payment["id"])) == 1
+        assert read_payment(api, payment["id"])["amount_refunded"] == 1000
+        shown, request, refunded = policy.calls[-1]
+        assert isinstance(shown, Payment) and shown.id == payment["id"]
+        assert shown.amount_refunded == 1000 and shown.refundable_amount == 9000
+        assert request == RefundRequest(payment_id=payment["id"], amount=6000, reason="late")
+        assert refunded == 1000
+        # The denied request stored nothing under its key: a corrected retry goes through.
+        unregistered(ctx, policy)
+        assert (
+            refund(api, payment["id"], {"amount": 6000, "reason": "late"}, key).status_code == 201
+        )
+    finally:
+        if ctx.plugins.pm.is_registered(policy):
+            unregistered(ctx, policy)
+
+
+def test_first_objection_wins_and_no_objection_lets_others_speak(ctx, api):
+    payment = paid_payment(ctx, api)
+    quiet, first, second = NoObjection(), DenyLarge(100, "first says no"), DenyLarge(100, "no")
+    # pluggy calls the most recently registered implementation first.
+    registered(ctx, second, first, quiet)
+    try:
+        assert_bad_request(refund(api, payment["id"], {"amount": 500}), "first says no")
+        assert quiet.calls == 1 and len(first.calls) == 1 and second.calls == []
+        assert refund(api, payment["id"], {"amount": 100}).status_code == 201
+        assert quiet.calls == 2 and len(second.calls) == 1
+    finally:
+        unregistered(ctx, second, first, quiet)
+
+
+def test_core_invariants_are_checked_before_any_policy(ctx, api):
+    payment = paid_payment(ctx, api, amount=10000)
+    failed = paid_payment(ctx, api, vpa="failure@test")
+    policy = NoObjection()
+    registered(ctx, policy)
+    try:
+        assert_bad_request(
+            refund(api, payment["id"], {"amount": 10001}), "Refund amount exceeds available amount"
+        )
+        assert_bad_request(
+            refund(api, failed["id"], {"amount": 100}), "Payment not in refundable state"
+        )
+        assert policy.calls == 0
+    finally:
+        unregistered(ctx, policy)
+
+
+def test_a_policy_runs_while_the_payment_row_is_locked(ctx, api, database_url):
+    payment = paid_payment(ctx, api)
+    seen = []
+
+    class ProbeLock:
+        @hookimpl
+        def paygate_refund_policy(self, payment):
+            with psycopg.connect(database_url, autocommit=True) as other:
+                try:
+                    other.execute(
+                        "SELECT 1 FROM payments WHERE id = %s FOR UPDATE NOWAIT", (payment.id,)
+                    )
+                    seen.append("unlocked")
+                except psycopg.errors.LockNotAvailable:
+                    seen.append("locked")
+            return None
+
+    probe = ProbeLock()
+    registered(ctx, probe)
+    try:
+        assert refund(api, payment["id"], {"amount": 100}).status_code == 201
+    finally:
+        unregistered(ctx, probe)
+    assert seen == ["locked"]
+
+
+# -- the refund-window policy -----------------------------------------------------------------
+
+
+def test_refund_window_is_off_unless_configured(ctx, api, monkeypatch):
+    monkeypatch.delenv(refund_window.VARIABLE, raising=False)
+    payment = paid_payment(ctx, api)
+    backdate(ctx, payment["id"], days=400)
+    assert refund(api, payment["id"], {"amount": 100}).status_code == 201
+    monkeypatch.setenv(refund_window.VARIABLE, "0")
+    assert refund(api, payment["id"], {"amount": 100}).status_code == 201
+
+
+def test_refund_window_denies_refunds_of_payments_older_than_the_window(ctx, api, monkeypatch):
+    monkeypatch.setenv(refund_window.VARIABLE, "30")
+    old, recent = paid_payment(ctx, api), paid_payment(ctx, api)
+    backdate(ctx, old["id"], days=31)
+    backdate(ctx, recent["id"], days=29)
+    assert_bad_request(
+        refund(api, old["id"], {"amount": 100}),
+        "Refunds are allowed only within 30 days of the payment",
+    )
+    assert refund_rows(ctx, old["id"]) == []
+    assert read_payment(api, old["id"])["amount_refunded"] == 0
+    assert refund(api, recent["id"], {"amount": 100}).status_code == 201
+
+
+def test_refund_window_can_be_disabled_by_name(make_ctx, api, test_merchant, monkeypatch):
+    monkeypatch.setenv(refund_window.VARIABLE, "1")
+    ctx = make_ctx(PAYGATE_DISABLE_PLUGINS="refund_window")
+    payment = paid_payment(ctx, api)
+    backdate(ctx, payment["id"], days=2)
+    created = refunds.create(ctx, test_merchant, payment["id"], {"amount": 100})
+    assert created["status"] == "pending"
+
+
+@pytest.mark.parametrize("value", ["abc", "-3", "1.5"])
+def test_refund_window_misconfiguration_fails_loudly_not_open(monkeypatch, value):
+    monkeypatch.setenv(refund_window.VARIABLE, value)
+    payment = Payment(
+        id="pay_x", merchant_id="m", order_id="o", amount=100, currency="INR",
+        method="upi", status="success",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=refund_window.VARIABLE):
+        refund_window.paygate_refund_policy(payment, RefundRequest("pay_x", 100), 0)
+
+
+def test_refund_window_says_day_for_one_day():
+    assert refund_window.denial(1).reason == "Refunds are allowed only within 1 day of the payment"
+
+
+def test_refund_window_misconfiguration_records_nothing_and_answers_500(ctx, api, monkeypatch):
+    monkeypatch.setenv(refund_window.VARIABLE, "thirty")
+    payment = paid_payment(ctx, api)
+    result = api.simulate_post(
+        f"/api/v1/payments/{payment['id']}/refunds", json={"amount": 100}, headers=AUTH
+    )
+    assert result.status_code == 500
+    assert result.json["error"]["code"] == "SERVER_ERROR"
+    assert "thirty" not in result.text  # internals stay in the log
+    assert refund_rows(ctx, payment["id"]) == []
