@@ -12,7 +12,10 @@ import orjson
 from ..errors import AuthenticationFailed, BadRequest, PayloadTooLarge, UnsupportedMediaType
 from ..services import Context, merchants
 
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# Credentials are printable ASCII; anything else cannot match and must not reach SQL.
+CREDENTIAL = re.compile(r"[\x21-\x7e]{1,64}")
+# JSON bodies: application/json, any application/*+json, and curl -d's default form type.
 JSON_TYPES = ("application/json", "application/x-www-form-urlencoded")
 
 
@@ -21,7 +24,7 @@ class RequestIdMiddleware:
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         incoming = req.get_header("Request-Id") or req.get_header("X-Request-Id")
-        if incoming and REQUEST_ID.match(incoming):
+        if incoming and REQUEST_ID.fullmatch(incoming):
             req.context.request_id = incoming
         else:
             req.context.request_id = "req_" + secrets.token_hex(12)
@@ -37,9 +40,10 @@ class AuthMiddleware:
     def process_resource(self, req, resp, resource, params) -> None:
         if req.method == "OPTIONS" or not getattr(resource, "auth", False):
             return
-        req.context.merchant = merchants.authenticate(
-            self.ctx, req.get_header("X-Api-Key"), req.get_header("X-Api-Secret")
-        )
+        key, secret = req.get_header("X-Api-Key"), req.get_header("X-Api-Secret")
+        if not (key and secret and CREDENTIAL.fullmatch(key) and CREDENTIAL.fullmatch(secret)):
+            raise AuthenticationFailed()
+        req.context.merchant = merchants.authenticate(self.ctx, key, secret)
 
 
 def read_body(req: falcon.Request, limit: int) -> bytes:
@@ -53,19 +57,22 @@ def read_body(req: falcon.Request, limit: int) -> bytes:
 
 
 def json_body(req: falcon.Request, limit: int, *, required: bool = True) -> Any:
-    """The parsed JSON body (cached on the request). Empty body: ``{}`` unless required."""
+    """The parsed JSON body (cached on the request). Empty body: ``{}`` unless required.
+
+    Order of refusals: too large (413), a non-JSON content type (415), empty (400), not JSON
+    (400)."""
     if hasattr(req.context, "json"):
         return req.context.json
     content_type = (req.content_type or "").split(";")[0].strip().lower()
     raw = read_body(req, limit)
     req.context.raw_body = raw
+    if content_type and content_type not in JSON_TYPES and not _is_json_suffix(content_type):
+        raise UnsupportedMediaType()
     if not raw.strip():
         if required:
             raise BadRequest("Request body must be a JSON object")
         req.context.json = {}
         return req.context.json
-    if content_type and content_type not in JSON_TYPES and not content_type.endswith("+json"):
-        raise UnsupportedMediaType()
     try:
         req.context.json = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -73,8 +80,24 @@ def json_body(req: falcon.Request, limit: int, *, required: bool = True) -> Any:
     return req.context.json
 
 
+def _is_json_suffix(content_type: str) -> bool:
+    """``application/<anything>+json`` (RFC 6839 structured syntax suffix)."""
+    kind, _, subtype = content_type.partition("/")
+    return kind == "application" and subtype.endswith("+json") and len(subtype) > 5
+
+
 def merchant_of(req: falcon.Request) -> dict[str, Any]:
     merchant = getattr(req.context, "merchant", None)
     if merchant is None:  # a resource forgot ``auth = True``: fail closed
         raise AuthenticationFailed()
     return merchant
+
+
+class CORSMiddleware(falcon.CORSMiddleware):
+    """Falcon's CORS policy for the configured origins, plus ``Vary: Origin`` so that a cache
+    never serves one origin's answer to another."""
+
+    def process_response(self, req, resp, resource, req_succeeded) -> None:
+        super().process_response(req, resp, resource, req_succeeded)
+        if self.allow_origins != "*":
+            resp.append_header("Vary", "Origin")

@@ -33,16 +33,21 @@ def create(
 
 
 def get(ctx: Context, merchant: dict[str, Any], order_id: str) -> dict[str, Any]:
-    with ctx.db.connection() as conn:
-        row = repo.get(conn, order_id, merchant["id"])
+    """The merchant's order; another merchant's order is as missing as one that never was."""
+    row = None
+    if validation.plausible_id(order_id):
+        with ctx.db.connection() as conn:
+            row = repo.get(conn, order_id, merchant["id"])
     if row is None:
         raise NotFound.of("Order")
     return views.order_view(row)
 
 
 def get_public(ctx: Context, order_id: str) -> dict[str, Any]:
-    with ctx.db.connection() as conn:
-        row = repo.get_public(conn, order_id)
+    row = None
+    if validation.plausible_id(order_id):
+        with ctx.db.connection() as conn:
+            row = repo.get_public(conn, order_id)
     if row is None:
         raise NotFound.of("Order")
     return views.order_public_view(row)
@@ -50,14 +55,17 @@ def get_public(ctx: Context, order_id: str) -> dict[str, Any]:
 
 def merchant_id_of(ctx: Context, order_id: str) -> str:
     """The merchant an order belongs to (the public endpoints' idempotency scope)."""
-    with ctx.db.connection() as conn:
-        row = repo.get(conn, order_id)
+    row = None
+    if validation.plausible_id(order_id):
+        with ctx.db.connection() as conn:
+            row = repo.get(conn, order_id)
     if row is None:
         raise NotFound.of("Order")
     return str(row["merchant_id"])
 
 
-def list_orders(ctx: Context, merchant: dict[str, Any], limit: Any, offset: Any):
+def list_orders(ctx: Context, merchant: dict[str, Any], limit: Any, offset: Any) -> dict[str, Any]:
+    """``{data, total, limit, offset}`` of the merchant's orders, newest first."""
     lim, off = validation.pagination(limit, offset)
     with ctx.db.connection() as conn:
         rows, total = repo.list_for_merchant(conn, merchant["id"], limit=lim, offset=off)

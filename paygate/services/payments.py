@@ -116,8 +116,11 @@ def create(
 
 
 def load(ctx: Context, merchant: dict[str, Any] | None, payment_id: str) -> Payment:
-    with ctx.db.connection() as conn:
-        row = repo.get(conn, payment_id, merchant["id"] if merchant else None)
+    """The payment (the merchant's own when ``merchant`` is given), else a 404."""
+    row = None
+    if validation.plausible_id(payment_id):
+        with ctx.db.connection() as conn:
+            row = repo.get(conn, payment_id, merchant["id"] if merchant else None)
     if row is None:
         raise NotFound.of("Payment")
     return payment_from_row(row)
@@ -131,7 +134,8 @@ def get_public(ctx: Context, payment_id: str) -> dict[str, Any]:
     return views.payment_public_view(load(ctx, None, payment_id))
 
 
-def list_payments(ctx: Context, merchant: dict[str, Any], params: dict[str, Any]):
+def list_payments(ctx: Context, merchant: dict[str, Any], params: dict[str, Any]) -> dict:
+    """``{data, total, limit, offset}``, newest first, with the filters of ``payment_filters``."""
     lim, off = validation.pagination(params.get("limit"), params.get("offset"))
     filters = validation.payment_filters(params)
     with ctx.db.connection() as conn:
@@ -141,25 +145,35 @@ def list_payments(ctx: Context, merchant: dict[str, Any], params: dict[str, Any]
     return views.page([views.payment_view(payment_from_row(r)) for r in rows], total, lim, off)
 
 
-def capture(ctx: Context, merchant: dict[str, Any], payment_id: str, body: Any):
-    """Capture a successful payment (once); emits ``payment.captured``."""
+def capture(ctx: Context, merchant: dict[str, Any], payment_id: str, body: Any) -> dict:
+    """Capture a successful payment once, for at most its amount; emits ``payment.captured``.
+
+    Check order: the payment is the merchant's (404), the body (400), then the state. The row
+    stays locked while the processor is asked, so two concurrent captures cannot both reach it.
+    """
+    load(ctx, merchant, payment_id)
     body = validation.require_object(body if body is not None else {})
     validation.reject_unknown(body, {"amount"})
-    payment = load(ctx, merchant, payment_id)
-    requested = body.get("amount", payment.amount)
-    requested = validation.amount(requested, minimum=1)
-    if payment.status != PaymentStatus.SUCCESS:
-        raise BadRequest(PAYMENT_NOT_CAPTURABLE)
-    if payment.captured:
-        raise BadRequest(PAYMENT_ALREADY_CAPTURED)
-    if requested > payment.amount:
-        raise BadRequest(CAPTURE_AMOUNT_TOO_LARGE, field="amount")
-    result = ctx.plugins.processor(payment.processor).capture(payment, requested)
-    if result.outcome != Outcome.SUCCESS:
-        raise BadRequest(result.error_description or "Capture failed at the processor")
-    now = datetime.now(UTC)
-    captured = replace(payment, captured=True, captured_at=now, updated_at=now)
-    with ctx.db.connection() as conn:
+    requested = body.get("amount")
+    if requested is not None:
+        requested = validation.amount(requested, minimum=1)
+    with ctx.db.transaction() as conn:
+        row = repo.lock(conn, payment_id, merchant["id"])
+        if row is None:
+            raise NotFound.of("Payment")
+        payment = payment_from_row(row)
+        if payment.status != PaymentStatus.SUCCESS:
+            raise BadRequest(PAYMENT_NOT_CAPTURABLE)
+        if payment.captured:
+            raise BadRequest(PAYMENT_ALREADY_CAPTURED)
+        if requested is not None and requested > payment.amount:
+            raise BadRequest(CAPTURE_AMOUNT_TOO_LARGE, field="amount")
+        amount = payment.amount if requested is None else requested
+        result = ctx.plugins.processor(payment.processor).capture(payment, amount)
+        if result.outcome != Outcome.SUCCESS:
+            raise BadRequest(result.error_description or "Capture failed at the processor")
+        now = datetime.now(UTC)
+        captured = replace(payment, captured=True, captured_at=now, updated_at=now)
         changed, webhook_ids = repo.capture(
             conn,
             {
@@ -170,8 +184,7 @@ def capture(ctx: Context, merchant: dict[str, Any], payment_id: str, body: Any):
                 ),
             },
         )
-    if not changed:
-        # Another request captured it between our read and our write.
+    if not changed:  # cannot happen under the row lock; refuse rather than report a capture
         raise BadRequest(PAYMENT_ALREADY_CAPTURED)
     ctx.dispatcher.webhooks(webhook_ids)
     return views.payment_view(captured)

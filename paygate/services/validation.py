@@ -1,18 +1,26 @@
-"""Input rules of CONTRACT.md section 2: amounts, orders, VPAs, cards, expiry, card networks.
+"""Input rules of CONTRACT.md section 2: amounts, orders, payment bodies, VPAs, list queries.
 
 Pure functions over parsed JSON. Each failure raises ``ValidationFailed`` with the contract's code
-and a message that names the field. Card numbers and CVVs are only ever held in local variables
-here; what leaves this module is the network and the last four digits.
+and a message that names the field. The card rules live in ``cards`` and are re-exported here.
+Strings that reach SQL are checked for NUL characters, which PostgreSQL refuses.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import AMOUNT_TOO_SMALL, BadRequest, ValidationFailed
+from ..errors import AMOUNT_TOO_SMALL, BadRequest, NotFound, ValidationFailed
+from .cards import (  # noqa: F401  (re-exported: the card rules are part of this module's API)
+    CardSummary,
+    card,
+    card_network,
+    card_number,
+    cvv,
+    expiry,
+    luhn_ok,
+)
 
 MIN_AMOUNT = 100
 MAX_AMOUNT = 100_000_000_000  # ₹100 crore in paise: anything larger is a bug, not a sale
@@ -20,17 +28,14 @@ MAX_RECEIPT = 40
 MAX_NOTES = 15
 MAX_NOTE_LENGTH = 256
 MAX_REASON = 255
-VPA_PATTERN = re.compile(r"^[a-zA-Z0-9._-]+@[a-zA-Z0-9]+$")
-CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
+MAX_ID_LENGTH = 64  # the id columns' width: nothing longer can exist
+MAX_OFFSET = 10_000_000
+# Patterns are applied with ``fullmatch``: ``$`` alone would also accept a trailing newline.
+VPA_PATTERN = re.compile(r"[a-zA-Z0-9._-]+@[a-zA-Z0-9]+")
+CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
+ID_PATTERN = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_ID_LENGTH}}}")  # also fits UUIDs
+INTEGER_PATTERN = re.compile(r"-?[0-9]{1,30}")
 METHODS = ("upi", "card")
-
-
-@dataclass(frozen=True)
-class CardSummary:
-    """All that is kept of a card."""
-
-    network: str
-    last4: str
 
 
 def require_object(body: Any, what: str = "Request body") -> dict[str, Any]:
@@ -86,7 +91,7 @@ def amount(value: Any, *, name: str = "amount", minimum: int = MIN_AMOUNT) -> in
 def currency(value: Any) -> str:
     if value is None:
         return "INR"
-    if not isinstance(value, str) or not CURRENCY_PATTERN.match(value):
+    if not isinstance(value, str) or not CURRENCY_PATTERN.fullmatch(value):
         raise BadRequest(
             "currency must be a three-letter ISO 4217 code such as INR", field="currency"
         )
@@ -103,15 +108,17 @@ def notes(value: Any) -> dict[str, Any]:
     for key, note in value.items():
         if len(key) > MAX_NOTE_LENGTH or "\x00" in key:
             raise BadRequest(
-                f"notes keys must be at most {MAX_NOTE_LENGTH} characters", field="notes"
+                f"notes keys must be at most {MAX_NOTE_LENGTH} characters, without NUL",
+                field="notes",
             )
         if isinstance(note, str):
             if len(note) > MAX_NOTE_LENGTH or "\x00" in note:
                 raise BadRequest(
-                    f"notes values must be at most {MAX_NOTE_LENGTH} characters", field="notes"
+                    f"notes values must be at most {MAX_NOTE_LENGTH} characters, without NUL",
+                    field="notes",
                 )
         elif note is not None and not isinstance(note, bool | int):
-            raise BadRequest("notes values must be strings, numbers or booleans", field="notes")
+            raise BadRequest("notes values must be strings, integers or booleans", field="notes")
         elif isinstance(note, int) and not isinstance(note, bool) and abs(note) > MAX_AMOUNT:
             raise BadRequest("notes numbers are too large", field="notes")
     return value
@@ -140,101 +147,9 @@ def method(value: Any) -> str:
 def vpa(value: Any) -> str:
     if value is None or value == "":
         raise ValidationFailed("INVALID_VPA", "vpa is required", field="vpa")
-    if not isinstance(value, str) or len(value) > 255 or not VPA_PATTERN.match(value):
+    if not isinstance(value, str) or len(value) > 255 or not VPA_PATTERN.fullmatch(value):
         raise ValidationFailed("INVALID_VPA", "Invalid VPA format", field="vpa")
     return value
-
-
-def luhn_ok(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        digit = ord(char) - 48
-        if index % 2 == 1:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return total % 10 == 0
-
-
-def card_network(digits: str) -> str:
-    """CONTRACT.md section 2, checked in this order."""
-    if digits.startswith("4"):
-        return "visa"
-    two = digits[:2]
-    if "51" <= two <= "55":
-        return "mastercard"
-    if two in ("34", "37"):
-        return "amex"
-    if two in ("60", "65") or "81" <= two <= "89":
-        return "rupay"
-    return "unknown"
-
-
-def card_number(value: Any) -> str:
-    """The cleaned digits of a valid card number (kept local by callers, never stored)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or len(value) > 40:
-        raise ValidationFailed("INVALID_CARD", "Invalid card number", field="card.number")
-    digits = value.replace(" ", "").replace("-", "")
-    if not (13 <= len(digits) <= 19) or not digits.isascii() or not digits.isdigit():
-        raise ValidationFailed("INVALID_CARD", "Invalid card number", field="card.number")
-    if not luhn_ok(digits):
-        raise ValidationFailed("INVALID_CARD", "Invalid card number", field="card.number")
-    return digits
-
-
-def _expiry_part(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
-def expiry(month: Any, year: Any, *, today: datetime | None = None) -> tuple[int, int]:
-    """(month, four-digit year) of a card still valid this month."""
-    today = today or datetime.now(UTC)
-    m, y = _expiry_part(month), _expiry_part(year)
-    if m is None or y is None or not 1 <= m <= 12:
-        raise ValidationFailed("EXPIRED_CARD", "Invalid card expiry date", field="card.expiry")
-    if y < 100:
-        y += 2000
-    if y > today.year + 50:
-        raise ValidationFailed("EXPIRED_CARD", "Invalid card expiry date", field="card.expiry")
-    if (y, m) < (today.year, today.month):
-        raise ValidationFailed("EXPIRED_CARD", "Card has expired", field="card.expiry")
-    return m, y
-
-
-def cvv(value: Any) -> None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if (
-        not isinstance(value, str)
-        or not value.isascii()
-        or not value.isdigit()
-        or not (3 <= len(value) <= 4)
-    ):
-        raise BadRequest("cvv must be 3 or 4 digits", field="card.cvv")
-
-
-def card(value: Any, *, today: datetime | None = None) -> CardSummary:
-    if not isinstance(value, dict):
-        raise BadRequest("card details are required for method card", field="card")
-    reject_unknown(value, {"number", "expiry_month", "expiry_year", "cvv", "holder_name"})
-    digits = card_number(value.get("number"))
-    expiry(value.get("expiry_month"), value.get("expiry_year"), today=today)
-    cvv(value.get("cvv"))
-    holder = value.get("holder_name")
-    if holder is not None and (not isinstance(holder, str) or len(holder) > 255):
-        raise BadRequest(
-            "holder_name must be a string of at most 255 characters", field="card.holder_name"
-        )
-    return CardSummary(network=card_network(digits), last4=digits[-4:])
 
 
 def payment_request(body: Any) -> dict[str, Any]:
@@ -257,34 +172,47 @@ def payment_request(body: Any) -> dict[str, Any]:
     return details
 
 
+def plausible_id(value: Any) -> bool:
+    """Could ``value`` be one of our ids? Anything else cannot exist (and must not reach SQL:
+    PostgreSQL refuses NUL characters, which would otherwise be a 500)."""
+    return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None
+
+
 def order_id_of(body: Any) -> str:
+    """The body's ``order_id``: 400 when missing, 404 when it cannot name an order."""
     body = require_object(body)
     value = body.get("order_id")
-    if not isinstance(value, str) or not value:
+    if value is None or value == "":
         raise BadRequest("order_id is required", field="order_id")
-    if len(value) > 64:
-        raise BadRequest("order_id is too long", field="order_id")
+    if not isinstance(value, str):
+        raise BadRequest("order_id must be a string", field="order_id")
+    if not plausible_id(value):
+        raise NotFound.of("Order")
     return value
 
 
-def pagination(limit: Any, offset: Any, *, default_limit: int = 10, max_limit: int = 100):
-    def parse(raw: Any, name: str, default: int) -> int:
-        if raw is None or raw == "":
-            return default
-        try:
-            value = int(raw)
-        except (TypeError, ValueError):
-            raise BadRequest(f"{name} must be an integer", field=name) from None
-        if value < 0:
-            raise BadRequest(f"{name} must not be negative", field=name)
-        return value
+def _integer_param(raw: Any, name: str, default: int) -> int:
+    """A query parameter that must be a plain decimal integer (no ``1_0``, ``+5`` or `` 5``)."""
+    if raw is None:
+        return default
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise BadRequest(f"{name} must be an integer", field=name)
+    text = str(raw)
+    if not INTEGER_PATTERN.fullmatch(text):
+        raise BadRequest(f"{name} must be an integer", field=name)
+    return int(text)
 
-    lim = parse(limit, "limit", default_limit)
+
+def pagination(
+    limit: Any, offset: Any, *, default_limit: int = 10, max_limit: int = 100
+) -> tuple[int, int]:
+    """``(limit, offset)``: limit 1..max_limit (default 10), offset 0..MAX_OFFSET (default 0)."""
+    lim = _integer_param(limit, "limit", default_limit)
     if lim < 1 or lim > max_limit:
         raise BadRequest(f"limit must be between 1 and {max_limit}", field="limit")
-    off = parse(offset, "offset", 0)
-    if off > 10_000_000:
-        raise BadRequest("offset is too large", field="offset")
+    off = _integer_param(offset, "offset", 0)
+    if off < 0 or off > MAX_OFFSET:
+        raise BadRequest(f"offset must be between 0 and {MAX_OFFSET}", field="offset")
     return lim, off
 
 
@@ -316,8 +244,12 @@ def payment_filters(params: dict[str, Any]) -> dict[str, Any]:
         raise BadRequest("method must be one of: upi, card", field="method")
     for name in ("order_id", "search"):
         value = params.get(name) or None
-        if value is not None and (not isinstance(value, str) or len(value) > 64):
-            raise BadRequest(f"{name} must be at most 64 characters", field=name)
+        if value is not None and (
+            not isinstance(value, str) or len(value) > MAX_ID_LENGTH or "\x00" in value
+        ):
+            raise BadRequest(
+                f"{name} must be a string of at most {MAX_ID_LENGTH} characters", field=name
+            )
         filters[name] = value
     filters["status"] = status
     filters["method"] = method_value

@@ -1,0 +1,118 @@
+"""Card rules of CONTRACT.md section 2: cleaning, length, Luhn, network, expiry, CVV.
+
+Card numbers and CVVs are only ever held in local variables here; what leaves this module is a
+``CardSummary`` (the network and the last four digits). ``validation`` re-exports these names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..errors import BadRequest, ValidationFailed
+
+MAX_HOLDER_NAME = 255
+CARD_FIELDS = {"number", "expiry_month", "expiry_year", "cvv", "holder_name"}
+
+
+@dataclass(frozen=True)
+class CardSummary:
+    """All that is kept of a card."""
+
+    network: str
+    last4: str
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        digit = ord(char) - 48
+        if index % 2 == 1:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
+
+
+def card_network(digits: str) -> str:
+    """CONTRACT.md section 2, checked in this order."""
+    if digits.startswith("4"):
+        return "visa"
+    two = digits[:2]
+    if "51" <= two <= "55":
+        return "mastercard"
+    if two in ("34", "37"):
+        return "amex"
+    if two in ("60", "65") or "81" <= two <= "89":
+        return "rupay"
+    return "unknown"
+
+
+def card_number(value: Any) -> str:
+    """The cleaned digits of a valid card number (kept local by callers, never stored)."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValidationFailed("INVALID_CARD", "Invalid card number", field="card.number")
+    digits = value.replace(" ", "").replace("-", "")
+    if not (13 <= len(digits) <= 19) or not digits.isascii() or not digits.isdigit():
+        raise ValidationFailed("INVALID_CARD", "Invalid card number", field="card.number")
+    if not luhn_ok(digits):
+        raise ValidationFailed("INVALID_CARD", "Invalid card number", field="card.number")
+    return digits
+
+
+def _expiry_part(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def expiry(month: Any, year: Any, *, today: datetime | None = None) -> tuple[int, int]:
+    """(month, four-digit year) of a card still valid this month."""
+    today = today or datetime.now(UTC)
+    m, y = _expiry_part(month), _expiry_part(year)
+    if m is None or y is None or not 1 <= m <= 12:
+        raise ValidationFailed("EXPIRED_CARD", "Invalid card expiry date", field="card.expiry")
+    if y < 100:
+        y += 2000
+    if y > today.year + 50:
+        raise ValidationFailed("EXPIRED_CARD", "Invalid card expiry date", field="card.expiry")
+    if (y, m) < (today.year, today.month):
+        raise ValidationFailed("EXPIRED_CARD", "Card has expired", field="card.expiry")
+    return m, y
+
+
+def cvv(value: Any) -> None:
+    """3 or 4 digits; a JSON number is accepted as its digits (``123``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if (
+        not isinstance(value, str)
+        or not value.isascii()
+        or not value.isdigit()
+        or not (3 <= len(value) <= 4)
+    ):
+        raise BadRequest("cvv must be 3 or 4 digits", field="card.cvv")
+
+
+def card(value: Any, *, today: datetime | None = None) -> CardSummary:
+    if not isinstance(value, dict):
+        raise BadRequest("card details are required for method card", field="card")
+    unknown = sorted(set(value) - CARD_FIELDS)
+    if unknown:
+        raise BadRequest(f"Unknown field: card.{unknown[0]}", field=f"card.{unknown[0]}")
+    digits = card_number(value.get("number"))
+    expiry(value.get("expiry_month"), value.get("expiry_year"), today=today)
+    cvv(value.get("cvv"))
+    holder = value.get("holder_name")
+    if holder is not None and (not isinstance(holder, str) or len(holder) > MAX_HOLDER_NAME):
+        raise BadRequest(
+            f"holder_name must be a string of at most {MAX_HOLDER_NAME} characters",
+            field="card.holder_name",
+        )
+    return CardSummary(network=card_network(digits), last4=digits[-4:])
