@@ -18,6 +18,7 @@ from .errors import (
     UnknownProcessor,
     ValidationFailed,
 )
+from .netpolicy import webhook_address_allowed, webhook_url_problem
 from .types import (
     ChargeRequest,
     ChargeResult,
@@ -73,4 +74,6 @@ __all__ = [
     "__version__",
     "compact_json",
     "hookimpl",
+    "webhook_address_allowed",
+    "webhook_url_problem",
 ]

@@ -126,3 +126,10 @@ CAPTURE_AMOUNT_TOO_LARGE = "Capture amount exceeds payment amount"
 PAYMENT_NOT_REFUNDABLE = "Payment not in refundable state"
 REFUND_EXCEEDS_AVAILABLE = "Refund amount exceeds available amount"
 PAYMENT_FAILED_DESCRIPTION = "Payment processing failed"
+
+# Webhooks (CONTRACT.md sections 3 and 5).
+WEBHOOK_RETRY_SCHEDULED = "Webhook retry scheduled"
+WEBHOOK_TEST_SCHEDULED = "Test webhook scheduled"
+WEBHOOK_TEST_MESSAGE = "This is a test webhook from Paygate"
+WEBHOOK_URL_NOT_CONFIGURED = "Webhook URL is not configured"
+WEBHOOK_CONFIG_EMPTY = "webhook_url or regenerate_secret is required"

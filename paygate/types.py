@@ -210,6 +210,9 @@ class Delivery:
 
     ``body`` holds the bytes to send and sign, unchanged across attempts; ``id`` is stable across
     retries (it is the ``webhook-id`` header); ``timestamp`` is when this attempt is made.
+    ``timeout`` bounds the whole attempt (connect, send, answer). ``allow_private`` says whether
+    the notifier may connect to private, loopback and link-local addresses (a development
+    switch; see ``paygate.webhook_address_allowed``).
     """
 
     id: str
@@ -220,6 +223,7 @@ class Delivery:
     attempt: int
     timestamp: int
     timeout: float = 5.0
+    allow_private: bool = False
 
 
 @dataclass(frozen=True)

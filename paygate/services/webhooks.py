@@ -1,18 +1,43 @@
-"""Webhook delivery (worker side): one attempt per job, the retry schedule kept in the database."""
+"""Webhooks: delivery attempts on the retry schedule, logs, manual retry, configuration, tests.
+
+Delivery (worker side) makes one attempt per job: claim the due row, hand the stored bytes to
+the notifier plugin, record the outcome and the next due time in one statement. The schedule
+lives in ``webhook_logs.next_retry_at``; the janitor dispatches rows when they fall due, so a
+scheduled retry survives a worker kill or a Redis wipe.
+
+The merchant side (API and dashboard call these): ``list_logs``, ``detail``, ``retry``,
+``get_config``, ``update_config``, ``send_test``.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from typing import Any
 
+import orjson
+
+from ..db import merchants as merchants_repo
 from ..db import webhooks as repo
+from ..db.outbox import event_params
+from ..errors import (
+    WEBHOOK_CONFIG_EMPTY,
+    WEBHOOK_RETRY_SCHEDULED,
+    WEBHOOK_TEST_MESSAGE,
+    WEBHOOK_TEST_SCHEDULED,
+    WEBHOOK_URL_NOT_CONFIGURED,
+    BadRequest,
+    NotFound,
+)
+from ..netpolicy import webhook_url_problem
 from ..types import Delivery, DeliveryResult
-from . import Context
+from . import Context, merchants, validation, views
 
 log = logging.getLogger(__name__)
 
 RESPONSE_BODY_LIMIT = 4096
+TEST_EVENT = "webhook.test"
 
 
 def next_delay(retry_delays: tuple[int, ...], attempt: int, ok: bool) -> float | None:
@@ -22,25 +47,35 @@ def next_delay(retry_delays: tuple[int, ...], attempt: int, ok: bool) -> float |
     return float(retry_delays[attempt])
 
 
+# -- worker side ------------------------------------------------------------------------------
+
+
 def deliver(ctx: Context, log_id: str) -> str:
-    """Make the next attempt of one delivery if it is due. Safe to run any number of times."""
+    """Make the next attempt of one delivery if it is due. Safe to run any number of times.
+
+    Returns ``skipped`` (not due, done, or another worker has it), ``no_url``, or the log's
+    status after the attempt: ``success``, ``pending`` (a retry is scheduled) or ``failed``.
+    """
+    settings = ctx.settings
+    # The lease outlives the longest attempt, so no second worker can start the same one.
+    lease = max(settings.job_lease_seconds, settings.webhook_timeout_seconds * 2 + 5)
     with ctx.db.connection() as conn:
-        row = repo.claim(conn, log_id, ctx.settings.job_lease_seconds)
+        row = repo.claim(conn, log_id, lease)
         if row is None:
             return "skipped"
         if not row["webhook_url"]:
-            repo.abandon_without_url(conn, log_id)
+            repo.abandon_without_url(conn, log_id, row["locked_until"])
             return "no_url"
-    attempt = row["attempts"] + 1
     delivery = Delivery(
         id=str(row["id"]),
         event=row["event"],
         url=row["webhook_url"],
         body=row["body"].encode("utf-8"),
         secret=row["webhook_secret"] or "",
-        attempt=attempt,
+        attempt=row["attempts"] + 1,
         timestamp=int(time.time()),
-        timeout=ctx.settings.webhook_timeout_seconds,
+        timeout=settings.webhook_timeout_seconds,
+        allow_private=settings.allow_private_webhook_urls,
     )
     started = time.monotonic()
     try:
@@ -48,25 +83,165 @@ def deliver(ctx: Context, log_id: str) -> str:
     except Exception as exc:  # a notifier must not raise; if it does, it is a failed attempt
         log.exception("notifier raised for webhook %s", log_id)
         result = DeliveryResult(ok=False, error=f"notifier error: {exc.__class__.__name__}")
-    outcome = _record(ctx, delivery, result, started)
-    return outcome["status"] if outcome else "skipped"
+    recorded = _record(ctx, delivery, row["locked_until"], result, started)
+    if recorded is None:
+        return "skipped"  # the lease was lost meanwhile (a manual retry reset the row)
+    return recorded["status"]
 
 
-def _record(ctx: Context, delivery: Delivery, result: DeliveryResult, started: float) -> Any:
+def _record(ctx: Context, delivery: Delivery, lease, result: DeliveryResult, started: float):
     delay = next_delay(ctx.settings.retry_delays, delivery.attempt, result.ok)
-    body = (result.body or "")[:RESPONSE_BODY_LIMIT]
+    body = (result.body or "")[:RESPONSE_BODY_LIMIT].replace("\x00", "")
     with ctx.db.connection() as conn:
         return repo.record_attempt(
             conn,
             {
                 "id": delivery.id,
+                "lease": lease,
                 "attempt": delivery.attempt,
                 "url": delivery.url,
                 "ok": result.ok,
                 "response_code": result.status_code,
-                "response_body": body.replace("\x00", ""),
-                "error": result.error,
+                "response_body": body,
+                "error": (result.error or "")[:500] or None,
                 "duration_ms": int((time.monotonic() - started) * 1000),
                 "next_delay": delay,
             },
         )
+
+
+# -- merchant side ----------------------------------------------------------------------------
+
+
+def _log_id(raw: Any) -> str:
+    """A webhook log id, or the contract's 404 (a malformed id names no log)."""
+    try:
+        return str(uuid.UUID(str(raw)))
+    except (ValueError, TypeError):
+        raise NotFound.of("Webhook log") from None
+
+
+def list_logs(
+    ctx: Context, merchant: dict[str, Any], limit: Any = None, offset: Any = None
+) -> dict[str, Any]:
+    """``{data, total, limit, offset}``: the merchant's own logs, newest first."""
+    lim, off = validation.pagination(limit, offset)
+    with ctx.db.connection() as conn:
+        rows, total = repo.list_for_merchant(conn, merchant["id"], limit=lim, offset=off)
+    return views.page([views.webhook_log_view(r) for r in rows], total, lim, off)
+
+
+def detail(ctx: Context, merchant: dict[str, Any], log_id: str) -> dict[str, Any]:
+    """One log with its payload (as sent), last response body and every attempt."""
+    log_id = _log_id(log_id)
+    with ctx.db.connection() as conn:
+        row = repo.get(conn, log_id, merchant["id"])
+        if row is None:
+            raise NotFound.of("Webhook log")
+        attempts = repo.attempts(conn, log_id)
+    return {
+        **views.webhook_log_view(row),
+        "resource_id": row["resource_id"],
+        "payload": orjson.loads(row["body"]),
+        "response_body": row["response_body"],
+        "attempt_log": [
+            {
+                "attempt": a["attempt"],
+                "url": a["url"],
+                "response_code": a["response_code"],
+                "response_body": a["response_body"],
+                "error": a["error"],
+                "duration_ms": a["duration_ms"],
+                "attempted_at": views.iso(a["attempted_at"]),
+            }
+            for a in attempts
+        ],
+    }
+
+
+def retry(ctx: Context, merchant: dict[str, Any], log_id: str) -> dict[str, Any]:
+    """Deliver a log again from attempt 1, now: the stored body, signed with the current secret."""
+    log_id = _log_id(log_id)
+    with ctx.db.connection() as conn:
+        current = merchants_repo.by_id(conn, merchant["id"])
+        if repo.get(conn, log_id, merchant["id"]) is None:
+            raise NotFound.of("Webhook log")
+        if current is None or not current["webhook_url"]:
+            raise BadRequest(WEBHOOK_URL_NOT_CONFIGURED)
+        row = repo.reset_for_retry(conn, log_id, merchant["id"])
+    if row is None:
+        raise NotFound.of("Webhook log")
+    ctx.dispatcher.webhooks([log_id])
+    return {"id": log_id, "status": "pending", "message": WEBHOOK_RETRY_SCHEDULED}
+
+
+def get_config(ctx: Context, merchant: dict[str, Any]) -> dict[str, Any]:
+    """``{webhook_url, webhook_secret}`` as stored now (not as cached at sign-in)."""
+    return merchants.webhook_config_view(merchants.get(ctx, str(merchant["id"])))
+
+
+def update_config(ctx: Context, merchant: dict[str, Any], body: Any) -> dict[str, Any]:
+    """Set or clear ``webhook_url`` (empty or null clears it), and/or rotate the secret with
+    ``regenerate_secret: true``. A merchant without a secret gets one with its first URL."""
+    body = validation.require_object(body)
+    validation.reject_unknown(body, {"webhook_url", "regenerate_secret"})
+    if "webhook_url" not in body and "regenerate_secret" not in body:
+        raise BadRequest(WEBHOOK_CONFIG_EMPTY)
+    regenerate = body.get("regenerate_secret", False)
+    if not isinstance(regenerate, bool):
+        raise BadRequest("regenerate_secret must be true or false", field="regenerate_secret")
+    current = merchants.get(ctx, str(merchant["id"]))
+    secret = merchants.new_webhook_secret() if regenerate else None
+    with ctx.db.connection() as conn:
+        if "webhook_url" in body:
+            url = _webhook_url(ctx, body["webhook_url"])
+            if url and secret is None and not current["webhook_secret"]:
+                secret = merchants.new_webhook_secret()
+            row = merchants_repo.update_webhook(conn, current["id"], url=url, secret=secret)
+        elif secret is not None:
+            row = merchants_repo.update_webhook_secret(conn, current["id"], secret)
+        else:
+            row = current
+    if row is None:
+        raise NotFound("Merchant not found")
+    merchants.forget_cached(row["api_key"])
+    return merchants.webhook_config_view(row)
+
+
+def _webhook_url(ctx: Context, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest("webhook_url must be a string", field="webhook_url")
+    url = value.strip()
+    if not url:
+        return None
+    problem = webhook_url_problem(url, allow_private=ctx.settings.allow_private_webhook_urls)
+    if problem:
+        raise BadRequest(f"webhook_url {problem}", field="webhook_url")
+    return url
+
+
+def webhook_test_payload(merchant_id: str, now: float | None = None) -> dict[str, Any]:
+    return {
+        "event": TEST_EVENT,
+        "timestamp": int(now if now is not None else time.time()),
+        "data": {"message": WEBHOOK_TEST_MESSAGE, "merchant_id": merchant_id},
+    }
+
+
+def send_test(ctx: Context, merchant: dict[str, Any]) -> dict[str, Any]:
+    """Write a ``webhook.test`` event to the outbox and dispatch it like any other (202)."""
+    merchant_id = str(merchant["id"])
+    params = event_params(merchant_id, None, [(TEST_EVENT, webhook_test_payload(merchant_id))])
+    with ctx.db.connection() as conn:
+        ids = repo.insert_event(conn, params)
+    if not ids:  # the outbox writes nothing for a merchant without a URL
+        raise BadRequest(WEBHOOK_URL_NOT_CONFIGURED)
+    ctx.dispatcher.webhooks(ids)
+    return {
+        "id": str(ids[0]),
+        "event": TEST_EVENT,
+        "status": "pending",
+        "message": WEBHOOK_TEST_SCHEDULED,
+    }

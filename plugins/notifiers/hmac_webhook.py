@@ -1,4 +1,4 @@
-"""The ``webhook`` notifier: HTTP POST of the stored body, signed two ways.
+"""The ``webhook`` notifier: HTTP POST of the stored body, signed two ways, to a checked address.
 
 - ``X-Webhook-Signature``: lowercase hex HMAC-SHA256 of the body, keyed with the UTF-8 bytes of
   the merchant's webhook secret (the compatible signature).
@@ -6,8 +6,12 @@
   whenever the secret is a valid Standard Webhooks secret (``whsec_`` + base64 of >= 24 bytes),
   so any Standard Webhooks library verifies it.
 
+Every address the connection is about to use is checked with ``paygate.webhook_address_allowed``
+after DNS resolution, so a name that resolves to an internal address is refused even if it
+looked public when it was configured. ``Delivery.timeout`` bounds the whole attempt: a watchdog
+shuts the socket when it runs out, so a receiver that drips its answer cannot hold a worker.
 Redirects are not followed (a redirect is a failed attempt). Each thread keeps its own HTTP
-session, so deliveries reuse keep-alive connections.
+sessions, so deliveries reuse keep-alive connections.
 """
 
 from __future__ import annotations
@@ -16,14 +20,23 @@ import base64
 import binascii
 import hashlib
 import hmac
+import socket
 import threading
+import time
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
 
-from paygate import Delivery, DeliveryResult, __version__, hookimpl
+from paygate import Delivery, DeliveryResult, __version__, hookimpl, webhook_address_allowed
 
 USER_AGENT = f"Paygate-Webhooks/{__version__}"
 RESPONSE_LIMIT = 4096
+# Read at most this much more of an answer so its connection can be reused; a longer answer
+# costs its connection instead.
+DRAIN_LIMIT = 64 * 1024
 
 
 def compatible_signature(body: bytes, secret: str) -> str:
@@ -64,6 +77,144 @@ def signed_headers(delivery: Delivery) -> dict[str, str]:
     return headers
 
 
+# -- one attempt's deadline and address checks --------------------------------------------------
+
+
+class _Attempt:
+    """The attempt running on this thread: its deadline, its sockets, what was refused."""
+
+    def __init__(self, timeout: float, allow_private: bool):
+        self.deadline = time.monotonic() + timeout
+        self.allow_private = allow_private
+        self.refused: list[str] = []
+        self.expired = False
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._done = False
+        self._timer = threading.Timer(timeout, self._expire)
+        self._timer.daemon = True
+
+    def remaining(self) -> float:
+        return max(self.deadline - time.monotonic(), 0.001)
+
+    def watch(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            self._socks.append(sock)
+            late = self.expired
+        if late:
+            _shutdown(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            socks = list(self._socks)
+        for sock in socks:
+            _shutdown(sock)
+
+    def __enter__(self) -> _Attempt:
+        _current.attempt = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+        _current.attempt = None
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+_current = threading.local()
+
+
+def _attempt() -> _Attempt | None:
+    return getattr(_current, "attempt", None)
+
+
+def _connect_checked(conn: HTTPConnection) -> socket.socket:
+    """Resolve the host, skip every address the policy refuses, connect to the first that
+    answers. The address checked is the address connected to: no second lookup in between."""
+    attempt = _attempt()
+    allow_private = attempt.allow_private if attempt else False
+    host = conn._dns_host.strip("[]")
+    try:
+        infos = socket.getaddrinfo(host, conn.port, 0, socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise NewConnectionError(conn, f"cannot resolve {host}: {exc}") from exc
+    error: OSError | None = None
+    for family, socktype, proto, _, address in infos:
+        if not webhook_address_allowed(address[0], allow_private=allow_private):
+            if attempt is not None:
+                attempt.refused.append(address[0])
+            continue
+        sock = socket.socket(family, socktype, proto)
+        try:
+            for level, option, value in conn.socket_options or ():
+                sock.setsockopt(level, option, value)
+            timeout = conn.timeout if isinstance(conn.timeout, int | float) else None
+            if attempt is not None:
+                timeout = min(timeout or attempt.remaining(), attempt.remaining())
+                attempt.watch(sock)
+            sock.settimeout(timeout)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            error = exc
+            sock.close()
+    if error is None:
+        raise NewConnectionError(conn, f"no allowed address for {host}")
+    raise NewConnectionError(conn, f"cannot connect to {host}: {error}") from error
+
+
+class _CheckedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        return _connect_checked(self)
+
+    def request(self, *args, **kwargs):  # a reused keep-alive socket joins the deadline too
+        attempt = _attempt()
+        if attempt is not None:
+            attempt.watch(self.sock)
+        return super().request(*args, **kwargs)
+
+
+class _CheckedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        return _connect_checked(self)
+
+    def request(self, *args, **kwargs):
+        attempt = _attempt()
+        if attempt is not None:
+            attempt.watch(self.sock)
+        return super().request(*args, **kwargs)
+
+
+class _CheckedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _CheckedHTTPConnection
+
+
+class _CheckedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _CheckedHTTPSConnection
+
+
+class _CheckedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _CheckedHTTPPool,
+            "https": _CheckedHTTPSPool,
+        }
+
+
 class HmacWebhookNotifier:
     name = "webhook"
 
@@ -75,33 +226,63 @@ class HmacWebhookNotifier:
         if session is None:
             session = requests.Session()
             session.trust_env = False  # no proxies from the environment for merchant URLs
+            adapter = _CheckedAdapter(max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
             self._local.session = session
         return session
 
     def deliver(self, delivery: Delivery) -> DeliveryResult:
+        with _Attempt(delivery.timeout, delivery.allow_private) as attempt:
+            try:
+                return self._post(delivery, attempt)
+            except requests.RequestException as exc:
+                return _failure(attempt, exc)
+
+    def _post(self, delivery: Delivery, attempt: _Attempt) -> DeliveryResult:
+        response = self._session().post(
+            delivery.url,
+            data=delivery.body,
+            headers=signed_headers(delivery),
+            timeout=(delivery.timeout, delivery.timeout),
+            allow_redirects=False,
+            stream=True,
+        )
         try:
-            response = self._session().post(
-                delivery.url,
-                data=delivery.body,
-                headers=signed_headers(delivery),
-                timeout=delivery.timeout,
-                allow_redirects=False,
-                stream=True,
-            )
-        except requests.Timeout:
-            return DeliveryResult(ok=False, error="timeout")
-        except requests.RequestException as exc:
-            return DeliveryResult(ok=False, error=f"connection error: {exc.__class__.__name__}")
-        try:
-            text = response.raw.read(RESPONSE_LIMIT, decode_content=True)
-        except Exception:
-            text = b""
-        finally:
+            text = response.raw.read(RESPONSE_LIMIT, decode_content=True) or b""
+            reusable = _drain(response)
+        except Exception:  # the answer broke off (or could not be decoded) after its status
+            text, reusable = b"", False
+        if reusable and not attempt.expired:
+            response.raw.release_conn()
+        else:
             response.close()
         body = text.decode("utf-8", errors="replace")
+        if attempt.expired:  # the whole attempt, answer included, must fit in the timeout
+            return DeliveryResult(False, response.status_code, body, error="timeout")
+        return DeliveryResult(200 <= response.status_code < 300, response.status_code, body)
+
+
+def _drain(response: requests.Response) -> bool:
+    """Read what is left of a short answer so its connection goes back to the pool."""
+    left = DRAIN_LIMIT
+    while left > 0:
+        chunk = response.raw.read(min(left, 8192), decode_content=False)
+        if not chunk:
+            return True
+        left -= len(chunk)
+    return False
+
+
+def _failure(attempt: _Attempt, exc: requests.RequestException) -> DeliveryResult:
+    if attempt.expired or isinstance(exc, requests.Timeout):
+        return DeliveryResult(ok=False, error="timeout")
+    if attempt.refused:
         return DeliveryResult(
-            ok=200 <= response.status_code < 300, status_code=response.status_code, body=body
+            ok=False,
+            error=f"address not allowed: {', '.join(dict.fromkeys(attempt.refused))}",
         )
+    return DeliveryResult(ok=False, error=f"connection error: {exc.__class__.__name__}")
 
 
 @hookimpl
