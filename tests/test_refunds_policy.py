@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import types
+from pathlib import Path
+
 import psycopg
 import pytest
 
@@ -200,3 +203,30 @@ def test_refund_window_misconfiguration_records_nothing_and_answers_500(ctx, api
     assert result.json["error"]["code"] == "SERVER_ERROR"
     assert "thirty" not in result.text  # internals stay in the log
     assert refund_rows(ctx, payment["id"]) == []
+
+
+# -- the documented worked example --------------------------------------------------------------
+
+
+def worked_example() -> types.ModuleType:
+    """The Python block after ``<!-- worked-example -->`` in docs/refund-policies.md, as a module."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "refund-policies.md").read_text()
+    block = text.split("<!-- worked-example -->", 1)[1].split("```python\n", 1)[1]
+    module = types.ModuleType("min_refund_example")
+    exec(compile(block.split("\n```", 1)[0], "docs/refund-policies.md", "exec"), module.__dict__)
+    return module
+
+
+def test_the_documented_worked_example_policy_works(ctx, api):
+    payment = paid_payment(ctx, api, amount=10000)
+    example = worked_example()
+    registered(ctx, example)
+    try:
+        assert_bad_request(
+            refund(api, payment["id"], {"amount": 500}), "Partial refunds must be at least ₹10.00"
+        )
+        assert refund_rows(ctx, payment["id"]) == []
+        assert refund(api, payment["id"], {"amount": 9500}).status_code == 201
+        assert refund(api, payment["id"], {"amount": 500}).status_code == 201  # the remainder
+    finally:
+        unregistered(ctx, example)
