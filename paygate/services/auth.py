@@ -1,0 +1,222 @@
+"""Dashboard sign-in: scrypt password hashes, the signing key, signed session and CSRF tokens.
+
+Sessions are stateless signed tokens (HMAC-SHA256) so that any dashboard process, before or
+after a restart, accepts them. The key is ``PAYGATE_SECRET_KEY`` or, when that is unset, one
+generated once and kept in the database. A session carries a fingerprint of the merchant's
+password hash: setting a new password signs out every other session.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..config import TEST_MERCHANT_ID
+from ..db import dashboard as repo
+from ..db import merchants as merchants_repo
+from ..errors import AuthenticationFailed, BadRequest
+from . import Context
+
+SESSION_SECONDS = 12 * 3600
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 256
+INVALID_SIGN_IN = "Invalid email or password"
+
+# scrypt with n=2**14, r=8 (16 MiB, ~50 ms here): OWASP's minimum for interactive sign-in.
+SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_LEN = 2**14, 8, 1, 32
+_SCRYPT_MAXMEM = 64 * 1024 * 1024
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# -- passwords ------------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    """``scrypt$n$r$p$salt$hash`` with a fresh 16-byte salt."""
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=_SCRYPT_MAXMEM, dklen=SCRYPT_LEN
+    )
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    if not stored:
+        return False
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        computed = _scrypt(password, _unb64(salt), int(n), int(r), int(p))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(computed, _unb64(digest))
+
+
+_dummy_hash: list[str] = []
+
+
+def _equalize_timing(password: str) -> None:
+    """Spend the work of one verification, so unknown emails answer as slowly as known ones."""
+    if not _dummy_hash:
+        _dummy_hash.append(hash_password(secrets.token_urlsafe(16)))
+    verify_password(password, _dummy_hash[0])
+
+
+def open_sign_in(ctx: Context, merchant: dict[str, Any]) -> bool:
+    """The seeded test merchant signs in with any password until one is set (never in
+    production mode)."""
+    return (
+        not merchant["password_hash"]
+        and str(merchant["id"]) == TEST_MERCHANT_ID
+        and not ctx.settings.is_production
+    )
+
+
+def sign_in(ctx: Context, email: str, password: str) -> dict[str, Any]:
+    """The active merchant with this email and password, else AuthenticationFailed."""
+    email = (email or "").strip()
+    password = password or ""
+    merchant = None
+    if email and len(email) <= 255 and len(password) <= MAX_PASSWORD_LENGTH:
+        with ctx.db.connection() as conn:
+            merchant = merchants_repo.by_email(conn, email)
+    if merchant is None or not merchant["is_active"]:
+        _equalize_timing(password)
+        raise AuthenticationFailed(INVALID_SIGN_IN)
+    if open_sign_in(ctx, merchant):
+        return merchant
+    if not verify_password(password, merchant["password_hash"]):
+        raise AuthenticationFailed(INVALID_SIGN_IN)
+    return merchant
+
+
+def set_password(
+    ctx: Context, merchant: dict[str, Any], current: str, new: str, confirm: str
+) -> dict[str, Any]:
+    """Set a new password; the current one is required once one exists. Returns the merchant."""
+    if merchant["password_hash"] and not verify_password(current or "", merchant["password_hash"]):
+        raise BadRequest("Current password is incorrect", field="current_password")
+    if len(new or "") < MIN_PASSWORD_LENGTH:
+        raise BadRequest(
+            f"Password must be at least {MIN_PASSWORD_LENGTH} characters", field="new_password"
+        )
+    if len(new) > MAX_PASSWORD_LENGTH:
+        raise BadRequest(
+            f"Password must be at most {MAX_PASSWORD_LENGTH} characters", field="new_password"
+        )
+    if new != confirm:
+        raise BadRequest("The two passwords do not match", field="confirm_password")
+    password_hash = hash_password(new)
+    with ctx.db.connection() as conn:
+        merchants_repo.set_password_hash(conn, str(merchant["id"]), password_hash)
+    return {**merchant, "password_hash": password_hash}
+
+
+# -- signing --------------------------------------------------------------------------------
+
+_keys: dict[str, bytes] = {}
+_keys_lock = threading.Lock()
+
+
+def signing_key(ctx: Context, purpose: str) -> bytes:
+    """A key for one purpose (``session``, ``csrf``, ``flash``) derived from the master key."""
+    master = ctx.settings.secret_key
+    cache_key = f"{purpose}:{'env' if master else ctx.db.url}"
+    key = _keys.get(cache_key)
+    if key is None:
+        if not master:
+            with ctx.db.connection() as conn:
+                master = repo.secret(conn, "signing_key", secrets.token_urlsafe(48))
+        key = hmac.new(master.encode("utf-8"), f"paygate-dashboard:{purpose}".encode(), "sha256")
+        key = key.digest()
+        with _keys_lock:
+            _keys[cache_key] = key
+    return key
+
+
+def sign(ctx: Context, purpose: str, data: dict[str, Any]) -> str:
+    body = _b64(orjson.dumps(data))
+    mac = hmac.new(signing_key(ctx, purpose), body.encode("ascii"), "sha256").digest()
+    return f"{body}.{_b64(mac)}"
+
+
+def unsign(ctx: Context, purpose: str, token: str | None) -> dict[str, Any] | None:
+    """The data of a token we signed for ``purpose``, or None (tampered, malformed)."""
+    if not token or len(token) > 4096 or token.count(".") != 1:
+        return None
+    body, mac = token.split(".")
+    expected = hmac.new(signing_key(ctx, purpose), body.encode("ascii"), "sha256").digest()
+    try:
+        if not hmac.compare_digest(_unb64(mac), expected):
+            return None
+        data = orjson.loads(_unb64(body))
+    except (ValueError, orjson.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# -- sessions and CSRF ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Session:
+    merchant_id: str
+    expires_at: int
+
+
+def password_fingerprint(merchant: dict[str, Any]) -> str:
+    return hashlib.sha256((merchant["password_hash"] or "").encode()).hexdigest()[:16]
+
+
+def new_session(ctx: Context, merchant: dict[str, Any], now: float | None = None) -> str:
+    expires = int((now or time.time()) + SESSION_SECONDS)
+    data = {"m": str(merchant["id"]), "e": expires, "p": password_fingerprint(merchant)}
+    return sign(ctx, "session", data)
+
+
+def session_merchant(ctx: Context, token: str | None) -> dict[str, Any] | None:
+    """The signed-in, active merchant of a session token, or None."""
+    data = unsign(ctx, "session", token)
+    if not data or not isinstance(data.get("m"), str) or not isinstance(data.get("e"), int):
+        return None
+    if data["e"] < time.time():
+        return None
+    with ctx.db.connection() as conn:
+        merchant = merchants_repo.by_id(conn, data["m"])
+    if merchant is None or not merchant["is_active"]:
+        return None
+    if not hmac.compare_digest(str(data.get("p", "")), password_fingerprint(merchant)):
+        return None
+    return merchant
+
+
+def csrf_token(ctx: Context, nonce: str, merchant_id: str | None) -> str:
+    """The form token for a browser's CSRF nonce (its cookie), bound to who is signed in."""
+    message = f"{nonce}|{merchant_id or ''}".encode()
+    return _b64(hmac.new(signing_key(ctx, "csrf"), message, "sha256").digest())
+
+
+def csrf_ok(ctx: Context, nonce: str | None, merchant_id: str | None, token: Any) -> bool:
+    if not nonce or not isinstance(token, str) or not token:
+        return False
+    return hmac.compare_digest(csrf_token(ctx, nonce, merchant_id), token)

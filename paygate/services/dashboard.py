@@ -1,0 +1,176 @@
+"""What the merchant dashboard shows: the home page's stats and chart, a payment's timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from ..db import dashboard as repo
+from ..db import stats as stats_repo
+from ..errors import NotFound
+from ..types import Money, PaymentStatus
+from . import Context, payments, views
+from . import refunds as refunds_service
+
+CHART_DAYS = 14
+HOME_CURRENCY = "INR"
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    success: int = 0
+    failed: int = 0
+    pending: int = 0
+    volume: int = 0  # successful payments in HOME_CURRENCY, paise
+
+    @property
+    def total(self) -> int:
+        return self.success + self.failed + self.pending
+
+
+@dataclass(frozen=True)
+class Overview:
+    total_transactions: int
+    successful: int
+    failed: int
+    pending: int
+    total_amount: Money  # sum of successful payments in HOME_CURRENCY
+    refunded: Money
+    other_volumes: list[Money]  # successful volume in any other currency
+    days: list[Day] = field(default_factory=list)
+
+    @property
+    def success_rate(self) -> float:
+        """Successful payments as a percentage of all payments (0 when there are none)."""
+        if not self.total_transactions:
+            return 0.0
+        return 100.0 * self.successful / self.total_transactions
+
+
+def overview(ctx: Context, merchant: dict[str, Any], today: date | None = None) -> Overview:
+    """The three contract stats from real data, plus payments per day for the last 14 days."""
+    merchant_id = str(merchant["id"])
+    today = today or datetime.now(UTC).date()
+    first = today - timedelta(days=CHART_DAYS - 1)
+    since = datetime.combine(first, time.min, tzinfo=UTC)
+    with ctx.db.connection() as conn:
+        totals = stats_repo.totals(conn, merchant_id)
+        daily = stats_repo.daily(conn, merchant_id, since, HOME_CURRENCY)
+    home = next((row for row in totals if row["currency"] == HOME_CURRENCY), None)
+    buckets: dict[date, dict[str, int]] = {
+        first + timedelta(days=n): {"success": 0, "failed": 0, "pending": 0, "volume": 0}
+        for n in range(CHART_DAYS)
+    }
+    for row in daily:
+        bucket = buckets.get(row["day"])
+        if bucket is None:  # a payment dated in the future (clock skew): not on the chart
+            continue
+        bucket[row["status"]] += row["payments"]
+        if row["status"] == PaymentStatus.SUCCESS:
+            bucket["volume"] += row["volume"]
+    return Overview(
+        total_transactions=sum(row["total"] for row in totals),
+        successful=sum(row["successful"] for row in totals),
+        failed=sum(row["failed"] for row in totals),
+        pending=sum(row["pending"] for row in totals),
+        total_amount=Money(int(home["volume"]) if home else 0, HOME_CURRENCY),
+        refunded=Money(int(home["refunded"]) if home else 0, HOME_CURRENCY),
+        other_volumes=[
+            Money(int(row["volume"]), row["currency"])
+            for row in totals
+            if row["currency"] != HOME_CURRENCY and row["volume"]
+        ],
+        days=[Day(day=day, **values) for day, values in sorted(buckets.items())],
+    )
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One line of a payment's timeline."""
+
+    at: datetime
+    kind: str  # created, success, failed, captured, refund, refund_processed, refund_failed
+    title: str
+    detail: str = ""
+
+
+@dataclass
+class PaymentDetail:
+    payment: dict[str, Any]  # the API's payment view
+    refunds: list[dict[str, Any]]
+    deliveries: list[dict[str, Any]]  # webhook logs, each with "attempt_list"
+    timeline: list[Moment]
+    refundable: int  # paise still refundable (amount minus pending and processed refunds)
+    capturable: bool
+
+
+def payment_detail(ctx: Context, merchant: dict[str, Any], payment_id: str) -> PaymentDetail:
+    """A payment with its refunds, the deliveries of their events with every attempt, and the
+    timeline of it all. NotFound for another merchant's payment."""
+    if not payment_id or len(payment_id) > 64 or not payment_id.isprintable():
+        raise NotFound.of("Payment")
+    payment = payments.load(ctx, merchant, payment_id)
+    refunds = refunds_service.list_for_payment(ctx, merchant, payment_id)
+    merchant_id = str(merchant["id"])
+    with ctx.db.connection() as conn:
+        moments = repo.payment_moments(conn, payment.id, merchant_id) or {}
+        logs = repo.deliveries_for(conn, merchant_id, [payment.id, *(r["id"] for r in refunds)])
+        attempts = repo.attempts_for(conn, [log["id"] for log in logs])
+    by_log: dict[str, list[dict[str, Any]]] = {}
+    for attempt in attempts:
+        by_log.setdefault(str(attempt["webhook_log_id"]), []).append(attempt)
+    deliveries = [
+        {**log, "id": str(log["id"]), "attempt_list": by_log.get(str(log["id"]), [])}
+        for log in logs
+    ]
+    view = views.payment_view(payment)
+    timeline = _timeline(payment, moments, refunds)
+    return PaymentDetail(
+        payment=view,
+        refunds=refunds,
+        deliveries=deliveries,
+        timeline=timeline,
+        refundable=payment.amount - payment.amount_refunded
+        if payment.status == PaymentStatus.SUCCESS
+        else 0,
+        capturable=payment.status == PaymentStatus.SUCCESS and not payment.captured,
+    )
+
+
+def _parse(moment: Any) -> datetime | None:
+    if moment is None or isinstance(moment, datetime):
+        return moment
+    return datetime.fromisoformat(str(moment).replace("Z", "+00:00"))
+
+
+def _timeline(payment, moments: dict[str, Any], refunds: list[dict[str, Any]]) -> list[Moment]:
+    money = payment.money
+    lines = [
+        Moment(payment.created_at, "created", "Payment created", f"{money} via {payment.method}")
+    ]
+    settled = moments.get("settled_at")
+    if payment.status == PaymentStatus.SUCCESS:
+        lines.append(Moment(settled or payment.updated_at, "success", "Payment succeeded"))
+    elif payment.status == PaymentStatus.FAILED:
+        reason = payment.error_description or "Payment processing failed"
+        lines.append(Moment(settled or payment.updated_at, "failed", "Payment failed", reason))
+    if payment.captured:
+        lines.append(Moment(payment.captured_at or payment.updated_at, "captured", "Captured"))
+    for refund in refunds:
+        amount = Money(refund["amount"], payment.currency)
+        reason = f" ({refund['reason']})" if refund.get("reason") else ""
+        created = _parse(refund["created_at"])
+        lines.append(
+            Moment(created, "refund", f"Refund of {amount} created", refund["id"] + reason)
+        )
+        if refund["status"] == "processed":
+            at = _parse(refund.get("processed_at")) or created
+            lines.append(Moment(at, "refund_processed", f"Refund of {amount} processed"))
+        elif refund["status"] == "failed":
+            detail = refund.get("error_description") or "The processor refused the refund"
+            lines.append(Moment(created, "refund_failed", f"Refund of {amount} failed", detail))
+    lines = [line for line in lines if line.at is not None]
+    lines.sort(key=lambda line: line.at)
+    return lines

@@ -1,0 +1,1 @@
+"""The merchant dashboard (:3000): server-rendered pages over the services layer."""

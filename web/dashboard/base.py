@@ -1,0 +1,61 @@
+"""What every dashboard page shares: the resource base class and the static files."""
+
+from __future__ import annotations
+
+import mimetypes
+from typing import Any
+
+import falcon
+
+from paygate.services import Context
+
+from . import render
+
+STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+
+
+class Page:
+    """A dashboard resource. Pages need a signed-in merchant unless ``signed_in = False``."""
+
+    signed_in = True
+    static = False
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def render(self, req, resp, template: str, *, status: int = 200, **values: Any) -> None:
+        render.render(self.ctx, req, resp, template, status=status, **values)
+
+    def redirect(self, req, resp, location: str, text: str | None = None, kind: str = "success"):
+        render.redirect(self.ctx, req, resp, location, text, kind)
+
+    @staticmethod
+    def merchant(req) -> dict[str, Any]:
+        return req.context.merchant
+
+    @staticmethod
+    def form(req) -> dict[str, str]:
+        return req.context.form
+
+
+class StaticFiles:
+    """``/static/{name}``: the stylesheet, the script and the icon, cached for a year (their
+    URLs carry a content hash, see ``render.static_version``)."""
+
+    signed_in = False
+    static = True
+
+    def __init__(self, ctx: Context):
+        self.files = {path.name: path for path in render.STATIC.iterdir() if path.is_file()}
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        path = self.files.get(name)
+        if path is None:
+            raise falcon.HTTPNotFound()
+        resp.content_type = (
+            STATIC_TYPES.get(path.suffix)
+            or mimetypes.guess_type(path.name)[0]
+            or "application/octet-stream"
+        )
+        resp.cache_control = ["public", "max-age=31536000", "immutable"]
+        resp.data = path.read_bytes()

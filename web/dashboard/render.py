@@ -1,0 +1,159 @@
+"""Jinja2 pages: the environment, the filters pages share, flash messages, redirects."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import falcon
+import jinja2
+import orjson
+
+from paygate.services import Context, auth
+from paygate.types import Money
+
+from . import security
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+
+def money(amount: int | None, currency: str = "INR") -> str:
+    """``₹1,234.00`` for 123400 paise."""
+    return str(Money(int(amount or 0), currency or "INR"))
+
+
+def rupees(amount: int | None) -> str:
+    """Paise as a plain decimal for form fields: ``500.00``."""
+    major, minor = divmod(int(amount or 0), 100)
+    return f"{major}.{minor:02d}"
+
+
+def parse_rupees(text: str | None) -> int | None:
+    """``"1,250.5"`` -> 125050 paise; None for anything that is not a plain positive amount."""
+    cleaned = (text or "").replace(",", "").replace("₹", "").strip()
+    if not cleaned or len(cleaned) > 16:
+        return None
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        return None
+    if not value.is_finite() or value <= 0 or value.as_tuple().exponent < -2:
+        return None
+    return int(value * 100)
+
+
+def percent(value: float) -> str:
+    """``66.7%``, ``100%``, ``0%``: one decimal place, none when it is whole."""
+    rounded = round(value, 1)
+    if rounded == int(rounded):
+        return f"{int(rounded)}%"
+    return f"{rounded:.1f}%"
+
+
+def as_datetime(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def timestamp(value: Any) -> str:
+    """``2024-01-15 10:31:00`` in UTC, or an em dash for nothing."""
+    moment = as_datetime(value)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
+
+
+def iso(value: Any) -> str:
+    moment = as_datetime(value)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
+
+
+def pretty_json(value: Any) -> str:
+    if isinstance(value, str | bytes):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode("utf-8")
+
+
+def _static_version() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(STATIC.iterdir()):
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+    autoescape=jinja2.select_autoescape(default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+    undefined=jinja2.StrictUndefined,
+)
+ENV.filters.update(money=money, rupees=rupees, ts=timestamp, iso=iso, pretty_json=pretty_json)
+ENV.globals["percent"] = percent
+ENV.globals["static_version"] = _static_version()
+
+
+def take_flash(ctx: Context, req: falcon.Request, resp: falcon.Response) -> dict | None:
+    """The message a redirect left for this page (shown once)."""
+    token = req.cookies.get(security.FLASH_COOKIE)
+    if not token:
+        return None
+    security.clear_cookie(ctx, req, resp, security.FLASH_COOKIE)
+    data = auth.unsign(ctx, "flash", token)
+    if not data or data.get("kind") not in ("success", "error", "info"):
+        return None
+    return {"kind": data["kind"], "text": str(data.get("text", ""))[:500]}
+
+
+def redirect(
+    ctx: Context,
+    req: falcon.Request,
+    resp: falcon.Response,
+    location: str,
+    text: str | None = None,
+    kind: str = "success",
+) -> None:
+    """303 to ``location`` (post/redirect/get), with a one-time message for the next page."""
+    if text:
+        token = auth.sign(ctx, "flash", {"kind": kind, "text": text})
+        security.set_cookie(ctx, req, resp, security.FLASH_COOKIE, token, max_age=60)
+    resp.status = falcon.HTTP_303
+    resp.location = location
+    resp.text = ""
+
+
+def render(
+    ctx: Context,
+    req: falcon.Request,
+    resp: falcon.Response,
+    template: str,
+    *,
+    status: int = 200,
+    **values: Any,
+) -> None:
+    merchant = getattr(req.context, "merchant", None)
+    values.setdefault("flash", take_flash(ctx, req, resp))
+    values.setdefault("error", None)
+    values.setdefault("active", "")
+    html = ENV.get_template(template).render(
+        merchant=merchant,
+        csrf_field=security.CSRF_FIELD,
+        csrf_token=security.csrf_token_for(ctx, req),
+        settings=ctx.settings,
+        test_data=bool(merchant and str(merchant["api_key"]).startswith("key_test_")),
+        path=req.path,
+        **values,
+    )
+    resp.status = status
+    resp.content_type = falcon.MEDIA_HTML
+    resp.text = html

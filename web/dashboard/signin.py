@@ -1,0 +1,109 @@
+"""Signing in and out, and the account page (set a password)."""
+
+from __future__ import annotations
+
+from paygate.config import TEST_MERCHANT_ID
+from paygate.errors import AuthenticationFailed, NotFound, PaygateError
+from paygate.services import auth, merchants
+
+from . import security
+from .base import Page
+
+
+class Root(Page):
+    """``/``: the dashboard when signed in, else the sign-in page."""
+
+    signed_in = False
+
+    def on_get(self, req, resp):
+        raise_to = "/dashboard" if req.context.merchant else "/login"
+        self.redirect(req, resp, raise_to)
+
+
+class Login(Page):
+    signed_in = False
+
+    def _open_sign_in_hint(self) -> str | None:
+        """The seeded test merchant's email while it signs in with any password."""
+        try:
+            merchant = merchants.get(self.ctx, TEST_MERCHANT_ID)
+        except NotFound:
+            return None
+        return merchant["email"] if auth.open_sign_in(self.ctx, merchant) else None
+
+    def _page(self, req, resp, *, email: str = "", error: str | None = None, status=200):
+        self.render(
+            req,
+            resp,
+            "login.html",
+            status=status,
+            email=email,
+            error=error,
+            next=security.safe_next(req.get_param("next")),
+            hint=self._open_sign_in_hint(),
+        )
+
+    def on_get(self, req, resp):
+        if req.context.merchant:
+            self.redirect(req, resp, security.safe_next(req.get_param("next")))
+            return
+        self._page(req, resp)
+
+    def on_post(self, req, resp):
+        form = self.form(req)
+        email = form.get("email", "").strip()
+        try:
+            merchant = auth.sign_in(self.ctx, email, form.get("password", ""))
+        except AuthenticationFailed as exc:
+            self._page(req, resp, email=email, error=exc.description, status=401)
+            return
+        security.start_session(self.ctx, req, resp, merchant)
+        self.redirect(req, resp, security.safe_next(form.get("next")))
+
+
+class Logout(Page):
+    """GET asks (a link must never sign anyone out); POST signs out."""
+
+    def on_get(self, req, resp):
+        self.render(req, resp, "logout.html", active="account")
+
+    def on_post(self, req, resp):
+        security.end_session(self.ctx, req, resp)
+        self.redirect(req, resp, "/login", "You have signed out.", "info")
+
+
+class Account(Page):
+    def _page(self, req, resp, *, error=None, field=None, status=200):
+        self.render(
+            req,
+            resp,
+            "account.html",
+            status=status,
+            active="account",
+            error=error,
+            field=field,
+            open_sign_in=auth.open_sign_in(self.ctx, self.merchant(req)),
+            min_length=auth.MIN_PASSWORD_LENGTH,
+        )
+
+    def on_get(self, req, resp):
+        self._page(req, resp)
+
+    def on_post(self, req, resp):
+        form = self.form(req)
+        try:
+            merchant = auth.set_password(
+                self.ctx,
+                self.merchant(req),
+                form.get("current_password", ""),
+                form.get("new_password", ""),
+                form.get("confirm_password", ""),
+            )
+        except PaygateError as exc:
+            self._page(req, resp, error=exc.description, field=exc.field, status=400)
+            return
+        # Other sessions carry the old password's fingerprint and end; this one goes on.
+        security.start_session(self.ctx, req, resp, merchant)
+        self.redirect(
+            req, resp, "/dashboard/account", "Password saved. Other sessions were signed out."
+        )

@@ -1,0 +1,196 @@
+"""``/dashboard/transactions``: the payments table, a payment's detail, capture and refund."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import orjson
+
+from paygate.errors import Conflict, IdempotencyMismatch, NotFound, PaygateError
+from paygate.services import dashboard, idempotency, payments, refunds
+from paygate.services.idempotency import Replay
+
+from .base import Page
+from .render import money, parse_rupees
+
+PAGE_SIZE = 25
+STATUSES = ("success", "pending", "failed")
+METHODS = ("upi", "card")
+AMOUNT_HELP = "Enter an amount in rupees greater than ₹0.00, like 250.00"
+STALE_REFUND_FORM = (
+    "That refund form was already used. Check the refunds below before trying again."
+)
+
+
+def page_number(raw: str | None) -> int:
+    try:
+        number = int(raw or 1)
+    except ValueError:
+        return 1
+    return min(max(number, 1), 100_000)
+
+
+def pager(page: int, total: int, size: int) -> dict[str, Any]:
+    last = max((total + size - 1) // size, 1)
+    return {
+        "page": page,
+        "last": last,
+        "first_row": (page - 1) * size + 1 if total else 0,
+        "last_row": min(page * size, total),
+        "total": total,
+        "previous": page - 1 if page > 1 else None,
+        "next": page + 1 if page < last else None,
+    }
+
+
+class Transactions(Page):
+    def on_get(self, req, resp):
+        filters = {
+            "status": req.get_param("status") or "",
+            "method": req.get_param("method") or "",
+            "q": (req.get_param("q") or "").strip(),
+        }
+        page = page_number(req.get_param("page"))
+        error = None
+        try:
+            listing = payments.list_payments(
+                self.ctx,
+                self.merchant(req),
+                {
+                    "limit": PAGE_SIZE,
+                    "offset": (page - 1) * PAGE_SIZE,
+                    "status": filters["status"] or None,
+                    "method": filters["method"] or None,
+                    "search": filters["q"] or None,
+                },
+            )
+        except PaygateError as exc:
+            error = exc.description
+            listing = {"data": [], "total": 0}
+        self.render(
+            req,
+            resp,
+            "transactions.html",
+            status=400 if error else 200,
+            active="transactions",
+            error=error,
+            rows=listing["data"],
+            pager=pager(page, listing["total"], PAGE_SIZE),
+            filters=filters,
+            filtered=any(filters.values()),
+            query={k: v for k, v in filters.items() if v},
+            statuses=STATUSES,
+            methods=METHODS,
+        )
+
+
+class Transaction(Page):
+    """One payment: details, timeline, refunds, deliveries; capture and refund forms."""
+
+    def show(self, req, resp, payment_id: str, *, status: int = 200, **errors: Any) -> None:
+        try:
+            detail = dashboard.payment_detail(self.ctx, self.merchant(req), payment_id)
+        except NotFound:
+            self.render(
+                req,
+                resp,
+                "not_found.html",
+                status=404,
+                active="transactions",
+                what="Payment",
+                back="/dashboard/transactions",
+            )
+            return
+        values = {"capture_error": None, "refund_error": None, "refund_form": None}
+        values.update(errors)
+        self.render(
+            req,
+            resp,
+            "payment.html",
+            status=status,
+            active="transactions",
+            detail=detail,
+            p=detail.payment,
+            refund_key="dash_" + secrets.token_urlsafe(18),
+            **values,
+        )
+
+    def on_get(self, req, resp, payment_id):
+        self.show(req, resp, payment_id)
+
+
+class Capture(Transaction):
+    def on_post(self, req, resp, payment_id):
+        form = self.form(req)
+        body: dict[str, Any] = {}
+        if form.get("amount", "").strip():
+            amount = parse_rupees(form["amount"])
+            if amount is None:
+                self.show(req, resp, payment_id, status=400, capture_error=AMOUNT_HELP)
+                return
+            body["amount"] = amount
+        try:
+            captured = payments.capture(self.ctx, self.merchant(req), payment_id, body)
+        except NotFound:
+            self.show(req, resp, payment_id)
+            return
+        except PaygateError as exc:
+            self.show(req, resp, payment_id, status=400, capture_error=exc.description)
+            return
+        self.redirect(
+            req,
+            resp,
+            f"/dashboard/transactions/{payment_id}",
+            f"Payment captured ({money(captured['amount'], captured['currency'])}).",
+        )
+
+
+class Refund(Transaction):
+    """A refund from the detail page. The form carries its own Idempotency-Key, so a double
+    submit (or a resubmitted page) creates one refund, not two."""
+
+    def on_post(self, req, resp, payment_id):
+        merchant = self.merchant(req)
+        form = self.form(req)
+        amount = parse_rupees(form.get("amount"))
+        reason = form.get("reason", "").strip() or None
+        if amount is None:
+            self.show(req, resp, payment_id, status=400, refund_error=AMOUNT_HELP, refund_form=form)
+            return
+        body = {"amount": amount, "reason": reason}
+        key = form.get("idempotency_key", "")[:100] or "dash_" + secrets.token_urlsafe(18)
+        fingerprint = idempotency.request_hash(
+            "POST",
+            f"/api/v1/payments/{payment_id}/refunds",
+            orjson.dumps(body, option=orjson.OPT_SORT_KEYS),
+        )
+        location = f"/dashboard/transactions/{payment_id}"
+        try:
+            begun = idempotency.begin(self.ctx, str(merchant["id"]), key, fingerprint)
+            if isinstance(begun, Replay):
+                self.redirect(req, resp, location, "This refund was already submitted.", "info")
+                return
+            try:
+                refund = refunds.create(self.ctx, merchant, payment_id, body, begun)
+            except BaseException:
+                idempotency.abandon(self.ctx, begun)
+                raise
+        except NotFound:
+            self.show(req, resp, payment_id)
+            return
+        except (IdempotencyMismatch, Conflict):
+            self.redirect(req, resp, location, STALE_REFUND_FORM, "error")
+            return
+        except PaygateError as exc:
+            self.show(
+                req, resp, payment_id, status=400, refund_error=exc.description, refund_form=form
+            )
+            return
+        self.redirect(
+            req,
+            resp,
+            location,
+            f"Refund {refund['id']} of {money(refund['amount'])} created; it is processed "
+            "in a few seconds.",
+        )

@@ -1,0 +1,100 @@
+"""``/dashboard/webhooks``: the endpoint settings, the delivery logs, a delivery's detail."""
+
+from __future__ import annotations
+
+from paygate.errors import NotFound, PaygateError
+from paygate.services import webhooks
+
+from .base import Page
+from .security import safe_next
+from .transactions import page_number, pager
+
+PAGE_SIZE = 20
+ACTIONS = ("save", "regenerate", "test")
+
+
+class Webhooks(Page):
+    def show(self, req, resp, *, status: int = 200, error=None, url_value=None) -> None:
+        merchant = self.merchant(req)
+        config = webhooks.get_config(self.ctx, merchant)
+        page = page_number(req.get_param("page"))
+        logs = webhooks.list_logs(self.ctx, merchant, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        self.render(
+            req,
+            resp,
+            "webhooks.html",
+            status=status,
+            active="webhooks",
+            error=error,
+            config=config,
+            url_value=(config["webhook_url"] or "") if url_value is None else url_value,
+            logs=logs["data"],
+            pager=pager(page, logs["total"], PAGE_SIZE),
+            here=req.relative_uri,
+        )
+
+    def on_get(self, req, resp):
+        self.show(req, resp)
+
+    def on_post(self, req, resp):
+        """One form, three buttons (``action``): save the URL, rotate the secret, send a test."""
+        merchant = self.merchant(req)
+        form = self.form(req)
+        action = form.get("action", "save")
+        url = form.get("webhook_url", "").strip()
+        if action not in ACTIONS:
+            action = "save"
+        try:
+            if action == "regenerate":
+                webhooks.update_config(self.ctx, merchant, {"regenerate_secret": True})
+                message = (
+                    "New webhook secret generated. Deliveries are signed with it from now on: "
+                    "update your server."
+                )
+            elif action == "test":
+                saved = webhooks.get_config(self.ctx, merchant)["webhook_url"] or ""
+                if url and url != saved:  # test what the form shows, not an older URL
+                    webhooks.update_config(self.ctx, merchant, {"webhook_url": url})
+                sent = webhooks.send_test(self.ctx, merchant)
+                message = f"Test event sent ({sent['event']}); it appears in the logs below."
+                if url and url != saved:
+                    message = "Webhook URL saved. " + message
+            else:
+                saved = webhooks.update_config(self.ctx, merchant, {"webhook_url": url or None})
+                message = "Webhook URL saved." if saved["webhook_url"] else "Webhook URL removed."
+        except PaygateError as exc:
+            self.show(req, resp, status=400, error=exc.description, url_value=url)
+            return
+        self.redirect(req, resp, "/dashboard/webhooks", message)
+
+
+class Delivery(Page):
+    """One delivery: what was sent, every attempt and what the server answered."""
+
+    def on_get(self, req, resp, log_id):
+        try:
+            log = webhooks.detail(self.ctx, self.merchant(req), log_id)
+        except NotFound:
+            self.render(
+                req,
+                resp,
+                "not_found.html",
+                status=404,
+                active="webhooks",
+                what="Webhook delivery",
+                back="/dashboard/webhooks",
+            )
+            return
+        self.render(req, resp, "delivery.html", active="webhooks", log=log)
+
+
+class Retry(Page):
+    def on_post(self, req, resp, log_id):
+        back = safe_next(self.form(req).get("back")) if self.form(req).get("back") else None
+        back = back if back and back.startswith("/dashboard/webhooks") else "/dashboard/webhooks"
+        try:
+            webhooks.retry(self.ctx, self.merchant(req), log_id)
+        except PaygateError as exc:
+            self.redirect(req, resp, back, exc.description, "error")
+            return
+        self.redirect(req, resp, back, "Retry scheduled: the delivery starts again from attempt 1.")
