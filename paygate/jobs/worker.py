@@ -18,6 +18,16 @@ from .janitor import Janitor
 
 log = logging.getLogger(__name__)
 
+# How the consumer polls and runs tasks (bench/ runs its Huey no-op ceiling with these too).
+CONSUMER_FLAGS = {
+    "worker_type": "thread",
+    "periodic": False,
+    "initial_delay": 0.01,
+    "backoff": 1.5,
+    "max_delay": 0.25,
+    "check_worker_health": True,
+}
+
 
 def run_worker(settings: Settings, *, workers: int | None = None, janitor: bool = True) -> None:
     from . import tasks  # noqa: F401 - registers the tasks with the Huey instance
@@ -35,13 +45,7 @@ def run_worker(settings: Settings, *, workers: int | None = None, janitor: bool 
     if janitor:
         Janitor(ctx, HueyDispatcher(settings.heartbeat_ttl_seconds)).start(stopping)
     consumer = huey.create_consumer(
-        workers=workers or settings.worker_concurrency,
-        worker_type="thread",
-        periodic=False,
-        initial_delay=0.01,
-        backoff=1.5,
-        max_delay=0.25,
-        check_worker_health=True,
+        workers=workers or settings.worker_concurrency, **CONSUMER_FLAGS
     )
     log.info("worker started: %d threads", workers or settings.worker_concurrency)
     try:

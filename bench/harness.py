@@ -1,0 +1,144 @@
+"""What every benchmark shares: the profile (full or quick), the gateway, a database
+connection, the receiver's records, the queue, and the reset between benchmarks."""
+
+from __future__ import annotations
+
+import secrets
+import string
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import requests
+
+from .gateway import Gateway
+
+ALPHABET = string.ascii_letters + string.digits
+RESET_TABLES = "webhook_attempts, webhook_logs, refunds, payments, idempotency_keys"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    runs: int
+    clients: int = 16
+    load_seconds: float = 20.0
+    e2e_payments: int = 500
+    e2e_rate: float = 10.0
+    drain_payments: int = 2000
+    webhook_only: int = 3000
+    pgbench_seconds: float = 6.0
+    noop_tasks: int = 3000
+    orders: int = 5000
+
+
+FULL = Profile("full", runs=3)
+QUICK = Profile(
+    "quick",
+    runs=1,
+    load_seconds=3.0,
+    e2e_payments=30,
+    drain_payments=200,
+    webhook_only=300,
+    pgbench_seconds=2.0,
+    noop_tasks=500,
+    orders=500,
+)
+
+
+def random_id(prefix: str) -> str:
+    return prefix + "".join(secrets.choice(ALPHABET) for _ in range(16))
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.02) -> Any:
+    """Poll until ``predicate`` is truthy; return its value, or the last value at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+@dataclass
+class Harness:
+    profile: Profile
+    gateway: Gateway
+    db: psycopg.Connection
+    merchant_id: str
+    orders: list[str]
+    worker_threads: int = 8
+
+    def rows(self, query: str, params: Any = None) -> list[tuple]:
+        return self.db.execute(query, params).fetchall()
+
+    def one(self, query: str, params: Any = None) -> Any:
+        return self.db.execute(query, params).fetchone()[0]
+
+    # -- the receiver ---------------------------------------------------------------------
+
+    def receiver(self, what: str) -> Any:
+        return requests.get(f"{self.gateway.receiver_url}/_{what}", timeout=30).json()
+
+    def received(self) -> int:
+        return self.receiver("stats")["received"]
+
+    # -- the queue ------------------------------------------------------------------------
+
+    @staticmethod
+    def huey():
+        from paygate.jobs import huey  # imported late: PAYGATE_QUEUE is set by then
+
+        return huey
+
+    def queue_length(self) -> int:
+        return self.huey().pending_count()
+
+    # -- between benchmarks -----------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Worker paused, queue empty, no payments or deliveries, receiver forgotten."""
+        self.gateway.pause_worker()
+        self.huey().flush()
+        self.db.execute(f"TRUNCATE {RESET_TABLES}")
+        self.db.execute("UPDATE orders SET status = 'created'")
+        requests.post(f"{self.gateway.receiver_url}/_reset", timeout=10)
+
+    def create_orders(self, count: int, amount: int = 50000) -> list[str]:
+        ids = [random_id("order_") for _ in range(count)]
+        self.db.execute(
+            """INSERT INTO orders (id, merchant_id, amount, currency, receipt)
+               SELECT id, %s, %s, 'INR', 'bench' FROM unnest(%s::text[]) AS id""",
+            (self.merchant_id, amount, ids),
+        )
+        return ids
+
+    def quiesce(self, settle: float = 0.5, timeout: float = 15.0) -> None:
+        """Wait for requests still in flight when the load stopped: rows and queue unchanged
+        for ``settle`` seconds."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            now = (self.one("SELECT count(*) FROM payments"), self.queue_length())
+            if now == last:
+                return
+            last = now
+            time.sleep(settle)
+
+    def payment_ids(self) -> list[str]:
+        return [r[0] for r in self.rows("SELECT id FROM payments")]
+
+    def outbox_counts(self) -> dict[str, tuple[int, int]]:
+        """event -> (rows, distinct resources) over the whole outbox."""
+        rows = self.rows(
+            "SELECT event, count(*), count(DISTINCT resource_id) FROM webhook_logs GROUP BY 1"
+        )
+        return {event: (n, distinct) for event, n, distinct in rows}
+
+    def payment_states(self) -> dict[str, int]:
+        return dict(self.rows("SELECT status, count(*) FROM payments GROUP BY 1"))
+
+    def delivery_states(self) -> dict[str, int]:
+        return dict(self.rows("SELECT status, count(*) FROM webhook_logs GROUP BY 1"))

@@ -1,0 +1,132 @@
+"""The benchmark harness: its gates fail when they should, and ``python -m bench --quick``
+runs green against real servers (a smoke test of the suite with its gates; never timed)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import checks, report
+from bench.load import percentile
+from bench.receiver import Recorder, signature_ok
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "whsec_" + base64.b64encode(b"k" * 24).decode()
+
+
+def signed(body: bytes, secret: str = SECRET, msg_id: bytes = b"id1", ts: bytes = b"1700000000"):
+    key = base64.b64decode(secret[len("whsec_") :])
+    std = base64.b64encode(hmac.new(key, msg_id + b"." + ts + b"." + body, "sha256").digest())
+    return {
+        b"x-webhook-signature": hmac.new(secret.encode(), body, hashlib.sha256)
+        .hexdigest()
+        .encode(),
+        b"webhook-id": msg_id,
+        b"webhook-timestamp": ts,
+        b"webhook-signature": b"v1," + std,
+    }
+
+
+def test_receiver_accepts_both_correct_signatures():
+    body = b'{"event":"payment.success","data":{"payment":{"id":"pay_1"}}}'
+    assert signature_ok(SECRET, signed(body), body)
+
+
+def test_receiver_rejects_a_tampered_body_or_a_wrong_standard_signature():
+    body = b'{"event":"payment.success"}'
+    headers = signed(body)
+    assert not signature_ok(SECRET, headers, body + b" ")
+    headers[b"webhook-signature"] = b"v1," + base64.b64encode(b"x" * 32)
+    assert not signature_ok(SECRET, headers, body)
+
+
+def test_receiver_counts_bad_signatures_and_records_the_payment():
+    recorder = Recorder(SECRET)
+    good = b'{"event":"payment.success","data":{"payment":{"id":"pay_1"}}}'
+    recorder.record(signed(good), good)
+    recorder.record(signed(good), good.replace(b"pay_1", b"pay_2"))
+    assert recorder.stats()["bad_signatures"] == 1
+    assert [a[1] for a in recorder.arrivals] == ["pay_1", "pay_2"]
+
+
+def test_one_webhook_per_event_fails_on_missing_duplicated_or_unexpected():
+    events = ("payment.created", "payment.success")
+    ok = [("payment.created", "p1", "a", 0, True), ("payment.success", "p1", "b", 0, True)]
+    assert checks.one_webhook_per_event(ok, ["p1"], events)["ok"]
+    assert not checks.one_webhook_per_event(ok[:1], ["p1"], events)["ok"]
+    assert not checks.one_webhook_per_event(ok + ok[1:], ["p1"], events)["ok"]
+    extra = ok + [("payment.failed", "p1", "c", 0, True)]
+    assert not checks.one_webhook_per_event(extra, ["p1"], events)["ok"]
+
+
+def test_outbox_gate_wants_one_creation_pair_per_payment_and_one_terminal_per_settled():
+    counts = {
+        "payment.created": (3, 3),
+        "payment.pending": (3, 3),
+        "payment.success": (2, 2),
+    }
+    assert checks.outbox_once_per_payment(counts, 3, 2)["ok"]
+    assert not checks.outbox_once_per_payment(counts, 3, 1)["ok"]
+    doubled = {**counts, "payment.pending": (4, 3)}
+    assert not checks.outbox_once_per_payment(doubled, 3, 2)["ok"]
+
+
+def test_load_and_finality_gates():
+    assert checks.all_created(0, 0)["ok"]
+    assert not checks.all_created(1, 0)["ok"]
+    assert not checks.all_created(0, 1)["ok"]
+    assert checks.all_final({"success": 4, "failed": 1}, 5)["ok"]
+    assert not checks.all_final({"success": 4, "pending": 1}, 5)["ok"]
+    assert checks.rows_match_answers(10, 10, 16)["ok"]
+    assert not checks.rows_match_answers(9, 10, 16)["ok"]
+    assert checks.jobs_enqueued(295, 300, 8)["ok"]
+    assert not checks.jobs_enqueued(290, 300, 8)["ok"]
+
+
+def test_percentile_is_nearest_rank():
+    values = list(range(1, 101))
+    assert percentile(values, 50) == 50
+    assert percentile(values, 99) == 99
+    assert percentile([], 99) == 0.0
+
+
+def test_leak_check_flags_growth_across_runs():
+    assert report.leak_check([200.0, 205.0, 204.0])["ok"]
+    assert not report.leak_check([200.0, 240.0, 290.0])["ok"]
+    assert report.leak_check([200.0])["ok"] is None
+
+
+def test_targets_need_both_the_absolute_figure_and_the_ratio_to_pgbench():
+    med = {"B1.throughput_rps": 1800.0, "B6.pgbench_insert_tps_c16": 20000.0}
+    row = next(r for r in report.targets(med) if r["key"] == "B1.throughput_rps")
+    assert row["ratio_to_b6"] == 0.09
+    assert row["holds"] is False
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_quick_bench_runs_green_with_its_gates(tmp_path):
+    """The whole suite in --quick mode: gates must hold; speed is reported, never asserted."""
+    env = {k: v for k, v in os.environ.items() if k != "PAYGATE_QUEUE"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--results-dir", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads((tmp_path / "latest-quick.json").read_text())
+    assert result["gates_ok"]
+    assert "| B1 create throughput, c16 (req/s) |" in done.stdout
+    for bench in ("B1", "B2", "B3", "B4", "B5"):
+        assert result["runs"][0][bench]["gates"], bench
