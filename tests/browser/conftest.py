@@ -24,8 +24,11 @@ PHONE = {"width": 360, "height": 740}
 
 
 def pytest_collection_modifyitems(items):
+    # This hook sees the whole session's items, not only this directory's: mark ours only.
+    here = Path(__file__).resolve().parent
     for item in items:
-        item.add_marker(pytest.mark.browser)
+        if here in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session")
