@@ -79,8 +79,9 @@ class Settings:
     checkout_url: str = "http://localhost:3001"
     cors_origins: tuple[str, ...] = ()
     # CSP frame-ancestors of the checkout page: the merchant sites that may embed it
-    # (docs/checkout.md). ``*`` allows any http(s) site, the development default.
-    frame_ancestors: tuple[str, ...] = ("*",)
+    # (docs/checkout.md). The development default allows any http(s) site and a saved
+    # test.html opened from disk (file:); production should list the merchants' origins.
+    frame_ancestors: tuple[str, ...] = ("*", "file:")
 
     # Processes.
     api_workers: int = 2
@@ -155,7 +156,7 @@ class Settings:
             dashboard_url=env.get("PAYGATE_DASHBOARD_URL", "http://localhost:3000").rstrip("/"),
             checkout_url=env.get("PAYGATE_CHECKOUT_URL", "http://localhost:3001").rstrip("/"),
             cors_origins=_list(env, "PAYGATE_CORS_ORIGINS"),
-            frame_ancestors=_list(env, "PAYGATE_FRAME_ANCESTORS", ("*",)),
+            frame_ancestors=_list(env, "PAYGATE_FRAME_ANCESTORS", ("*", "file:")),
             api_workers=_int(env, "PAYGATE_API_WORKERS", 2),
             api_threads=_int(env, "PAYGATE_API_THREADS", 8),
             db_pool_min=_int(env, "PAYGATE_DB_POOL_MIN", 2),

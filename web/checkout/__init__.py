@@ -1,0 +1,1 @@
+"""The hosted checkout (:3001): the buyer's payment page and the embeddable checkout.js SDK."""

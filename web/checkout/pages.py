@@ -1,0 +1,197 @@
+"""The hosted checkout page (``/checkout``), its notices (unknown, paid, wrong key), and money
+as the buyer reads it."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+
+import falcon
+import jinja2
+
+from paygate.errors import NotFound, PaygateError, ServiceUnavailable
+from paygate.services import Context, merchants, orders
+
+log = logging.getLogger("paygate.checkout")
+
+CURRENCY_SYMBOLS = {"INR": "₹", "USD": "$", "EUR": "€", "GBP": "£"}
+MAX_ORDER_ID = 64
+
+
+def money(amount: int, currency: str = "INR") -> str:
+    """Integer minor units as the buyer reads them: 50000 INR is ``₹500.00``."""
+    sign = "-" if amount < 0 else ""
+    major, minor = divmod(abs(int(amount)), 100)
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    if symbol is None:
+        return f"{sign}{currency} {major}.{minor:02d}"
+    return f"{sign}{symbol}{major}.{minor:02d}"
+
+
+class Notice(Exception):
+    """A page that replaces the checkout: why the buyer cannot pay, and the error the SDK
+    receives in ``onFailure`` when the page is embedded."""
+
+    def __init__(self, status: int, title: str, message: str, code: str, description: str):
+        super().__init__(description)
+        self.status = status
+        self.title = title
+        self.message = message
+        self.code = code
+        self.description = description
+
+
+def missing_order() -> Notice:
+    return Notice(
+        400,
+        "No order to pay",
+        "This checkout link is incomplete: it does not name an order. "
+        "Please return to the store and start the payment again.",
+        "BAD_REQUEST_ERROR",
+        "order_id is required",
+    )
+
+
+def unknown_order() -> Notice:
+    return Notice(
+        404,
+        "Order not found",
+        "We could not find this order. The link may be mistyped or the order may have been "
+        "removed. Please return to the store and try again.",
+        "NOT_FOUND_ERROR",
+        "Order not found",
+    )
+
+
+def order_paid() -> Notice:
+    return Notice(
+        409,
+        "This order is already paid",
+        "A payment for this order has already been completed, so there is nothing more to pay. "
+        "You will find the confirmation with the store.",
+        "BAD_REQUEST_ERROR",
+        "Order already paid",
+    )
+
+
+def wrong_key() -> Notice:
+    return Notice(
+        403,
+        "This payment link is not valid",
+        "The key in this link does not belong to the store that created the order. "
+        "Please return to the store and start the payment again.",
+        "AUTHENTICATION_ERROR",
+        "Key does not match the order's merchant",
+    )
+
+
+def unavailable() -> Notice:
+    return Notice(
+        503,
+        "Checkout is temporarily unavailable",
+        "We could not reach the payment service. Nothing has been charged. "
+        "Please try again in a minute.",
+        "SERVICE_UNAVAILABLE",
+        "Service temporarily unavailable, retry later",
+    )
+
+
+def load_order(ctx: Context, order_id: str | None, key: str | None) -> dict[str, Any]:
+    """The public order a buyer may pay now, or the Notice that explains why not."""
+    if not order_id:
+        raise missing_order()
+    if len(order_id) > MAX_ORDER_ID:
+        raise unknown_order()
+    try:
+        order = orders.get_public(ctx, order_id)
+        if key is not None:
+            merchant = merchants.get(ctx, orders.merchant_id_of(ctx, order_id))
+            if not hmac.compare_digest(merchant["api_key"].encode(), key.encode()):
+                raise wrong_key()
+    except NotFound:
+        raise unknown_order() from None
+    except ServiceUnavailable:
+        raise unavailable() from None
+    if order["status"] != "created":
+        raise order_paid()
+    return order
+
+
+class CheckoutPage:
+    """``GET /checkout?order_id=ID[&key=KEY][&embedded=true]``."""
+
+    def __init__(self, ctx: Context, templates: jinja2.Environment, assets: dict[str, str]):
+        self.ctx = ctx
+        self.templates = templates
+        self.assets = assets
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        order_id = req.get_param("order_id")
+        key = req.get_param("key")
+        embedded = req.get_param("embedded") == "true"
+        resp.content_type = falcon.MEDIA_HTML
+        resp.cache_control = ["no-store"]
+        try:
+            order = load_order(self.ctx, order_id, key)
+        except Notice as notice:
+            resp.status = notice.status
+            resp.text = self.render(
+                "notice.html", notice=notice, order_id=order_id or "", embedded=embedded
+            )
+            return
+        except PaygateError as exc:  # an unexpected domain failure: still a page, not JSON
+            log.warning("checkout page for %s failed: %s", order_id, exc.description)
+            resp.status = 503
+            resp.text = self.render(
+                "notice.html", notice=unavailable(), order_id=order_id, embedded=embedded
+            )
+            return
+        resp.text = self.render(
+            "checkout.html",
+            order=order,
+            amount=money(order["amount"], order["currency"]),
+            merchant_name=order.get("merchant_name") or "Merchant",
+            embedded=embedded,
+        )
+
+    on_head = on_get
+
+    def render(self, name: str, **values: Any) -> str:
+        return self.templates.get_template(name).render(assets=self.assets, **values)
+
+
+class Root:
+    """``/`` sends the buyer to ``/checkout``, keeping the query (``?order_id=...``)."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        query = req.query_string
+        resp.status = 302
+        resp.location = "/checkout" + (f"?{query}" if query else "")
+
+    on_head = on_get
+
+
+def not_found_page(templates: jinja2.Environment, assets: dict[str, str]):
+    """Unknown paths outside ``/api/``: an HTML page rather than the API's JSON envelope."""
+    from paygate.api.errors import handle_http_error
+
+    def handle(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError, params) -> None:
+        if req.path.startswith("/api/"):
+            handle_http_error(req, resp, ex, params)
+            return
+        notice = Notice(
+            404,
+            "Page not found",
+            "There is no page at this address. Payment links look like "
+            "/checkout?order_id=order_...",
+            "NOT_FOUND_ERROR",
+            "The requested URL was not found",
+        )
+        resp.status = 404
+        resp.content_type = falcon.MEDIA_HTML
+        resp.text = templates.get_template("notice.html").render(
+            assets=assets, notice=notice, order_id="", embedded=False
+        )
+
+    return handle
