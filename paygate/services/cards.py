@@ -6,6 +6,7 @@ Card numbers and CVVs are only ever held in local variables here; what leaves th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,11 @@ from typing import Any
 from ..errors import BadRequest, ValidationFailed
 
 MAX_HOLDER_NAME = 255
+MAX_NUMBER_LENGTH = 40  # 19 digits with spaces or dashes between every one fits
 CARD_FIELDS = {"number", "expiry_month", "expiry_year", "cvv", "holder_name"}
+MAX_YEAR = 9999  # the contract sets no upper bound; four digits is what a year can be
+MONTH_DIGITS = re.compile(r"[0-9]{1,2}")
+YEAR_DIGITS = re.compile(r"[0-9]{2}|[0-9]{4}")
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ def card_network(digits: str) -> str:
 
 def card_number(value: Any) -> str:
     """The cleaned digits of a valid card number (kept local by callers, never stored)."""
-    if not isinstance(value, str) or len(value) > 40:
+    if not isinstance(value, str) or len(value) > MAX_NUMBER_LENGTH:
         raise ValidationFailed("INVALID_CARD", "Invalid card number", field="card.number")
     digits = value.replace(" ", "").replace("-", "")
     if not (13 <= len(digits) <= 19) or not digits.isascii() or not digits.isdigit():
@@ -62,25 +67,27 @@ def card_number(value: Any) -> str:
     return digits
 
 
-def _expiry_part(value: Any) -> int | None:
+def _expiry_part(value: Any, digits: re.Pattern[str]) -> int | None:
+    """A JSON integer, or a string of ASCII digits of the allowed lengths."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value.strip())
+    if isinstance(value, str) and digits.fullmatch(value):
+        return int(value)
     return None
 
 
 def expiry(month: Any, year: Any, *, today: datetime | None = None) -> tuple[int, int]:
-    """(month, four-digit year) of a card still valid this month."""
+    """(month, four-digit year) of a card still valid this month. Month 1-12 as ``12``/``"12"``
+    /``"01"``; year as ``30``/``"30"`` (+2000) or ``2030``/``"2030"``."""
     today = today or datetime.now(UTC)
-    m, y = _expiry_part(month), _expiry_part(year)
+    m, y = _expiry_part(month, MONTH_DIGITS), _expiry_part(year, YEAR_DIGITS)
     if m is None or y is None or not 1 <= m <= 12:
         raise ValidationFailed("EXPIRED_CARD", "Invalid card expiry date", field="card.expiry")
     if y < 100:
         y += 2000
-    if y > today.year + 50:
+    if y > MAX_YEAR:
         raise ValidationFailed("EXPIRED_CARD", "Invalid card expiry date", field="card.expiry")
     if (y, m) < (today.year, today.month):
         raise ValidationFailed("EXPIRED_CARD", "Card has expired", field="card.expiry")

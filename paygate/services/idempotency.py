@@ -8,6 +8,7 @@ win). The creating statement then stores the response in the same statement as t
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,8 @@ from ..wire import compact_json
 from . import Context
 
 MAX_KEY_LENGTH = 255
+# Printable ASCII (what every HTTP stack carries unchanged); a UUID v4 is the usual choice.
+KEY_PATTERN = re.compile(rf"[\x20-\x7e]{{1,{MAX_KEY_LENGTH}}}")
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,13 @@ def request_hash(method: str, path: str, body: bytes) -> str:
 
 
 def begin(ctx: Context, merchant_id: str, key: str, fingerprint: str) -> Token | Replay:
-    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters")
+    """Claim ``key`` for this request (Token), or answer what an earlier request did with it:
+    its stored response (Replay), 422 when the parameters differ, 409 while it is in flight."""
+    if not KEY_PATTERN.fullmatch(key):
+        raise BadRequest(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
+            field="Idempotency-Key",
+        )
     with ctx.db.connection() as conn:
         existing = repo.claim(conn, merchant_id, key, fingerprint)
     if existing is None:

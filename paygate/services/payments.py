@@ -25,7 +25,6 @@ from ..errors import (
     PAYMENT_NOT_CAPTURABLE,
     BadRequest,
     NotFound,
-    ValidationFailed,
 )
 from ..types import ChargeRequest, ChargeResult, Outcome, Payment, PaymentStatus
 from . import Context, ids, processing, validation, views
@@ -57,23 +56,20 @@ def create(
     token: Token | None = None,
 ) -> dict[str, Any]:
     """Create a pending payment. ``merchant`` None means the public (checkout) endpoint: the
-    merchant is the order's. Check order: order (404), method, then the method's fields."""
+    merchant is the order's. Check order (CONTRACT.md section 2): the order exists and is the
+    merchant's (404), the method is valid and the merchant's processor takes it (400), then the
+    method's fields. Nothing is written unless every check passes."""
     order_id = validation.order_id_of(body)
-    merchant_id = merchant["id"] if merchant else None
-    try:
-        details = validation.payment_request(body)
-    except ValidationFailed:
-        with ctx.db.connection() as conn:
-            _order_for(conn, order_id, merchant_id)
-        raise
     with ctx.db.connection() as conn:
-        order = _order_for(conn, order_id, merchant_id)
+        order = _order_for(conn, order_id, merchant["id"] if merchant else None)
         if merchant is None:
             merchant = merchants_repo.by_id(conn, order["merchant_id"])
         processor_name = merchant["processor"]
         processor = ctx.plugins.processor(processor_name)
-        if details["method"] not in processor.methods:
-            raise BadRequest(f"Payment method {details['method']} is not supported", field="method")
+        chosen = validation.method(body.get("method"))
+        if chosen not in processor.methods:
+            raise BadRequest(f"Payment method {chosen} is not supported", field="method")
+        details = validation.payment_request(body)
         now = datetime.now(UTC)
         payment = Payment(
             id=ids.payment_id(),
@@ -152,7 +148,7 @@ def capture(ctx: Context, merchant: dict[str, Any], payment_id: str, body: Any) 
     stays locked while the processor is asked, so two concurrent captures cannot both reach it.
     """
     load(ctx, merchant, payment_id)
-    body = validation.require_object(body if body is not None else {})
+    body = validation.require_object(body)  # an empty body arrives as {}
     validation.reject_unknown(body, {"amount"})
     requested = body.get("amount")
     if requested is not None:

@@ -163,9 +163,14 @@ def payment_request(body: Any) -> dict[str, Any]:
         "card_network": None,
         "card_last4": None,
     }
+    # The other method's field is refused rather than ignored: it is a client mistake.
     if chosen == "upi":
+        if body.get("card") is not None:
+            raise BadRequest("card is not used with method upi", field="card")
         details["vpa"] = vpa(body.get("vpa"))
     else:
+        if body.get("vpa") not in (None, ""):
+            raise BadRequest("vpa is not used with method card", field="vpa")
         summary = card(body.get("card"))
         details["card_network"] = summary.network
         details["card_last4"] = summary.last4
@@ -220,7 +225,9 @@ def _moment(raw: Any, name: str) -> datetime | None:
     """Unix seconds or an ISO-8601 date/time (UTC when no offset is given)."""
     if raw is None or raw == "":
         return None
-    text = str(raw).strip()
+    if not isinstance(raw, str) or len(raw) > MAX_ID_LENGTH:
+        raise BadRequest(f"{name} must be unix seconds or an ISO-8601 date", field=name)
+    text = raw.strip()
     try:
         if text.lstrip("-").isdigit():
             return datetime.fromtimestamp(int(text), UTC)
