@@ -7,13 +7,14 @@ import falcon
 
 from ..services import Context
 from . import errors
-from .middleware import AuthMiddleware, RequestIdMiddleware
-from .resources import orders, payments, refunds, system
+from .middleware import AuthMiddleware, CORSMiddleware, RequestIdMiddleware
+from .resources import openapi, orders, payments, refunds, system
 
 ROUTES = [
     ("/health", system.Health),
     ("/api/v1/test/merchant", system.TestMerchant),
     ("/api/v1/test/jobs/status", system.JobStatus),
+    ("/api/v1/openapi.json", openapi.OpenApi),
     ("/api/v1/orders", orders.Orders),
     ("/api/v1/orders/{order_id}", orders.Order),
     ("/api/v1/orders/{order_id}/public", orders.OrderPublic),
@@ -33,7 +34,7 @@ def create_app(ctx: Context) -> falcon.App:
     app = falcon.App(
         middleware=[
             RequestIdMiddleware(),
-            falcon.CORSMiddleware(
+            CORSMiddleware(
                 allow_origins=list(ctx.settings.allowed_origins),
                 expose_headers=EXPOSED_HEADERS,
             ),
