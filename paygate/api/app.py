@@ -8,7 +8,7 @@ import falcon
 from ..services import Context
 from . import errors
 from .middleware import AuthMiddleware, CORSMiddleware, RequestIdMiddleware
-from .resources import openapi, orders, payments, refunds, system
+from .resources import openapi, orders, payments, refunds, system, webhooks
 
 ROUTES = [
     ("/health", system.Health),
@@ -25,6 +25,10 @@ ROUTES = [
     ("/api/v1/payments/{payment_id}/capture", payments.Capture),
     ("/api/v1/payments/{payment_id}/refunds", refunds.PaymentRefunds),
     ("/api/v1/refunds/{refund_id}", refunds.Refund),
+    ("/api/v1/webhooks", webhooks.Webhooks),
+    ("/api/v1/webhooks/config", webhooks.WebhookConfig),
+    ("/api/v1/webhooks/test", webhooks.WebhookTest),
+    ("/api/v1/webhooks/{webhook_id}/retry", webhooks.WebhookRetry),
 ]
 
 EXPOSED_HEADERS = ["Request-Id", "Idempotent-Replayed"]
