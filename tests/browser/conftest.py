@@ -68,3 +68,41 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@pytest.fixture(scope="module")
+def checkout_gateway(shared_db, database_url, tmp_path_factory):
+    """API, checkout app and worker as real processes, shared by one test module (starting them
+    per test would triple the browser suite's time); every test makes its own orders."""
+    from tests.fixtures import TEST_ENV, Gateway, flush_redis, make_settings, reset_record
+
+    reset_record(database_url, make_settings())
+    flush_redis()
+    env = {
+        **os.environ,
+        **TEST_ENV,
+        # Long enough to see the processing state, short enough for a quick suite.
+        "TEST_PROCESSING_DELAY": "500",
+        "PAYGATE_JANITOR_INTERVAL": "0.2",
+    }
+    gateway = Gateway(env=env, tmp=str(tmp_path_factory.mktemp("checkout-gateway")))
+    try:
+        gateway.start_api()
+        gateway.checkout_url = gateway.start_web("checkout")
+        gateway.start_worker()
+        gateway.wait_healthy(worker=True)
+        yield gateway
+    finally:
+        gateway.stop_all()
+
+
+@pytest.fixture
+def new_order(checkout_gateway):
+    """Create an order through the real API; returns its JSON."""
+
+    def create(amount: int = 50000) -> dict:
+        response = checkout_gateway.api_call("POST", "/api/v1/orders", json={"amount": amount})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    return create
