@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from urllib.parse import urlencode
 
 import falcon.testing
@@ -59,3 +61,68 @@ class DashboardClient:
         result = self.post("/login", {"email": email, "password": password})
         assert result.status_code == 303, result.text
         return result
+
+
+def pay(ctx, merchant: dict, amount: int = 50000, vpa: str = "success@test", settle: bool = True):
+    """An order and a UPI payment through the services, settled by the processor when
+    ``settle`` (``success@test`` succeeds, ``failure@test`` fails); returns the payment view."""
+    from paygate.services import orders, payments
+
+    order = orders.create(ctx, merchant, {"amount": amount})
+    payment = payments.create(ctx, merchant, {"order_id": order["id"], "method": "upi", "vpa": vpa})
+    if settle:
+        payments.process(ctx, payment["id"])
+    return payments.get(ctx, merchant, payment["id"])
+
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
+
+
+@dataclass
+class Element:
+    tag: str
+    attrs: dict[str, str]
+    parts: list[str] = field(default_factory=list)
+    inside: list[str] = field(default_factory=list)  # test ids of the enclosing elements
+
+    @property
+    def text(self) -> str:
+        return " ".join("".join(self.parts).split())
+
+
+class _TestIds(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack: list[tuple[str, Element | None]] = []
+        self.found: list[Element] = []
+
+    def handle_starttag(self, tag, attrs):
+        values = {name: value or "" for name, value in attrs}
+        element = None
+        if "data-test-id" in values:
+            enclosing = [e.attrs["data-test-id"] for _, e in self.stack if e is not None]
+            element = Element(tag, values, inside=enclosing)
+            self.found.append(element)
+        if tag not in VOID:
+            self.stack.append((tag, element))
+
+    def handle_endtag(self, tag):
+        for index in range(len(self.stack) - 1, -1, -1):
+            if self.stack[index][0] == tag:
+                del self.stack[index:]
+                return
+
+    def handle_data(self, data):
+        for _, element in self.stack:
+            if element is not None:
+                element.parts.append(data)
+
+
+def by_test_id(page: str) -> dict[str, list[Element]]:
+    """Every element with a ``data-test-id``, by id, with its text and enclosing test ids."""
+    parser = _TestIds()
+    parser.feed(page)
+    found: dict[str, list[Element]] = {}
+    for element in parser.found:
+        found.setdefault(element.attrs["data-test-id"], []).append(element)
+    return found

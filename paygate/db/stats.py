@@ -16,8 +16,8 @@ def totals(conn: psycopg.Connection, merchant_id: str) -> list[dict[str, Any]]:
                   count(*) FILTER (WHERE status = 'success') AS successful,
                   count(*) FILTER (WHERE status = 'failed') AS failed,
                   count(*) FILTER (WHERE status = 'pending') AS pending,
-                  coalesce(sum(amount) FILTER (WHERE status = 'success'), 0) AS volume,
-                  coalesce(sum(amount_refunded), 0) AS refunded
+                  coalesce(sum(amount) FILTER (WHERE status = 'success'), 0)::bigint AS volume,
+                  coalesce(sum(amount_refunded), 0)::bigint AS refunded
              FROM payments
             WHERE merchant_id = %s
             GROUP BY currency
@@ -35,7 +35,7 @@ def daily(
         """SELECT (created_at AT TIME ZONE 'UTC')::date AS day,
                   status,
                   count(*) AS payments,
-                  coalesce(sum(amount) FILTER (WHERE currency = %s), 0) AS volume
+                  coalesce(sum(amount) FILTER (WHERE currency = %s), 0)::bigint AS volume
              FROM payments
             WHERE merchant_id = %s AND created_at >= %s
             GROUP BY 1, 2

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +34,16 @@ def rupees(amount: int | None) -> str:
     return f"{major}.{minor:02d}"
 
 
+RUPEES = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
+
+
 def parse_rupees(text: str | None) -> int | None:
     """``"1,250.5"`` -> 125050 paise; None for anything that is not a plain positive amount."""
     cleaned = (text or "").replace(",", "").replace("₹", "").strip()
-    if not cleaned or len(cleaned) > 16:
+    if not RUPEES.match(cleaned):
         return None
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        return None
-    if not value.is_finite() or value <= 0 or value.as_tuple().exponent < -2:
-        return None
-    return int(value * 100)
+    paise = int(Decimal(cleaned) * 100)
+    return paise if paise > 0 else None
 
 
 def percent(value: float) -> str:
