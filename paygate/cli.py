@@ -10,6 +10,7 @@ import sys
 
 from . import __version__
 from .config import Settings
+from .errors import PluginError
 
 log = logging.getLogger("paygate")
 
@@ -18,6 +19,8 @@ APPS = {
     "dashboard": ("web.dashboard.app:get_app", "dashboard_port"),
     "checkout": ("web.checkout.app:get_app", "checkout_port"),
 }
+# Commands that start servers or workers: their plugins are loaded (and checked) up front.
+STARTS_PROCESSES = ("up", "worker", *APPS)
 
 
 def _setup_logging(level: str = "INFO") -> None:
@@ -81,27 +84,63 @@ def cmd_worker(args, settings: Settings) -> int:
 
 
 def cmd_plugins(args, settings: Settings) -> int:
-    from .errors import PluginError
     from .plugins import load_plugins
 
-    try:
-        plugins = load_plugins(settings)
-    except PluginError as exc:
-        print(f"paygate: {exc}", file=sys.stderr)
-        return 1
-    rows = plugins.info()
+    plugins = load_plugins(settings)
     if args.json:
-        print(json.dumps([row.__dict__ for row in rows], indent=2))
+        print(json.dumps(plugins.catalog(), indent=2))
         return 0
-    for row in rows:
+    for row in plugins.info():
         provides = [f"processor {p}" for p in row.processors]
         provides += [f"notifier {n}" for n in row.notifiers]
         if "paygate_refund_policy" in row.hooks:
             provides.append("refund policy")
         print(f"{row.name}")
+        print(f"    kind:         {row.kind}")
         print(f"    provides:     {', '.join(provides) or '-'}")
-        print(f"    distribution: {row.distribution} {row.version}")
-        print(f"    hooks:        {', '.join(row.hooks)}")
+        print(f"    distribution: {row.distribution or '-'} {row.version}".rstrip())
+        print(f"    hooks:        {', '.join(row.hooks) or '-'}")
+    if plugins.disabled:
+        print(f"disabled by PAYGATE_DISABLE_PLUGINS: {', '.join(plugins.disabled)}")
+    return 0
+
+
+def check_plugins(settings: Settings) -> None:
+    """Load the plugins once before anything starts, so a broken one is named right away."""
+    from .plugins import load_plugins
+
+    rows = load_plugins(settings).info()
+    log.info(
+        "plugins: %s",
+        ", ".join(f"{r.name} ({r.kind}, {r.distribution or '-'} {r.version})" for r in rows),
+    )
+
+
+def cmd_merchants(args, settings: Settings) -> int:
+    from .errors import PaygateError
+    from .services import merchants
+    from .wiring import build_context
+
+    prepare_database(settings)
+    ctx = build_context(settings, role="cli")
+    try:
+        merchant = merchants.find(ctx, args.merchant)
+        if args.action == "set-processor":
+            merchant = merchants.set_processor(ctx, str(merchant["id"]), args.processor)
+            print(
+                f"merchant {merchant['email']} ({merchant['id']}) now routes new payments to "
+                f"{merchant['processor']} (running API processes pick it up within "
+                f"{merchants.CREDENTIAL_CACHE_SECONDS:g} s)"
+            )
+        else:
+            print(f"id:        {merchant['id']}")
+            print(f"email:     {merchant['email']}")
+            print(f"processor: {merchant['processor']}")
+    except PaygateError as exc:
+        print(f"paygate: {exc.description}", file=sys.stderr)
+        return 1
+    finally:
+        ctx.db.close()
     return 0
 
 
@@ -141,6 +180,17 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = sub.add_parser("plugins", help="list loaded plugins")
     plugins.add_argument("--json", action="store_true")
     plugins.set_defaults(func=cmd_plugins)
+
+    merchants = sub.add_parser("merchants", help="show a merchant or route its payments")
+    actions = merchants.add_subparsers(dest="action", required=True)
+    show = actions.add_parser("show", help="show a merchant's id, email and processor")
+    show.add_argument("merchant", help="merchant id or email")
+    route = actions.add_parser(
+        "set-processor", help="send the merchant's new payments to a registered processor"
+    )
+    route.add_argument("merchant", help="merchant id or email")
+    route.add_argument("processor", help="a processor name (see `paygate plugins`)")
+    merchants.set_defaults(func=cmd_merchants)
     return parser
 
 
@@ -153,7 +203,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"paygate: {exc}", file=sys.stderr)
         return 2
     try:
+        if args.command in STARTS_PROCESSES:
+            check_plugins(settings)
         return args.func(args, settings)
+    except PluginError as exc:
+        print(f"paygate: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

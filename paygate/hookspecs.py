@@ -2,7 +2,9 @@
 
 Plugins implement these with ``@paygate.hookimpl``. An implementation may accept any subset of a
 hook's arguments (pluggy passes only what it names), so a hook can gain an argument without
-breaking existing plugins. ``paygate.plugins`` is the only module that calls them.
+breaking existing plugins. ``paygate.plugins`` is the only module that calls them. Every hook is
+documented with its exact signature in docs/plugins.md and tested by a ``test_hook_<name>``
+test in tests/plugins/; the meta-tests fail the build when either is missing.
 """
 
 from __future__ import annotations
@@ -25,15 +27,23 @@ def paygate_register_processors(register: Callable[[Processor], None], settings:
 
     Call ``register(processor)`` once for each processor the plugin provides. A processor is any
     object satisfying :class:`paygate.types.Processor`: a unique ``name`` (the registry key that
-    merchants choose with their ``processor`` setting), ``methods`` (a frozenset such as
+    merchants choose with their ``processor`` setting), ``methods`` (a non-empty set such as
     ``{"card", "upi"}``), ``supports_partial_refund``, ``supports_manual_capture``, and the
-    operations ``charge``, ``capture``, ``refund`` and ``sync``.
+    operations ``charge(request)``, ``capture(payment, amount)``, ``refund(payment, refund)`` and
+    ``sync(payment)``.
+
+    Operations answer :class:`ChargeResult` / :class:`RefundResult`; ``PENDING`` means "not known
+    yet" and carries ``retry_after`` (seconds, > 0) or None for the worker's backoff. The worker
+    charges once, then calls ``sync`` until the outcome is final, and never guesses one; an
+    exception from an operation is treated like ``PENDING``. Every call carries a stable
+    idempotency key (the payment or refund id): repeating a call must never move money twice,
+    and a final outcome never changes. ``reference`` fits in 255 characters.
 
     ``settings`` is the gateway's :class:`paygate.config.Settings` (read-only), so a processor can
     honour ``TEST_MODE`` and friends without reading the environment itself.
 
-    Two processors with the same name are a start-up error that names both plugins. Return value
-    is ignored.
+    Registering an object that lacks part of the protocol, or two processors with one name, is a
+    start-up error that names the plugin(s). Return value is ignored.
     """
 
 
@@ -42,9 +52,12 @@ def paygate_register_notifiers(register: Callable[[Notifier], None], settings: S
     """Register notifiers (how events reach merchants).
 
     Call ``register(notifier)`` for each notifier; a notifier has a unique ``name`` and
-    ``deliver(delivery) -> DeliveryResult``. ``deliver`` receives the exact bytes to send and
-    must report network failures in the result instead of raising. Duplicate names fail at
-    start-up. Return value is ignored.
+    ``deliver(delivery) -> DeliveryResult``. ``deliver`` receives the exact bytes to send (and
+    sign), must send them unchanged, must honour ``delivery.timeout``, must not follow redirects,
+    and must report every failure (status, timeout, refused connection) in the result instead of
+    raising. Every event is delivered by the notifier named ``webhook``: to replace the built-in
+    one, disable it (``PAYGATE_DISABLE_PLUGINS=hmac_webhook``) and register yours under that
+    name. Duplicate names fail at start-up. Return value is ignored.
     """
 
 
@@ -55,8 +68,9 @@ def paygate_refund_policy(
     """Decide whether a refund may be created. First objection wins.
 
     Called while the payment row is locked, after the core's own invariants hold (the payment is
-    ``success`` and ``refund_request.amount`` fits in the amount still available), so a policy
-    can neither allow what the core forbids nor be raced by a concurrent refund.
+    ``success``, ``refund_request.amount`` fits in the amount still available, and a processor
+    without ``supports_partial_refund`` is asked for the whole amount), so a policy can neither
+    allow what the core forbids nor be raced by a concurrent refund.
 
     ``refunded_amount`` is the sum of the payment's refunds that are ``pending`` or ``processed``.
     Return ``None`` to raise no objection, or ``RefundDenied(reason)`` to refuse: the merchant gets

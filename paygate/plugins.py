@@ -2,7 +2,8 @@
 
 ``DEFAULT_PLUGINS`` is the only place the core names a built-in plugin. Third-party plugins are
 found through the ``paygate`` entry-point group. ``PAYGATE_DISABLE_PLUGINS`` (comma-separated
-plugin or processor/notifier names) keeps any of them out.
+names of plugins, distributions, processors or notifiers) keeps any of them out. A plugin that
+cannot be loaded or registered is a start-up error that names it (:class:`PluginError`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,20 @@ ENTRY_POINT_GROUP = "paygate"
 DEFAULT_PROCESSOR = "test"
 DEFAULT_NOTIFIER = "webhook"
 
+# The kind of plugin that implementing a hook makes (``paygate plugins`` shows it).
+HOOK_KINDS = {
+    "paygate_register_processors": "processor",
+    "paygate_register_notifiers": "notifier",
+    "paygate_refund_policy": "refund_policy",
+}
+# What a registered object must have, checked at start-up so a half-written plugin fails there
+# and not on the first payment routed to it.
+REQUIRED = {
+    "processor": "name methods supports_partial_refund supports_manual_capture "
+    "charge capture refund sync".split(),
+    "notifier": ["name", "deliver"],
+}
+
 
 @dataclass(frozen=True)
 class PluginInfo:
@@ -43,6 +58,25 @@ class PluginInfo:
     hooks: tuple[str, ...]
     processors: tuple[str, ...] = ()
     notifiers: tuple[str, ...] = ()
+    builtin: bool = False
+
+    @property
+    def kind(self) -> str:
+        """``processor``, ``notifier``, ``refund_policy``, or several joined by ``+``."""
+        kinds = [HOOK_KINDS.get(hook, hook) for hook in self.hooks]
+        return "+".join(dict.fromkeys(kinds)) or "none"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "distribution": self.distribution,
+            "version": self.version,
+            "builtin": self.builtin,
+            "hooks": list(self.hooks),
+            "processors": list(self.processors),
+            "notifiers": list(self.notifiers),
+        }
 
 
 @dataclass
@@ -54,6 +88,8 @@ class Plugins:
     processors: dict[str, Processor] = field(default_factory=dict)
     notifiers: dict[str, Notifier] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)  # plugin name -> "dist version"
+    disabled_plugins: list[str] = field(default_factory=list)
+    disabled_entries: list[str] = field(default_factory=list)  # processors/notifiers kept out
     _owner: dict[str, str] = field(default_factory=dict)  # "processor:test" -> plugin name
 
     # -- typed call sites: the only code that calls pm.hook.* ---------------------------------
@@ -75,34 +111,72 @@ class Plugins:
     def refund_policy(
         self, payment: Payment, refund_request: RefundRequest, refunded_amount: int
     ) -> RefundDenied | None:
+        """The first objection to a refund: the processor's capabilities (a processor without
+        ``supports_partial_refund`` refunds the whole amount or nothing), then the policies."""
+        processor = self.processors.get(payment.processor)
+        if processor is not None and not processor.supports_partial_refund:
+            if refunded_amount or refund_request.amount != payment.amount:
+                return RefundDenied(f"Processor '{payment.processor}' supports full refunds only")
         return self.pm.hook.paygate_refund_policy(
             payment=payment, refund_request=refund_request, refunded_amount=refunded_amount
         )
 
     def reload_registries(self) -> None:
-        """Rebuild the processor and notifier registries (after registering a plugin in tests)."""
+        """Rebuild the processor and notifier registries (after registering a plugin in tests).
+
+        Each registration hook implementation is called on its own, so every registered object
+        is attributed to the plugin that registered it.
+        """
         self.processors.clear()
         self.notifiers.clear()
         self._owner.clear()
+        self.disabled_entries.clear()
         for hook_name, registry, kind in (
             ("paygate_register_processors", self.processors, "processor"),
             ("paygate_register_notifiers", self.notifiers, "notifier"),
         ):
-            hook = getattr(self.pm.hook, hook_name)
-            for impl in hook.get_hookimpls():
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                 plugin_name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
-                register = self._registrar(registry, kind, plugin_name)
-                kwargs = {"register": register, "settings": self.settings}
-                impl.function(*[kwargs[arg] for arg in impl.argnames])
+                kwargs = {
+                    "register": self._registrar(registry, kind, plugin_name),
+                    "settings": self.settings,
+                }
+                try:
+                    impl.function(*[kwargs[arg] for arg in impl.argnames])
+                except Exception as exc:
+                    kind_of = "" if isinstance(exc, PluginError) else f"{type(exc).__name__}: "
+                    raise PluginError(
+                        f"plugin {plugin_name!r} failed in {hook_name}: {kind_of}{exc}"
+                    ) from exc
         for name in self.settings.disable_plugins:
-            self.processors.pop(name, None)
-            self.notifiers.pop(name, None)
+            for kind, registry in (("processor", self.processors), ("notifier", self.notifiers)):
+                if registry.pop(name, None) is not None:
+                    self.disabled_entries.append(f"{kind}:{name}")
 
-    def _registrar(self, registry: dict[str, Any], kind: str, plugin_name: str):
+    def _registrar(
+        self, registry: dict[str, Any], kind: str, plugin_name: str
+    ) -> Callable[[Any], None]:
         def register(obj: Any) -> None:
             name = getattr(obj, "name", None)
             if not isinstance(name, str) or not name:
                 raise PluginError(f"plugin {plugin_name!r} registered a {kind} without a name")
+            missing = [attr for attr in REQUIRED[kind] if not hasattr(obj, attr)]
+            if missing:
+                raise PluginError(
+                    f"plugin {plugin_name!r} registered {kind} {name!r} without "
+                    f"{', '.join(missing)} (see docs/plugins.md)"
+                )
+            if kind == "processor":
+                methods = obj.methods
+                if (
+                    isinstance(methods, str)
+                    or not methods
+                    or not all(isinstance(m, str) for m in methods)
+                ):
+                    raise PluginError(
+                        f"plugin {plugin_name!r} registered processor {name!r} whose methods "
+                        f"are not a non-empty set of names: {methods!r}"
+                    )
             key = f"{kind}:{name}"
             if name in registry:
                 raise PluginError(
@@ -116,11 +190,16 @@ class Plugins:
     def owner_of(self, kind: str, name: str) -> str | None:
         return self._owner.get(f"{kind}:{name}")
 
+    @property
+    def disabled(self) -> list[str]:
+        """Everything ``PAYGATE_DISABLE_PLUGINS`` kept out: plugins, then processors/notifiers."""
+        return [*self.disabled_plugins, *self.disabled_entries]
+
     def info(self) -> list[PluginInfo]:
         rows = []
         for name, plugin in sorted(self.pm.list_name_plugin(), key=lambda item: item[0]):
             hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or []))
-            dist, _, version = self.sources.get(name, "paygate " + _own_version()).partition(" ")
+            dist, _, version = self.sources.get(name, "").partition(" ")
             rows.append(
                 PluginInfo(
                     name=name,
@@ -133,9 +212,36 @@ class Plugins:
                     notifiers=tuple(
                         n for n in self.notifiers if self.owner_of("notifier", n) == name
                     ),
+                    builtin=name in DEFAULT_PLUGINS,
                 )
             )
         return rows
+
+    def catalog(self) -> dict[str, Any]:
+        """Everything loaded, as plain JSON-ready data (the operator and dashboard view)."""
+        return {
+            "data": [row.as_dict() for row in self.info()],
+            "processors": [
+                {
+                    "name": name,
+                    "plugin": self.owner_of("processor", name),
+                    "methods": sorted(processor.methods),
+                    "supports_partial_refund": bool(processor.supports_partial_refund),
+                    "supports_manual_capture": bool(processor.supports_manual_capture),
+                    "default": name == DEFAULT_PROCESSOR,
+                }
+                for name, processor in sorted(self.processors.items())
+            ],
+            "notifiers": [
+                {
+                    "name": name,
+                    "plugin": self.owner_of("notifier", name),
+                    "default": name == DEFAULT_NOTIFIER,
+                }
+                for name in sorted(self.notifiers)
+            ],
+            "disabled": self.disabled,
+        }
 
 
 def _own_version() -> str:
@@ -150,6 +256,46 @@ def new_plugin_manager() -> pluggy.PluginManager:
     return pm
 
 
+def _register(pm: pluggy.PluginManager, plugin: object, name: str, origin: str) -> None:
+    try:
+        pm.register(plugin, name=name)
+    except (pluggy.PluginValidationError, ValueError) as exc:
+        raise PluginError(f"plugin {name!r} {origin}could not be registered: {exc}") from exc
+
+
+def _load_entry_points(plugins: Plugins, disabled: set[str]) -> set[str]:
+    """Load the ``paygate`` entry points; return every plugin and distribution name seen."""
+    claimed: dict[str, str] = {}  # plugin name -> distribution
+    seen: set[str] = set()
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist else "unknown"
+        version = ep.dist.version if ep.dist else "?"
+        seen |= {ep.name, dist}
+        if ep.name in disabled or dist in disabled:
+            plugins.disabled_plugins.append(ep.name)
+            continue
+        if ep.name in claimed:
+            if claimed[ep.name] == dist:
+                continue  # the same distribution seen twice on sys.path
+            raise PluginError(
+                f"plugin name {ep.name!r} is claimed by two distributions: "
+                f"{claimed[ep.name]!r} and {dist!r}; uninstall one or disable it with "
+                f"PAYGATE_DISABLE_PLUGINS={dist}"
+            )
+        claimed[ep.name] = dist
+        origin = f"from distribution {dist!r} {version} "
+        try:
+            module = ep.load()
+        except Exception as exc:
+            raise PluginError(
+                f"plugin {ep.name!r} {origin}failed to load: {exc.__class__.__name__}: {exc}. "
+                f"Fix or uninstall it, or start without it: PAYGATE_DISABLE_PLUGINS={ep.name}"
+            ) from exc
+        _register(plugins.pm, module, ep.name, origin)
+        plugins.sources[ep.name] = f"{dist} {version}"
+    return seen
+
+
 def load_plugins(
     settings: Settings,
     *,
@@ -159,41 +305,40 @@ def load_plugins(
 ) -> Plugins:
     """Build the plugin manager: built-ins, then installed distributions, then ``extra``.
 
-    A plugin that fails to import raises :class:`PluginError` naming it; a hook implementation
-    whose name matches no hook spec (a typo) fails ``check_pending()``.
+    A plugin that fails to import, a hook implementation whose name or arguments match no hook
+    spec (a typo), a registration hook that raises, and two processors or notifiers with one
+    name all raise :class:`PluginError` naming the plugin.
     """
     pm = new_plugin_manager()
     disabled = set(settings.disable_plugins)
     plugins = Plugins(pm=pm, settings=settings)
+    known: set[str] = set()  # every name PAYGATE_DISABLE_PLUGINS could have meant
     for dotted in defaults:
-        short = dotted.rsplit(".", 1)[-1]
-        if dotted in disabled or short in disabled:
+        known |= {dotted, dotted.rsplit(".", 1)[-1]}
+        if dotted in disabled or dotted.rsplit(".", 1)[-1] in disabled:
+            plugins.disabled_plugins.append(dotted)
             continue
         try:
             module = importlib.import_module(dotted)
         except Exception as exc:
             raise PluginError(f"built-in plugin {dotted!r} failed to import: {exc}") from exc
-        pm.register(module, name=dotted)
+        _register(pm, module, dotted, "")
+        plugins.sources[dotted] = f"paygate {_own_version()}"
     if entry_points:
-        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name in disabled or pm.has_plugin(ep.name):
-                continue
-            dist = ep.dist.name if ep.dist else "unknown"
-            if dist in disabled:
-                continue
-            try:
-                module = ep.load()
-            except Exception as exc:
-                raise PluginError(
-                    f"plugin {ep.name!r} from distribution {dist!r} failed to load: {exc}"
-                ) from exc
-            pm.register(module, name=ep.name)
-            plugins.sources[ep.name] = f"{dist} {ep.dist.version if ep.dist else '?'}"
+        known |= _load_entry_points(plugins, disabled)
     for obj in extra:
-        pm.register(obj)
+        _register(pm, obj, getattr(obj, "__name__", None) or type(obj).__name__, "")
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"unknown hook implementation: {exc}") from exc
     plugins.reload_registries()
+    known |= {entry.split(":", 1)[1] for entry in plugins.disabled_entries}
+    unmatched = disabled - known
+    if unmatched:
+        log.warning(
+            "PAYGATE_DISABLE_PLUGINS names %s, which match no plugin, distribution, processor "
+            "or notifier",
+            ", ".join(sorted(unmatched)),
+        )
     return plugins

@@ -8,7 +8,7 @@ import falcon
 from ..services import Context
 from . import errors
 from .middleware import AuthMiddleware, CORSMiddleware, RequestIdMiddleware
-from .resources import openapi, orders, payments, refunds, system, webhooks
+from .resources import openapi, orders, payments, plugins, refunds, system, webhooks
 
 ROUTES = [
     ("/health", system.Health),
@@ -29,6 +29,7 @@ ROUTES = [
     ("/api/v1/webhooks/config", webhooks.WebhookConfig),
     ("/api/v1/webhooks/test", webhooks.WebhookTest),
     ("/api/v1/webhooks/{webhook_id}/retry", webhooks.WebhookRetry),
+    ("/api/v1/plugins", plugins.Plugins),
 ]
 
 EXPOSED_HEADERS = ["Request-Id", "Idempotent-Replayed"]

@@ -7,6 +7,7 @@ import hmac
 import secrets
 import threading
 import time
+import uuid
 from typing import Any
 
 from ..db import merchants as repo
@@ -80,14 +81,29 @@ def webhook_config_view(merchant: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def find(ctx: Context, ref: str) -> dict[str, Any]:
+    """A merchant by id (a UUID) or by email, for operators' commands; else NotFound."""
+    try:
+        merchant_id = str(uuid.UUID(ref))
+    except ValueError:
+        merchant_id = None
+    with ctx.db.connection() as conn:
+        merchant = repo.by_id(conn, merchant_id) if merchant_id else repo.by_email(conn, ref)
+    if merchant is None:
+        raise NotFound("Merchant not found")
+    return merchant
+
+
 def set_processor(ctx: Context, merchant_id: str, processor: str) -> dict[str, Any]:
-    """Route this merchant's new payments to ``processor``; unknown names are refused now."""
+    """Route this merchant's new payments to ``processor``; unknown or disabled names are
+    refused now, at configuration time, not at the first payment."""
     if processor not in ctx.plugins.processors:
-        raise BadRequest(
-            f"Unknown processor '{processor}' (registered: "
-            f"{', '.join(sorted(ctx.plugins.processors)) or 'none'})",
-            field="processor",
-        )
+        known = ", ".join(sorted(ctx.plugins.processors)) or "none"
+        if processor in ctx.settings.disable_plugins:
+            reason = f"Processor '{processor}' is disabled by PAYGATE_DISABLE_PLUGINS"
+        else:
+            reason = f"Unknown processor '{processor}'"
+        raise BadRequest(f"{reason} (registered: {known})", field="processor")
     with ctx.db.connection() as conn:
         row = repo.set_processor(conn, merchant_id, processor)
     if row is None:

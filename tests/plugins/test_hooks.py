@@ -1,0 +1,129 @@
+"""One ``test_hook_<name>`` per hook: a small plugin registered as a third party would, and the
+core honouring it through the public API (the meta-tests require these names)."""
+
+from __future__ import annotations
+
+import falcon.testing
+import requests
+
+from paygate import ChargeResult, Delivery, DeliveryResult, RefundDenied, hookimpl
+from paygate.api.app import create_app
+from paygate.config import TEST_MERCHANT_ID
+from paygate.services import merchants, payments, webhooks
+from paygate.testing import register_plugin
+from tests.fixtures import AUTH, set_webhook_url
+from tests.plugins.helpers import ProvidesProcessors, ScriptedBank, create_payment
+
+
+def stored(ctx, payment_id: str) -> dict:
+    with ctx.db.connection() as conn:
+        return conn.execute(
+            "SELECT status, processor, processor_reference, error_code, error_description "
+            "FROM payments WHERE id = %s",
+            (payment_id,),
+        ).fetchone()
+
+
+def test_hook_paygate_register_processors(ctx, api):
+    """A registered processor can be chosen by a merchant; its answer becomes the payment's."""
+    bank = ScriptedBank(
+        name="hookbank",
+        charges=[ChargeResult.failed("CARD_DECLINED", "Declined by Hookbank", "hb_1")],
+    )
+    with register_plugin(ctx, ProvidesProcessors(bank)):
+        merchants.set_processor(ctx, TEST_MERCHANT_ID, "hookbank")
+        created = create_payment(api)
+        assert created.status_code == 201, created.text
+        payment_id = created.json["id"]
+        assert payments.process(ctx, payment_id) == "failed"
+    assert bank.calls == [f"charge {payment_id}"]
+    assert stored(ctx, payment_id) == {
+        "status": "failed",
+        "processor": "hookbank",
+        "processor_reference": "hb_1",
+        "error_code": "CARD_DECLINED",
+        "error_description": "Declined by Hookbank",
+    }
+    shown = api.simulate_get(f"/api/v1/payments/{payment_id}", headers=AUTH).json
+    assert (shown["status"], shown["error_code"]) == ("failed", "CARD_DECLINED")
+
+
+def test_hook_paygate_register_processors_receives_the_gateway_settings(ctx):
+    seen = []
+
+    class NeedsSettings:
+        @hookimpl
+        def paygate_register_processors(self, register, settings):
+            seen.append(settings)
+            register(ScriptedBank(name="configured"))
+
+    with register_plugin(ctx, NeedsSettings()):
+        assert "configured" in ctx.plugins.processors
+    assert seen and seen[-1] is ctx.settings and seen[-1].test_mode is True
+    assert "configured" not in ctx.plugins.processors  # gone once unregistered
+
+
+class RelayNotifier:
+    """Delivers with plain requests and says so in a header, so the receiver can tell."""
+
+    name = "webhook"
+
+    def deliver(self, delivery: Delivery) -> DeliveryResult:
+        try:
+            answer = requests.post(
+                delivery.url,
+                data=delivery.body,
+                headers={"Content-Type": "application/json", "X-Delivered-By": "relay"},
+                timeout=delivery.timeout,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            return DeliveryResult(ok=False, error=exc.__class__.__name__)
+        return DeliveryResult(ok=answer.ok, status_code=answer.status_code, body=answer.text)
+
+
+class ProvidesRelay:
+    @hookimpl
+    def paygate_register_notifiers(self, register):
+        register(RelayNotifier())
+
+
+def test_hook_paygate_register_notifiers(make_ctx, httpserver):
+    """With the built-in notifier disabled, a plugin's ``webhook`` notifier delivers events."""
+    ctx = make_ctx(PAYGATE_DISABLE_PLUGINS="hmac_webhook")
+    assert "webhook" not in ctx.plugins.notifiers
+    httpserver.expect_request("/hooks", method="POST").respond_with_data("ok")
+    set_webhook_url(ctx, httpserver.url_for("/hooks"))
+    api = falcon.testing.TestClient(create_app(ctx))
+    with register_plugin(ctx, ProvidesRelay()):
+        assert isinstance(ctx.plugins.notifier(), RelayNotifier)
+        assert create_payment(api).status_code == 201
+        with ctx.db.connection() as conn:
+            log_ids = [str(r["id"]) for r in conn.execute("SELECT id FROM webhook_logs")]
+        assert len(log_ids) == 2  # payment.created and payment.pending
+        assert [webhooks.deliver(ctx, log_id) for log_id in log_ids] == ["success", "success"]
+    received = [request for request, _ in httpserver.log]
+    assert len(received) == 2
+    assert {r.headers["X-Delivered-By"] for r in received} == {"relay"}
+
+
+def test_hook_paygate_refund_policy(ctx, api):
+    """A policy plugin's objection refuses the refund with its reason; gone when unregistered."""
+
+    class OnlyWholeRupees:
+        @hookimpl
+        def paygate_refund_policy(self, refund_request):
+            if refund_request.amount % 100:
+                return RefundDenied("Refunds must be whole rupees")
+            return None
+
+    payment_id = create_payment(api, 10000).json["id"]
+    assert payments.process(ctx, payment_id) == "success"
+    path = f"/api/v1/payments/{payment_id}/refunds"
+    with register_plugin(ctx, OnlyWholeRupees()):
+        denied = api.simulate_post(path, json={"amount": 150}, headers=AUTH)
+        assert denied.status_code == 400
+        assert denied.json["error"]["code"] == "BAD_REQUEST_ERROR"
+        assert denied.json["error"]["description"] == "Refunds must be whole rupees"
+        assert api.simulate_post(path, json={"amount": 200}, headers=AUTH).status_code == 201
+    assert api.simulate_post(path, json={"amount": 150}, headers=AUTH).status_code == 201
