@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from paygate.services import payments, refunds
+from paygate import ChargeResult, RefundResult, hookimpl
+from paygate.errors import NotFound
+from paygate.services import merchants, payments, refunds
 from tests.fixtures import AUTH, OTHER_AUTH, set_webhook_url
 
 REFUND_ID_LENGTH = len("rfnd_") + 16
@@ -188,6 +190,53 @@ def test_refunds_need_credentials(ctx, api):
     assert api.simulate_get("/api/v1/refunds/rfnd_x").status_code == 401
 
 
+class FullRefundsOnly:
+    """A processor plugin whose processor cannot refund part of a payment."""
+
+    name = "fullonly"
+    methods = frozenset({"upi"})
+    supports_partial_refund = False
+    supports_manual_capture = False
+
+    def charge(self, request):
+        return ChargeResult.success()
+
+    def sync(self, payment):
+        return ChargeResult.success()
+
+    def capture(self, payment, amount):
+        return ChargeResult.success()
+
+    def refund(self, payment, refund):
+        return RefundResult.processed()
+
+    @hookimpl
+    def paygate_register_processors(self, register):
+        register(self)
+
+
+def test_partial_refund_is_refused_when_the_processor_supports_only_full_refunds(ctx, api):
+    plugin = FullRefundsOnly()
+    ctx.plugins.pm.register(plugin)
+    ctx.plugins.reload_registries()
+    with ctx.db.connection() as conn:
+        conn.execute("UPDATE merchants SET processor = 'fullonly'")
+    merchants.forget_cached()
+    try:
+        payment = paid_payment(ctx, api, amount=10000)
+        assert payment["status"] == "success"
+        assert_bad_request(
+            refund(api, payment["id"], {"amount": 4000}),
+            "This payment's processor supports only full refunds",
+        )
+        full = refund(api, payment["id"], {"amount": 10000})
+        assert full.status_code == 201
+        assert refunds.process(ctx, full.json["id"]) == "processed"
+    finally:
+        ctx.plugins.pm.unregister(plugin)
+        ctx.plugins.reload_registries()
+
+
 # -- reading ----------------------------------------------------------------------------------
 
 
@@ -230,7 +279,7 @@ def test_list_for_payment_returns_newest_first_and_hides_foreign_payments(
     assert [r["created_at"] for r in listed] == sorted(
         (r["created_at"] for r in listed), reverse=True
     )
-    with pytest.raises(refunds.NotFound):
+    with pytest.raises(NotFound):
         refunds.list_for_payment(ctx, other_merchant, payment["id"])
 
 

@@ -21,6 +21,7 @@ from ..db import refunds as repo
 from ..db.outbox import event_params
 from ..db.rows import payment_from_row, refund_from_row
 from ..errors import (
+    PARTIAL_REFUND_NOT_SUPPORTED,
     PAYMENT_NOT_REFUNDABLE,
     REFUND_EXCEEDS_AVAILABLE,
     BadRequest,
@@ -81,12 +82,16 @@ def _payment(conn, merchant: dict[str, Any], payment_id: str, *, lock: bool = Fa
     return payment_from_row(row)
 
 
-def check_invariants(payment: Payment, amount: int) -> None:
+def check_invariants(ctx: Context, payment: Payment, amount: int) -> None:
     """The core's rules, checked before any policy and not overridable by one."""
     if payment.status != PaymentStatus.SUCCESS:
         raise BadRequest(PAYMENT_NOT_REFUNDABLE)
     if amount > payment.refundable_amount:
         raise BadRequest(REFUND_EXCEEDS_AVAILABLE, field="amount")
+    # An uninstalled processor is refused now rather than left for the worker to retry forever.
+    processor = ctx.plugins.processor(payment.processor)
+    if not processor.supports_partial_refund and amount != payment.amount:
+        raise BadRequest(PARTIAL_REFUND_NOT_SUPPORTED, field="amount")
 
 
 def create(
@@ -110,7 +115,7 @@ def create(
         raise
     with ctx.db.transaction() as conn:
         payment = _payment(conn, merchant, payment_id, lock=True)
-        check_invariants(payment, request.amount)
+        check_invariants(ctx, payment, request.amount)
         denied = ctx.plugins.refund_policy(payment, request, payment.amount_refunded)
         if isinstance(denied, RefundDenied):
             raise RefundNotAllowed(denied.reason)
