@@ -261,6 +261,7 @@
       case "checkout_ready":
         this.ready = true;
         window.clearTimeout(this.timer);
+        if (document.activeElement === this.content) this.iframe.focus(); // into the form
         break;
       case "payment_success":
         call(this.options.onSuccess, data);

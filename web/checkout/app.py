@@ -57,7 +57,6 @@ class CheckoutScript:
         self.etag = f'"{fingerprint(source)}"'
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.content_type = "application/javascript; charset=utf-8"
         resp.cache_control = [SDK_CACHE]
         resp.set_header("Access-Control-Allow-Origin", "*")
         resp.set_header("Cross-Origin-Resource-Policy", "cross-origin")
@@ -65,6 +64,7 @@ class CheckoutScript:
         if self.etag in (req.get_header("If-None-Match") or ""):
             resp.status = falcon.HTTP_304
             return
+        resp.content_type = "application/javascript; charset=utf-8"
         resp.data = self.source
 
     on_head = on_get
