@@ -1,5 +1,5 @@
 """Refunds through the API, in-process against real PostgreSQL and Redis: creation rules,
-tenancy, idempotency, processing through the processor plugin, and the outbox events."""
+tenancy, reading, and idempotency (processing: test_refunds_processing.py)."""
 
 from __future__ import annotations
 
