@@ -126,7 +126,7 @@ CAPTURE_AMOUNT_TOO_LARGE = "Capture amount exceeds payment amount"
 PAYMENT_NOT_REFUNDABLE = "Payment not in refundable state"
 REFUND_EXCEEDS_AVAILABLE = "Refund amount exceeds available amount"
 PAYMENT_FAILED_DESCRIPTION = "Payment processing failed"
-PARTIAL_REFUND_NOT_SUPPORTED = "This payment's processor supports only full refunds"  # (beyond)
+PARTIAL_REFUND_NOT_SUPPORTED = "Processor '{processor}' supports full refunds only"  # (beyond)
 
 # Webhooks (CONTRACT.md sections 3 and 5).
 WEBHOOK_RETRY_SCHEDULED = "Webhook retry scheduled"

@@ -225,7 +225,7 @@ def test_partial_refund_is_refused_when_the_processor_supports_only_full_refunds
         assert payment["status"] == "success"
         assert_bad_request(
             refund(api, payment["id"], {"amount": 4000}),
-            "This payment's processor supports only full refunds",
+            "Processor 'fullonly' supports full refunds only",
         )
         full = refund(api, payment["id"], {"amount": 10000})
         assert full.status_code == 201

@@ -91,7 +91,9 @@ def check_invariants(ctx: Context, payment: Payment, amount: int) -> None:
     # An uninstalled processor is refused now rather than left for the worker to retry forever.
     processor = ctx.plugins.processor(payment.processor)
     if not processor.supports_partial_refund and amount != payment.amount:
-        raise BadRequest(PARTIAL_REFUND_NOT_SUPPORTED, field="amount")
+        raise BadRequest(
+            PARTIAL_REFUND_NOT_SUPPORTED.format(processor=processor.name), field="amount"
+        )
 
 
 def create(
