@@ -22,10 +22,14 @@ import orjson
 from ..config import TEST_MERCHANT_ID
 from ..db import dashboard as repo
 from ..db import merchants as merchants_repo
-from ..errors import AuthenticationFailed, BadRequest
+from ..errors import AuthenticationFailed, BadRequest, PaygateError
 from . import Context
 
 SESSION_SECONDS = 12 * 3600
+# Online guessing: after this many failed sign-ins for one email in the window, sign-in for that
+# email is refused (without checking the password) until the window ends.
+MAX_SIGN_IN_FAILURES = 10
+SIGN_IN_WINDOW_SECONDS = 15 * 60
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
 INVALID_SIGN_IN = "Invalid email or password"
@@ -92,21 +96,38 @@ def open_sign_in(ctx: Context, merchant: dict[str, Any]) -> bool:
     )
 
 
+class TooManySignIns(PaygateError):
+    code = "RATE_LIMITED"
+    status = 429
+
+    def __init__(self) -> None:
+        minutes = SIGN_IN_WINDOW_SECONDS // 60
+        super().__init__(
+            f"Too many failed sign-ins for this email. Try again in {minutes} minutes."
+        )
+
+
 def sign_in(ctx: Context, email: str, password: str) -> dict[str, Any]:
-    """The active merchant with this email and password, else AuthenticationFailed."""
+    """The active merchant with this email and password, else AuthenticationFailed (or
+    TooManySignIns once the email has failed too often: unknown emails count the same)."""
     email = (email or "").strip()
     password = password or ""
-    merchant = None
-    if email and len(email) <= 255 and len(password) <= MAX_PASSWORD_LENGTH:
-        with ctx.db.connection() as conn:
-            merchant = merchants_repo.by_email(conn, email)
+    if not email or len(email) > 255 or len(password) > MAX_PASSWORD_LENGTH:
+        raise AuthenticationFailed(INVALID_SIGN_IN)
+    with ctx.db.connection() as conn:
+        if repo.sign_in_failures(conn, email, SIGN_IN_WINDOW_SECONDS) >= MAX_SIGN_IN_FAILURES:
+            raise TooManySignIns()
+        merchant = merchants_repo.by_email(conn, email)
     if merchant is None or not merchant["is_active"]:
         _equalize_timing(password)
-        raise AuthenticationFailed(INVALID_SIGN_IN)
-    if open_sign_in(ctx, merchant):
-        return merchant
-    if not verify_password(password, merchant["password_hash"]):
-        raise AuthenticationFailed(INVALID_SIGN_IN)
+        ok = False
+    else:
+        ok = open_sign_in(ctx, merchant) or verify_password(password, merchant["password_hash"])
+    with ctx.db.connection() as conn:
+        if not ok:
+            repo.record_sign_in_failure(conn, email, SIGN_IN_WINDOW_SECONDS)
+            raise AuthenticationFailed(INVALID_SIGN_IN)
+        repo.clear_sign_in_failures(conn, email)
     return merchant
 
 

@@ -113,6 +113,9 @@ class SessionMiddleware:
         req.context.merchant = None
         req.context.form = {}
         nonce = req.cookies.get(CSRF_COOKIE)
+        if req.path.startswith("/static/"):
+            req.context.csrf_nonce = nonce or ""
+            return
         if not nonce or len(nonce) > 64:
             nonce = secrets.token_urlsafe(24)
             set_cookie(self.ctx, req, resp, CSRF_COOKIE, nonce)

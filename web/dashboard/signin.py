@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from paygate.config import TEST_MERCHANT_ID
-from paygate.errors import AuthenticationFailed, NotFound, PaygateError
+from paygate.errors import NotFound, PaygateError
 from paygate.services import auth, merchants
 
 from . import security
@@ -16,8 +16,7 @@ class Root(Page):
     signed_in = False
 
     def on_get(self, req, resp):
-        raise_to = "/dashboard" if req.context.merchant else "/login"
-        self.redirect(req, resp, raise_to)
+        self.redirect(req, resp, "/dashboard" if req.context.merchant else "/login")
 
 
 class Login(Page):
@@ -54,8 +53,8 @@ class Login(Page):
         email = form.get("email", "").strip()
         try:
             merchant = auth.sign_in(self.ctx, email, form.get("password", ""))
-        except AuthenticationFailed as exc:
-            self._page(req, resp, email=email, error=exc.description, status=401)
+        except PaygateError as exc:  # wrong credentials (401) or too many failures (429)
+            self._page(req, resp, email=email, error=exc.description, status=exc.status)
             return
         security.start_session(self.ctx, req, resp, merchant)
         self.redirect(req, resp, security.safe_next(form.get("next")))

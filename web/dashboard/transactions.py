@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 
@@ -68,6 +69,13 @@ class Transactions(Page):
         except PaygateError as exc:
             error = exc.description
             listing = {"data": [], "total": 0}
+        last = pager(page, listing["total"], PAGE_SIZE)["last"]
+        if page > last:  # past the end (the list shrank, or a hand-made URL): the last page
+            query = {k: v for k, v in filters.items() if v}
+            self.redirect(
+                req, resp, "/dashboard/transactions?" + urlencode({**query, "page": last})
+            )
+            return
         self.render(
             req,
             resp,

@@ -19,6 +19,10 @@ class Webhooks(Page):
         config = webhooks.get_config(self.ctx, merchant)
         page = page_number(req.get_param("page"))
         logs = webhooks.list_logs(self.ctx, merchant, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        last = pager(page, logs["total"], PAGE_SIZE)["last"]
+        if page > last and req.method == "GET":
+            self.redirect(req, resp, f"/dashboard/webhooks?page={last}")
+            return
         self.render(
             req,
             resp,
