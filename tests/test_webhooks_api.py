@@ -90,11 +90,11 @@ def test_a_merchant_sees_only_its_own_logs(ctx, api, other_merchant, receiver):
     assert [row["id"] for row in listed["data"]] == [theirs] and listed["total"] == 1
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=abc", "offset=-1"])
-def test_bad_pagination_is_a_400(api, query):
-    result = api.simulate_get(f"/api/v1/webhooks?{query}", headers=AUTH)
-    assert result.status_code == 400
-    assert result.json["error"]["code"] == "BAD_REQUEST_ERROR"
+def test_bad_pagination_is_a_400(api):
+    for query in ("limit=0", "limit=101", "limit=abc", "offset=-1", "offset=1.5"):
+        result = api.simulate_get(f"/api/v1/webhooks?{query}", headers=AUTH)
+        assert result.status_code == 400, query
+        assert result.json["error"]["code"] == "BAD_REQUEST_ERROR"
 
 
 def test_logs_need_credentials(api):
@@ -200,24 +200,24 @@ def test_a_merchant_without_a_secret_gets_one_with_its_first_url(ctx, api, recei
     assert result.json["webhook_secret"].startswith("whsec_")
 
 
-@pytest.mark.parametrize(
-    "body, field",
-    [
-        ({"webhook_url": "ftp://93.184.216.34/x"}, "webhook_url"),
-        ({"webhook_url": "not a url"}, "webhook_url"),
-        ({"webhook_url": 42}, "webhook_url"),
-        ({"webhook_url": ["http://93.184.216.34/"]}, "webhook_url"),
-        ({"regenerate_secret": "yes"}, "regenerate_secret"),
-        ({"url": "http://93.184.216.34/"}, "url"),
-        ({}, None),
-        ([], None),
-    ],
-)
-def test_bad_config_is_a_400_and_changes_nothing(api, body, field):
-    result = api.simulate_post("/api/v1/webhooks/config", json=body, headers=AUTH)
-    assert result.status_code == 400, result.text
-    assert result.json["error"]["code"] == "BAD_REQUEST_ERROR"
-    assert result.json["error"].get("field") == field
+BAD_CONFIGS = [
+    ({"webhook_url": "ftp://93.184.216.34/x"}, "webhook_url"),
+    ({"webhook_url": "not a url"}, "webhook_url"),
+    ({"webhook_url": 42}, "webhook_url"),
+    ({"webhook_url": ["http://93.184.216.34/"]}, "webhook_url"),
+    ({"regenerate_secret": "yes"}, "regenerate_secret"),
+    ({"url": "http://93.184.216.34/"}, "url"),
+    ({}, None),
+    ([], None),
+]
+
+
+def test_bad_config_is_a_400_and_changes_nothing(api):
+    for body, field in BAD_CONFIGS:
+        result = api.simulate_post("/api/v1/webhooks/config", json=body, headers=AUTH)
+        assert result.status_code == 400, (body, result.text)
+        assert result.json["error"]["code"] == "BAD_REQUEST_ERROR"
+        assert result.json["error"].get("field") == field, body
     assert api.simulate_get("/api/v1/webhooks/config", headers=AUTH).json == {
         "webhook_url": None,
         "webhook_secret": "whsec_test_abc123",
@@ -229,25 +229,27 @@ def test_malformed_config_json_is_a_400(api):
     assert result.status_code == 400
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://127.0.0.1:9000/hook",
-        "http://localhost:9000/hook",
-        "http://10.1.2.3/hook",
-        "http://192.168.0.10/hook",
-        "http://169.254.169.254/latest/meta-data/",
-        "http://[::1]:9000/hook",
-        "http://[::ffff:127.0.0.1]/hook",
-        "http://2130706433/",
-    ],
-)
-def test_without_the_switch_private_targets_are_refused_at_configuration(make_ctx, url):
+PRIVATE_TARGETS = [
+    "http://127.0.0.1:9000/hook",
+    "http://localhost:9000/hook",
+    "http://10.1.2.3/hook",
+    "http://192.168.0.10/hook",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[::1]:9000/hook",
+    "http://[::ffff:127.0.0.1]/hook",
+    "http://2130706433/",
+]
+
+
+def test_without_the_switch_private_targets_are_refused_at_configuration(make_ctx):
     strict = make_ctx(PAYGATE_ALLOW_PRIVATE_WEBHOOKS="false")
     api = falcon.testing.TestClient(create_app(strict))
-    result = api.simulate_post("/api/v1/webhooks/config", json={"webhook_url": url}, headers=AUTH)
-    assert result.status_code == 400, url
-    assert result.json["error"]["field"] == "webhook_url"
+    for url in PRIVATE_TARGETS:
+        result = api.simulate_post(
+            "/api/v1/webhooks/config", json={"webhook_url": url}, headers=AUTH
+        )
+        assert result.status_code == 400, url
+        assert result.json["error"]["field"] == "webhook_url"
     assert api.simulate_get("/api/v1/webhooks/config", headers=AUTH).json["webhook_url"] is None
 
 

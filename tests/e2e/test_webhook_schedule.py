@@ -252,3 +252,24 @@ def test_job_status_counts_scheduled_retries_then_outcomes_with_the_worker_runni
         "failed": 1,
         "worker_status": "running",
     }
+
+
+def test_manual_retry_of_the_failed_log_is_delivered_again_by_the_worker(runs):
+    """Last in the module: it turns the calm run's failed log into a delivered one."""
+    run = runs["calm"]
+    log_id = run.log_ids["always"]
+    run.receiver.answer(run.path("always"), Answer(200, b"ok"))
+    result = run.gateway.api_call("POST", f"/api/v1/webhooks/{log_id}/retry")
+    assert result.status_code == 200
+    assert result.json() == {
+        "id": log_id,
+        "status": "pending",
+        "message": "Webhook retry scheduled",
+    }
+    requests = run.receiver.wait_for(run.path("always"), 6, timeout=5)
+    assert requests[-1].body == requests[0].body
+    wait_for(lambda: run.listed("always")["status"] == "success", timeout=5)
+    assert run.listed("always")["attempts"] == 1
+    foreign = run.gateway.api_call("POST", f"/api/v1/webhooks/{run.log_ids['flaky']}/retry")
+    assert foreign.status_code == 404
+    assert foreign.json()["error"]["description"] == "Webhook log not found"
