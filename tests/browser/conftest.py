@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -87,12 +88,14 @@ def checkout_gateway(shared_db, database_url, tmp_path_factory):
     }
     gateway = Gateway(env=env, tmp=str(tmp_path_factory.mktemp("checkout-gateway")))
     try:
+        gateway.start_worker()  # boots while the API and the checkout app start
         gateway.start_api()
         gateway.checkout_url = gateway.start_web("checkout")
-        gateway.start_worker()
         gateway.wait_healthy(worker=True)
         yield gateway
     finally:
+        for name in list(gateway.procs):  # signal all first: they shut down in parallel
+            gateway.send_signal(name, signal.SIGINT if name == "worker" else signal.SIGTERM)
         gateway.stop_all()
 
 

@@ -1,16 +1,24 @@
 /*
- * Paygate hosted checkout: method choice, the same validation as the server (VPA, Luhn,
- * MM/YY expiry, CVV) with inline accessible errors, payment creation, status polling every
- * 2 s, and, when embedded by checkout.js, messages to the merchant page.
+ * Paygate hosted checkout: method choice, inline accessible errors before any request (rules
+ * in checkout-rules.js), payment creation, status polling every 2 s, processing / success /
+ * error states, and, when embedded by checkout.js, messages to the merchant page
+ * (checkout-bridge.js).
  *
  * Card numbers and CVVs only ever leave this page in the body of the payment request.
  */
-(function () {
+(function (window, document, Rules, Bridge) {
   "use strict";
 
   var POLL_INTERVAL_MS = 2000;
   var SLOW_AFTER_MS = 60000;
-  var VPA_PATTERN = /^[a-zA-Z0-9._-]+@[a-zA-Z0-9]+$/;
+  // Input id -> its rule, and the server's error.field -> the input to show it on.
+  var INPUT_RULES = {
+    vpa: Rules.rules.vpa,
+    "card-number": Rules.rules.cardNumber,
+    "card-expiry": Rules.rules.expiry,
+    "card-cvv": Rules.rules.cvv,
+    "card-name": Rules.rules.holderName,
+  };
   var FIELD_INPUTS = {
     vpa: "vpa",
     "card.number": "card-number",
@@ -19,157 +27,25 @@
     "card.holder_name": "card-name",
   };
 
-  // -- talking to the merchant page (embedded mode) ------------------------------------------
-
-  /* checkout.js names the frame "paygate:" + JSON {channel, origin}: the exact origin to post
-   * to and the channel id that keeps two checkouts on one page apart. A frame embedded by hand
-   * falls back to the browser's own record of the parent's origin. */
-  function bridgeInfo() {
-    var info = {};
-    if (window.name && window.name.indexOf("paygate:") === 0) {
-      try {
-        info = JSON.parse(window.name.slice(8)) || {};
-      } catch (e) {
-        info = {};
-      }
-    }
-    var ancestors = window.location.ancestorOrigins;
-    var ancestor = ancestors && ancestors.length ? ancestors[0] : "";
-    var origin = typeof info.origin === "string" ? info.origin : ancestor;
-    if (!origin && document.referrer) {
-      try {
-        origin = new URL(document.referrer).origin;
-      } catch (e) {
-        origin = "";
-      }
-    }
-    var target = /^https?:\/\/[^/]+$/.test(origin) ? origin : "";
-    var opaque = origin === "null" || origin === "file://";
-    if (opaque && info.channel && (!ancestor || /^(null|file:)/.test(ancestor))) {
-      // A merchant's test.html opened from disk has an opaque origin that no target can
-      // name: "*" is the only way to reach it (still only window.parent, and the SDK still
-      // checks our origin, its frame and its channel).
-      target = "*";
-    }
-    return {
-      origin: target,
-      channel: typeof info.channel === "string" ? info.channel : null,
-      key: typeof info.key === "string" ? info.key : null,
-    };
+  function each(list, fn) {
+    Array.prototype.forEach.call(list, fn);
   }
-
-  function makeBridge(embedded) {
-    var info = embedded && window.parent !== window ? bridgeInfo() : { origin: "" };
-    return {
-      info: info,
-      post: function (type, data) {
-        if (!info.origin) return;
-        var message = { type: type };
-        if (data !== undefined) message.data = data;
-        if (info.channel) message.channel = info.channel;
-        window.parent.postMessage(message, info.origin);
-      },
-    };
-  }
-
-  function closeOnEscape(bridge) {
-    // Focus is inside this frame while the buyer types: the merchant page never sees the key.
-    document.addEventListener("keydown", function (event) {
-      if (event.key === "Escape") bridge.post("close_modal");
-    });
-  }
-
-  // -- validation (mirrors paygate/services/validation.py) -----------------------------------
-
-  function luhnOk(digits) {
-    var total = 0;
-    for (var i = 0; i < digits.length; i++) {
-      var digit = digits.charCodeAt(digits.length - 1 - i) - 48;
-      if (i % 2 === 1) {
-        digit *= 2;
-        if (digit > 9) digit -= 9;
-      }
-      total += digit;
-    }
-    return total % 10 === 0;
-  }
-
-  function cardDigits(value) {
-    return value.replace(/[\s-]/g, "");
-  }
-
-  function cardNetwork(digits) {
-    var two = digits.slice(0, 2);
-    if (digits.charAt(0) === "4") return "visa";
-    if (two >= "51" && two <= "55") return "mastercard";
-    if (two === "34" || two === "37") return "amex";
-    if (two === "60" || two === "65" || (two >= "81" && two <= "89")) return "rupay";
-    return "";
-  }
-
-  function parseExpiry(value) {
-    var match = /^\s*(\d{1,2})\s*\/\s*(\d{2}|\d{4})\s*$/.exec(value);
-    if (!match) return null;
-    var year = parseInt(match[2], 10);
-    return { month: parseInt(match[1], 10), year: year < 100 ? year + 2000 : year };
-  }
-
-  var validators = {
-    vpa: function (value) {
-      if (!value) return "Enter your UPI ID";
-      if (value.length > 255 || !VPA_PATTERN.test(value)) {
-        return "Enter a valid UPI ID, like name@bank";
-      }
-      return "";
-    },
-    "card-number": function (value) {
-      var digits = cardDigits(value);
-      if (!digits) return "Enter your card number";
-      if (!/^\d{13,19}$/.test(digits) || !luhnOk(digits)) return "Enter a valid card number";
-      return "";
-    },
-    "card-expiry": function (value) {
-      if (!value.trim()) return "Enter a valid expiry (MM/YY)";
-      var expiry = parseExpiry(value);
-      var now = new Date();
-      var year = now.getUTCFullYear();
-      var month = now.getUTCMonth() + 1;
-      if (!expiry || expiry.month < 1 || expiry.month > 12 || expiry.year > year + 50) {
-        return "Enter a valid expiry (MM/YY)";
-      }
-      if (expiry.year < year || (expiry.year === year && expiry.month < month)) {
-        return "This card has expired";
-      }
-      return "";
-    },
-    "card-cvv": function (value) {
-      if (!/^\d{3,4}$/.test(value)) return "Enter the 3 or 4 digit CVV";
-      return "";
-    },
-    "card-name": function (value) {
-      if (value.length > 255) return "The name must be at most 255 characters";
-      return "";
-    },
-  };
 
   function setFieldError(input, message) {
+    var field = input.closest(".field");
     var error = document.getElementById(input.id + "-error");
-    if (message) {
-      input.setAttribute("aria-invalid", "true");
-      input.parentElement.closest(".field").classList.add("has-error");
-    } else {
-      input.removeAttribute("aria-invalid");
-      input.parentElement.closest(".field").classList.remove("has-error");
-    }
+    if (message) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+    field.classList.toggle("has-error", !!message);
     if (error) error.textContent = message;
   }
 
-  /** Validate every field of a form; show inline errors; return true when all pass. */
+  /** Check every field of a form, show inline errors, focus the first; true when all pass. */
   function validateForm(form) {
     var firstInvalid = null;
-    Array.prototype.forEach.call(form.querySelectorAll("input"), function (input) {
-      var check = validators[input.id];
-      var message = check ? check(input.value.trim()) : "";
+    each(form.querySelectorAll("input"), function (input) {
+      var rule = INPUT_RULES[input.id];
+      var message = rule ? rule(input.value.trim()) : "";
       setFieldError(input, message);
       if (message && !firstInvalid) firstInvalid = input;
     });
@@ -177,54 +53,35 @@
     return !firstInvalid;
   }
 
-  // -- input helpers -------------------------------------------------------------------------
-
-  function formatCardNumber(input, badge) {
-    var digits = input.value.replace(/\D/g, "").slice(0, 19);
-    var network = cardNetwork(digits);
-    var groups = network === "amex" ? [4, 6, 5] : [4, 4, 4, 4, 3];
-    var parts = [];
-    var at = 0;
-    for (var i = 0; i < groups.length && at < digits.length; i++) {
-      parts.push(digits.slice(at, at + groups[i]));
-      at += groups[i];
+  function formatInput(input, event) {
+    if (input.id === "card-number") {
+      var card = Rules.formatCardNumber(input.value);
+      if (card.text !== input.value) input.value = card.text;
+      var badge = input.form.querySelector("#card-network");
+      badge.textContent = card.label;
+      badge.className = "network-badge" + (card.network ? " network-" + card.network : "");
+    } else if (input.id === "card-expiry") {
+      if (event.inputType && event.inputType.indexOf("delete") === 0) return;
+      var expiry = Rules.formatExpiry(input.value);
+      if (expiry !== input.value) input.value = expiry;
     }
-    var formatted = parts.join(" ");
-    if (formatted !== input.value) input.value = formatted;
-    var names = { visa: "VISA", mastercard: "Mastercard", amex: "AMEX", rupay: "RuPay" };
-    badge.textContent = names[network] || "";
-    badge.className = "network-badge" + (network ? " network-" + network : "");
-  }
-
-  function formatExpiry(input, event) {
-    if (event && event.inputType && event.inputType.indexOf("delete") === 0) return;
-    var digits = input.value.replace(/\D/g, "").slice(0, 4);
-    if (digits.length === 1 && digits > "1") digits = "0" + digits;
-    var formatted = digits.length > 2 ? digits.slice(0, 2) + "/" + digits.slice(2) : digits;
-    if (formatted !== input.value) input.value = formatted;
   }
 
   function idempotencyKey() {
     var bytes = new Uint8Array(16);
     window.crypto.getRandomValues(bytes);
-    return (
-      "chk_" +
-      Array.prototype.map
-        .call(bytes, function (b) {
-          return ("0" + b.toString(16)).slice(-2);
-        })
-        .join("")
-    );
+    var key = "chk_";
+    for (var i = 0; i < bytes.length; i++) key += ("0" + bytes[i].toString(16)).slice(-2);
+    return key;
   }
 
   // -- the checkout ----------------------------------------------------------------------------
 
-  function Checkout(root) {
+  function Checkout(root, bridge) {
     this.root = root;
     this.orderId = root.getAttribute("data-order-id");
     this.amount = parseInt(root.getAttribute("data-amount"), 10);
-    this.embedded = root.getAttribute("data-embedded") === "true";
-    this.bridge = makeBridge(this.embedded);
+    this.bridge = bridge;
     this.panel = document.getElementById("pay-panel");
     this.stage = document.getElementById("pay-stage");
     this.slot = document.getElementById("form-slot");
@@ -237,13 +94,12 @@
 
   Checkout.prototype.start = function () {
     var self = this;
-    Array.prototype.forEach.call(this.methodButtons, function (button) {
+    each(this.methodButtons, function (button) {
       button.addEventListener("click", function () {
         self.selectMethod(button.getAttribute("data-method"), true);
       });
     });
     this.selectMethod("upi", false);
-    if (this.embedded) closeOnEscape(this.bridge);
     this.bridge.post("checkout_ready", { orderId: this.orderId });
   };
 
@@ -264,7 +120,7 @@
   Checkout.prototype.selectMethod = function (method, focus) {
     var form = this.formFor(method);
     this.method = method;
-    Array.prototype.forEach.call(this.methodButtons, function (button) {
+    each(this.methodButtons, function (button) {
       var active = button.getAttribute("data-method") === method;
       button.setAttribute("aria-pressed", active ? "true" : "false");
       button.classList.toggle("is-active", active);
@@ -282,14 +138,13 @@
       event.preventDefault();
       self.submit(form, method);
     });
-    Array.prototype.forEach.call(form.querySelectorAll("input"), function (input) {
-      // After a first error, re-check as the buyer corrects the field.
+    each(form.querySelectorAll("input"), function (input) {
       input.addEventListener("input", function (event) {
-        if (input.id === "card-number") formatCardNumber(input, form.querySelector("#card-network"));
-        if (input.id === "card-expiry") formatExpiry(input, event);
-        if (input.getAttribute("aria-invalid") === "true") {
-          var check = validators[input.id];
-          if (check && !check(input.value.trim())) setFieldError(input, "");
+        formatInput(input, event);
+        // After an error, clear it as soon as the buyer has corrected the field.
+        var rule = INPUT_RULES[input.id];
+        if (input.getAttribute("aria-invalid") === "true" && rule && !rule(input.value.trim())) {
+          setFieldError(input, "");
         }
       });
     });
@@ -299,9 +154,9 @@
     if (method === "upi") {
       return { order_id: this.orderId, method: "upi", vpa: form.querySelector("#vpa").value.trim() };
     }
-    var expiry = parseExpiry(form.querySelector("#card-expiry").value);
+    var expiry = Rules.parseExpiry(form.querySelector("#card-expiry").value);
     var card = {
-      number: cardDigits(form.querySelector("#card-number").value),
+      number: Rules.cardDigits(form.querySelector("#card-number").value),
       expiry_month: String(expiry.month),
       expiry_year: String(expiry.year),
       cvv: form.querySelector("#card-cvv").value.trim(),
@@ -456,10 +311,8 @@
 
   // -- notices (unknown order, paid order, wrong key) ----------------------------------------
 
-  function startNotice(root) {
-    var embedded = root.getAttribute("data-embedded") === "true";
-    var bridge = makeBridge(embedded);
-    if (embedded) closeOnEscape(bridge);
+  /* The merchant's onFailure hears why this order cannot be paid. */
+  function startNotice(root, bridge) {
     var orderId = root.getAttribute("data-order-id") || null;
     bridge.post("checkout_ready", { orderId: orderId });
     bridge.post("payment_failed", {
@@ -471,25 +324,12 @@
     });
   }
 
-  /* The SDK's key travels in the frame name, not the iframe URL (which the contract fixes):
-   * reload once with it in the query so the server checks it against the order's merchant. */
-  function ensureKeyChecked(embedded) {
-    if (!embedded || window.parent === window) return false;
-    var key = bridgeInfo().key;
-    var params = new URLSearchParams(window.location.search);
-    if (!key || params.has("key")) return false;
-    params.set("key", key);
-    window.location.replace(window.location.pathname + "?" + params.toString());
-    return true;
-  }
-
   var checkoutRoot = document.querySelector("[data-test-id=checkout-container]");
   var noticeRoot = document.querySelector("[data-notice-code]");
-  if (checkoutRoot) {
-    if (ensureKeyChecked(checkoutRoot.getAttribute("data-embedded") === "true")) return;
-    new Checkout(checkoutRoot).start();
-  } else if (noticeRoot) {
-    if (ensureKeyChecked(noticeRoot.getAttribute("data-embedded") === "true")) return;
-    startNotice(noticeRoot);
-  }
-})();
+  var root = checkoutRoot || noticeRoot;
+  if (!root) return;
+  var bridge = Bridge.connect(root.getAttribute("data-embedded") === "true");
+  if (Bridge.checkKey(bridge)) return;
+  if (checkoutRoot) new Checkout(checkoutRoot, bridge).start();
+  else startNotice(noticeRoot, bridge);
+})(window, document, window.PaygateRules, window.PaygateBridge);
