@@ -111,12 +111,7 @@ class Plugins:
     def refund_policy(
         self, payment: Payment, refund_request: RefundRequest, refunded_amount: int
     ) -> RefundDenied | None:
-        """The first objection to a refund: the processor's capabilities (a processor without
-        ``supports_partial_refund`` refunds the whole amount or nothing), then the policies."""
-        processor = self.processors.get(payment.processor)
-        if processor is not None and not processor.supports_partial_refund:
-            if refunded_amount or refund_request.amount != payment.amount:
-                return RefundDenied(f"Processor '{payment.processor}' supports full refunds only")
+        """The first objection of the refund-policy plugins, or None (firstresult hook)."""
         return self.pm.hook.paygate_refund_policy(
             payment=payment, refund_request=refund_request, refunded_amount=refunded_amount
         )

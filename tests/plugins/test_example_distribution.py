@@ -1,0 +1,217 @@
+"""Done-when 1: in a fresh virtual environment, ``pip install`` of the example distribution
+makes ``paygate plugins`` list it, and a payment routed to it settles end to end through a real
+API and a real worker started from that environment."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures import TEST_ENV, Gateway, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "paygate-processor-slowbank"
+SETTLE_SECONDS = "2.5"  # longer than the worker's inline wait: the janitor brings it back
+PAYGATE_SOURCES = ("setup.cfg", "pyproject.toml", "README.md", "paygate", "plugins", "web", "sdk")
+IGNORE = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist", ".*")
+
+
+@dataclass
+class VenvGateway(Gateway):
+    """The fixture's gateway, but every process runs the virtual environment's Python."""
+
+    python: str = sys.executable
+    cwd: str | None = None
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        log_path = os.path.join(self.tmp, f"{name}.log")
+        self.logs[name] = log_path
+        proc = subprocess.Popen(
+            [self.python, "-m", "paygate", *args],
+            env=self.env,
+            cwd=self.cwd,
+            stdout=open(log_path, "ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.procs[name] = proc
+        return proc
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 120) -> str:
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture
+def venv(tmp_path) -> Path:
+    """A fresh venv (system site-packages for the dependencies) with Paygate and the example
+    pip-installed into it from copies of their sources, as a user would install them. The
+    venv's own Python and ``paygate`` script are what the test runs."""
+    src = tmp_path / "src"
+    (src / "paygate").mkdir(parents=True)
+    for name in PAYGATE_SOURCES:
+        path = ROOT / name
+        if path.is_dir():
+            shutil.copytree(path, src / "paygate" / name, ignore=IGNORE)
+        elif path.exists():
+            shutil.copy2(path, src / "paygate" / name)
+    shutil.copytree(EXAMPLE, src / "slowbank", ignore=IGNORE)
+    home = tmp_path / "venv"
+    venv_cmd = [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(home)]
+    subprocess.run(venv_cmd, check=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    # Build with this environment's setuptools and wheel when it has them (fast, offline);
+    # otherwise pip fetches them into an isolated build environment.
+    isolation = ["--no-build-isolation"] if importlib.util.find_spec("wheel") else []
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(home / "bin" / "python"),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--disable-pip-version-check",
+            *isolation,
+            str(src / "paygate"),
+            str(src / "slowbank"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        timeout=180,
+    )
+    return home
+
+
+def test_the_example_installs_lists_and_settles_payments_with_a_worker(ctx, venv, tmp_path):
+    python = str(venv / "bin" / "python")
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")},
+        **TEST_ENV,
+        "PAYGATE_JANITOR_INTERVAL": "0.2",
+        "PAYGATE_LOG_LEVEL": "INFO",
+        "SLOWBANK_SETTLE_SECONDS": SETTLE_SECONDS,
+    }
+    where = run(
+        [
+            python,
+            "-c",
+            "import paygate, paygate_processor_slowbank as s; "
+            "print(paygate.__file__); print(s.__file__)",
+        ],
+        cwd=tmp_path,
+        env=env,
+    )
+    assert all(line.startswith(str(venv)) for line in where.split()), where  # the venv's copies
+
+    listing = json.loads(run([str(venv / "bin" / "paygate"), "plugins", "--json"], tmp_path, env))
+    (row,) = [row for row in listing["data"] if row["name"] == "slowbank"]
+    assert (row["kind"], row["distribution"], row["version"]) == (
+        "processor",
+        "paygate-processor-slowbank",
+        "0.1.0",
+    )
+    assert row["processors"] == ["slowbank"] and row["hooks"] == ["paygate_register_processors"]
+
+    routed = run(
+        [
+            str(venv / "bin" / "paygate"),
+            "merchants",
+            "set-processor",
+            "test@example.com",
+            "slowbank",
+        ],
+        tmp_path,
+        env,
+    )
+    assert "now routes new payments to slowbank" in routed
+
+    gateway = VenvGateway(env=env, tmp=str(tmp_path), python=python, cwd=str(tmp_path))
+    try:
+        gateway.start_api()
+        gateway.start_worker()
+        gateway.wait_healthy(worker=True)
+        ids = {}
+        for amount in (50000, 50013):  # Slowbank declines amounts ending in 13 paise
+            order = gateway.api_call("POST", "/api/v1/orders", json={"amount": amount}).json()
+            body = {"order_id": order["id"], "method": "upi", "vpa": "buyer@okaxis"}
+            created = gateway.api_call("POST", "/api/v1/payments", json=body)
+            assert created.status_code == 201, created.text
+            assert created.json()["status"] == "pending"
+            ids[amount] = created.json()["id"]
+        card = gateway.api_call(
+            "POST",
+            "/api/v1/payments",
+            json={
+                "order_id": order["id"],
+                "method": "card",
+                "card": {
+                    "number": "4111111111111111",
+                    "expiry_month": "12",
+                    "expiry_year": "99",
+                    "cvv": "123",
+                },
+            },
+        )
+        assert card.status_code == 400
+        assert card.json()["error"]["description"] == "Payment method card is not supported"
+
+        def settled(payment_id: str) -> dict | None:
+            shown = gateway.api_call("GET", f"/api/v1/payments/{payment_id}").json()
+            return shown if shown["status"] != "pending" else None
+
+        paid = wait_for(lambda: settled(ids[50000]), timeout=30)
+        declined = wait_for(lambda: settled(ids[50013]), timeout=30)
+        assert paid["status"] == "success"
+        assert (declined["status"], declined["error_code"]) == ("failed", "PAYMENT_FAILED")
+        assert declined["error_description"] == "Declined by Slowbank: insufficient funds"
+
+        with ctx.db.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, processor, processor_reference, charge_acknowledged, "
+                "extract(epoch FROM settled_at - created_at) AS took FROM payments "
+                "WHERE id = ANY(%s)",
+                (list(ids.values()),),
+            ).fetchall()
+        for stored in rows:
+            assert stored["processor"] == "slowbank"
+            assert stored["processor_reference"].startswith("slowbank_pay_")
+            assert stored["charge_acknowledged"]  # charged once, then settled by sync
+            assert stored["took"] >= float(SETTLE_SECONDS)  # nobody guessed before the bank knew
+
+        # Slowbank refunds only in full; a full refund is processed by the worker too.
+        refunds = f"/api/v1/payments/{ids[50000]}/refunds"
+        partial = gateway.api_call("POST", refunds, json={"amount": 100})
+        assert partial.status_code == 400
+        assert partial.json()["error"]["description"] == (
+            "Processor 'slowbank' supports full refunds only"
+        )
+        refund = gateway.api_call("POST", refunds, json={"amount": 50000})
+        assert refund.status_code == 201, refund.text
+        processed = wait_for(
+            lambda: (
+                (r := gateway.api_call("GET", f"/api/v1/refunds/{refund.json()['id']}").json())[
+                    "status"
+                ]
+                == "processed"
+                and r
+            ),
+            timeout=30,
+        )
+        assert processed["processed_at"]
+    finally:
+        gateway.stop_all()
