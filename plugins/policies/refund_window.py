@@ -1,8 +1,10 @@
 """An opt-in refund policy: refunds only within ``PAYGATE_REFUND_WINDOW_DAYS`` of the payment.
 
 Disabled unless the variable is set to a positive whole number of days (unset, empty or ``0``
-means no window). Any other value is a configuration error: refunds then fail loudly (500, with
-the reason in the log) rather than being allowed without the window the operator asked for.
+means no window). Any other value is a configuration error: every process refuses to start
+(the plugin fails to load, and start-up names it), and if the variable is changed under a
+running process, refunds fail loudly (500, with the reason in the log) rather than being allowed
+without the window the operator asked for.
 The worked example of docs/refund-policies.md.
 """
 
@@ -33,6 +35,10 @@ def window_days() -> int | None:
 def denial(days: int) -> RefundDenied:
     unit = "day" if days == 1 else "days"
     return RefundDenied(f"Refunds are allowed only within {days} {unit} of the payment")
+
+
+# Read once at load so a bad value stops start-up with a clear message, not the first refund.
+window_days()
 
 
 @hookimpl
