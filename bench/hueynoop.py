@@ -12,7 +12,7 @@ import sys
 
 from paygate.cli import _setup_logging
 from paygate.jobs import huey
-from paygate.jobs.worker import CONSUMER_FLAGS
+from paygate.jobs.worker import CONSUMER_FLAGS, quiet_task_logs
 
 COUNTER = f"bench:{huey.name}:done"
 READY = f"bench:{huey.name}:ready"
@@ -25,6 +25,7 @@ def noop() -> None:
 
 def consume(workers: int) -> None:
     _setup_logging()  # the same logging as ``paygate worker``: its cost is part of the ceiling
+    quiet_task_logs()
     huey.storage.conn.set(READY, 1)
     huey.create_consumer(workers=workers, **CONSUMER_FLAGS).run()
 

@@ -29,6 +29,16 @@ CONSUMER_FLAGS = {
 }
 
 
+def quiet_task_logs() -> None:
+    """Huey logs two INFO lines for every task ("Executing ...", "... executed in"): at
+    thousands of tasks a second that is a few percent of the worker's CPU and a flood nobody
+    reads. Its warnings and errors stay (a failing task still logs its traceback), and so do the
+    consumer's own start/stop lines; ``PAYGATE_LOG_LEVEL=DEBUG`` brings everything back."""
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("huey").setLevel(logging.WARNING)
+        logging.getLogger("huey.consumer").setLevel(logging.INFO)
+
+
 def run_worker(settings: Settings, *, workers: int | None = None, janitor: bool = True) -> None:
     from . import tasks  # noqa: F401 - registers the tasks with the Huey instance
 
@@ -44,6 +54,7 @@ def run_worker(settings: Settings, *, workers: int | None = None, janitor: bool 
     )
     if janitor:
         Janitor(ctx, HueyDispatcher(settings.heartbeat_ttl_seconds)).start(stopping)
+    quiet_task_logs()
     consumer = huey.create_consumer(
         workers=workers or settings.worker_concurrency, **CONSUMER_FLAGS
     )
