@@ -15,7 +15,31 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # Several gateways (or test runs) can share one Redis under different queue names.
 QUEUE_NAME = os.environ.get("PAYGATE_QUEUE") or "paygate"
 
-huey = RedisHuey(
+
+class PaygateHuey(RedisHuey):
+    """RedisHuey without task revocation, which Paygate never uses.
+
+    A job that should not run finds its row no longer due and returns, so nothing is ever
+    revoked. Huey would still spend two Redis round trips on every task for revocation (read
+    the flags before running, clear the task's flag after), as much as the dequeue itself;
+    this class skips them and refuses to revoke.
+    """
+
+    def is_revoked(self, task, timestamp=None, peek=True) -> bool:
+        return False
+
+    def delete(self, key):
+        if isinstance(key, str) and key.startswith("r:"):
+            return False  # a task's revocation flag: never set, so nothing to clear
+        return super().delete(key)
+
+    def revoke(self, *args, **kwargs):
+        raise NotImplementedError("Paygate does not revoke tasks: the database says what is due")
+
+    revoke_all = revoke_by_id = revoke
+
+
+huey = PaygateHuey(
     QUEUE_NAME,
     connection_pool=ConnectionPool.from_url(
         os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
