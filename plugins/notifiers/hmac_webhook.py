@@ -8,8 +8,9 @@
 
 Every address the connection is about to use is checked with ``paygate.webhook_address_allowed``
 after DNS resolution, so a name that resolves to an internal address is refused even if it
-looked public when it was configured. ``Delivery.timeout`` bounds the whole attempt: a watchdog
-shuts the socket when it runs out, so a receiver that drips its answer cannot hold a worker.
+looked public when it was configured. ``Delivery.timeout`` bounds the whole attempt: one watchdog
+thread shuts the socket when it runs out (within 50 ms), so a receiver that drips its answer
+cannot hold a worker.
 Redirects are not followed (a redirect is a failed attempt). Each thread keeps its own HTTP
 sessions, so deliveries reuse keep-alive connections.
 """
@@ -19,7 +20,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import heapq
 import hmac
+import itertools
 import socket
 import threading
 import time
@@ -91,8 +94,6 @@ class _Attempt:
         self._socks: list[socket.socket] = []
         self._lock = threading.Lock()
         self._done = False
-        self._timer = threading.Timer(timeout, self._expire)
-        self._timer.daemon = True
 
     def remaining(self) -> float:
         return max(self.deadline - time.monotonic(), 0.001)
@@ -115,16 +116,60 @@ class _Attempt:
         for sock in socks:
             _shutdown(sock)
 
+    @property
+    def done(self) -> bool:
+        return self._done
+
     def __enter__(self) -> _Attempt:
         _current.attempt = self
-        self._timer.start()
+        _watchdog.watch(self)
         return self
 
     def __exit__(self, *exc) -> None:
         with self._lock:
             self._done = True
-        self._timer.cancel()
         _current.attempt = None
+
+
+class _Watchdog:
+    """One thread that expires the attempts whose deadline has passed, checked every
+    ``TICK`` seconds while any attempt is running. (A timer thread per attempt would start and
+    stop a thread for every delivery: a tenth of a busy worker's CPU.)"""
+
+    TICK = 0.05
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Attempt]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, attempt: _Attempt) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (attempt.deadline, next(self._order), attempt))
+            if self._thread is None or not self._thread.is_alive():  # first use, or a fork
+                self._thread = threading.Thread(
+                    target=self._run, name="paygate-webhook-watchdog", daemon=True
+                )
+                self._thread.start()
+            elif len(self._heap) == 1:
+                self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            expired = []
+            with self._cond:
+                now = time.monotonic()
+                while self._heap and (self._heap[0][0] <= now or self._heap[0][2].done):
+                    expired.append(heapq.heappop(self._heap)[2])
+                if not self._heap and not expired:
+                    self._cond.wait()
+            for attempt in expired:
+                attempt._expire()  # a finished attempt ignores it
+            time.sleep(self.TICK)
+
+
+_watchdog = _Watchdog()
 
 
 def _shutdown(sock: socket.socket) -> None:
