@@ -324,6 +324,54 @@ def test_modal_fills_a_phone_screen(phone_page, httpserver, checkout_gateway, ne
     screenshot(page, "sdk-modal-phone")
 
 
+STRICT_SHOP_SCRIPT = """
+window.events = []; window.violations = [];
+document.addEventListener('securitypolicyviolation', e => window.violations.push(e.violatedDirective));
+document.getElementById('buy').addEventListener('click', () => {
+  window.checkout = new PaymentGateway({key: 'key_test_abc123', orderId: document.body.dataset.order,
+    onSuccess: r => window.events.push({kind: 'success', value: r}),
+    onFailure: f => window.events.push({kind: 'failure', value: f}),
+    onClose: () => window.events.push({kind: 'close', value: null})});
+  window.checkout.open();
+});
+"""
+
+
+def test_modal_works_under_a_strict_merchant_csp(page, httpserver, checkout_gateway, new_order):
+    """No inline styles or scripts allowed on the merchant page: the SDK's styles still apply
+    (a constructed stylesheet) and nothing is blocked."""
+    order = new_order(50000)
+    checkout = checkout_gateway.checkout_url
+    html = (
+        '<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">'
+        f'<script src="{checkout}/checkout.js"></script></head>'
+        f'<body data-order="{order["id"]}"><main><button id="buy">Buy</button></main>'
+        '<script src="/shop.js"></script></body></html>'
+    )
+    csp = (
+        f"default-src 'self'; script-src 'self' {checkout}; frame-src {checkout}; "
+        "style-src 'self'; img-src 'self' data:"
+    )
+    httpserver.expect_request("/strict").respond_with_data(
+        html, content_type="text/html", headers={"Content-Security-Policy": csp}
+    )
+    httpserver.expect_request("/shop.js").respond_with_data(
+        STRICT_SHOP_SCRIPT, content_type="text/javascript"
+    )
+    page.goto(httpserver.url_for("/strict"))
+    page.locator("#buy").click()
+    frame = page.frame_locator("[data-test-id=payment-iframe]")
+    frame.get_by_test_id("vpa-input").fill("success@test")
+    content = page.locator(".modal-content")
+    modal_position = "el => getComputedStyle(el.closest('#payment-gateway-modal')).position"
+    assert content.evaluate(modal_position) == "fixed"
+    assert content.evaluate("el => getComputedStyle(el).borderRadius") == "16px"
+    assert content.bounding_box()["width"] == 440
+    frame.get_by_test_id("pay-button").click()
+    assert wait_event(page, "success")["orderId"] == order["id"]
+    assert page.evaluate("window.violations") == []
+
+
 def test_frame_ancestors_list_decides_which_sites_may_embed(
     page, httpserver, checkout_gateway, new_order, tmp_path
 ):

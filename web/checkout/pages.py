@@ -167,6 +167,7 @@ class Root:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         query = req.query_string
         resp.status = 302
+        resp.content_type = falcon.MEDIA_HTML
         resp.location = "/checkout" + (f"?{query}" if query else "")
 
     on_head = on_get
