@@ -15,13 +15,15 @@ from ..wire import compact_json
 
 
 def events_cte(name: str = "events", *, only_if: str | None = None) -> str:
+    # The arrays go in binary (%b): psycopg's text format escapes every element with a regex,
+    # about 9% of the API's CPU per payment created (the JSON bodies are long).
     guard = f"AND EXISTS (SELECT 1 FROM {only_if})" if only_if else ""
     return f"""{name} AS (
     INSERT INTO webhook_logs (id, merchant_id, event, resource_id, payload, body,
                               next_retry_at, enqueued_at)
     SELECT e.id, m.id, e.event, %(resource_id)s, e.body::jsonb, e.body, now(), now()
       FROM merchants m
-     CROSS JOIN unnest(%(event_ids)s::uuid[], %(event_names)s::text[], %(event_bodies)s::text[])
+     CROSS JOIN unnest(%(event_ids)b::uuid[], %(event_names)b::text[], %(event_bodies)b::text[])
            AS e(id, event, body)
      WHERE m.id = %(merchant_id)s AND coalesce(m.webhook_url, '') <> '' {guard}
     RETURNING id
