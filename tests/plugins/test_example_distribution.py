@@ -54,11 +54,16 @@ def run(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 120) -
     return done.stdout
 
 
-@pytest.fixture
-def venv(tmp_path) -> Path:
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory) -> Path:
     """A fresh venv (system site-packages for the dependencies) with Paygate and the example
-    pip-installed into it from copies of their sources, as a user would install them. The
-    venv's own Python and ``paygate`` script are what the test runs."""
+    pip-installed into it from copies of their sources (in ``<venv>/../src``), as a user would
+    install them. The venv's own Python and ``paygate`` script are what the tests run."""
+    tmp_path = tmp_path_factory.mktemp("example")
     src = tmp_path / "src"
     (src / "paygate").mkdir(parents=True)
     for name in PAYGATE_SOURCES:
@@ -71,7 +76,7 @@ def venv(tmp_path) -> Path:
     home = tmp_path / "venv"
     venv_cmd = [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(home)]
     subprocess.run(venv_cmd, check=True)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env = clean_env()
     # Build with this environment's setuptools and wheel when it has them (fast, offline);
     # otherwise pip fetches them into an isolated build environment.
     isolation = ["--no-build-isolation"] if importlib.util.find_spec("wheel") else []
@@ -97,10 +102,22 @@ def venv(tmp_path) -> Path:
     return home
 
 
+def test_the_example_passes_its_own_tests_against_the_installed_paygate_testing(venv):
+    """What a plugin author runs: the example's tests (the contract kit, the fixtures of the
+    ``pytest11`` entry point, the installed entry point) inside the fresh environment."""
+    example = venv.parent / "src" / "slowbank"
+    output = run(
+        [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        example,
+        clean_env(),
+    )
+    assert " passed" in output and "failed" not in output and "error" not in output, output
+
+
 def test_the_example_installs_lists_and_settles_payments_with_a_worker(ctx, venv, tmp_path):
     python = str(venv / "bin" / "python")
     env = {
-        **{k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")},
+        **clean_env(),
         **TEST_ENV,
         "PAYGATE_JANITOR_INTERVAL": "0.2",
         "PAYGATE_LOG_LEVEL": "INFO",
