@@ -25,6 +25,7 @@ from ..errors import (
     PAYMENT_NOT_CAPTURABLE,
     BadRequest,
     NotFound,
+    UnknownProcessor,
 )
 from ..types import ChargeRequest, ChargeResult, Outcome, Payment, PaymentStatus
 from . import Context, ids, processing, validation, views
@@ -216,9 +217,12 @@ def process(ctx: Context, payment_id: str) -> str:
         result = processing.ask_until_known(
             sync if acknowledged else charge, sync, attempt=attempt, lease_seconds=lease
         )
-    except Exception:
+    except Exception as exc:
         # Never guess an outcome: look again later, the idempotency key keeps it one charge.
-        log.exception("processor error for payment %s (attempt %d)", payment_id, attempt)
+        if isinstance(exc, UnknownProcessor):  # uninstalled or disabled since: wait for it
+            log.error("payment %s waits for its processor: %s", payment_id, exc.description)
+        else:
+            log.exception("processor error for payment %s (attempt %d)", payment_id, attempt)
         with ctx.db.connection() as conn:
             repo.defer(conn, payment_id, processing.backoff(attempt), None, acknowledged)
         return "deferred"

@@ -3,6 +3,8 @@ what operators and the dashboard can see (``paygate merchants``, ``GET /api/v1/p
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from paygate import BadRequest, ChargeResult
@@ -195,13 +197,17 @@ def test_a_processor_that_raises_leaves_the_payment_pending_and_charges_again_la
     assert bank.calls == [f"charge {payment_id}", f"charge {payment_id}"]
 
 
-def test_a_payment_whose_processor_goes_away_waits_for_it_to_come_back(ctx, api):
+def test_a_payment_whose_processor_goes_away_waits_for_it_to_come_back(ctx, api, caplog):
     plugin = ProvidesProcessors(ScriptedBank(name="comesandgoes"))
     with register_plugin(ctx, plugin):
         merchants.set_processor(ctx, TEST_MERCHANT_ID, "comesandgoes")
         payment_id = create_payment(api).json["id"]
-    assert payments.process(ctx, payment_id) == "deferred"
+    with caplog.at_level(logging.ERROR, logger="paygate.services.payments"):
+        assert payments.process(ctx, payment_id) == "deferred"
     assert payment_row(ctx, payment_id)["status"] == "pending"
+    (record,) = caplog.records
+    assert "waits for its processor: Unknown processor 'comesandgoes'" in record.getMessage()
+    assert record.exc_info is None  # one clear line, not a traceback per attempt
     with register_plugin(ctx, plugin):
         make_due(ctx, payment_id)
         assert payments.process(ctx, payment_id) == "success"
