@@ -42,6 +42,8 @@ def _send(resp: falcon.Response, status: int, body: bytes) -> None:
 
 
 def handle_domain_error(req, resp, ex: PaygateError, params) -> None:
+    if ex.status == 503:  # the database is away: the client may retry, and soon
+        resp.set_header("Retry-After", "1")
     _send(resp, ex.status, envelope(ex.code, ex.description, req, field=ex.field))
 
 

@@ -8,6 +8,7 @@ work uses ``Database.transaction()``. Rows come back as dicts; repositories turn
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,13 @@ def check_if_idle(conn: psycopg.Connection) -> None:
         psycopg_pool.ConnectionPool.check_connection(conn)
 
 
+# While the database is known to be away, one caller at a time, at most this often, tries a
+# fresh connection; callers in between are answered ServiceUnavailable at once instead of each
+# waiting out the pool's timeout (which would pile requests up behind an outage).
+PROBE_EVERY_SECONDS = 0.5
+CONNECT_TIMEOUT_SECONDS = 5
+
+
 class Database:
     """A lazily opened pool. Open it after gunicorn forks (``open()`` is idempotent)."""
 
@@ -46,11 +54,18 @@ class Database:
             open=False,
             name=name,
             timeout=5.0,
-            kwargs={"autocommit": True, "row_factory": dict_row},
+            kwargs={
+                "autocommit": True,
+                "row_factory": dict_row,
+                "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            },
             check=check_if_idle,
             reconnect_timeout=0,
         )
         self._opened = False
+        self._away = False
+        self._next_probe = 0.0
+        self._probing = threading.Lock()
 
     def open(self) -> Database:
         if not self._opened:
@@ -66,9 +81,38 @@ class Database:
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
         self.open()
-        with translate_errors(), self.pool.connection() as conn:
-            yield conn
-            conn._paygate_returned_at = time.monotonic()
+        if self._away:
+            self._probe()
+        try:
+            with translate_errors(), self.pool.connection() as conn:
+                yield conn
+                conn._paygate_returned_at = time.monotonic()
+        except ServiceUnavailable:
+            if not self._away:
+                self._away = True
+                log.warning("database unreachable: failing fast until a probe connects")
+            raise
+
+    def _probe(self) -> None:
+        """Raise ServiceUnavailable unless a fresh connection proves the database is back.
+        Callers queue behind a probe in flight and share its answer."""
+        if not self._probing.acquire(timeout=CONNECT_TIMEOUT_SECONDS):
+            raise ServiceUnavailable()
+        try:
+            if not self._away:
+                return  # the probe we waited for got through
+            now = time.monotonic()
+            if now < self._next_probe:
+                raise ServiceUnavailable()
+            self._next_probe = now + PROBE_EVERY_SECONDS
+            try:
+                psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_SECONDS).close()
+            except psycopg.Error:
+                raise ServiceUnavailable() from None
+            self._away = False
+            log.info("database reachable again")
+        finally:
+            self._probing.release()
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection]:

@@ -2,10 +2,17 @@
 
 A job row is *due* when its status is ``pending``, its due time has passed and no worker holds a
 live lease on it. Dispatching marks ``enqueued_at`` so a row is re-dispatched at most once per
-``redispatch_after`` seconds, whoever asks.
+``redispatch_after`` seconds, whoever asks, except when the record proves the queued task is gone:
+
+- its lease ran out after it was dispatched (``enqueued_at < locked_until < now()``): a worker
+  popped the task and claimed the row, then died or overran; finishing always clears the lease;
+- it was dispatched before ``lost_before``: the janitor saw the queue lost (Redis wiped or
+  unreachable), so every task handed over before that moment may be gone.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import psycopg
 
@@ -18,8 +25,13 @@ DUE_COLUMN = {
 
 
 def due_for_dispatch(
-    conn: psycopg.Connection, table: str, redispatch_after: float, limit: int
+    conn: psycopg.Connection,
+    table: str,
+    redispatch_after: float,
+    limit: int,
+    lost_before: datetime | None = None,
 ) -> list[str]:
+    """Mark up to ``limit`` due rows of ``table`` as dispatched now and return their ids."""
     due = DUE_COLUMN[table]  # KeyError for anything else: never interpolate free text
     rows = conn.execute(
         f"""UPDATE {table} SET enqueued_at = now()
@@ -28,14 +40,21 @@ def due_for_dispatch(
                   WHERE status = 'pending' AND {due} <= now()
                     AND (locked_until IS NULL OR locked_until < now())
                     AND (enqueued_at IS NULL
-                         OR enqueued_at < now() - make_interval(secs => %s))
+                         OR enqueued_at < now() - make_interval(secs => %(after)s)
+                         OR enqueued_at < locked_until
+                         OR enqueued_at < %(lost_before)s)
                   ORDER BY {due}
-                  LIMIT %s
+                  LIMIT %(limit)s
                     FOR UPDATE SKIP LOCKED)
          RETURNING id""",
-        (redispatch_after, limit),
+        {"after": redispatch_after, "limit": limit, "lost_before": lost_before},
     ).fetchall()
     return [str(row["id"]) for row in rows]
+
+
+def database_now(conn: psycopg.Connection) -> datetime:
+    """The database's clock: the one every scheduling column is written with."""
+    return conn.execute("SELECT now() AS now").fetchone()["now"]
 
 
 # Job kinds whose rows a processor works on: claimed with a lease, deferred while pending.

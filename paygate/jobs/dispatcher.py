@@ -1,32 +1,46 @@
 """The dispatcher services call after commit: enqueue ids on Huey, never fail the caller.
 
 If Redis is down the enqueue is logged and dropped; the janitor finds the row still due in the
-database and dispatches it again, so an API call never fails because the queue did.
+database and dispatches it again, so an API call never fails because the queue did. After a
+failed enqueue the dispatcher does not try again for ``ENQUEUE_PAUSE_SECONDS``: an unreachable
+Redis costs one request one connect timeout, not every request several.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
-from . import heartbeat, huey, tasks
+from . import QUEUE_NAME, heartbeat, huey, tasks
 
 log = logging.getLogger(__name__)
+
+ENQUEUE_PAUSE_SECONDS = 1.0
+# Kept in Redis next to the queue by the janitors: when it is gone, so is everything that was
+# queued with it (the Redis was flushed, or restarted without its data).
+QUEUE_MARKER = f"{QUEUE_NAME}:marker"
 
 
 class HueyDispatcher:
     def __init__(self, heartbeat_ttl: float = 10.0):
         self.heartbeat_ttl = heartbeat_ttl
+        self._paused_until = 0.0
 
     def _enqueue(self, task, *args) -> bool:
+        if time.monotonic() < self._paused_until:
+            return False
         try:
             task(*args)
             return True
         except Exception as exc:
-            log.warning(
-                "enqueue of %s failed (%s); the janitor will dispatch it",
-                task.name,
-                exc.__class__.__name__,
-            )
+            first = time.monotonic() >= self._paused_until
+            self._paused_until = time.monotonic() + ENQUEUE_PAUSE_SECONDS
+            if first:
+                log.warning(
+                    "enqueue of %s failed (%s); the janitor will dispatch it from the database",
+                    task.func.__name__,
+                    exc.__class__.__name__,
+                )
             return False
 
     def payment(self, payment_id: str) -> bool:
@@ -42,9 +56,21 @@ class HueyDispatcher:
         return ok
 
     def backlog(self) -> int | None:
-        """Tasks waiting in the queue, or None when Redis cannot be asked."""
+        """Tasks waiting in the queue, or None when Redis cannot be asked (or an enqueue just
+        failed and the dispatcher is pausing)."""
+        if time.monotonic() < self._paused_until:
+            return None
         try:
             return huey.pending_count()
+        except Exception:
+            return None
+
+    def queue_lost(self) -> bool | None:
+        """True when Redis no longer holds the queue this gateway fed: the marker is missing.
+        The marker is put back at once, so each loss is reported once across all workers.
+        None when Redis cannot be asked."""
+        try:
+            return bool(huey.storage.conn.set(QUEUE_MARKER, "1", nx=True))
         except Exception:
             return None
 

@@ -5,6 +5,14 @@ Huey pops a task before running it, so a killed worker or a flushed Redis loses 
 unleased and have not been dispatched recently, and enqueues them again. "Recently" is
 ``lost_after_seconds`` when the queue is empty (nothing can be waiting in it, so the work was
 lost) and ``redispatch_after_seconds`` while a backlog is draining (it may still be queued).
+Two cases do not wait at all (docs/operations.md has the resulting bounds):
+
+- a row whose lease ran out was claimed by a worker that died (or overran): dispatched at once;
+- when Redis lost the queue (its marker is gone: flushed, or restarted empty), could not be
+  reached (enqueues meanwhile failed), or the database could not be reached (tasks meanwhile
+  failed), every due, unleased row is dispatched again at the first sweep that works.
+
+Dispatching twice is harmless: every task is a no-op once its row is no longer due.
 """
 
 from __future__ import annotations
@@ -25,14 +33,41 @@ class Janitor:
         self.ctx = ctx
         self.dispatcher = dispatcher
         self._last_purge = 0.0
+        self._queue_suspect = False  # Redis was away: what was enqueued meanwhile is gone
+        self._failing = False
 
     def sweep(self) -> dict[str, int]:
         settings = self.ctx.settings
         backlog = self.dispatcher.backlog()
         if backlog is None:
+            self._queue_suspect = True
             return {}  # Redis is away: dispatching now would only fail
-        after = settings.redispatch_after_seconds if backlog else settings.lost_after_seconds
-        work = recovery.due_work(self.ctx, after)
+        if self.dispatcher.queue_lost() or self._queue_suspect:
+            found = self._redispatch_everything_due()
+        else:
+            after = settings.redispatch_after_seconds if backlog else settings.lost_after_seconds
+            found = self._dispatch(recovery.due_work(self.ctx, after))
+        if time.monotonic() - self._last_purge > PURGE_EVERY_SECONDS:
+            self._last_purge = time.monotonic()
+            recovery.purge_expired_idempotency_keys(self.ctx)
+        return found
+
+    def _redispatch_everything_due(self) -> dict[str, int]:
+        log.warning(
+            "the queue may have lost tasks (Redis was unreachable, flushed, restarted empty or "
+            "is new): dispatching all due work again"
+        )
+        self._queue_suspect = False
+        total = dict.fromkeys(recovery.KINDS, 0)
+        after = self.ctx.settings.redispatch_after_seconds
+        for batch in recovery.all_due_work(self.ctx, after):
+            for table, count in self._dispatch(batch).items():
+                total[table] += count
+            if self._queue_suspect:  # an enqueue failed: Redis went away again
+                break
+        return total
+
+    def _dispatch(self, work: dict[str, list[str]]) -> dict[str, int]:
         send = {
             "payments": lambda ids: all([self.dispatcher.payment(i) for i in ids]),
             "refunds": lambda ids: all([self.dispatcher.refund(i) for i in ids]),
@@ -40,10 +75,8 @@ class Janitor:
         }
         for table, ids in work.items():
             if ids and not send[table](ids):
-                recovery.dispatch_failed(self.ctx, table, ids)
-        if time.monotonic() - self._last_purge > PURGE_EVERY_SECONDS:
-            self._last_purge = time.monotonic()
-            recovery.purge_expired_idempotency_keys(self.ctx)
+                recovery.dispatch_failed(self.ctx, table, ids)  # the next sweep tries again
+                self._queue_suspect = True
         return {table: len(ids) for table, ids in work.items()}
 
     def run(self, stopping: threading.Event) -> None:
@@ -51,10 +84,22 @@ class Janitor:
         while not stopping.is_set():
             try:
                 found = self.sweep()
+                if self._failing:
+                    self._failing = False
+                    log.info("janitor sweeps work again")
                 if any(found.values()):
                     log.info("janitor dispatched %s", found)
             except Exception as exc:  # database away: the next sweep tries again
-                log.warning("janitor sweep failed: %s", exc.__class__.__name__)
+                # Tasks fail the same way meanwhile, each lost once popped: when the sweeps
+                # work again, dispatch everything due, not only what looks stale.
+                self._queue_suspect = True
+                if not self._failing:
+                    self._failing = True
+                    log.warning(
+                        "janitor sweep failed (%s); retrying every %.2f s",
+                        exc.__class__.__name__,
+                        interval,
+                    )
             stopping.wait(interval)
 
     def start(self, stopping: threading.Event) -> threading.Thread:

@@ -8,15 +8,60 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..config import Settings
 from ..db import connect
 from ..db.migrate import migrate
+from ..errors import ServiceUnavailable
 from . import heartbeat, huey, runtime
 from .dispatcher import HueyDispatcher
 from .janitor import Janitor
 
 log = logging.getLogger(__name__)
+
+OUTAGES = (RedisConnectionError, RedisTimeoutError, ServiceUnavailable)
+
+
+class OutageLogFilter(logging.Filter):
+    """Redis or PostgreSQL being away is an outage, not a bug: Huey would log a traceback for
+    every poll of every thread and every task that fails for it. Keep one line per kind every
+    ``every`` seconds; the janitor re-dispatches the failed tasks from the record."""
+
+    def __init__(self, every: float = 5.0):
+        super().__init__()
+        self.every = every
+        self._last: dict[tuple[str, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, OUTAGES):
+            return True
+        key = (record.name, exc.__class__.__name__)
+        now = time.monotonic()
+        if now - self._last.get(key, float("-inf")) < self.every:
+            return False
+        self._last[key] = now
+        record.msg = (
+            f"{record.getMessage()} ({exc.__class__.__name__}: {exc}); "
+            f"the same is muted for {self.every:.0f} s"
+        )
+        record.args = ()
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def quiet_outages() -> None:
+    """Install the filter where Huey logs queue and schedule read errors and failed tasks."""
+    for name in ("huey", "huey.consumer.Worker", "huey.consumer.Scheduler"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, OutageLogFilter) for f in logger.filters):
+            logger.addFilter(OutageLogFilter())
+
 
 # How the consumer polls and runs tasks (bench/ runs its Huey no-op ceiling with these too).
 CONSUMER_FLAGS = {
@@ -44,6 +89,14 @@ def run_worker(settings: Settings, *, workers: int | None = None, janitor: bool 
 
     with connect(settings.database_url) as conn:
         migrate(conn)
+    quiet_outages()
+    if settings.job_lease_seconds <= settings.webhook_timeout_seconds:
+        log.warning(
+            "PAYGATE_JOB_LEASE_SECONDS (%s) should exceed PAYGATE_WEBHOOK_TIMEOUT (%s): a slow "
+            "delivery outliving its lease is dispatched again while it still runs",
+            settings.job_lease_seconds,
+            settings.webhook_timeout_seconds,
+        )
     ctx = runtime.context()
     stopping = threading.Event()
     heartbeat.start_thread(

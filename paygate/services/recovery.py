@@ -11,15 +11,36 @@ from ..db import scheduling
 from . import Context
 
 KINDS = ("payments", "refunds", "webhook_logs")
+BATCH = 500
 
 
-def due_work(ctx: Context, redispatch_after: float, limit: int = 500) -> dict[str, list[str]]:
+def due_work(ctx: Context, redispatch_after: float, limit: int = BATCH) -> dict[str, list[str]]:
     """Ids per table (``payments``, ``refunds``, ``webhook_logs``) to dispatch now."""
     with ctx.db.connection() as conn:
         return {
             table: scheduling.due_for_dispatch(conn, table, redispatch_after, limit)
             for table in KINDS
         }
+
+
+def all_due_work(ctx: Context, redispatch_after: float, limit: int = BATCH):
+    """After the queue was lost: every due, unleased row, whenever it was last dispatched.
+
+    Yields batches (a dict like ``due_work``'s) until nothing dispatched before the loss is left;
+    the caller dispatches each batch before asking for the next."""
+    with ctx.db.connection() as conn:
+        lost_before = scheduling.database_now(conn)
+    while True:
+        with ctx.db.connection() as conn:
+            batch = {
+                table: scheduling.due_for_dispatch(
+                    conn, table, redispatch_after, limit, lost_before=lost_before
+                )
+                for table in KINDS
+            }
+        yield batch
+        if all(len(ids) < limit for ids in batch.values()):
+            return
 
 
 def dispatch_failed(ctx: Context, table: str, ids: list[str]) -> None:

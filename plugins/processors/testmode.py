@@ -13,14 +13,24 @@ Magic values (they win over ``TEST_MODE``, ``TEST_PAYMENT_SUCCESS`` and the succ
   (visa ending 0002) is always declined.
 - A refund whose reason is ``fail@test`` is refused by the processor.
 
-Set ``PAYGATE_TESTMODE_LEDGER`` to a file path to append one line per processor call
-(``charge <key>``, ``sync <key>``, ``refund <key>``): the crash-safety tests count them.
+Set ``PAYGATE_TESTMODE_LEDGER`` to a file path and the processor keeps a ledger that every
+worker process shares, so the crash-safety tests can see double charges:
+
+- The file gets one line per call: ``charge <key> <payment id>`` for the first charge with an
+  idempotency key (the money moves), ``charge-repeat <key> <payment id>`` for a charge repeated
+  with a key already seen (the bank answers from its record: no money moves), ``sync <payment
+  id>``, ``capture <payment id>``, and ``refund``/``refund-repeat <refund id> <payment id>``.
+- ``<ledger>.d/`` holds one file per money movement (``charge-<hash of key>``, ``refund-<...>``)
+  created atomically (link, which fails if it exists), so "has this key moved money?" has one
+  answer across processes and survives a SIGKILL at any instant. A payment charged under two
+  different keys shows up as two files naming the same payment: that is a double charge.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from datetime import UTC, datetime
 
 from paygate import (
@@ -90,19 +100,19 @@ class TestModeProcessor:
     # -- the Processor protocol ------------------------------------------------------------
 
     def charge(self, request: ChargeRequest) -> ChargeResult:
-        self._note("charge", request.idempotency_key)
+        self._money("charge", request.idempotency_key, request.payment.id)
         return self._outcome(request.payment)
 
     def sync(self, payment: Payment) -> ChargeResult:
-        self._note("sync", payment.id)
+        self._note(f"sync {payment.id}")
         return self._outcome(payment)
 
     def capture(self, payment: Payment, amount: int) -> ChargeResult:
-        self._note("capture", payment.id)
+        self._note(f"capture {payment.id}")
         return ChargeResult.success(reference=f"test_cap_{payment.id}")
 
     def refund(self, payment: Payment, refund: Refund) -> RefundResult:
-        self._note("refund", refund.id)
+        self._money("refund", refund.id, payment.id)
         remaining = _remaining_seconds(refund.created_at, self.refund_delay_ms(refund.id))
         if remaining > 0:
             return RefundResult.pending(retry_after=remaining)
@@ -120,12 +130,31 @@ class TestModeProcessor:
             return ChargeResult.success(reference=f"test_{payment.id}")
         return ChargeResult.failed()
 
-    def _note(self, operation: str, key: str) -> None:
+    def _money(self, operation: str, key: str, payment_id: str) -> None:
+        """Record a call that moves money the first time its key is seen, and only then."""
+        if not self.ledger_path:
+            return
+        record = f"{operation} {key} {payment_id}"
+        directory = f"{self.ledger_path}.d"
+        os.makedirs(directory, exist_ok=True)
+        name = f"{operation}-{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+        fd, draft = tempfile.mkstemp(dir=directory, prefix=".draft-")
+        try:
+            os.write(fd, record.encode())
+            os.close(fd)
+            os.link(draft, os.path.join(directory, name))  # atomic; fails if the key was seen
+            first = True
+        except FileExistsError:
+            first = False
+        finally:
+            os.unlink(draft)
+        self._note(record if first else f"{operation}-repeat {key} {payment_id}")
+
+    def _note(self, line: str) -> None:
         if self.ledger_path:
-            line = f"{operation} {key}\n".encode()
             fd = os.open(self.ledger_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                os.write(fd, line)  # one write() under O_APPEND: lines never interleave
+                os.write(fd, f"{line}\n".encode())  # one write() under O_APPEND: no interleaving
             finally:
                 os.close(fd)
 
