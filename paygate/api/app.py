@@ -47,6 +47,8 @@ def create_app(ctx: Context) -> falcon.App:
         ],
     )
     app.req_options.strip_url_path_trailing_slash = True
+    # ``?limit=`` is a bad value, not an absent one (it answers 400 like ``?limit=abc``).
+    app.req_options.keep_blank_qs_values = True
     errors.install(app)
     for path, resource in ROUTES:
         app.add_route(path, resource(ctx))

@@ -243,10 +243,10 @@ PAYMENT_STATUSES = ("pending", "success", "failed")
 def payment_filters(params: dict[str, Any]) -> dict[str, Any]:
     """Filters of ``GET /api/v1/payments``: status, method, order_id, from, to, search."""
     filters: dict[str, Any] = {}
-    status = params.get("status") or None
+    status = params.get("status")
     if status is not None and status not in PAYMENT_STATUSES:
         raise BadRequest("status must be one of: pending, success, failed", field="status")
-    method_value = params.get("method") or None
+    method_value = params.get("method")
     if method_value is not None and method_value not in METHODS:
         raise BadRequest("method must be one of: upi, card", field="method")
     for name in ("order_id", "search"):
