@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import falcon
 import jinja2
 
+from paygate.api.errors import handle_http_error
 from paygate.errors import NotFound, PaygateError, ServiceUnavailable
 from paygate.services import Context, merchants, orders
 
@@ -144,7 +146,7 @@ class CheckoutPage:
             log.warning("checkout page for %s failed: %s", order_id, exc.description)
             resp.status = 503
             resp.text = self.render(
-                "notice.html", notice=unavailable(), order_id=order_id, embedded=embedded
+                "notice.html", notice=unavailable(), order_id=order_id or "", embedded=embedded
             )
             return
         resp.text = self.render(
@@ -173,9 +175,8 @@ class Root:
     on_head = on_get
 
 
-def not_found_page(templates: jinja2.Environment, assets: dict[str, str]):
+def not_found_page(templates: jinja2.Environment, assets: dict[str, str]) -> Callable:
     """Unknown paths outside ``/api/``: an HTML page rather than the API's JSON envelope."""
-    from paygate.api.errors import handle_http_error
 
     def handle(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError, params) -> None:
         if req.path.startswith("/api/"):
