@@ -213,6 +213,14 @@ def test_invalid_details_get_inline_accessible_errors_and_send_nothing(
         ("expiry-input", "01/20", "#card-expiry-error", "expired"),
         ("cvv-input", "12", "#card-cvv-error", "CVV"),
     ]
+    card.get_by_test_id("card-number-input").fill("4242424242424241")
+    card.get_by_test_id("expiry-input").fill("01/20")
+    card.get_by_test_id("pay-button").click()
+    for error_id in ("#card-number-error", "#card-expiry-error", "#card-cvv-error"):
+        expect(page.locator(error_id)).not_to_be_empty()  # every bad field at once
+    expect(card.get_by_test_id("card-number-input")).to_be_focused()  # the first of them
+    screenshot(page, "checkout-card-errors-desktop")
+
     card.get_by_test_id("card-number-input").fill("4242424242424242")
     card.get_by_test_id("expiry-input").fill("12/30")
     card.get_by_test_id("cvv-input").fill("123")
@@ -226,7 +234,6 @@ def test_invalid_details_get_inline_accessible_errors_and_send_nothing(
         expect(page.locator(error_id)).to_contain_text(message)
         assert error_id[1:] in field.get_attribute("aria-describedby").split()
         card.get_by_test_id(test_id).fill(good)
-    screenshot(page, "checkout-card-errors-desktop")
 
     assert sent == []
     listed = checkout_gateway.api_call("GET", f"/api/v1/payments?order_id={order['id']}").json()
