@@ -12,7 +12,7 @@ from paygate.services.dashboard import Day
 from .render import money
 
 WIDTH, HEIGHT = 480, 220
-LEFT, RIGHT, TOP, BOTTOM = 44, 8, 14, 30
+LEFT, RIGHT, TOP, BOTTOM = 54, 22, 14, 30
 STATUS_ORDER = ("success", "failed", "pending")  # bottom to top
 
 
@@ -59,12 +59,14 @@ def _frame(title: str, ticks: list[tuple[float, str]], days: Sequence[Day]) -> l
         )
     slot = (WIDTH - LEFT - RIGHT) / max(len(days), 1)
     for index, day in enumerate(days):
-        if (len(days) - 1 - index) % 2:
-            continue  # every other day, ending with today
+        # Counted back from today: every 2nd label on a laptop, every 4th on a phone (CSS).
+        step = (len(days) - 1 - index) % 4
+        if step % 2:
+            continue
         x = LEFT + slot * (index + 0.5)
         parts.append(
-            f'<text class="axis" x="{x:.1f}" y="{HEIGHT - 10}" text-anchor="middle">'
-            f"{day.day.strftime('%d %b')}</text>"
+            f'<text class="axis x-label x-step-{step}" x="{x:.1f}" y="{HEIGHT - 10}" '
+            f'text-anchor="middle">{day.day.strftime("%d %b")}</text>'
         )
     return parts
 
