@@ -175,14 +175,52 @@ class Receiver:
                 keep_bodies_in.write_bytes(b"\n".join(self.bodies))
 
 
-def ledger_charges(ledger: Path) -> Counter:
-    """Money movements per payment: the test-mode processor's first charge for each key."""
-    charges: Counter = Counter()
+def ledger_charges(ledger: Path, operation: str = "charge") -> Counter:
+    """Money movements: for ``charge``, per payment (the test-mode processor's first charge for
+    each key); for ``refund``, per refund id (its key)."""
+    moved: Counter = Counter()
     directory = Path(f"{ledger}.d")
-    for path in directory.glob("charge-*") if directory.exists() else ():
-        operation, _key, resource = path.read_text().split()
-        charges[resource] += 1
-    return charges
+    for path in directory.glob(f"{operation}-*") if directory.exists() else ():
+        _, key, payment_id = path.read_text().split()
+        moved[payment_id if operation == "charge" else key] += 1
+    return moved
+
+
+class Refunder:
+    """A merchant refunding payments as they succeed, while the load runs."""
+
+    def __init__(self, run, amount: int = 100) -> None:
+        self.run = run
+        self.amount = amount
+        self.refund_ids: list[str] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self) -> Refunder:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        session = requests.Session()
+        session.headers.update(AUTH)
+        done: set[str] = set()
+        while not self._stop.wait(0.2):
+            rows = self.run.query(
+                "SELECT id FROM payments WHERE status = 'success' ORDER BY settled_at DESC LIMIT 4"
+            )
+            for payment_id in (r["id"] for r in rows if r["id"] not in done):
+                done.add(payment_id)
+                url = f"{self.run.gateway.url}/api/v1/payments/{payment_id}/refunds"
+                answer = session.post(url, json={"amount": self.amount}, timeout=15)
+                if answer.status_code == 201:
+                    self.refund_ids.append(answer.json()["id"])
+                else:
+                    self.failures.append(f"{answer.status_code} {answer.text[:200]}")
 
 
 def ledger_calls(ledger: Path) -> Counter:

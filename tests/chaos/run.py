@@ -18,7 +18,7 @@ from tests.chaos.load import Receiver, ledger_calls, ledger_charges
 from tests.chaos.servers import ChaosServers, child_env
 from tests.fixtures import Gateway
 
-FINAL_EVENTS = ("payment.success", "payment.failed")
+FINAL_EVENTS = ("payment.success", "payment.failed", "refund.processed", "refund.failed")
 WEBHOOK_BODIES = "webhooks.bodies"  # every body a run's receiver got, kept for the scan
 
 
@@ -105,27 +105,37 @@ class ChaosRun:
         )
         return round(float(rows[0]["s"]), 1)
 
-    def undelivered(self, ids: list[str]) -> list[tuple[str, str]]:
-        """Final events of these payments that the receiver has not seen yet."""
-        rows = self.query(
-            "SELECT id, status FROM payments WHERE id = ANY(%s) AND status <> 'pending'", (ids,)
-        )
-        seen = self.receiver.deliveries(*FINAL_EVENTS)
-        missing = [
-            (f"payment.{row['status']}", row["id"])
-            for row in rows
-            if seen[(f"payment.{row['status']}", row["id"])] == 0
-        ]
-        return missing + [("settled", i) for i in ids if i not in {r["id"] for r in rows}]
+    def undelivered(self, ids: list[str], refund_ids: list[str] = ()) -> list[tuple[str, str]]:
+        """Payments and refunds not final yet, or whose final event the receiver has not seen."""
+        missing = []
+        for table, wanted, kind in (
+            ("payments", ids, "payment"),
+            ("refunds", refund_ids, "refund"),
+        ):
+            if not wanted:
+                continue
+            rows = self.query(
+                f"SELECT id, status FROM {table} WHERE id = ANY(%s) AND status <> 'pending'",
+                (list(wanted),),
+            )
+            seen = self.receiver.deliveries(*FINAL_EVENTS)
+            missing += [
+                (f"{kind}.{row['status']}", row["id"])
+                for row in rows
+                if seen[(f"{kind}.{row['status']}", row["id"])] == 0
+            ]
+            final = {row["id"] for row in rows}
+            missing += [(f"{kind} pending", i) for i in wanted if i not in final]
+        return missing
 
-    def wait_drained(self, ids: list[str], timeout: float) -> float:
-        """Seconds until every payment settled and its final webhook arrived; fails on timeout
-        with what is still missing."""
+    def wait_drained(self, ids: list[str], timeout: float, refund_ids: list[str] = ()) -> float:
+        """Seconds until every payment (and refund) is final and its final webhook arrived;
+        fails on timeout with what is still missing."""
         started = time.monotonic()
         deadline = started + timeout
         missing: list = []
         while time.monotonic() < deadline:
-            missing = self.undelivered(ids)
+            missing = self.undelivered(ids, refund_ids)
             if not missing:
                 return time.monotonic() - started
             time.sleep(0.1)
@@ -135,13 +145,18 @@ class ChaosRun:
         )
 
     def duplicates(self, ids: list[str]) -> int:
-        """Deliveries of one payment's final event beyond the first."""
+        """Deliveries of a payment's or refund's final event beyond the first."""
         wanted = set(ids)
         seen = self.receiver.deliveries(*FINAL_EVENTS)
         return sum(n - 1 for (_, pid), n in seen.items() if pid in wanted and n > 1)
 
     def charges(self) -> Counter:
+        """Money movements per payment id."""
         return ledger_charges(self.ledger)
+
+    def refunds_moved(self) -> Counter:
+        """Money movements per refund id."""
+        return ledger_charges(self.ledger, "refund")
 
     def processor_calls(self) -> Counter:
         return ledger_calls(self.ledger)

@@ -49,6 +49,25 @@ def test_an_expired_lease_is_redispatched_at_once_and_only_once(ctx, api):
     assert queued not in first
 
 
+def test_a_refund_whose_worker_died_is_redispatched_too(ctx, api):
+    (payment_id,) = new_payments(api, 1)
+    assert payments.process(ctx, payment_id) == "success"
+    refund = api.simulate_post(
+        f"/api/v1/payments/{payment_id}/refunds", json={"amount": 100}, headers=AUTH
+    )
+    assert refund.status_code == 201, refund.text
+    refund_id = refund.json["id"]
+    assert recovery.due_work(ctx, LONG)["refunds"] == []  # just queued
+    with ctx.db.connection() as conn:
+        conn.execute(
+            """UPDATE refunds SET enqueued_at = now() - interval '2 s',
+                      locked_until = now() - interval '1 s' WHERE id = %s""",
+            (refund_id,),
+        )
+    assert recovery.due_work(ctx, LONG)["refunds"] == [refund_id]
+    assert recovery.due_work(ctx, LONG)["refunds"] == []
+
+
 def test_rows_dispatched_before_the_queue_was_lost_come_back_in_batches(ctx, api):
     ids = new_payments(api, 5)
     leased = ids.pop()

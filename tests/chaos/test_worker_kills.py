@@ -1,10 +1,11 @@
 """Worker kills: SIGKILL a Huey consumer every 3-7 s under load and lose nothing.
 
-500 payments from 8 concurrent clients, processed by two consumer processes with a 1 s
-simulated bank delay (so every kill catches payments mid-flight, holding a lease, and tasks
-popped from the queue). After draining: every payment settled, exactly one money movement per
-payment at the processor, every final webhook delivered at least once. A control run without
-kills shows the pipeline itself delivers each final webhook exactly once.
+500 payments from 8 concurrent clients (and a merchant refunding payments as they succeed),
+processed by two consumer processes with a 1 s simulated bank delay, so every kill catches jobs
+mid-flight, holding a lease, and tasks popped from the queue. After draining: every payment and
+refund final, exactly one money movement per payment and per refund at the processor, every
+final webhook delivered at least once. A control run without kills shows the pipeline itself
+delivers each final webhook exactly once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import threading
 
 import pytest
 
-from tests.chaos.load import create_payments
+from tests.chaos.load import Refunder, create_payments
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e]
 
@@ -39,28 +40,34 @@ def run_load(run, kills: bool) -> dict:
     thread = threading.Thread(target=killer, daemon=True)
     if kills:
         thread.start()
+    refunder = Refunder(run).start()
     load = create_payments(run.gateway.url, PAYMENTS, clients=CLIENTS, rate=RATE)
+    refunder.stop()
     stop.set()
     if kills:
         thread.join()
     assert load.failures == [], load.failures[:5]
     assert load.acknowledged == PAYMENTS
+    assert refunder.failures == [], refunder.failures[:5]
 
-    ids = load.payment_ids
-    drain = run.wait_drained(ids, DRAIN_TIMEOUT)
-    charges = run.charges()
+    ids, refund_ids = load.payment_ids, refunder.refund_ids
+    drain = run.wait_drained(ids, DRAIN_TIMEOUT, refund_ids)
+    charges, refunded = run.charges(), run.refunds_moved()
     return {
         "ids": ids,
+        "refund_ids": refund_ids,
         "figures": {
             "payments": len(ids),
+            "refunds": len(refund_ids),
             "kills": len(killed),
             "lost": run.pending(ids),
             "rescued": run.rescued(ids),
             "slowest_settle_seconds": run.slowest_settle(ids),
             "statuses": dict(run.statuses(ids)),
-            "duplicates": run.duplicates(ids),
+            "duplicates": run.duplicates(ids + refund_ids),
             "charged_once": sum(1 for i in ids if charges[i] == 1),
             "charged_twice_or_more": sum(1 for i in ids if charges[i] > 1),
+            "refunded_once": sum(1 for i in refund_ids if refunded[i] == 1),
             "processor_calls": dict(run.processor_calls()),
             "load_seconds": round(load.seconds, 1),
             "drain_seconds": round(drain, 1),
@@ -77,6 +84,7 @@ def test_control_run_without_kills_delivers_every_final_webhook_exactly_once(
     record_figures(**figures)
     assert figures["lost"] == 0
     assert figures["charged_once"] == PAYMENTS
+    assert figures["refunds"] > 0 and figures["refunded_once"] == figures["refunds"]
     assert figures["duplicates"] == 0
 
 
@@ -91,5 +99,6 @@ def test_sigkilled_workers_lose_no_payment_and_charge_each_exactly_once(chaos_ru
     # Money moved exactly once per payment: a repeated charge call is only allowed under the
     # same idempotency key, where the bank answers from its record.
     assert figures["charged_once"] == PAYMENTS, figures
+    assert figures["refunds"] > 0 and figures["refunded_once"] == figures["refunds"], figures
     # At-least-once delivery: nothing missing (wait_drained checked it), duplicates allowed.
-    assert run.undelivered(outcome["ids"]) == []
+    assert run.undelivered(outcome["ids"], outcome["refund_ids"]) == []
