@@ -242,3 +242,10 @@ def test_repeated_failed_sign_ins_lock_that_email_for_the_window(client, ctx, ot
     fresh = DashboardClient(client.client.app)
     fresh.login("other@example.com", "the right one")
     assert fresh.get("/dashboard").status_code == 200
+
+
+def test_head_requests_answer_like_get_without_a_body(client):
+    root = client.client.simulate_head("/")
+    assert root.status_code == 303 and root.headers["location"] == "/login" and root.text == ""
+    assert client.client.simulate_head("/login").status_code == 200
+    assert client.client.simulate_head("/static/app.css").status_code == 200

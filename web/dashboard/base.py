@@ -20,6 +20,11 @@ class Page:
     signed_in = True
     static = False
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if hasattr(cls, "on_get") and "on_head" not in cls.__dict__:
+            cls.on_head = cls.on_get  # uptime checks; Falcon sends no body for HEAD
+
     def __init__(self, ctx: Context):
         self.ctx = ctx
 
@@ -59,3 +64,5 @@ class StaticFiles:
         )
         resp.cache_control = ["public", "max-age=31536000", "immutable"]
         resp.data = path.read_bytes()
+
+    on_head = on_get
