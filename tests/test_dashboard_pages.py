@@ -229,6 +229,10 @@ def test_payment_detail_shows_the_timeline_and_its_webhook_attempts(client, ctx,
     for event in ("payment.created", "payment.pending", "payment.success"):
         assert event in page
     assert "no response" in page and "#1" in page
+    timeline = by_test_id(page)["payment-timeline"][0].text
+    assert timeline.count("Webhook payment.") == 3  # created, pending, success
+    assert timeline.count("pending 1 attempt, no answer") == 1
+    assert timeline.count("pending First attempt on its way") == 2
 
 
 def test_webhook_settings_save_regenerate_and_test(client, ctx):

@@ -126,7 +126,8 @@ def payment_detail(ctx: Context, merchant: dict[str, Any], payment_id: str) -> P
         for log in logs
     ]
     view = views.payment_view(payment)
-    timeline = _timeline(payment, moments, refunds)
+    timeline = _timeline(payment, moments, refunds) + _delivery_moments(deliveries)
+    timeline.sort(key=lambda line: line.at)
     return PaymentDetail(
         payment=view,
         refunds=refunds,
@@ -171,6 +172,24 @@ def _timeline(payment, moments: dict[str, Any], refunds: list[dict[str, Any]]) -
         elif refund["status"] == "failed":
             detail = refund.get("error_description") or "The processor refused the refund"
             lines.append(Moment(created, "refund_failed", f"Refund of {amount} failed", detail))
-    lines = [line for line in lines if line.at is not None]
-    lines.sort(key=lambda line: line.at)
+    return [line for line in lines if line.at is not None]
+
+
+def _delivery_moments(deliveries: list[dict[str, Any]]) -> list[Moment]:
+    """One line per webhook delivery: where it stands after its attempts."""
+    lines = []
+    for log in deliveries:
+        attempts = log["attempts"]
+        counted = f"{attempts} attempt{'' if attempts == 1 else 's'}"
+        code = log["response_code"]
+        last = f", last answer HTTP {code}" if code else (", no answer" if attempts else "")
+        if log["status"] == "success":
+            title, detail = f"Webhook {log['event']} delivered", f"{counted}{last}"
+        elif log["status"] == "failed":
+            title, detail = f"Webhook {log['event']} failed", f"{counted}{last}; retry it by hand"
+        else:
+            title = f"Webhook {log['event']} pending"
+            detail = f"{counted}{last}" if attempts else "First attempt on its way"
+        at = log["last_attempt_at"] or log["created_at"]
+        lines.append(Moment(at, f"webhook_{log['status']}", title, detail))
     return lines

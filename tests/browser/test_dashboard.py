@@ -93,8 +93,11 @@ def query(ctx, sql: str, *params) -> list[dict]:
         return conn.execute(sql, params).fetchall()
 
 
-def test_sign_in_stats_rows_refund_and_docs_match_the_database(page, ctx, test_merchant, gateway):
+def test_sign_in_stats_rows_refund_and_docs_match_the_database(
+    page, ctx, test_merchant, gateway, receiver
+):
     base = gateway.base
+    set_webhook_url(ctx, receiver.url("/hooks"))
     big = pay(ctx, test_merchant, 250000)
     pay(ctx, test_merchant, 49900)
     pay(ctx, test_merchant, 10000, vpa="failure@test")
@@ -169,7 +172,26 @@ def test_sign_in_stats_rows_refund_and_docs_match_the_database(page, ctx, test_m
         timeout=15,
         message="the worker did not process the refund",
     )
+    wait_for(
+        lambda: (
+            query(
+                ctx,
+                "SELECT count(*) AS n FROM webhook_logs WHERE resource_id IN (%s, %s)"
+                " AND status = 'success'",
+                big["id"],
+                refund_id,
+            )[0]["n"]
+            == 5
+        ),  # payment.created, .pending, .success; refund.created, .processed
+        message="the payment's and refund's webhooks were not all delivered",
+    )
     page.reload()
+    deliveries = page.get_by_test_id("payment-deliveries")
+    for event in ("payment.success", "refund.created", "refund.processed"):
+        expect(deliveries).to_contain_text(event)
+    expect(page.get_by_test_id("payment-timeline")).to_contain_text(
+        "Webhook refund.processed delivered"
+    )
     row = page.locator(f"[data-test-id=refund-row][data-refund-id={refund_id}]")
     expect(row).to_contain_text("₹750.25")
     expect(row.locator(".badge")).to_have_text("processed")
