@@ -30,6 +30,13 @@ def send(resp: falcon.Response, view: Any, status: int = 200) -> None:
     resp.data = compact_json(view)
 
 
+def idempotent_fingerprint(method: str, path: str, body: Any) -> str:
+    """What makes two requests "the same" for an Idempotency-Key: method, path and the body
+    as parsed JSON (key order and whitespace do not matter)."""
+    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return idempotency.request_hash(method, path, canonical)
+
+
 def create_idempotently(
     ctx: Context,
     req: falcon.Request,
@@ -46,8 +53,7 @@ def create_idempotently(
     if key is None:
         send(resp, create(None), 201)
         return
-    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-    fingerprint = idempotency.request_hash(req.method, req.path, canonical)
+    fingerprint = idempotent_fingerprint(req.method, req.path, body)
     begun = idempotency.begin(ctx, str(merchant_id), key, fingerprint)
     if isinstance(begun, Replay):
         resp.status = begun.status
