@@ -14,6 +14,7 @@ import os
 import secrets
 import sys
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from .checks import summarize
 from .drains import b4_backlog_drain, b5_webhook_delivery
 from .gateway import Gateway, RssSampler
 from .harness import FULL, QUICK, Harness
+from .profiling import PROFILED, profile_summary, recording
 from .scenarios import b1_create, b2_create_with_worker, b3_end_to_end
 
 BENCHMARKS = [
@@ -65,18 +67,36 @@ def prepare(srv: servers.Servers, env: dict[str, str]) -> None:
         seed_test_merchant(conn, Settings.from_env(env))
 
 
-def one_run(h: Harness, index: int, srv: servers.Servers, env: dict, log_dir: Path) -> dict:
+def one_run(
+    h: Harness,
+    index: int,
+    srv: servers.Servers,
+    env: dict,
+    log_dir: Path,
+    profile_dir: Path | None = None,
+) -> dict:
     run: dict = {}
     peaks = []
     for name, title, fn in BENCHMARKS:
         started = time.monotonic()
-        with RssSampler(h.gateway) as sampler:
+        before = h.cpu()
+        target = PROFILED.get(name) if profile_dir else None
+        pid = h.gateway.procs[target].pid if target else 0
+        raw = profile_dir / f"{name}-{target}.txt" if target else None
+        with RssSampler(h.gateway) as sampler, recording(pid, raw) if target else nullcontext():
             run[name] = fn(h)
+        after = h.cpu()
+        if raw is not None and raw.exists():
+            (profile_dir / f"{name}-{target}-summary.txt").write_text(profile_summary(raw) + "\n")
+        ops = max(1, run[name].pop("ops"))
+        run[name]["cpu_ms_per_op"] = {
+            part: round((after[part] - before.get(part, 0.0)) * 1000 / ops, 3) for part in after
+        }
         peaks.append(sampler.peak)
         gates = "ok" if summarize(run[name]["gates"]) else "GATE FAILED"
         say(
-            f"[run {index}] {name} {title}: {run[name]['metrics']} "
-            f"({time.monotonic() - started:.0f} s, {gates})"
+            f"[run {index}] {name} {title}: {run[name]['metrics']} cpu ms/op "
+            f"{run[name]['cpu_ms_per_op']} ({time.monotonic() - started:.0f} s, {gates})"
         )
     end = h.gateway.rss_mb()
     run["rss"] = {
@@ -98,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small counts, 1 run (CI)")
     parser.add_argument("--runs", type=int, help="runs to take the median of")
     parser.add_argument("--results-dir", default=str(Path(__file__).parent / "results"))
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the API in B1 and the worker in B4 (run 1)"
+    )
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else FULL
     if args.runs:
@@ -132,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         h = Harness(profile, gateway, db, TEST_MERCHANT_ID, [], settings.worker_concurrency)
         h.orders = h.create_orders(profile.orders)
-        runs = [one_run(h, i + 1, srv, env, log_dir) for i in range(profile.runs)]
+        runs = [
+            one_run(h, i + 1, srv, env, log_dir, log_dir if args.profile and i == 0 else None)
+            for i in range(profile.runs)
+        ]
     finally:
         if db is not None:
             db.close()

@@ -48,10 +48,10 @@ def b4_backlog_drain(h: Harness) -> dict:
         "seconds": round(elapsed, 2),
         "payments": len(created),
     }
-    return {"metrics": metrics, "gates": gates}
+    return {"metrics": metrics, "gates": gates, "ops": len(created)}
 
 
-def _insert_deliveries(h: Harness, count: int) -> list[str]:
+def _insert_deliveries(h: Harness, count: int) -> tuple[list[str], list[str]]:
     """``count`` due payment.success deliveries, written as the outbox writes them."""
     ids, resources, bodies = [], [], []
     stamp = int(time.time())
@@ -103,4 +103,4 @@ def b5_webhook_delivery(h: Harness) -> dict:
         "delivered": checks.deliveries_done(h.delivery_states(), n),
     }
     metrics = {"webhooks_per_s": round(n / elapsed, 1), "seconds": round(elapsed, 2)}
-    return {"metrics": metrics, "gates": gates}
+    return {"metrics": metrics, "gates": gates, "ops": n}

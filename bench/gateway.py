@@ -52,6 +52,31 @@ def tree_rss_mb(pid: int) -> float:
     return total_kb / 1024
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_pids(pid: int) -> list[int]:
+    pids, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        pids.append(current)
+        stack += _children(current)
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes (all their threads), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / TICKS
+
+
 @dataclass
 class Gateway:
     env: dict[str, str]
@@ -122,6 +147,16 @@ class Gateway:
         if self.paused:
             os.killpg(self.procs["worker"].pid, signal.SIGCONT)
             self.paused = False
+
+    def cpu(self, postgres_pids: list[int]) -> dict[str, float]:
+        """CPU seconds so far of the API, the worker, the receiver and our PostgreSQL backends:
+        a cost per operation that stays meaningful when other work shares the machine."""
+        used = {
+            name: cpu_seconds(tree_pids(self.procs[name].pid))
+            for name in ("api", "worker", "receiver")
+        }
+        used["postgres"] = cpu_seconds(postgres_pids)
+        return used
 
     def rss_mb(self) -> dict[str, float]:
         return {name: tree_rss_mb(self.procs[name].pid) for name in ("api", "worker")}

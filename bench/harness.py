@@ -115,6 +115,19 @@ class Harness:
         )
         return ids
 
+    def postgres_pids(self) -> list[int]:
+        """Server processes of this database (the gateway's pools keep theirs open)."""
+        return [
+            r[0]
+            for r in self.rows(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid()"
+            )
+        ]
+
+    def cpu(self) -> dict[str, float]:
+        return self.gateway.cpu(self.postgres_pids())
+
     def quiesce(self, settle: float = 0.5, timeout: float = 15.0) -> None:
         """Wait for requests still in flight when the load stopped: rows and queue unchanged
         for ``settle`` seconds."""

@@ -119,6 +119,7 @@ def table(result: dict[str, Any]) -> str:
             f"| {row['label']} ({row['unit']}) | {_fmt(row['value'])} | {per_run} | "
             f"{row['target'] or ''} | {verdict} | {ratio} | {node} |"
         )
+    lines += ["", *cpu_table(runs)]
     leak = result["leak_check"]
     lines.append("")
     lines.append(
@@ -140,6 +141,33 @@ def table(result: dict[str, Any]) -> str:
     )
     lines += [f"  - {f}" for f in failed]
     return "\n".join(lines)
+
+
+CPU_PARTS = ("api", "worker", "postgres", "receiver")
+CPU_OPS = {
+    "B1": "payment created",
+    "B2": "payment created",
+    "B3": "payment, end to end",
+    "B4": "payment created + drained",
+    "B5": "webhook delivered",
+}
+
+
+def cpu_table(runs: list[dict[str, Any]]) -> list[str]:
+    """CPU milliseconds per operation (medians): what each part costs, whatever else the
+    machine was doing while the wall-clock figures were taken."""
+    lines = [
+        "| CPU ms per operation (median) | " + " | ".join(CPU_PARTS) + " | total |",
+        "|" + "---|" * (len(CPU_PARTS) + 2),
+    ]
+    for bench, op in CPU_OPS.items():
+        per = [r[bench]["cpu_ms_per_op"] for r in runs if "cpu_ms_per_op" in r.get(bench, {})]
+        if not per:
+            continue
+        values = [statistics.median([p.get(part, 0.0) for p in per]) for part in CPU_PARTS]
+        cells = " | ".join(f"{v:.2f}" for v in values)
+        lines.append(f"| {bench} per {op} | {cells} | {sum(values):.2f} |")
+    return lines
 
 
 def machine() -> dict[str, Any]:

@@ -43,7 +43,7 @@ def b1_create(h: Harness) -> dict:
         "outbox": checks.outbox_once_per_payment(h.outbox_counts(), payments, 0),
         "enqueued_after_commit": checks.jobs_enqueued(queued, 3 * payments, h.worker_threads),
     }
-    return {"metrics": _load_metrics(result), "gates": gates}
+    return {"metrics": _load_metrics(result), "gates": gates, "ops": payments}
 
 
 def b2_create_with_worker(h: Harness) -> dict:
@@ -67,7 +67,7 @@ def b2_create_with_worker(h: Harness) -> dict:
     }
     metrics = _load_metrics(result)
     metrics.update(settled_during_load=settled, webhooks_during_load=stats["received"])
-    return {"metrics": metrics, "gates": gates}
+    return {"metrics": metrics, "gates": gates, "ops": payments}
 
 
 def _no_duplicates(arrivals: list) -> checks.Gate:
@@ -117,4 +117,4 @@ def b3_end_to_end(h: Harness) -> dict:
         "max_ms": round(max(latencies, default=0) * 1000, 2),
         "payments": len(sent),
     }
-    return {"metrics": metrics, "gates": gates}
+    return {"metrics": metrics, "gates": gates, "ops": len(sent)}
