@@ -109,6 +109,10 @@ class Database:
                 psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_SECONDS).close()
             except psycopg.Error:
                 raise ServiceUnavailable() from None
+            # Every connection idle in the pool through the outage is dead. Left there, each
+            # checkout would find one, fail its check and back off (1 s, 2 s, ...) until the
+            # pool's timeout: replace them all now.
+            self.pool.drain()
             self._away = False
             log.info("database reachable again")
         finally:
