@@ -97,7 +97,7 @@ def test_no_card_data_at_rest_anywhere(chaos_run, record_figures):
         *dumps,
         ("redis live keys", servers.redis_contents()),
         *((f"redis sample {n}", data) for n, data in enumerate(samples)),
-        *read_files(servers.redis_files()),
+        *((f"redis file {name}", data) for name, data in read_files(servers.redis_files())),
         *read_files(servers.root.rglob(WEBHOOK_BODIES)),
     ]
     logs = read_files(servers.log_files())
