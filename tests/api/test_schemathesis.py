@@ -43,6 +43,8 @@ WORKFLOW = (
 )
 CONFIG = {
     "seed": 20240115,
+    # Timing must not decide a CI run on a busy machine; the data health checks stay on.
+    "suppress-health-check": ["too_slow"],
     "generation": {"deterministic": True, "max-examples": MIN_CASES, "database": "none"},
     "auth": {"openapi": {"ApiKey": {"api_key": TEST_KEY}, "ApiSecret": {"api_key": TEST_SECRET}}},
     "checks": {"positive_data_acceptance": {"enabled": False}},
@@ -56,7 +58,7 @@ STATEFUL = hypothesis.settings(
     deadline=None,
     derandomize=True,
     database=None,
-    suppress_health_check=list(HealthCheck),
+    suppress_health_check=[HealthCheck.too_slow],
 )
 
 
@@ -90,11 +92,11 @@ def fuzzed_app(inline_app) -> OperationCounter:
 
 @pytest.fixture
 def api_schema(fuzzed_app):
-    """The document as the app serves it; after the run, every operation that was exercised
-    at all must have been exercised at least MIN_CASES times."""
+    """The document as the app serves it; after the run, every routed operation must have
+    been called at least MIN_CASES times (the test runs as a whole, one subtest per operation)."""
     yield load(fuzzed_app)
-    documented = documented_operations()
-    short = {op: n for op, n in fuzzed_app.counts.items() if op in documented and n < MIN_CASES}
+    routed = documented_operations() & routed_operations()
+    short = {op: fuzzed_app.counts[op] for op in routed if fuzzed_app.counts[op] < MIN_CASES}
     if short:
         pytest.fail(f"operations with fewer than {MIN_CASES} generated cases: {short}")
 
