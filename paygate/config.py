@@ -88,7 +88,7 @@ class Settings:
     api_threads: int = 8
     db_pool_min: int = 2
     db_pool_max: int = 16
-    worker_concurrency: int = 8
+    worker_concurrency: int = 16
     environment: str = "development"
 
     # Jobs and recovery (see docs/operations.md).
@@ -161,7 +161,7 @@ class Settings:
             api_threads=_int(env, "PAYGATE_API_THREADS", 8),
             db_pool_min=_int(env, "PAYGATE_DB_POOL_MIN", 2),
             db_pool_max=_int(env, "PAYGATE_DB_POOL_MAX", 16),
-            worker_concurrency=_int(env, "PAYGATE_WORKER_CONCURRENCY", 8),
+            worker_concurrency=_int(env, "PAYGATE_WORKER_CONCURRENCY", 16),
             environment=environment,
             job_lease_seconds=_float(env, "PAYGATE_JOB_LEASE_SECONDS", 30.0),
             janitor_interval_seconds=_float(
