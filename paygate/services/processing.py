@@ -15,6 +15,8 @@ from typing import Protocol, TypeVar
 from ..types import Outcome
 
 INLINE_WAIT_SECONDS = 2.0
+# A processor answering "pending, ask again in 0 s" must not turn a worker into a busy loop.
+MIN_WAIT_SECONDS = 0.05
 SYNC_BACKOFF_SECONDS = (1, 2, 5, 10, 30, 60, 120, 300)
 
 
@@ -33,7 +35,8 @@ def backoff(attempt: int) -> float:
 
 def wait_after(result: Answer, attempt: int) -> float:
     """How long to wait before asking again about a *pending* answer."""
-    return result.retry_after if result.retry_after is not None else backoff(attempt)
+    wait = result.retry_after if result.retry_after is not None else backoff(attempt)
+    return max(wait, MIN_WAIT_SECONDS)
 
 
 def ask_until_known(
@@ -44,10 +47,13 @@ def ask_until_known(
     Exceptions from the processor propagate: the caller defers, never guesses an outcome."""
     deadline = time.monotonic() + lease_seconds * 0.5
     result = first()
+    asked = 0
     while result.outcome == Outcome.PENDING:
-        wait = wait_after(result, attempt)
+        # Without a retry_after each inline ask backs off further, so the job soon defers.
+        wait = wait_after(result, attempt + asked)
         if wait > INLINE_WAIT_SECONDS or time.monotonic() + wait > deadline:
             break
-        time.sleep(max(wait, 0))
+        time.sleep(wait)
+        asked += 1
         result = again()
     return result
