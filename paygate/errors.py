@@ -125,6 +125,7 @@ PAYMENT_ALREADY_CAPTURED = "Payment already captured"
 CAPTURE_AMOUNT_TOO_LARGE = "Capture amount exceeds payment amount"
 PAYMENT_NOT_REFUNDABLE = "Payment not in refundable state"
 REFUND_EXCEEDS_AVAILABLE = "Refund amount exceeds available amount"
+ORDER_ALREADY_PAID = "Order already paid"  # (beyond) public checkout endpoint only
 PAYMENT_FAILED_DESCRIPTION = "Payment processing failed"
 PARTIAL_REFUND_NOT_SUPPORTED = "Processor '{processor}' supports full refunds only"  # (beyond)
 

@@ -136,3 +136,16 @@ def test_job_status_counts_from_the_record(ctx, api):
         "failed": 0,
         "worker_status": "stopped",
     }
+
+
+def test_the_public_endpoint_refuses_to_pay_a_paid_order_but_the_merchant_may(ctx, api):
+    order = create_order(api)
+    body = {"order_id": order["id"], "method": "upi", "vpa": "user@paytm"}
+    first = api.simulate_post("/api/v1/payments/public", json=body)
+    assert first.status_code == 201
+    assert payments.process(ctx, first.json["id"]) == "success"
+    again = api.simulate_post("/api/v1/payments/public", json=body)
+    assert again.status_code == 400
+    assert again.json["error"]["description"] == "Order already paid"
+    merchant_again = api.simulate_post("/api/v1/payments", json=body, headers=AUTH)
+    assert merchant_again.status_code == 201

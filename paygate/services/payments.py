@@ -21,6 +21,7 @@ from ..db.outbox import event_params
 from ..db.rows import payment_from_row
 from ..errors import (
     CAPTURE_AMOUNT_TOO_LARGE,
+    ORDER_ALREADY_PAID,
     PAYMENT_ALREADY_CAPTURED,
     PAYMENT_NOT_CAPTURABLE,
     BadRequest,
@@ -64,6 +65,10 @@ def create(
     with ctx.db.connection() as conn:
         order = _order_for(conn, order_id, merchant["id"] if merchant else None)
         if merchant is None:
+            # A buyer must not pay twice by accident (a second tab, a reload after success);
+            # the merchant's own server may still create further payments on an order.
+            if order["status"] == "paid":
+                raise BadRequest(ORDER_ALREADY_PAID, field="order_id")
             merchant = merchants_repo.by_id(conn, order["merchant_id"])
         processor_name = merchant["processor"]
         processor = ctx.plugins.processor(processor_name)
