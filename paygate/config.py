@@ -85,7 +85,7 @@ class Settings:
 
     # Processes.
     api_workers: int = 2
-    api_threads: int = 16
+    api_threads: int = 8
     db_pool_min: int = 2
     db_pool_max: int = 16
     worker_concurrency: int = 16
@@ -158,7 +158,7 @@ class Settings:
             cors_origins=_list(env, "PAYGATE_CORS_ORIGINS"),
             frame_ancestors=_list(env, "PAYGATE_FRAME_ANCESTORS", ("*", "file:")),
             api_workers=_int(env, "PAYGATE_API_WORKERS", 2),
-            api_threads=_int(env, "PAYGATE_API_THREADS", 16),
+            api_threads=_int(env, "PAYGATE_API_THREADS", 8),
             db_pool_min=_int(env, "PAYGATE_DB_POOL_MIN", 2),
             db_pool_max=_int(env, "PAYGATE_DB_POOL_MAX", 16),
             worker_concurrency=_int(env, "PAYGATE_WORKER_CONCURRENCY", 16),
