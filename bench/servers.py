@@ -97,7 +97,23 @@ def start() -> Servers:
     )
 
 
+def forget_queue(redis_url: str, queue: str) -> None:
+    """Delete this run's keys: Huey's (``huey.*.<queue>``), the heartbeat and queue marker
+    (``<queue>:*``) and the no-op ceiling's counters."""
+    import redis
+
+    try:
+        conn = redis.Redis.from_url(redis_url, socket_timeout=5)
+        for pattern in (f"huey.*.{queue}*", f"{queue}:*", f"{queue}_noop:*", f"bench:{queue}*"):
+            keys = list(conn.scan_iter(pattern, count=1000))
+            if keys:
+                conn.delete(*keys)
+    except redis.RedisError:
+        pass
+
+
 def stop(servers: Servers) -> None:
+    forget_queue(servers.redis_url, servers.queue)
     try:
         with psycopg.connect(servers.admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{servers.database_name}" WITH (FORCE)')
