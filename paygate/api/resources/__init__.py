@@ -11,7 +11,7 @@ import orjson
 from ...services import Context, idempotency
 from ...services.idempotency import Replay, Token
 from ...wire import compact_json
-from ..middleware import json_body
+from ..middleware import json_body, merchant_of
 
 
 class Resource:
@@ -22,6 +22,25 @@ class Resource:
 
     def body(self, req: falcon.Request, *, required: bool = True) -> Any:
         return json_body(req, self.ctx.settings.max_body_bytes, required=required)
+
+    def create_for_merchant(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        create: Callable[[dict[str, Any], Any, Token | None], dict[str, Any]],
+    ) -> None:
+        """The signed-in merchant's creating POST: ``create(merchant, body, token)`` under the
+        request's Idempotency-Key, answered 201."""
+        merchant = merchant_of(req)
+        body = self.body(req)
+        create_idempotently(
+            self.ctx,
+            req,
+            resp,
+            merchant["id"],
+            body,
+            lambda token: create(merchant, body, token),
+        )
 
 
 def send(resp: falcon.Response, view: Any, status: int = 200) -> None:

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from ...services import orders
 from ..middleware import merchant_of
-from . import Resource, create_idempotently, send
+from . import Resource, send
 
 
 class Orders(Resource):
     auth = True
 
     def on_post(self, req, resp):
-        merchant = merchant_of(req)
-        body = self.body(req)
-        create_idempotently(
-            self.ctx,
-            req,
-            resp,
-            merchant["id"],
-            body,
-            lambda token: orders.create(self.ctx, merchant, body, token),
+        self.create_for_merchant(
+            req, resp, lambda merchant, body, token: orders.create(self.ctx, merchant, body, token)
         )
 
     def on_get(self, req, resp):

@@ -11,15 +11,10 @@ class Payments(Resource):
     auth = True
 
     def on_post(self, req, resp):
-        merchant = merchant_of(req)
-        body = self.body(req)
-        create_idempotently(
-            self.ctx,
+        self.create_for_merchant(
             req,
             resp,
-            merchant["id"],
-            body,
-            lambda token: payments.create(self.ctx, merchant, body, token),
+            lambda merchant, body, token: payments.create(self.ctx, merchant, body, token),
         )
 
     def on_get(self, req, resp):

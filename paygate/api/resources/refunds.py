@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...services import refunds
 from ..middleware import merchant_of
-from . import Resource, create_idempotently, send
+from . import Resource, send
 
 
 class PaymentRefunds(Resource):
@@ -13,15 +13,12 @@ class PaymentRefunds(Resource):
     auth = True
 
     def on_post(self, req, resp, payment_id):
-        merchant = merchant_of(req)
-        body = self.body(req)
-        create_idempotently(
-            self.ctx,
+        self.create_for_merchant(
             req,
             resp,
-            merchant["id"],
-            body,
-            lambda token: refunds.create(self.ctx, merchant, payment_id, body, token),
+            lambda merchant, body, token: refunds.create(
+                self.ctx, merchant, payment_id, body, token
+            ),
         )
 
 
