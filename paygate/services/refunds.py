@@ -44,7 +44,6 @@ from .idempotency import Token, token_params
 
 log = logging.getLogger(__name__)
 
-MAX_ID_LENGTH = 64  # the id columns' width: anything longer cannot exist
 
 
 def event(name: str, refund: Refund, now: float | None = None) -> tuple[str, dict[str, Any]]:
@@ -67,14 +66,11 @@ def refund_request(payment_id: str, body: Any) -> RefundRequest:
     )
 
 
-def _plausible_id(value: str) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH and value.isprintable()
-
 
 def _payment(conn, merchant: dict[str, Any], payment_id: str, *, lock: bool = False) -> Payment:
     """The merchant's payment (locked for the transaction when ``lock``), else a 404."""
     row = None
-    if _plausible_id(payment_id):
+    if validation.plausible_id(payment_id):
         read = payments_repo.lock if lock else payments_repo.get
         row = read(conn, payment_id, merchant["id"])
     if row is None:
@@ -157,7 +153,7 @@ def create(
 
 def load(ctx: Context, merchant: dict[str, Any] | None, refund_id: str) -> Refund:
     row = None
-    if _plausible_id(refund_id):
+    if validation.plausible_id(refund_id):
         with ctx.db.connection() as conn:
             row = repo.get(conn, refund_id, merchant["id"] if merchant else None)
     if row is None:
