@@ -9,16 +9,14 @@ anybody else's data.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 
-from paygate.embedded import free_port, port_in_use, postgres_in, valkey_in
+from paygate.embedded import Scratch, port_in_use, scratch
 
 MACHINE_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 MACHINE_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -26,18 +24,25 @@ MACHINE_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 @dataclass
 class Servers:
-    database_url: str
-    redis_url: str
-    admin_url: str
-    database_name: str
+    scratch: Scratch
     queue: str
     mode: str
-    embedded: list = field(default_factory=list)
-    state_dir: str | None = None
+
+    @property
+    def database_url(self) -> str:
+        return self.scratch.database_url
+
+    @property
+    def redis_url(self) -> str:
+        return self.scratch.redis_url
+
+    @property
+    def database_name(self) -> str:
+        return self.scratch.database_name
 
     def describe(self) -> dict[str, str]:
-        parts = urlsplit(self.admin_url)
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+        parts = urlsplit(self.scratch.admin_url)
+        with psycopg.connect(self.scratch.admin_url, autocommit=True) as conn:
             version = conn.execute("SHOW server_version").fetchone()[0]
             sync = conn.execute("SHOW synchronous_commit").fetchone()[0]
         return {
@@ -48,10 +53,6 @@ class Servers:
             "database": self.database_name,
             "queue": self.queue,
         }
-
-
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
 
 
 def _machine_postgres() -> str | None:
@@ -68,33 +69,10 @@ def start() -> Servers:
     db_url = os.environ.get("DATABASE_URL") or _machine_postgres()
     redis_url = os.environ.get("REDIS_URL") or (MACHINE_REDIS_URL if port_in_use(6379) else None)
     mode = "environment" if os.environ.get("DATABASE_URL") else "machine"
-    embedded: list = []
-    state_dir = None
     if not db_url or not redis_url:
-        state_dir = tempfile.mkdtemp(prefix="paygate-bench-")
         mode = "embedded"
-    if not db_url:
-        pg = postgres_in(state_dir, free_port()).start()
-        embedded.append(pg)
-        db_url = pg.url
-    if not redis_url:
-        kv = valkey_in(state_dir, free_port()).start()
-        embedded.append(kv)
-        redis_url = kv.url
-    token = secrets.token_hex(4)
-    name = f"paygate_bench_{token}"
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return Servers(
-        database_url=_with_database(db_url, name),
-        redis_url=redis_url,
-        admin_url=db_url,
-        database_name=name,
-        queue=f"paygate_bench_{token}",
-        mode=mode,
-        embedded=embedded,
-        state_dir=state_dir,
-    )
+    run = scratch("paygate_bench", db_url, redis_url)
+    return Servers(scratch=run, queue=run.database_name, mode=mode)
 
 
 def forget_queue(redis_url: str, queue: str) -> None:
@@ -114,15 +92,7 @@ def forget_queue(redis_url: str, queue: str) -> None:
 
 def stop(servers: Servers) -> None:
     forget_queue(servers.redis_url, servers.queue)
-    try:
-        with psycopg.connect(servers.admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{servers.database_name}" WITH (FORCE)')
-    except psycopg.Error:
-        pass
-    for server in reversed(servers.embedded):
-        server.stop()
-    if servers.state_dir:
-        shutil.rmtree(servers.state_dir, ignore_errors=True)
+    servers.scratch.stop()
 
 
 def pgbench_binary() -> str | None:

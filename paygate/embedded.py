@@ -255,3 +255,68 @@ def postgres_in(state_dir: str | os.PathLike, port: int) -> EmbeddedPostgres:
 
 def valkey_in(state_dir: str | os.PathLike, port: int) -> EmbeddedValkey:
     return EmbeddedValkey(state_path(state_dir) / "valkey" / "data", port)
+
+
+@dataclass
+class Scratch:
+    """A throwaway database (and Redis) for one run of the tests or the benchmarks: a fresh
+    database on the given PostgreSQL server, or on an embedded one started for the purpose."""
+
+    database_url: str
+    redis_url: str
+    admin_url: str
+    database_name: str
+    embedded: list = field(default_factory=list)
+    state_dir: str | None = None
+
+    @property
+    def is_embedded(self) -> bool:
+        return bool(self.embedded)
+
+    def stop(self) -> None:
+        from .db import connect
+        from .errors import ServiceUnavailable
+
+        try:
+            with connect(self.admin_url) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.database_name}" WITH (FORCE)')
+        except ServiceUnavailable:
+            pass
+        for server in reversed(self.embedded):
+            server.stop()
+        if self.state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def scratch(prefix: str, database_url: str | None, redis_url: str | None) -> Scratch:
+    """Create ``<prefix>_<random>`` on ``database_url``'s server; start embedded servers for
+    whichever of the two URLs is None (their data lives in a temporary directory)."""
+    import secrets
+    import tempfile
+    from urllib.parse import urlsplit, urlunsplit
+
+    from .db import connect
+
+    embedded: list = []
+    state_dir = None
+    if not database_url or not redis_url:
+        state_dir = tempfile.mkdtemp(prefix=f"{prefix}-")
+    if not database_url:
+        pg = postgres_in(state_dir, free_port()).start()
+        embedded.append(pg)
+        database_url = pg.url
+    if not redis_url:
+        kv = valkey_in(state_dir, free_port()).start()
+        embedded.append(kv)
+        redis_url = kv.url
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with connect(database_url) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return Scratch(
+        database_url=urlunsplit(urlsplit(database_url)._replace(path="/" + name)),
+        redis_url=redis_url,
+        admin_url=database_url,
+        database_name=name,
+        embedded=embedded,
+        state_dir=state_dir,
+    )

@@ -28,7 +28,7 @@ def pytest_report_header(config):
     if _services is None:
         return None
     return (
-        f"paygate services: {_services.mode} "
+        f"paygate services: {'embedded' if _services.is_embedded else 'external'} "
         f"(database {_services.database_name}, redis {_services.redis_url})"
     )
 
