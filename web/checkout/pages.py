@@ -155,6 +155,9 @@ class CheckoutPage:
             amount=money(order["amount"], order["currency"]),
             merchant_name=order.get("merchant_name") or "Merchant",
             embedded=embedded,
+            # Embedded without a key yet: the page may reload itself once with the SDK's key
+            # (checkout-bridge.js), so it stays invisible until its script decides.
+            awaiting_key=embedded and key is None,
         )
 
     on_head = on_get

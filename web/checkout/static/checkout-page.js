@@ -330,6 +330,7 @@
   if (!root) return;
   var bridge = Bridge.connect(root.getAttribute("data-embedded") === "true");
   if (Bridge.checkKey(bridge)) return;
+  root.removeAttribute("data-awaiting-key");
   if (checkoutRoot) new Checkout(checkoutRoot, bridge).start();
   else startNotice(noticeRoot, bridge);
 })(window, document, window.PaygateRules, window.PaygateBridge);
