@@ -320,6 +320,8 @@ def test_modal_fills_a_phone_screen(phone_page, httpserver, checkout_gateway, ne
     page = phone_page
     order = new_order(50000)
     frame = open_modal(page, httpserver, checkout_gateway, order["id"])
+    # The dialog rises into place (a 0.22 s animation): measure where it comes to rest.
+    page.wait_for_function("document.getAnimations().every(a => a.playState === 'finished')")
     box = page.locator(".modal-content").bounding_box()
     assert (box["x"], box["width"]) == (0, 360)
     frame.get_by_test_id("vpa-input").fill("success@test")

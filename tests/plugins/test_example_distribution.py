@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ def clean_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory) -> Path:
-    """A fresh venv (system site-packages for the dependencies) with Paygate and the example
+    """A fresh venv (this environment's site-packages for the dependencies) with Paygate and the example
     pip-installed into it from copies of their sources (in ``<venv>/../src``), as a user would
     install them. The venv's own Python and ``paygate`` script are what the tests run."""
     tmp_path = tmp_path_factory.mktemp("example")
@@ -74,8 +75,15 @@ def venv(tmp_path_factory) -> Path:
             shutil.copy2(path, src / "paygate" / name)
     shutil.copytree(EXAMPLE, src / "slowbank", ignore=IGNORE)
     home = tmp_path / "venv"
-    venv_cmd = [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(home)]
-    subprocess.run(venv_cmd, check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(home)], check=True)
+    # The dependencies come from the environment running these tests, which may itself be a
+    # virtual environment (``--system-site-packages`` would only reach the base interpreter's).
+    # Its site directories go after the new venv's own, so the venv's copies of Paygate and
+    # the example win over any installed here.
+    (venv_site,) = (home / "lib").glob("python3*/site-packages")
+    outer = [path for path in site.getsitepackages() if Path(path).is_dir()]
+    lines = "".join(f"import site; site.addsitedir({path!r})\n" for path in outer)
+    (venv_site / "zz_outer_environment.pth").write_text(lines)
     env = clean_env()
     # Build with this environment's setuptools and wheel when it has them (fast, offline);
     # otherwise pip fetches them into an isolated build environment.

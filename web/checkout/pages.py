@@ -156,7 +156,8 @@ class CheckoutPage:
             merchant_name=order.get("merchant_name") or "Merchant",
             embedded=embedded,
             # Embedded without a key yet: the page may reload itself once with the SDK's key
-            # (checkout-bridge.js), so it stays invisible until its script decides.
+            # (checkout-bridge.js), so it stays hidden until its script decides. The `hidden`
+            # attribute, not a rule in checkout.css: the stylesheet may still be loading.
             awaiting_key=embedded and key is None,
         )
 

@@ -330,7 +330,10 @@
   if (!root) return;
   var bridge = Bridge.connect(root.getAttribute("data-embedded") === "true");
   if (Bridge.checkKey(bridge)) return;
-  root.removeAttribute("data-awaiting-key");
+  if (root.hasAttribute("data-awaiting-key")) {
+    root.removeAttribute("data-awaiting-key");
+    root.hidden = false;
+  }
   if (checkoutRoot) new Checkout(checkoutRoot, bridge).start();
   else startNotice(noticeRoot, bridge);
 })(window, document, window.PaygateRules, window.PaygateBridge);
