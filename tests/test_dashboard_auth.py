@@ -158,6 +158,78 @@ def test_sign_in_and_sign_out_need_the_csrf_token_too(client):
     assert client.get("/dashboard").status_code == 303
 
 
+def test_sign_out_ends_the_session_for_every_copy_of_its_cookie(client, app):
+    """A copied cookie (another tab, a stolen one) stops working the moment its owner signs out."""
+    client.login()
+    copy = DashboardClient(app)
+    copy.cookies = dict(client.cookies)
+    assert copy.get("/dashboard").status_code == 200
+    client.get("/dashboard/account")
+    assert client.post("/logout", {}).status_code == 303
+    refused = copy.get("/dashboard")
+    assert refused.status_code == 303 and refused.headers["location"] == "/login?next=/dashboard"
+    assert "pg_session" not in copy.cookies  # the dead cookie is cleared too
+
+
+def test_sign_out_everywhere_else_keeps_this_session(client, app, ctx, other_merchant):
+    client.login()
+    laptop, phone = DashboardClient(app), DashboardClient(app)
+    laptop.login()
+    phone.login()
+    other = DashboardClient(app)
+    auth.set_password(ctx, other_merchant, "", "other password", "other password")
+    other.login(email=other_merchant["email"], password="other password")
+
+    page = client.get("/dashboard/account").text
+    assert "Signed in on 3 browsers, this one included." in page
+    ended = client.post("/dashboard/account/sessions", {})
+    assert ended.status_code == 303
+    assert "Signed out of 2 other sessions." in client.get("/dashboard/account").text
+    assert "Signed in on this browser only." in client.last_html
+    assert 'data-test-id="end-other-sessions"' not in client.last_html
+    assert client.get("/dashboard").status_code == 200
+    assert laptop.get("/dashboard").status_code == 303
+    assert phone.get("/dashboard").status_code == 303
+    assert other.get("/dashboard").status_code == 200  # another merchant's sessions live on
+    client.get("/dashboard/account")
+    assert client.post("/dashboard/account/sessions", {}, csrf=False).status_code == 403
+
+
+def test_a_correctly_signed_token_without_a_live_session_is_refused(client, ctx):
+    """The row, not the signature alone, makes a session: a token minted with the key for a
+    session that was never started (or has ended, or expired on the server) is refused."""
+    merchant = merchants.get(ctx, TEST_MERCHANT_ID)
+    made_up = {"s": "never-started", "m": TEST_MERCHANT_ID, "e": 2**40}
+    made_up["p"] = auth.password_fingerprint(merchant)
+    client.cookies["pg_session"] = auth.sign(ctx, "session", made_up)
+    assert client.get("/dashboard").status_code == 303
+    for bad_id in ("not-a-uuid", "0" * 36):
+        client.cookies["pg_session"] = auth.sign(ctx, "session", {**made_up, "m": bad_id})
+        assert client.get("/dashboard").status_code == 303
+    client.login()
+    assert client.get("/dashboard").status_code == 200
+    with ctx.db.connection() as conn:
+        conn.execute("UPDATE dashboard_sessions SET expires_at = now() - interval '1 second'")
+    assert client.get("/dashboard").status_code == 303
+
+
+def test_sessions_store_only_a_hash_of_their_id_and_old_ones_are_forgotten(client, ctx):
+    client.login()
+    token = client.cookies["pg_session"]
+    session_id = auth.unsign(ctx, "session", token)["s"]
+    with ctx.db.connection() as conn:
+        rows = conn.execute("SELECT id_hash FROM dashboard_sessions").fetchall()
+        assert [r["id_hash"] for r in rows] == [auth._session_id_hash(session_id)]
+        assert session_id not in str(rows)
+        conn.execute(
+            "UPDATE dashboard_sessions SET expires_at = now() - interval '25 hours', "
+            "created_at = now() - interval '37 hours'"
+        )
+    client.login()  # a new sign-in forgets that merchant's sessions ended over a day ago
+    with ctx.db.connection() as conn:
+        assert conn.execute("SELECT count(*) AS n FROM dashboard_sessions").fetchone()["n"] == 1
+
+
 def test_session_cookie_is_signed_httponly_and_samesite(client):
     client.get("/login")
     result = client.post("/login", {"email": "test@example.com", "password": "x"})

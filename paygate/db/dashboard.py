@@ -1,10 +1,13 @@
-"""Dashboard records: the stored session-signing key, and a payment's timeline facts."""
+"""Dashboard records: the stored session-signing key, staff sessions, sign-in failures, and a
+payment's timeline facts."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import psycopg
+
+from .merchants import COLUMNS as merchant_columns
 
 
 def secret(conn: psycopg.Connection, name: str, candidate: str) -> str:
@@ -83,3 +86,60 @@ def attempts_for(conn: psycopg.Connection, log_ids: list) -> list[dict[str, Any]
             ORDER BY webhook_log_id, attempt, id""",
         (log_ids,),
     ).fetchall()
+
+
+# -- staff sessions -------------------------------------------------------------------------
+
+LIVE_SESSION = "revoked_at IS NULL AND expires_at > now()"
+
+
+def insert_session(
+    conn: psycopg.Connection, id_hash: str, merchant_id: str, expires_at: float
+) -> None:
+    """Record a new session, and forget this merchant's sessions that ended over a day ago."""
+    conn.execute(
+        """DELETE FROM dashboard_sessions
+           WHERE merchant_id = %s AND coalesce(revoked_at, expires_at) < now() - interval '1 day'""",
+        (merchant_id,),
+    )
+    conn.execute(
+        """INSERT INTO dashboard_sessions (id_hash, merchant_id, expires_at)
+           VALUES (%s, %s, to_timestamp(%s))""",
+        (id_hash, merchant_id, expires_at),
+    )
+
+
+def session_merchant(
+    conn: psycopg.Connection, id_hash: str, merchant_id: str
+) -> dict[str, Any] | None:
+    """The merchant of a live session (not signed out, not expired), or None."""
+    return conn.execute(
+        f"""SELECT {merchant_columns} FROM merchants
+            WHERE id = %s AND EXISTS (
+                SELECT 1 FROM dashboard_sessions s
+                WHERE s.id_hash = %s AND s.merchant_id = merchants.id AND s.{LIVE_SESSION})""",
+        (merchant_id, id_hash),
+    ).fetchone()
+
+
+def revoke_session(conn: psycopg.Connection, id_hash: str) -> None:
+    conn.execute(
+        "UPDATE dashboard_sessions SET revoked_at = now() WHERE id_hash = %s AND revoked_at IS NULL",
+        (id_hash,),
+    )
+
+
+def revoke_other_sessions(conn: psycopg.Connection, merchant_id: str, keep: str) -> int:
+    """End every live session of the merchant but ``keep``; the number ended."""
+    return conn.execute(
+        f"""UPDATE dashboard_sessions SET revoked_at = now()
+            WHERE merchant_id = %s AND id_hash <> %s AND {LIVE_SESSION}""",
+        (merchant_id, keep),
+    ).rowcount
+
+
+def live_sessions(conn: psycopg.Connection, merchant_id: str) -> int:
+    return conn.execute(
+        f"SELECT count(*) AS n FROM dashboard_sessions WHERE merchant_id = %s AND {LIVE_SESSION}",
+        (merchant_id,),
+    ).fetchone()["n"]

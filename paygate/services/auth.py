@@ -1,9 +1,10 @@
 """Dashboard sign-in: scrypt password hashes, the signing key, signed session and CSRF tokens.
 
-Sessions are stateless signed tokens (HMAC-SHA256) so that any dashboard process, before or
-after a restart, accepts them. The key is ``PAYGATE_SECRET_KEY`` or, when that is unset, one
-generated once and kept in the database. A session carries a fingerprint of the merchant's
-password hash: setting a new password signs out every other session.
+A session cookie is a signed token (HMAC-SHA256) naming a row of ``dashboard_sessions``, so any
+dashboard process, before or after a restart, accepts it, and signing out ends it for every copy
+of the cookie. The key is ``PAYGATE_SECRET_KEY`` or, when that is unset, one generated once and
+kept in the database. A session also carries a fingerprint of the merchant's password hash:
+setting a new password signs out every other session.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hmac
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+import uuid
 from typing import Any
 
 import orjson
@@ -199,36 +200,72 @@ def unsign(ctx: Context, purpose: str, token: str | None) -> dict[str, Any] | No
 # -- sessions and CSRF ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Session:
-    merchant_id: str
-    expires_at: int
-
-
 def password_fingerprint(merchant: dict[str, Any]) -> str:
     return hashlib.sha256((merchant["password_hash"] or "").encode()).hexdigest()[:16]
 
 
+def _session_id_hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
 def new_session(ctx: Context, merchant: dict[str, Any], now: float | None = None) -> str:
+    """Start a session for the merchant: its row, and the signed token for the cookie."""
+    session_id = secrets.token_urlsafe(24)
     expires = int((now or time.time()) + SESSION_SECONDS)
-    data = {"m": str(merchant["id"]), "e": expires, "p": password_fingerprint(merchant)}
+    with ctx.db.connection() as conn:
+        repo.insert_session(conn, _session_id_hash(session_id), str(merchant["id"]), expires)
+    data = {"s": session_id, "m": str(merchant["id"]), "e": expires}
+    data["p"] = password_fingerprint(merchant)
     return sign(ctx, "session", data)
+
+
+def _session_data(ctx: Context, token: str | None) -> dict[str, Any] | None:
+    data = unsign(ctx, "session", token)
+    if not data or not all(isinstance(data.get(k), str) for k in ("s", "m")):
+        return None
+    try:
+        uuid.UUID(data["m"])
+    except ValueError:
+        return None
+    if not isinstance(data.get("e"), int) or data["e"] < time.time():
+        return None
+    return data
 
 
 def session_merchant(ctx: Context, token: str | None) -> dict[str, Any] | None:
     """The signed-in, active merchant of a session token, or None."""
-    data = unsign(ctx, "session", token)
-    if not data or not isinstance(data.get("m"), str) or not isinstance(data.get("e"), int):
-        return None
-    if data["e"] < time.time():
+    data = _session_data(ctx, token)
+    if data is None:
         return None
     with ctx.db.connection() as conn:
-        merchant = merchants_repo.by_id(conn, data["m"])
+        merchant = repo.session_merchant(conn, _session_id_hash(data["s"]), data["m"])
     if merchant is None or not merchant["is_active"]:
         return None
     if not hmac.compare_digest(str(data.get("p", "")), password_fingerprint(merchant)):
         return None
     return merchant
+
+
+def end_session(ctx: Context, token: str | None) -> None:
+    """Sign out: the token's session ends, for this browser and any copy of its cookie."""
+    data = _session_data(ctx, token)
+    if data is not None:
+        with ctx.db.connection() as conn:
+            repo.revoke_session(conn, _session_id_hash(data["s"]))
+
+
+def end_other_sessions(ctx: Context, merchant: dict[str, Any], token: str | None) -> int:
+    """Sign out everywhere else: every live session of the merchant but the token's ends."""
+    data = _session_data(ctx, token)
+    keep = _session_id_hash(data["s"]) if data else ""
+    with ctx.db.connection() as conn:
+        return repo.revoke_other_sessions(conn, str(merchant["id"]), keep)
+
+
+def live_sessions(ctx: Context, merchant: dict[str, Any]) -> int:
+    """How many browsers the merchant is signed in on now."""
+    with ctx.db.connection() as conn:
+        return repo.live_sessions(conn, str(merchant["id"]))
 
 
 def csrf_token(ctx: Context, nonce: str, merchant_id: str | None) -> str:

@@ -28,6 +28,7 @@ ROUTES = [
     ("/dashboard", home.Home),
     ("/dashboard/docs", home.Docs),
     ("/dashboard/account", signin.Account),
+    ("/dashboard/account/sessions", signin.AccountSessions),
     ("/dashboard/transactions", transactions.Transactions),
     ("/dashboard/transactions/{payment_id}", transactions.Transaction),
     ("/dashboard/transactions/{payment_id}/capture", transactions.Capture),

@@ -168,6 +168,8 @@ def start_session(
 
 
 def end_session(ctx: Context, req: falcon.Request, resp: falcon.Response) -> None:
+    """Sign out: the session ends on the server (every copy of the cookie stops working)."""
+    auth.end_session(ctx, req.cookies.get(SESSION_COOKIE))
     clear_cookie(ctx, req, resp, SESSION_COOKIE)
     req.context.csrf_nonce = secrets.token_urlsafe(24)
     set_cookie(ctx, req, resp, CSRF_COOKIE, req.context.csrf_nonce)

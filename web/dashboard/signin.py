@@ -83,6 +83,7 @@ class Account(Page):
             field=field,
             open_sign_in=auth.open_sign_in(self.ctx, self.merchant(req)),
             min_length=auth.MIN_PASSWORD_LENGTH,
+            sessions=auth.live_sessions(self.ctx, self.merchant(req)),
         )
 
     def on_get(self, req, resp):
@@ -106,3 +107,14 @@ class Account(Page):
         self.redirect(
             req, resp, "/dashboard/account", "Password saved. Other sessions were signed out."
         )
+
+
+class AccountSessions(Page):
+    """``POST /dashboard/account/sessions``: sign out of every other browser."""
+
+    def on_post(self, req, resp):
+        ended = auth.end_other_sessions(
+            self.ctx, self.merchant(req), req.cookies.get(security.SESSION_COOKIE)
+        )
+        noun = "session" if ended == 1 else "sessions"
+        self.redirect(req, resp, "/dashboard/account", f"Signed out of {ended} other {noun}.")
