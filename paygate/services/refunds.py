@@ -45,7 +45,6 @@ from .idempotency import Token, token_params
 log = logging.getLogger(__name__)
 
 
-
 def event(name: str, refund: Refund, now: float | None = None) -> tuple[str, dict[str, Any]]:
     payload = {
         "event": name,
@@ -64,7 +63,6 @@ def refund_request(payment_id: str, body: Any) -> RefundRequest:
         amount=validation.amount(body.get("amount"), minimum=1),
         reason=validation.optional_string(body, "reason", validation.MAX_REASON),
     )
-
 
 
 def _payment(conn, merchant: dict[str, Any], payment_id: str, *, lock: bool = False) -> Payment:
