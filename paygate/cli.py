@@ -151,7 +151,12 @@ def cmd_up(args, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="paygate", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="paygate",
+        description="Paygate: run the gateway (all of it, or one process), migrate, list plugins, "
+        "route merchants.",
+        epilog="`paygate up` with no DATABASE_URL/REDIS_URL runs embedded PostgreSQL and Valkey.",
+    )
     parser.add_argument("--version", action="version", version=f"paygate {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
