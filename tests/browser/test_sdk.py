@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
@@ -59,12 +60,39 @@ def merchant_site(httpserver, checkout_url: str, order_id: str) -> str:
     return url
 
 
+def at_rest(page, instance: str = "window.checkout") -> None:
+    """Wait until a person could use the dialog: its opening animation (0.22 s) has ended, the
+    checkout page in the frame has started (it told the SDK ``checkout_ready``) and has painted.
+    The frame is another site, drawn by another renderer process: Chromium routes a click by
+    where that process last painted, so a click sent just after the frame (re)loaded, or while
+    the dialog still moved, lands on the <iframe> element of this page instead (seen in CI)."""
+    ready = f"""() => !!({instance} && {instance}.ready) &&
+        document.getAnimations().every(a => a.playState === 'finished')"""
+    deadline = time.monotonic() + 10
+    while not page.evaluate(ready):  # polled from here: a strict CSP forbids wait_for_function
+        assert time.monotonic() < deadline, f"{instance} not ready after 10 s"
+        page.wait_for_timeout(20)
+    frame = page.locator("[data-test-id=payment-iframe]").element_handle().content_frame()
+    frame.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def press(button) -> None:
+    """Activate a button inside the checkout frame from the keyboard (focus, then Enter), as a
+    keyboard user does. Not a mouse click: Chromium routes a click into a cross-site frame by
+    where that frame's renderer last painted, and just after the frame (re)loads it sometimes
+    delivers the click to the <iframe> element of the merchant page instead (seen in CI, with
+    the dialog at rest and the page ready); keyboard input follows focus. The hosted page tests
+    click with the mouse."""
+    button.press("Enter")
+
+
 def open_modal(page, httpserver, gateway, order_id: str):
     page.goto(merchant_site(httpserver, gateway.checkout_url, order_id))
     page.locator("#buy").click()
     expect(page.get_by_test_id("payment-modal")).to_be_visible()
     frame = page.frame_locator("[data-test-id=payment-iframe]")
     expect(frame.get_by_test_id("checkout-container")).to_be_visible()
+    at_rest(page)
     return frame
 
 
@@ -106,10 +134,10 @@ def test_modal_pays_and_reports_success_to_the_merchant_page(
     )
     expect(frame.get_by_test_id("order-amount")).to_have_text("₹500.00")
 
-    frame.get_by_test_id("method-upi").click()
+    press(frame.get_by_test_id("method-upi"))
     frame.get_by_test_id("vpa-input").fill("success@test")
     screenshot(page, "sdk-modal-desktop")
-    frame.get_by_test_id("pay-button").click()
+    press(frame.get_by_test_id("pay-button"))
     expect(frame.get_by_test_id("processing-state")).to_be_visible()
 
     result = wait_event(page, "success")
@@ -149,7 +177,9 @@ def test_escape_closes_from_the_page_and_from_inside_the_checkout(
 
     page.locator("#buy").click()
     frame = page.frame_locator("[data-test-id=payment-iframe]")
-    frame.get_by_test_id("vpa-input").click()  # focus is now inside the cross-origin frame
+    at_rest(page)
+    frame.get_by_test_id("vpa-input").focus()  # focus is now inside the cross-origin frame
+    expect(frame.get_by_test_id("vpa-input")).to_be_focused()
     # Key down only while the frame exists: its keydown closes the modal, and a key-up sent to
     # a frame that is being removed can hang Playwright on a busy machine.
     page.keyboard.down("Escape")
@@ -168,14 +198,23 @@ def test_focus_stays_in_the_dialog(page, httpserver, checkout_gateway, new_order
         const el = document.activeElement;
         return !!modal && modal.contains(el) && (el.tagName === 'IFRAME' || el.tagName === 'BUTTON');
     }"""
+
+    def settles_inside() -> None:
+        # The checkout frame is another site (another renderer process): focus crossing its
+        # edge lands a moment after the key press returns, so wait (briefly) for where it lands.
+        try:
+            page.wait_for_function(inside, timeout=2_000)
+        except PlaywrightTimeoutError:
+            raise AssertionError(page.evaluate("document.activeElement.outerHTML")) from None
+
     places = set()
     for _ in range(12):
         page.keyboard.press("Tab")
-        assert page.evaluate(inside), page.evaluate("document.activeElement.outerHTML")
+        settles_inside()
         places.add(page.evaluate("document.activeElement.tagName"))
     for _ in range(6):
         page.keyboard.press("Shift+Tab")
-        assert page.evaluate(inside), page.evaluate("document.activeElement.outerHTML")
+        settles_inside()
     assert places == {"IFRAME", "BUTTON"}  # it cycles through the form and the close button
 
 
@@ -225,8 +264,9 @@ def test_two_instances_never_cross_talk(page, httpserver, checkout_gateway, new_
     expect(page.get_by_test_id("payment-modal")).to_have_count(1)  # b replaced a
     frame = page.frame_locator("[data-test-id=payment-iframe]")
     expect(frame.get_by_test_id("order-amount")).to_have_text("₹700.00")
+    at_rest(page, "window.b")
     frame.get_by_test_id("vpa-input").fill("success@test")
-    frame.get_by_test_id("pay-button").click()
+    press(frame.get_by_test_id("pay-button"))
     result = wait_event(page, "b:success")
     assert result["orderId"] == second["id"]
     assert [e["kind"] for e in events(page)] == ["a:close", "b:success", "b:close"]
@@ -237,11 +277,11 @@ def test_failed_payment_calls_on_failure_and_keeps_the_modal_open(
 ):
     order = new_order(50000)
     frame = open_modal(page, httpserver, checkout_gateway, order["id"])
-    frame.get_by_test_id("method-card").click()
+    press(frame.get_by_test_id("method-card"))
     frame.get_by_test_id("card-number-input").fill("4000000000000002")
     frame.get_by_test_id("expiry-input").fill("12/30")
     frame.get_by_test_id("cvv-input").fill("123")
-    frame.get_by_test_id("pay-button").click()
+    press(frame.get_by_test_id("pay-button"))
 
     failure = wait_event(page, "failure")
     assert failure["orderId"] == order["id"] and failure["status"] == "failed"
@@ -253,10 +293,10 @@ def test_failed_payment_calls_on_failure_and_keeps_the_modal_open(
     expect(page.get_by_test_id("payment-modal")).to_be_visible()
     expect(frame.get_by_test_id("error-state")).to_be_visible()
 
-    frame.get_by_test_id("retry-button").click()
-    frame.get_by_test_id("method-upi").click()
+    press(frame.get_by_test_id("retry-button"))
+    press(frame.get_by_test_id("method-upi"))
     frame.get_by_test_id("vpa-input").fill("success@test")
-    frame.get_by_test_id("pay-button").click()
+    press(frame.get_by_test_id("pay-button"))
     assert wait_event(page, "success")["paymentId"] != failure["paymentId"]
     expect(page.get_by_test_id("payment-modal")).to_have_count(0)
 
@@ -319,9 +359,7 @@ def test_key_and_order_id_are_required(page, httpserver, checkout_gateway):
 def test_modal_fills_a_phone_screen(phone_page, httpserver, checkout_gateway, new_order):
     page = phone_page
     order = new_order(50000)
-    frame = open_modal(page, httpserver, checkout_gateway, order["id"])
-    # The dialog rises into place (a 0.22 s animation): measure where it comes to rest.
-    page.wait_for_function("document.getAnimations().every(a => a.playState === 'finished')")
+    frame = open_modal(page, httpserver, checkout_gateway, order["id"])  # and at rest
     box = page.locator(".modal-content").bounding_box()
     assert (box["x"], box["width"]) == (0, 360)
     frame.get_by_test_id("vpa-input").fill("success@test")
@@ -367,12 +405,13 @@ def test_modal_works_under_a_strict_merchant_csp(page, httpserver, checkout_gate
     page.locator("#buy").click()
     frame = page.frame_locator("[data-test-id=payment-iframe]")
     frame.get_by_test_id("vpa-input").fill("success@test")
+    at_rest(page)
     content = page.locator(".modal-content")
     modal_position = "el => getComputedStyle(el.closest('#payment-gateway-modal')).position"
     assert content.evaluate(modal_position) == "fixed"
     assert content.evaluate("el => getComputedStyle(el).borderRadius") == "16px"
     assert content.bounding_box()["width"] == 440
-    frame.get_by_test_id("pay-button").click()
+    press(frame.get_by_test_id("pay-button"))
     assert wait_event(page, "success")["orderId"] == order["id"]
     assert page.evaluate("window.violations") == []
 
