@@ -4,10 +4,15 @@ test, the services context, an in-process API client, and a real gateway in subp
 from __future__ import annotations
 
 import os
+import signal
 
 from tests import services as test_services
 
 _services = None
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
 def pytest_configure(config):
@@ -15,6 +20,9 @@ def pytest_configure(config):
     global _services
     if os.environ.get("PAYGATE_TESTS_CHILD"):
         return
+    # A run stopped with SIGTERM (a timeout, a cancelled CI job) ends like Ctrl-C: fixtures tear
+    # down, so the gateways they started in their own sessions and the embedded servers stop.
+    signal.signal(signal.SIGTERM, _interrupt)
     _services = test_services.start()
     os.environ["DATABASE_URL"] = _services.database_url
     os.environ["REDIS_URL"] = _services.redis_url

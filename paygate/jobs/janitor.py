@@ -53,10 +53,6 @@ class Janitor:
         return found
 
     def _redispatch_everything_due(self) -> dict[str, int]:
-        log.warning(
-            "the queue may have lost tasks (Redis was unreachable, flushed, restarted empty or "
-            "is new): dispatching all due work again"
-        )
         self._queue_suspect = False
         total = dict.fromkeys(recovery.KINDS, 0)
         after = self.ctx.settings.redispatch_after_seconds
@@ -65,6 +61,16 @@ class Janitor:
                 total[table] += count
             if self._queue_suspect:  # an enqueue failed: Redis went away again
                 break
+        names = {"webhook_logs": "webhook deliveries"}
+        counts = ", ".join(f"{n} {names.get(table, table)}" for table, n in total.items())
+        if any(total.values()):
+            log.warning(
+                "the queue may have lost tasks (Redis was unreachable, flushed or restarted "
+                "empty): dispatched all due work again (%s)",
+                counts,
+            )
+        else:  # a new Redis, or one that lost nothing that mattered: nothing to worry about
+            log.info("the queue is new or was emptied; nothing was due (%s)", counts)
         return total
 
     def _dispatch(self, work: dict[str, list[str]]) -> dict[str, int]:
