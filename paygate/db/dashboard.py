@@ -109,32 +109,32 @@ def insert_session(
     )
 
 
-def session_merchant(
-    conn: psycopg.Connection, id_hash: str, merchant_id: str
-) -> dict[str, Any] | None:
+def session_merchant(conn: psycopg.Connection, id_hash: str) -> dict[str, Any] | None:
     """The merchant of a live session (not signed out, not expired), or None."""
     return conn.execute(
         f"""SELECT {merchant_columns} FROM merchants
-            WHERE id = %s AND EXISTS (
-                SELECT 1 FROM dashboard_sessions s
-                WHERE s.id_hash = %s AND s.merchant_id = merchants.id AND s.{LIVE_SESSION})""",
-        (merchant_id, id_hash),
+            WHERE id = (SELECT merchant_id FROM dashboard_sessions
+                        WHERE id_hash = %s AND {LIVE_SESSION})""",
+        (id_hash,),
     ).fetchone()
 
 
-def revoke_session(conn: psycopg.Connection, id_hash: str) -> None:
-    conn.execute(
-        "UPDATE dashboard_sessions SET revoked_at = now() WHERE id_hash = %s AND revoked_at IS NULL",
-        (id_hash,),
-    )
-
-
-def revoke_other_sessions(conn: psycopg.Connection, merchant_id: str, keep: str) -> int:
-    """End every live session of the merchant but ``keep``; the number ended."""
+def revoke_sessions(
+    conn: psycopg.Connection,
+    *,
+    key: str | None = None,
+    merchant_id: str | None = None,
+    keep: str | None = None,
+) -> int:
+    """End live sessions: the one whose key is ``key``, or every one of ``merchant_id`` but
+    ``keep``. The number ended."""
+    if key is not None:
+        where, params = "id_hash = %s", (key,)
+    else:
+        where, params = "merchant_id = %s AND id_hash IS DISTINCT FROM %s", (merchant_id, keep)
     return conn.execute(
-        f"""UPDATE dashboard_sessions SET revoked_at = now()
-            WHERE merchant_id = %s AND id_hash <> %s AND {LIVE_SESSION}""",
-        (merchant_id, keep),
+        f"UPDATE dashboard_sessions SET revoked_at = now() WHERE {where} AND {LIVE_SESSION}",
+        params,
     ).rowcount
 
 

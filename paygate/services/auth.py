@@ -1,10 +1,10 @@
 """Dashboard sign-in: scrypt password hashes, the signing key, signed session and CSRF tokens.
 
-A session cookie is a signed token (HMAC-SHA256) naming a row of ``dashboard_sessions``, so any
-dashboard process, before or after a restart, accepts it, and signing out ends it for every copy
-of the cookie. The key is ``PAYGATE_SECRET_KEY`` or, when that is unset, one generated once and
-kept in the database. A session also carries a fingerprint of the merchant's password hash:
-setting a new password signs out every other session.
+A session cookie is a signed token (HMAC-SHA256) naming a row of ``dashboard_sessions``; the
+row (live until it expires or is revoked) is the session, so any dashboard process, before or
+after a restart, accepts it, and ending it ends every copy of the cookie. The key is
+``PAYGATE_SECRET_KEY`` or, when that is unset, one generated once and kept in the database.
+Setting a new password ends every session of the merchant.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import hmac
 import secrets
 import threading
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -135,7 +134,8 @@ def sign_in(ctx: Context, email: str, password: str) -> dict[str, Any]:
 def set_password(
     ctx: Context, merchant: dict[str, Any], current: str, new: str, confirm: str
 ) -> dict[str, Any]:
-    """Set a new password; the current one is required once one exists. Returns the merchant."""
+    """Set a new password (the current one is required once one exists) and end every session
+    of the merchant. Returns the merchant."""
     if merchant["password_hash"] and not verify_password(current or "", merchant["password_hash"]):
         raise BadRequest("Current password is incorrect", field="current_password")
     if len(new or "") < MIN_PASSWORD_LENGTH:
@@ -149,8 +149,9 @@ def set_password(
     if new != confirm:
         raise BadRequest("The two passwords do not match", field="confirm_password")
     password_hash = hash_password(new)
-    with ctx.db.connection() as conn:
+    with ctx.db.transaction() as conn:
         merchants_repo.set_password_hash(conn, str(merchant["id"]), password_hash)
+        repo.revoke_sessions(conn, merchant_id=str(merchant["id"]))  # every browser signs in again
     return {**merchant, "password_hash": password_hash}
 
 
@@ -200,12 +201,15 @@ def unsign(ctx: Context, purpose: str, token: str | None) -> dict[str, Any] | No
 # -- sessions and CSRF ----------------------------------------------------------------------
 
 
-def password_fingerprint(merchant: dict[str, Any]) -> str:
-    return hashlib.sha256((merchant["password_hash"] or "").encode()).hexdigest()[:16]
-
-
 def _session_id_hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def _session_key(ctx: Context, token: str | None) -> str | None:
+    """The stored key (hash) of the session a cookie names, if the cookie is ours."""
+    data = unsign(ctx, "session", token)
+    session_id = data.get("s") if data else None
+    return _session_id_hash(session_id) if isinstance(session_id, str) else None
 
 
 def new_session(ctx: Context, merchant: dict[str, Any], now: float | None = None) -> str:
@@ -214,52 +218,33 @@ def new_session(ctx: Context, merchant: dict[str, Any], now: float | None = None
     expires = int((now or time.time()) + SESSION_SECONDS)
     with ctx.db.connection() as conn:
         repo.insert_session(conn, _session_id_hash(session_id), str(merchant["id"]), expires)
-    data = {"s": session_id, "m": str(merchant["id"]), "e": expires}
-    data["p"] = password_fingerprint(merchant)
-    return sign(ctx, "session", data)
-
-
-def _session_data(ctx: Context, token: str | None) -> dict[str, Any] | None:
-    data = unsign(ctx, "session", token)
-    if not data or not all(isinstance(data.get(k), str) for k in ("s", "m")):
-        return None
-    try:
-        uuid.UUID(data["m"])
-    except ValueError:
-        return None
-    if not isinstance(data.get("e"), int) or data["e"] < time.time():
-        return None
-    return data
+    return sign(ctx, "session", {"s": session_id})
 
 
 def session_merchant(ctx: Context, token: str | None) -> dict[str, Any] | None:
     """The signed-in, active merchant of a session token, or None."""
-    data = _session_data(ctx, token)
-    if data is None:
+    key = _session_key(ctx, token)
+    if key is None:
         return None
     with ctx.db.connection() as conn:
-        merchant = repo.session_merchant(conn, _session_id_hash(data["s"]), data["m"])
-    if merchant is None or not merchant["is_active"]:
-        return None
-    if not hmac.compare_digest(str(data.get("p", "")), password_fingerprint(merchant)):
-        return None
-    return merchant
+        merchant = repo.session_merchant(conn, key)
+    return merchant if merchant is not None and merchant["is_active"] else None
 
 
 def end_session(ctx: Context, token: str | None) -> None:
     """Sign out: the token's session ends, for this browser and any copy of its cookie."""
-    data = _session_data(ctx, token)
-    if data is not None:
+    key = _session_key(ctx, token)
+    if key is not None:
         with ctx.db.connection() as conn:
-            repo.revoke_session(conn, _session_id_hash(data["s"]))
+            repo.revoke_sessions(conn, key=key)
 
 
 def end_other_sessions(ctx: Context, merchant: dict[str, Any], token: str | None) -> int:
     """Sign out everywhere else: every live session of the merchant but the token's ends."""
-    data = _session_data(ctx, token)
-    keep = _session_id_hash(data["s"]) if data else ""
     with ctx.db.connection() as conn:
-        return repo.revoke_other_sessions(conn, str(merchant["id"]), keep)
+        return repo.revoke_sessions(
+            conn, merchant_id=str(merchant["id"]), keep=_session_key(ctx, token)
+        )
 
 
 def live_sessions(ctx: Context, merchant: dict[str, Any]) -> int:

@@ -102,7 +102,7 @@ class Account(Page):
         except PaygateError as exc:
             self._page(req, resp, error=exc.description, field=exc.field, status=400)
             return
-        # Other sessions carry the old password's fingerprint and end; this one goes on.
+        # set_password ended every session, this browser's included: it gets a new one.
         security.start_session(self.ctx, req, resp, merchant)
         self.redirect(
             req, resp, "/dashboard/account", "Password saved. Other sessions were signed out."
