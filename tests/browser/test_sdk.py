@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
 from tests.browser.test_checkout_page import SETTLED, contract_test_ids
-from tests.fixtures import Gateway
+from tests.fixtures import Gateway, wait_for
 
 MERCHANT_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -68,10 +68,8 @@ def at_rest(page, instance: str = "window.checkout") -> None:
     the dialog still moved, lands on the <iframe> element of this page instead (seen in CI)."""
     ready = f"""() => !!({instance} && {instance}.ready) &&
         document.getAnimations().every(a => a.playState === 'finished')"""
-    deadline = time.monotonic() + 10
-    while not page.evaluate(ready):  # polled from here: a strict CSP forbids wait_for_function
-        assert time.monotonic() < deadline, f"{instance} not ready after 10 s"
-        page.wait_for_timeout(20)
+    # Polled from here: a strict merchant CSP forbids wait_for_function's evaluation.
+    wait_for(lambda: page.evaluate(ready), message=f"{instance} not ready after 10 s")
     frame = page.locator("[data-test-id=payment-iframe]").element_handle().content_frame()
     frame.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 

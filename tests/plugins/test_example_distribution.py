@@ -61,9 +61,9 @@ def clean_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory) -> Path:
-    """A fresh venv (this environment's site-packages for the dependencies) with Paygate and the example
-    pip-installed into it from copies of their sources (in ``<venv>/../src``), as a user would
-    install them. The venv's own Python and ``paygate`` script are what the tests run."""
+    """A fresh venv (this environment's site-packages for the dependencies) with Paygate and
+    the example pip-installed into it from copies of their sources (in ``<venv>/../src``), as a
+    user would install them. The venv's own Python and ``paygate`` script are what the tests run."""
     tmp_path = tmp_path_factory.mktemp("example")
     src = tmp_path / "src"
     (src / "paygate").mkdir(parents=True)

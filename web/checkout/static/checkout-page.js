@@ -330,10 +330,7 @@
   if (!root) return;
   var bridge = Bridge.connect(root.getAttribute("data-embedded") === "true");
   if (Bridge.checkKey(bridge)) return;
-  if (root.hasAttribute("data-awaiting-key")) {
-    root.removeAttribute("data-awaiting-key");
-    root.hidden = false;
-  }
+  root.hidden = false; // hidden while it might still reload with the SDK's key
   if (checkoutRoot) new Checkout(checkoutRoot, bridge).start();
   else startNotice(noticeRoot, bridge);
 })(window, document, window.PaygateRules, window.PaygateBridge);
