@@ -16,8 +16,8 @@ log = logging.getLogger("paygate")
 
 APPS = {
     "api": ("paygate.api.app:get_app", "port"),
-    "dashboard": ("web.dashboard.app:get_app", "dashboard_port"),
-    "checkout": ("web.checkout.app:get_app", "checkout_port"),
+    "dashboard": ("paygate.web.dashboard.app:get_app", "dashboard_port"),
+    "checkout": ("paygate.web.checkout.app:get_app", "checkout_port"),
 }
 # Commands that start servers or workers: their plugins are loaded (and checked) up front.
 STARTS_PROCESSES = ("up", "worker", *APPS)

@@ -25,9 +25,9 @@ from .types import Notifier, Payment, Processor, RefundDenied, RefundRequest
 log = logging.getLogger(__name__)
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
-    "plugins.processors.testmode",
-    "plugins.notifiers.hmac_webhook",
-    "plugins.policies.refund_window",
+    "paygate.builtin.processors.testmode",
+    "paygate.builtin.notifiers.hmac_webhook",
+    "paygate.builtin.policies.refund_window",
 )
 ENTRY_POINT_GROUP = "paygate"
 DEFAULT_PROCESSOR = "test"

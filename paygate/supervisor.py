@@ -102,8 +102,8 @@ def run_up(settings: Settings, *, state_dir: str | None = None, with_worker: boo
         ):
             module = {
                 "api": "paygate.api.app",
-                "dashboard": "web.dashboard.app",
-                "checkout": "web.checkout.app",
+                "dashboard": "paygate.web.dashboard.app",
+                "checkout": "paygate.web.checkout.app",
             }[name]
             if importlib.util.find_spec(module) is None:
                 continue

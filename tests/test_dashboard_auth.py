@@ -6,9 +6,9 @@ import pytest
 
 from paygate.config import TEST_MERCHANT_ID
 from paygate.services import auth, merchants
+from paygate.web.dashboard.app import create_app
 from tests.dashboard_client import DashboardClient
 from tests.fixtures import OTHER_MERCHANT_ID
-from web.dashboard.app import create_app
 
 PAGES = [
     "/dashboard",

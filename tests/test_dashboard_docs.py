@@ -12,13 +12,13 @@ import time
 
 import pytest
 
+from paygate.builtin.processors import testmode
 from paygate.config import TEST_MERCHANT_ID
 from paygate.embedded import free_port
 from paygate.services import merchants, webhooks
-from plugins.processors import testmode
+from paygate.web.dashboard.app import create_app
 from tests.dashboard_client import DashboardClient, by_test_id
 from tests.fixtures import set_webhook_url
-from web.dashboard.app import create_app
 
 SECTIONS = {
     "section-create-order": "code-snippet-create-order",

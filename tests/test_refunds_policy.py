@@ -9,8 +9,8 @@ import psycopg
 import pytest
 
 from paygate import Payment, RefundDenied, RefundRequest, hookimpl
+from paygate.builtin.policies import refund_window
 from paygate.services import refunds
-from plugins.policies import refund_window
 from tests.fixtures import AUTH
 from tests.test_refunds import assert_bad_request, paid_payment, read_payment, refund, refund_rows
 

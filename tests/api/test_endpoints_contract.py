@@ -307,7 +307,7 @@ def test_job_status_counts_pending_payments(api):
 def test_magic_values_are_documented_as_the_processor_defines_them():
     from pathlib import Path
 
-    from plugins.processors import testmode
+    from paygate.builtin.processors import testmode
 
     text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
     section = text.split("## Test-mode magic values", 1)[1].split("\n## ", 1)[0]

@@ -10,9 +10,9 @@ import falcon.testing
 import pytest
 
 from paygate.services import orders
-from web.checkout.app import create_app
-from web.checkout.pages import money
-from web.checkout.security import content_security_policy, frame_ancestors
+from paygate.web.checkout.app import create_app
+from paygate.web.checkout.pages import money
+from paygate.web.checkout.security import content_security_policy, frame_ancestors
 
 ROOT = Path(__file__).resolve().parents[2]
 

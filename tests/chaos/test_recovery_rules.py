@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from paygate.builtin.processors import testmode
 from paygate.errors import ServiceUnavailable
 from paygate.jobs import huey
 from paygate.jobs.dispatcher import QUEUE_MARKER, HueyDispatcher
@@ -12,7 +13,6 @@ from paygate.jobs.janitor import Janitor
 from paygate.jobs.worker import OutageLogFilter
 from paygate.services import payments, recovery
 from paygate.types import ChargeRequest
-from plugins.processors import testmode
 from tests.chaos.load import ledger_calls, ledger_charges
 from tests.fixtures import AUTH, make_settings
 

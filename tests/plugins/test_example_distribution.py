@@ -240,3 +240,48 @@ def test_the_example_installs_lists_and_settles_payments_with_a_worker(ctx, venv
         assert processed["processed_at"]
     finally:
         gateway.stop_all()
+
+
+def test_paygate_installs_under_its_own_name_only(venv):
+    """``pip install .`` puts the repository's plugins/, web/ and sdk/ under ``paygate``
+    (setup.cfg's package_dir): nothing of ours takes the top-level names ``plugins``, ``web``
+    or ``sdk`` in a site-packages, and the installed copies hold the pages and the SDK."""
+    (site_packages,) = (venv / "lib").glob("python3*/site-packages")
+    ours = {"plugins", "web", "sdk", "builtin"}
+    assert not ours & {path.name for path in site_packages.iterdir()}
+    installed = site_packages / "paygate"
+    assert (installed / "builtin" / "processors" / "testmode.py").is_file()
+    assert (installed / "web" / "dashboard" / "templates").is_dir()
+    assert (installed / "web" / "checkout" / "static").is_dir()
+    assert (installed / "sdk" / "checkout.js").read_bytes() == (
+        ROOT / "sdk" / "checkout.js"
+    ).read_bytes()
+    assert (installed / "api" / "app.py").is_file() and (installed / "db" / "migrations").is_dir()
+    shown = run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import paygate.web.dashboard.app, paygate.web.checkout.app as c, paygate.api.app; "
+            "print(c.read_sdk()[:40]); print(c.__file__)",
+        ],
+        venv.parent,
+        clean_env(),
+    )
+    assert str(installed) in shown
+
+
+def test_setup_cfg_lists_every_package_of_the_tree():
+    """setup.cfg names its packages one by one (package_dir renames three folders, which
+    ``find:`` cannot): a new package folder that is not listed would be missing from the wheel."""
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    listed = set(config["options"]["packages"].split())
+    folders = {"paygate": "paygate", "plugins": "paygate.builtin", "web": "paygate.web"}
+    found = {"paygate.sdk"}
+    for folder, name in folders.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(ROOT / folder).parts
+            found.add(".".join([name, *parts]))
+    assert listed == found

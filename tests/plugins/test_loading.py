@@ -47,12 +47,12 @@ def paygate_cli(*args: str, site=None, **env: str) -> subprocess.CompletedProces
 
 def test_built_ins_are_listed_with_kind_distribution_version_and_hooks():
     rows = {row.name: row for row in load_plugins(make_settings()).info()}
-    testmode = rows["plugins.processors.testmode"]
+    testmode = rows["paygate.builtin.processors.testmode"]
     assert testmode.kind == "processor" and testmode.processors == ("test",)
     assert (testmode.distribution, testmode.builtin) == ("paygate", True)
     assert testmode.hooks == ("paygate_register_processors",)
-    assert rows["plugins.notifiers.hmac_webhook"].notifiers == ("webhook",)
-    assert rows["plugins.policies.refund_window"].kind == "refund_policy"
+    assert rows["paygate.builtin.notifiers.hmac_webhook"].notifiers == ("webhook",)
+    assert rows["paygate.builtin.policies.refund_window"].kind == "refund_policy"
 
 
 def test_an_installed_distribution_is_loaded_through_its_entry_point(site):
@@ -102,18 +102,18 @@ def test_two_distributions_claiming_one_plugin_name_are_refused(site):
 
 def test_disable_plugins_accepts_module_processor_and_notifier_names():
     plugins = load_plugins(
-        make_settings(PAYGATE_DISABLE_PLUGINS="plugins.policies.refund_window,test,webhook"),
+        make_settings(PAYGATE_DISABLE_PLUGINS="paygate.builtin.policies.refund_window,test,webhook"),
         entry_points=False,
     )
-    assert "plugins.policies.refund_window" not in dict(plugins.pm.list_name_plugin())
+    assert "paygate.builtin.policies.refund_window" not in dict(plugins.pm.list_name_plugin())
     assert plugins.processors == {} and plugins.notifiers == {}
     assert plugins.disabled == [
-        "plugins.policies.refund_window",
+        "paygate.builtin.policies.refund_window",
         "processor:test",
         "notifier:webhook",
     ]
     short = load_plugins(make_settings(PAYGATE_DISABLE_PLUGINS="testmode"), entry_points=False)
-    assert "test" not in short.processors and short.disabled == ["plugins.processors.testmode"]
+    assert "test" not in short.processors and short.disabled == ["paygate.builtin.processors.testmode"]
 
 
 def test_a_disable_name_that_matches_nothing_is_warned_about(caplog):
@@ -166,7 +166,7 @@ def test_two_processors_with_one_name_are_refused_naming_both_plugins():
     with pytest.raises(PluginError) as raised:
         with register_plugin(plugins, ProvidesProcessors(ScriptedBank(name="test")), name="dup"):
             pass
-    assert "'plugins.processors.testmode'" in str(raised.value) and "'dup'" in str(raised.value)
+    assert "'paygate.builtin.processors.testmode'" in str(raised.value) and "'dup'" in str(raised.value)
     assert plugins.processor("test").__class__.__name__ == "TestModeProcessor"  # unharmed
 
 
@@ -184,9 +184,9 @@ def test_a_registration_hook_that_raises_is_named():
 
 def test_default_plugins_are_the_only_built_ins():
     assert DEFAULT_PLUGINS == (
-        "plugins.processors.testmode",
-        "plugins.notifiers.hmac_webhook",
-        "plugins.policies.refund_window",
+        "paygate.builtin.processors.testmode",
+        "paygate.builtin.notifiers.hmac_webhook",
+        "paygate.builtin.policies.refund_window",
     )
 
 
@@ -197,7 +197,7 @@ def test_paygate_plugins_json_shows_an_installed_plugin_and_what_is_disabled(sit
     module = unique("tinybank")
     fake_distribution(site, "paygate-tinybank", "1.2.3", {"tinybank": module}, {module: TINYBANK})
     result = paygate_cli(
-        "plugins", "--json", site=site, PAYGATE_DISABLE_PLUGINS="plugins.policies.refund_window"
+        "plugins", "--json", site=site, PAYGATE_DISABLE_PLUGINS="paygate.builtin.policies.refund_window"
     )
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)
@@ -215,7 +215,7 @@ def test_paygate_plugins_json_shows_an_installed_plugin_and_what_is_disabled(sit
     assert {"name": "tinybank", "plugin": "tinybank", "methods": ["upi"]}.items() <= next(
         p for p in listing["processors"] if p["name"] == "tinybank"
     ).items()
-    assert listing["disabled"] == ["plugins.policies.refund_window"]
+    assert listing["disabled"] == ["paygate.builtin.policies.refund_window"]
 
 
 def test_paygate_plugins_text_names_kind_and_distribution(site):

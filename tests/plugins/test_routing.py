@@ -227,11 +227,11 @@ def test_plugins_endpoint_lists_plugins_processors_and_the_merchants_routing(ctx
         merchants.set_processor(ctx, TEST_MERCHANT_ID, "extra")
         body = api.simulate_get("/api/v1/plugins", headers=AUTH).json
     rows = {row["name"]: row for row in body["data"]}
-    assert rows["plugins.processors.testmode"] == {
-        "name": "plugins.processors.testmode",
+    assert rows["paygate.builtin.processors.testmode"] == {
+        "name": "paygate.builtin.processors.testmode",
         "kind": "processor",
         "distribution": "paygate",
-        "version": rows["plugins.processors.testmode"]["version"],
+        "version": rows["paygate.builtin.processors.testmode"]["version"],
         "builtin": True,
         "hooks": ["paygate_register_processors"],
         "processors": ["test"],
@@ -241,13 +241,13 @@ def test_plugins_endpoint_lists_plugins_processors_and_the_merchants_routing(ctx
     test = next(p for p in body["processors"] if p["name"] == "test")
     assert test == {
         "name": "test",
-        "plugin": "plugins.processors.testmode",
+        "plugin": "paygate.builtin.processors.testmode",
         "methods": ["card", "upi"],
         "supports_partial_refund": True,
         "supports_manual_capture": False,
         "default": True,
     }
-    assert {"name": "webhook", "plugin": "plugins.notifiers.hmac_webhook", "default": True} in (
+    assert {"name": "webhook", "plugin": "paygate.builtin.notifiers.hmac_webhook", "default": True} in (
         body["notifiers"]
     )
     assert body["merchant_processor"] == "extra"

@@ -46,7 +46,7 @@ def asset_versions() -> dict[str, str]:
 
 
 def read_sdk() -> bytes:
-    return resources.files("sdk").joinpath("checkout.js").read_bytes()
+    return resources.files("paygate.sdk").joinpath("checkout.js").read_bytes()
 
 
 class CheckoutScript:
@@ -80,7 +80,7 @@ class CacheStatic:
 
 def templates_env() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("web.checkout", "templates"),
+        loader=jinja2.PackageLoader("paygate.web.checkout", "templates"),
         autoescape=jinja2.select_autoescape(("html",)),
         trim_blocks=True,
         lstrip_blocks=True,
