@@ -9,11 +9,11 @@ twice settles once.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import events
 from ..db import merchants as merchants_repo
 from ..db import orders as orders_repo
 from ..db import payments as repo
@@ -35,13 +35,8 @@ from .idempotency import Token, token_params
 log = logging.getLogger(__name__)
 
 
-def event(name: str, payment: Payment, now: float | None = None) -> tuple[str, dict[str, Any]]:
-    payload = {
-        "event": name,
-        "timestamp": int(now if now is not None else time.time()),
-        "data": {"payment": views.payment_view(payment)},
-    }
-    return name, payload
+def event(name: str, payment: Payment, now: float | None = None) -> dict[str, Any]:
+    return events.envelope(name, {"payment": views.payment_view(payment)}, now)
 
 
 def _order_for(conn, order_id: str, merchant_id: str | None) -> dict[str, Any]:
@@ -91,9 +86,9 @@ def create(
         )
         view = views.payment_view(payment)
         stamp = now.timestamp()
-        events = [
-            event("payment.created", payment, stamp),
-            event("payment.pending", payment, stamp),
+        created = [
+            event(events.PAYMENT_CREATED, payment, stamp),
+            event(events.PAYMENT_PENDING, payment, stamp),
         ]
         webhook_ids = repo.insert(
             conn,
@@ -108,7 +103,7 @@ def create(
                 "card_network": payment.card_network,
                 "card_last4": payment.card_last4,
                 "created_at": now,
-                **event_params(payment.merchant_id, payment.id, events),
+                **event_params(payment.merchant_id, payment.id, created),
                 **token_params(token, 201, view),
             },
         )
@@ -182,7 +177,7 @@ def capture(ctx: Context, merchant: dict[str, Any], payment_id: str, body: Any) 
                 "resource_id": payment.id,
                 "updated_at": now,
                 **event_params(
-                    payment.merchant_id, payment.id, [event("payment.captured", captured)]
+                    payment.merchant_id, payment.id, [event(events.PAYMENT_CAPTURED, captured)]
                 ),
             },
         )
@@ -252,7 +247,7 @@ def _settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
         else (result.error_description or "Payment processing failed"),
         updated_at=now,
     )
-    name = "payment.success" if success else "payment.failed"
+    name = events.PAYMENT_SUCCESS if success else events.PAYMENT_FAILED
     with ctx.db.connection() as conn:
         changed, webhook_ids = repo.settle(
             conn,

@@ -30,6 +30,7 @@ from ..errors import (
     BadRequest,
     NotFound,
 )
+from ..events import WEBHOOK_TEST, envelope
 from ..netpolicy import webhook_url_problem
 from ..types import Delivery, DeliveryResult
 from . import Context, merchants, validation, views
@@ -37,7 +38,6 @@ from . import Context, merchants, validation, views
 log = logging.getLogger(__name__)
 
 RESPONSE_BODY_LIMIT = 4096
-TEST_EVENT = "webhook.test"
 
 
 def next_delay(retry_delays: tuple[int, ...], attempt: int, ok: bool) -> float | None:
@@ -223,17 +223,14 @@ def _webhook_url(ctx: Context, value: Any) -> str | None:
 
 
 def webhook_test_payload(merchant_id: str, now: float | None = None) -> dict[str, Any]:
-    return {
-        "event": TEST_EVENT,
-        "timestamp": int(now if now is not None else time.time()),
-        "data": {"message": WEBHOOK_TEST_MESSAGE, "merchant_id": merchant_id},
-    }
+    data = {"message": WEBHOOK_TEST_MESSAGE, "merchant_id": merchant_id}
+    return envelope(WEBHOOK_TEST, data, now)
 
 
 def send_test(ctx: Context, merchant: dict[str, Any]) -> dict[str, Any]:
     """Write a ``webhook.test`` event to the outbox and dispatch it like any other (202)."""
     merchant_id = str(merchant["id"])
-    params = event_params(merchant_id, None, [(TEST_EVENT, webhook_test_payload(merchant_id))])
+    params = event_params(merchant_id, None, [webhook_test_payload(merchant_id)])
     with ctx.db.connection() as conn:
         ids = repo.insert_event(conn, params)
     if not ids:  # the outbox writes nothing for a merchant without a URL
@@ -241,7 +238,7 @@ def send_test(ctx: Context, merchant: dict[str, Any]) -> dict[str, Any]:
     ctx.dispatcher.webhooks(ids)
     return {
         "id": str(ids[0]),
-        "event": TEST_EVENT,
+        "event": WEBHOOK_TEST,
         "status": "pending",
         "message": WEBHOOK_TEST_SCHEDULED,
     }
