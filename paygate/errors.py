@@ -69,6 +69,14 @@ class IdempotencyMismatch(PaygateError):
         super().__init__("Idempotency-Key reused with different parameters")
 
 
+class InvalidIdempotencyKey(BadRequest):
+    def __init__(self, max_length: int):
+        super().__init__(
+            f"Idempotency-Key must be 1 to {max_length} printable ASCII characters",
+            field="Idempotency-Key",
+        )
+
+
 class PayloadTooLarge(PaygateError):
     status = 413
 
@@ -135,3 +143,6 @@ WEBHOOK_TEST_SCHEDULED = "Test webhook scheduled"
 WEBHOOK_TEST_MESSAGE = "This is a test webhook from Paygate"
 WEBHOOK_URL_NOT_CONFIGURED = "Webhook URL is not configured"
 WEBHOOK_CONFIG_EMPTY = "webhook_url or regenerate_secret is required"
+
+# Idempotency-Key (beyond; docs/api.md).
+IDEMPOTENCY_KEY_IN_FLIGHT = "A request with this Idempotency-Key is still being processed"

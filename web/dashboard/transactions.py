@@ -6,11 +6,8 @@ import secrets
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
-
 from paygate.errors import Conflict, IdempotencyMismatch, NotFound, PaygateError
 from paygate.services import dashboard, idempotency, payments, refunds
-from paygate.services.idempotency import Replay
 
 from .base import Page
 from .render import money, parse_rupees
@@ -168,22 +165,17 @@ class Refund(Transaction):
             return
         body = {"amount": amount, "reason": reason}
         key = form.get("idempotency_key", "")[:100] or "dash_" + secrets.token_urlsafe(18)
-        fingerprint = idempotency.request_hash(
-            "POST",
-            f"/api/v1/payments/{payment_id}/refunds",
-            orjson.dumps(body, option=orjson.OPT_SORT_KEYS),
-        )
         location = f"/dashboard/transactions/{payment_id}"
         try:
-            begun = idempotency.begin(self.ctx, str(merchant["id"]), key, fingerprint)
-            if isinstance(begun, Replay):
-                self.redirect(req, resp, location, "This refund was already submitted.", "info")
-                return
-            try:
-                refund = refunds.create(self.ctx, merchant, payment_id, body, begun)
-            except BaseException:
-                idempotency.abandon(self.ctx, begun)
-                raise
+            answer = idempotency.run(
+                self.ctx,
+                merchant["id"],
+                idempotency.REFUND_CREATE,
+                key,
+                body,
+                lambda token: refunds.create(self.ctx, merchant, payment_id, body, token),
+                target=payment_id,
+            )
         except NotFound:
             self.show(req, resp, payment_id)
             return
@@ -195,6 +187,10 @@ class Refund(Transaction):
                 req, resp, payment_id, status=400, refund_error=exc.description, refund_form=form
             )
             return
+        if answer.replayed:
+            self.redirect(req, resp, location, "This refund was already submitted.", "info")
+            return
+        refund = answer.view
         self.redirect(
             req,
             resp,

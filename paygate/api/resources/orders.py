@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...services import orders
+from ...services import idempotency, orders
 from ..middleware import merchant_of
 from . import Resource, send
 
@@ -12,7 +12,10 @@ class Orders(Resource):
 
     def on_post(self, req, resp):
         self.create_for_merchant(
-            req, resp, lambda merchant, body, token: orders.create(self.ctx, merchant, body, token)
+            req,
+            resp,
+            idempotency.ORDER_CREATE,
+            lambda merchant, body, token: orders.create(self.ctx, merchant, body, token),
         )
 
     def on_get(self, req, resp):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ...services import orders, payments, validation
+from ...services import idempotency, orders, payments, validation
 from ..middleware import merchant_of
-from . import Resource, create_idempotently, send
+from . import Resource, send, send_answer
 
 
 class Payments(Resource):
@@ -14,6 +14,7 @@ class Payments(Resource):
         self.create_for_merchant(
             req,
             resp,
+            idempotency.PAYMENT_CREATE,
             lambda merchant, body, token: payments.create(self.ctx, merchant, body, token),
         )
 
@@ -30,14 +31,15 @@ class PaymentsPublic(Resource):
             send(resp, payments.create(self.ctx, None, body), 201)
             return
         merchant_id = orders.merchant_id_of(self.ctx, validation.order_id_of(body))
-        create_idempotently(
+        answer = idempotency.run(
             self.ctx,
-            req,
-            resp,
             merchant_id,
+            idempotency.PAYMENT_CREATE_PUBLIC,
+            req.get_header("Idempotency-Key"),
             body,
             lambda token: payments.create(self.ctx, None, body, token),
         )
+        send_answer(resp, answer)
 
 
 class Payment(Resource):
