@@ -30,10 +30,10 @@ KEY_PATTERN = re.compile(rf"[\x20-\x7e]{{1,{MAX_KEY_LENGTH}}}")
 CREATED = 201
 
 # The creating operations, by name. One key reused on another operation answers 422.
-ORDER_CREATE = "order.create"
-PAYMENT_CREATE = "payment.create"
-PAYMENT_CREATE_PUBLIC = "payment.create.public"  # the checkout page's; merchant from the order
-REFUND_CREATE = "refund.create"  # target: the payment refunded
+ORDER_CREATE = "orders.create"
+PAYMENT_CREATE = "payments.create"
+PAYMENT_CREATE_PUBLIC = "payments.create_public"  # the checkout page's; merchant from the order
+REFUND_CREATE = "refunds.create"  # target: the payment refunded
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,11 @@ from ..db.outbox import event_params
 from ..db.rows import payment_from_row
 from ..errors import (
     CAPTURE_AMOUNT_TOO_LARGE,
+    CAPTURE_FAILED,
     ORDER_ALREADY_PAID,
     PAYMENT_ALREADY_CAPTURED,
+    PAYMENT_FAILED_DESCRIPTION,
+    PAYMENT_METHOD_NOT_SUPPORTED,
     PAYMENT_NOT_CAPTURABLE,
     BadRequest,
     NotFound,
@@ -69,7 +72,7 @@ def create(
         processor = ctx.plugins.processor(processor_name)
         chosen = validation.method(body.get("method"))
         if chosen not in processor.methods:
-            raise BadRequest(f"Payment method {chosen} is not supported", field="method")
+            raise BadRequest(PAYMENT_METHOD_NOT_SUPPORTED.format(method=chosen), field="method")
         details = validation.payment_request(body)
         now = datetime.now(UTC)
         payment = Payment(
@@ -168,7 +171,7 @@ def capture(ctx: Context, merchant: dict[str, Any], payment_id: str, body: Any) 
         amount = payment.amount if requested is None else requested
         result = ctx.plugins.processor(payment.processor).capture(payment, amount)
         if result.outcome != Outcome.SUCCESS:
-            raise BadRequest(result.error_description or "Capture failed at the processor")
+            raise BadRequest(result.error_description or CAPTURE_FAILED)
         now = datetime.now(UTC)
         captured = replace(payment, captured=True, captured_at=now, updated_at=now)
         changed, webhook_ids = repo.capture(
@@ -244,7 +247,7 @@ def _settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
         error_code=None if success else (result.error_code or "PAYMENT_FAILED"),
         error_description=None
         if success
-        else (result.error_description or "Payment processing failed"),
+        else (result.error_description or PAYMENT_FAILED_DESCRIPTION),
         updated_at=now,
     )
     name = events.PAYMENT_SUCCESS if success else events.PAYMENT_FAILED

@@ -24,6 +24,7 @@ from ..errors import (
     PARTIAL_REFUND_NOT_SUPPORTED,
     PAYMENT_NOT_REFUNDABLE,
     REFUND_EXCEEDS_AVAILABLE,
+    REFUND_FAILED_DESCRIPTION,
     BadRequest,
     NotFound,
     RefundNotAllowed,
@@ -217,7 +218,7 @@ def _finish(ctx: Context, refund: Refund, result: RefundResult) -> str:
             refund,
             status=RefundStatus.FAILED,
             error_code=result.error_code or "REFUND_FAILED",
-            error_description=result.error_description or "Refund processing failed",
+            error_description=result.error_description or REFUND_FAILED_DESCRIPTION,
             updated_at=now,
         )
         name, write = events.REFUND_FAILED, repo.mark_failed
