@@ -27,12 +27,13 @@ class Resource:
         req: falcon.Request,
         resp: falcon.Response,
         scope: str,
-        create: Callable[[dict[str, Any], Any, Token | None], dict[str, Any]],
+        create: Callable[[Context, dict[str, Any], Any, Token | None], dict[str, Any]],
         *,
         target: str | None = None,
     ) -> None:
-        """The signed-in merchant's creating POST: ``create(merchant, body, token)`` run once per
-        Idempotency-Key in ``scope`` (see ``services.idempotency.run``), answered 201."""
+        """The signed-in merchant's creating POST: ``create(ctx, merchant, body, token)`` (a
+        service's ``create``) run once per Idempotency-Key in ``scope`` (see
+        ``services.idempotency.run``), answered 201."""
         merchant = merchant_of(req)
         body = self.body(req)
         answer = idempotency.run(
@@ -41,7 +42,7 @@ class Resource:
             scope,
             req.get_header("Idempotency-Key"),
             body,
-            lambda token: create(merchant, body, token),
+            lambda token: create(self.ctx, merchant, body, token),
             target=target,
         )
         send_answer(resp, answer)

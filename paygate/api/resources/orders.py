@@ -11,12 +11,7 @@ class Orders(Resource):
     auth = True
 
     def on_post(self, req, resp):
-        self.create_for_merchant(
-            req,
-            resp,
-            idempotency.ORDER_CREATE,
-            lambda merchant, body, token: orders.create(self.ctx, merchant, body, token),
-        )
+        self.create_for_merchant(req, resp, idempotency.ORDER_CREATE, orders.create)
 
     def on_get(self, req, resp):
         send(

@@ -17,8 +17,8 @@ class PaymentRefunds(Resource):
             req,
             resp,
             idempotency.REFUND_CREATE,
-            lambda merchant, body, token: refunds.create(
-                self.ctx, merchant, payment_id, body, token
+            lambda ctx, merchant, body, token: refunds.create(
+                ctx, merchant, payment_id, body, token
             ),
             target=payment_id,
         )
