@@ -6,6 +6,104 @@ one place that owns the wording of messages (zaqar's ``transport/wsgi/errors.py`
 
 from __future__ import annotations
 
+# -- Messages: the one place the wording lives. Templates take ``str.format`` fields. ----------
+
+# The contract fixes these word for word (CONTRACT.md sections 1-3).
+INVALID_CREDENTIALS = "Invalid API credentials"
+AMOUNT_TOO_SMALL = "amount must be at least 100"
+PAYMENT_NOT_CAPTURABLE = "Payment not in capturable state"
+PAYMENT_ALREADY_CAPTURED = "Payment already captured"
+CAPTURE_AMOUNT_TOO_LARGE = "Capture amount exceeds payment amount"
+PAYMENT_NOT_REFUNDABLE = "Payment not in refundable state"
+REFUND_EXCEEDS_AVAILABLE = "Refund amount exceeds available amount"
+NOT_FOUND = "{kind} not found"  # Order, Payment, Refund, Webhook log (and Merchant)
+PAYMENT_FAILED_DESCRIPTION = "Payment processing failed"
+VPA_INVALID = "Invalid VPA format"
+CARD_NUMBER_INVALID = "Invalid card number"
+CARD_EXPIRY_INVALID = "Invalid card expiry date"
+CARD_EXPIRED = "Card has expired"
+
+# Request bodies and fields.
+BODY_NOT_OBJECT = "{what} must be a JSON object"
+BODY_NOT_JSON = "Request body is not valid JSON"
+BODY_TOO_LARGE = "Request body exceeds {limit} bytes"
+BODY_NOT_JSON_TYPE = "Content-Type must be application/json"
+UNKNOWN_FIELD = "Unknown field: {field}"
+FIELD_REQUIRED = "{field} is required"
+FIELD_NOT_STRING = "{field} must be a string"
+FIELD_TOO_LONG = "{field} must be at most {max_length} characters"
+FIELD_NOT_SHORT_STRING = "{field} must be a string of at most {max_length} characters"
+FIELD_HAS_NUL = "{field} must not contain NUL characters"
+FIELD_NOT_PAISE = "{field} must be an integer number of paise"
+FIELD_BELOW_MINIMUM = "{field} must be at least {minimum}"
+FIELD_ABOVE_MAXIMUM = "{field} must be at most {maximum}"
+FIELD_NOT_INTEGER = "{field} must be an integer"
+FIELD_OUT_OF_RANGE = "{field} must be between {low} and {high}"
+FIELD_NOT_MOMENT = "{field} must be unix seconds or an ISO-8601 date"
+FIELD_NOT_ONE_OF = "{field} must be one of: {choices}"
+FIELD_NOT_WITH_METHOD = "{field} is not used with method {method}"
+CURRENCY_INVALID = "currency must be a three-letter ISO 4217 code such as INR"
+NOTES_NOT_OBJECT = "notes must be an object of key-value pairs"
+NOTES_TOO_MANY = "notes can have at most {count} keys"
+NOTES_KEY_TOO_LONG = "notes keys must be at most {max_length} characters, without NUL"
+NOTES_VALUE_TOO_LONG = "notes values must be at most {max_length} characters, without NUL"
+NOTES_VALUE_TYPE = "notes values must be strings, integers or booleans"
+NOTES_NUMBER_TOO_LARGE = "notes numbers are too large"
+
+# Payments, cards, refunds.
+ORDER_ALREADY_PAID = "Order already paid"  # (beyond) public checkout endpoint only
+PAYMENT_METHOD_NOT_SUPPORTED = "Payment method {method} is not supported"
+CAPTURE_FAILED = "Capture failed at the processor"
+CARD_REQUIRED = "card details are required for method card"
+CVV_INVALID = "cvv must be 3 or 4 digits"
+PARTIAL_REFUND_NOT_SUPPORTED = "Processor '{processor}' supports full refunds only"  # (beyond)
+REFUND_FAILED_DESCRIPTION = "Refund processing failed"
+UNKNOWN_PROCESSOR = "Unknown processor '{name}' (registered: {known})"
+PROCESSOR_DISABLED = (
+    "Processor '{name}' is disabled by PAYGATE_DISABLE_PLUGINS (registered: {known})"
+)
+UNKNOWN_NOTIFIER = "Unknown notifier '{name}' (registered: {known})"
+
+# Webhooks (CONTRACT.md sections 3 and 5).
+WEBHOOK_RETRY_SCHEDULED = "Webhook retry scheduled"
+WEBHOOK_TEST_SCHEDULED = "Test webhook scheduled"
+WEBHOOK_TEST_MESSAGE = "This is a test webhook from Paygate"
+WEBHOOK_URL_NOT_CONFIGURED = "Webhook URL is not configured"
+WEBHOOK_CONFIG_EMPTY = "webhook_url or regenerate_secret is required"
+WEBHOOK_URL_REFUSED = "webhook_url {problem}"
+REGENERATE_SECRET_NOT_BOOLEAN = "regenerate_secret must be true or false"
+
+# Idempotency-Key (beyond; docs/api.md).
+IDEMPOTENCY_KEY_INVALID = "Idempotency-Key must be 1 to {max_length} printable ASCII characters"
+IDEMPOTENCY_KEY_REUSED = "Idempotency-Key reused with different parameters"
+IDEMPOTENCY_KEY_IN_FLIGHT = "A request with this Idempotency-Key is still being processed"
+
+# Sign-in and passwords (dashboard).
+INVALID_SIGN_IN = "Invalid email or password"
+TOO_MANY_SIGN_INS = "Too many failed sign-ins for this email. Try again in {minutes} minutes."
+PASSWORD_INCORRECT = "Current password is incorrect"
+PASSWORD_TOO_SHORT = "Password must be at least {length} characters"
+PASSWORD_TOO_LONG = "Password must be at most {length} characters"
+PASSWORDS_DIFFER = "The two passwords do not match"
+
+# Dashboard and checkout forms and pages.
+FORM_AMOUNT_INVALID = "Enter an amount in rupees greater than ₹0.00, like 250.00"
+REFUND_FORM_USED = "That refund form was already used. Check the refunds below before trying again."
+FORM_NOT_FROM_PAGE = "This form must be sent by the page itself."
+FORM_TOO_LARGE = "The form is too large."
+FORM_UNREADABLE = "The form could not be read."
+FORM_EXPIRED = (
+    "This form has expired or did not come from this dashboard. Reload the page and try again."
+)
+CHECKOUT_KEY_MISMATCH = "Key does not match the order's merchant"
+
+# The API's own answers (paygate/api/errors.py) and the record's availability.
+URL_NOT_FOUND = "The requested URL was not found"
+METHOD_NOT_ALLOWED = "Method not allowed on this URL"
+INTERNAL_ERROR = "Internal server error"
+SERVICE_UNAVAILABLE = "Service temporarily unavailable, retry later"
+DATABASE_UNREACHABLE = "cannot connect to the database: {reason}"
+
 
 class PaygateError(Exception):
     """Base class. ``code`` is the contract's error code, ``description`` its human text."""
@@ -39,7 +137,7 @@ class AuthenticationFailed(PaygateError):
     code = "AUTHENTICATION_ERROR"
     status = 401
 
-    def __init__(self, description: str = "Invalid API credentials"):
+    def __init__(self, description: str = INVALID_CREDENTIALS):
         super().__init__(description)
 
 
@@ -51,7 +149,7 @@ class NotFound(PaygateError):
 
     @classmethod
     def of(cls, kind: str) -> NotFound:
-        return cls(f"{kind} not found")
+        return cls(NOT_FOUND.format(kind=kind))
 
 
 class Conflict(PaygateError):
@@ -66,21 +164,29 @@ class IdempotencyMismatch(PaygateError):
     status = 422
 
     def __init__(self) -> None:
-        super().__init__("Idempotency-Key reused with different parameters")
+        super().__init__(IDEMPOTENCY_KEY_REUSED)
+
+
+class InvalidIdempotencyKey(BadRequest):
+    def __init__(self, max_length: int):
+        super().__init__(
+            IDEMPOTENCY_KEY_INVALID.format(max_length=max_length),
+            field="Idempotency-Key",
+        )
 
 
 class PayloadTooLarge(PaygateError):
     status = 413
 
     def __init__(self, limit: int):
-        super().__init__(f"Request body exceeds {limit} bytes")
+        super().__init__(BODY_TOO_LARGE.format(limit=limit))
 
 
 class UnsupportedMediaType(PaygateError):
     status = 415
 
     def __init__(self) -> None:
-        super().__init__("Content-Type must be application/json")
+        super().__init__(BODY_NOT_JSON_TYPE)
 
 
 class RefundNotAllowed(BadRequest):
@@ -93,7 +199,7 @@ class ServiceUnavailable(PaygateError):
     code = "SERVICE_UNAVAILABLE"
     status = 503
 
-    def __init__(self, description: str = "Service temporarily unavailable, retry later"):
+    def __init__(self, description: str = SERVICE_UNAVAILABLE):
         super().__init__(description)
 
 
@@ -102,36 +208,16 @@ class UnknownProcessor(PaygateError):
 
     def __init__(self, name: str, known: list[str] | None = None):
         known_text = ", ".join(sorted(known or [])) or "none"
-        super().__init__(f"Unknown processor '{name}' (registered: {known_text})")
+        super().__init__(UNKNOWN_PROCESSOR.format(name=name, known=known_text))
         self.name = name
 
 
 class UnknownNotifier(PaygateError):
     def __init__(self, name: str, known: list[str] | None = None):
         known_text = ", ".join(sorted(known or [])) or "none"
-        super().__init__(f"Unknown notifier '{name}' (registered: {known_text})")
+        super().__init__(UNKNOWN_NOTIFIER.format(name=name, known=known_text))
         self.name = name
 
 
 class PluginError(Exception):
     """A plugin could not be loaded or registered; raised at start-up, names the plugin."""
-
-
-# Messages the contract fixes word for word.
-INVALID_CREDENTIALS = "Invalid API credentials"
-AMOUNT_TOO_SMALL = "amount must be at least 100"
-PAYMENT_NOT_CAPTURABLE = "Payment not in capturable state"
-PAYMENT_ALREADY_CAPTURED = "Payment already captured"
-CAPTURE_AMOUNT_TOO_LARGE = "Capture amount exceeds payment amount"
-PAYMENT_NOT_REFUNDABLE = "Payment not in refundable state"
-REFUND_EXCEEDS_AVAILABLE = "Refund amount exceeds available amount"
-ORDER_ALREADY_PAID = "Order already paid"  # (beyond) public checkout endpoint only
-PAYMENT_FAILED_DESCRIPTION = "Payment processing failed"
-PARTIAL_REFUND_NOT_SUPPORTED = "Processor '{processor}' supports full refunds only"  # (beyond)
-
-# Webhooks (CONTRACT.md sections 3 and 5).
-WEBHOOK_RETRY_SCHEDULED = "Webhook retry scheduled"
-WEBHOOK_TEST_SCHEDULED = "Test webhook scheduled"
-WEBHOOK_TEST_MESSAGE = "This is a test webhook from Paygate"
-WEBHOOK_URL_NOT_CONFIGURED = "Webhook URL is not configured"
-WEBHOOK_CONFIG_EMPTY = "webhook_url or regenerate_secret is required"

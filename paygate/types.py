@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 
 class PaymentStatus(StrEnum):
@@ -188,20 +188,6 @@ class RefundDenied:
     """A refund-policy plugin's objection. ``reason`` is shown to the merchant (400)."""
 
     reason: str
-
-
-@dataclass(frozen=True)
-class Event:
-    """A webhook event as stored in the outbox: ``payload`` is the exact body to send."""
-
-    id: str
-    name: str
-    merchant_id: str
-    timestamp: int
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def as_payload(self) -> dict[str, Any]:
-        return {"event": self.name, "timestamp": self.timestamp, "data": self.data}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import logging
 
 import falcon
 
-from ..errors import PaygateError
+from ..errors import INTERNAL_ERROR, METHOD_NOT_ALLOWED, URL_NOT_FOUND, PaygateError
 from ..wire import compact_json
 
 log = logging.getLogger("paygate.api")
@@ -22,8 +22,8 @@ _HTTP_CODES = {
     404: "NOT_FOUND_ERROR",
 }
 _HTTP_DESCRIPTIONS = {
-    404: "The requested URL was not found",
-    405: "Method not allowed on this URL",
+    404: URL_NOT_FOUND,
+    405: METHOD_NOT_ALLOWED,
 }
 
 
@@ -59,7 +59,7 @@ def handle_http_error(req, resp, ex: falcon.HTTPError, params) -> None:
 def handle_unexpected(req, resp, ex: Exception, params) -> None:
     request_id = getattr(req.context, "request_id", "-")
     log.exception("unhandled error on %s %s (request %s)", req.method, req.path, request_id)
-    _send(resp, 500, envelope("SERVER_ERROR", "Internal server error", req))
+    _send(resp, 500, envelope("SERVER_ERROR", INTERNAL_ERROR, req))
 
 
 def install(app: falcon.App) -> None:

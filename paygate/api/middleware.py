@@ -9,7 +9,14 @@ from typing import Any
 import falcon
 import orjson
 
-from ..errors import AuthenticationFailed, BadRequest, PayloadTooLarge, UnsupportedMediaType
+from ..errors import (
+    BODY_NOT_JSON,
+    BODY_NOT_OBJECT,
+    AuthenticationFailed,
+    BadRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from ..services import Context, merchants
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -70,13 +77,13 @@ def json_body(req: falcon.Request, limit: int, *, required: bool = True) -> Any:
         raise UnsupportedMediaType()
     if not raw.strip():
         if required:
-            raise BadRequest("Request body must be a JSON object")
+            raise BadRequest(BODY_NOT_OBJECT.format(what="Request body"))
         req.context.json = {}
         return req.context.json
     try:
         req.context.json = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise BadRequest("Request body is not valid JSON") from None
+        raise BadRequest(BODY_NOT_JSON) from None
     return req.context.json
 
 

@@ -17,7 +17,7 @@ import psycopg
 import psycopg_pool
 from psycopg.rows import dict_row
 
-from ..errors import ServiceUnavailable
+from ..errors import DATABASE_UNREACHABLE, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def connect(url: str) -> psycopg.Connection:
     try:
         return psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=5)
     except psycopg.OperationalError as exc:
-        raise ServiceUnavailable(f"cannot connect to the database: {first_line(exc)}") from exc
+        raise ServiceUnavailable(DATABASE_UNREACHABLE.format(reason=first_line(exc))) from exc
 
 
 def first_line(exc: BaseException) -> str:

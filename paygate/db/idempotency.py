@@ -3,6 +3,8 @@
 A request claims its key with an ``in_flight`` row in its own short transaction; the statement
 that creates the object completes the row (status, response) atomically with the object. An
 ``in_flight`` row older than ``STALE_AFTER`` belongs to a request that died and may be retaken.
+The ``request_hash`` column holds the request's fingerprint (``services.idempotency.fingerprint``:
+the operation's name, its target and the body), so a repeat can be told from a reuse.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ COMPLETE_CTE = """idem AS (
 )"""
 
 
-def claim(conn: psycopg.Connection, merchant_id: str, key: str, request_hash: str) -> dict | None:
+def claim(conn: psycopg.Connection, merchant_id: str, key: str, fingerprint: str) -> dict | None:
     """Insert an in-flight row; return None when we own the key now, else the existing row."""
     with conn.transaction():
         conn.execute(
@@ -31,7 +33,7 @@ def claim(conn: psycopg.Connection, merchant_id: str, key: str, request_hash: st
         inserted = conn.execute(
             """INSERT INTO idempotency_keys (merchant_id, key, request_hash)
                VALUES (%s, %s, %s) ON CONFLICT DO NOTHING RETURNING key""",
-            (merchant_id, key, request_hash),
+            (merchant_id, key, fingerprint),
         ).fetchone()
         if inserted:
             return None
@@ -39,7 +41,7 @@ def claim(conn: psycopg.Connection, merchant_id: str, key: str, request_hash: st
             """SELECT request_hash, status, response_code, response_body FROM idempotency_keys
                 WHERE merchant_id = %s AND key = %s""",
             (merchant_id, key),
-        ).fetchone() or {"status": "in_flight", "request_hash": request_hash}
+        ).fetchone() or {"status": "in_flight", "request_hash": fingerprint}
 
 
 def release(conn: psycopg.Connection, merchant_id: str, key: str) -> None:
@@ -47,15 +49,6 @@ def release(conn: psycopg.Connection, merchant_id: str, key: str) -> None:
     conn.execute(
         "DELETE FROM idempotency_keys WHERE merchant_id = %s AND key = %s AND status = 'in_flight'",
         (merchant_id, key),
-    )
-
-
-def complete(conn: psycopg.Connection, merchant_id: str, key: str, code: int, body: bytes) -> None:
-    """Store the response (for creations that cannot fold this into their own statement)."""
-    conn.execute(
-        """UPDATE idempotency_keys SET status = 'complete', response_code = %s, response_body = %s
-            WHERE merchant_id = %s AND key = %s AND status = 'in_flight'""",
-        (code, body, merchant_id, key),
     )
 
 

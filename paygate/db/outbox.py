@@ -3,7 +3,7 @@
 ``events_cte()`` is a CTE fragment that inserts one ``webhook_logs`` row per event for a merchant
 that has a webhook URL, optionally only when another CTE changed a row. Parameters it needs:
 ``merchant_id``, ``resource_id``, ``event_ids``, ``event_names``, ``event_bodies`` (see
-``event_params``).
+``event_params``, which takes envelopes built by ``paygate.events.envelope``).
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ def events_cte(name: str = "events", *, only_if: str | None = None) -> str:
 
 
 def event_params(
-    merchant_id: str, resource_id: str, events: list[tuple[str, dict[str, Any]]]
+    merchant_id: str, resource_id: str | None, envelopes: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """``events`` is a list of (event name, full payload dict)."""
+    """``envelopes`` are full event bodies from ``paygate.events.envelope``."""
     return {
         "merchant_id": merchant_id,
         "resource_id": resource_id,
-        "event_ids": [uuid.uuid4() for _ in events],
-        "event_names": [name for name, _ in events],
-        "event_bodies": [compact_json(payload).decode("utf-8") for _, payload in events],
+        "event_ids": [uuid.uuid4() for _ in envelopes],
+        "event_names": [body["event"] for body in envelopes],
+        "event_bodies": [compact_json(body).decode("utf-8") for body in envelopes],
     }

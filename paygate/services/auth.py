@@ -22,7 +22,17 @@ import orjson
 from ..config import TEST_MERCHANT_ID
 from ..db import dashboard as repo
 from ..db import merchants as merchants_repo
-from ..errors import AuthenticationFailed, BadRequest, PaygateError
+from ..errors import (
+    INVALID_SIGN_IN,
+    PASSWORD_INCORRECT,
+    PASSWORD_TOO_LONG,
+    PASSWORD_TOO_SHORT,
+    PASSWORDS_DIFFER,
+    TOO_MANY_SIGN_INS,
+    AuthenticationFailed,
+    BadRequest,
+    PaygateError,
+)
 from . import Context
 
 SESSION_SECONDS = 12 * 3600
@@ -32,7 +42,6 @@ MAX_SIGN_IN_FAILURES = 10
 SIGN_IN_WINDOW_SECONDS = 15 * 60
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
-INVALID_SIGN_IN = "Invalid email or password"
 
 # scrypt with n=2**14, r=8 (16 MiB, ~50 ms here): OWASP's minimum for interactive sign-in.
 SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_LEN = 2**14, 8, 1, 32
@@ -101,10 +110,7 @@ class TooManySignIns(PaygateError):
     status = 429
 
     def __init__(self) -> None:
-        minutes = SIGN_IN_WINDOW_SECONDS // 60
-        super().__init__(
-            f"Too many failed sign-ins for this email. Try again in {minutes} minutes."
-        )
+        super().__init__(TOO_MANY_SIGN_INS.format(minutes=SIGN_IN_WINDOW_SECONDS // 60))
 
 
 def sign_in(ctx: Context, email: str, password: str) -> dict[str, Any]:
@@ -137,17 +143,15 @@ def set_password(
     """Set a new password (the current one is required once one exists) and end every session
     of the merchant. Returns the merchant."""
     if merchant["password_hash"] and not verify_password(current or "", merchant["password_hash"]):
-        raise BadRequest("Current password is incorrect", field="current_password")
+        raise BadRequest(PASSWORD_INCORRECT, field="current_password")
     if len(new or "") < MIN_PASSWORD_LENGTH:
         raise BadRequest(
-            f"Password must be at least {MIN_PASSWORD_LENGTH} characters", field="new_password"
+            PASSWORD_TOO_SHORT.format(length=MIN_PASSWORD_LENGTH), field="new_password"
         )
     if len(new) > MAX_PASSWORD_LENGTH:
-        raise BadRequest(
-            f"Password must be at most {MAX_PASSWORD_LENGTH} characters", field="new_password"
-        )
+        raise BadRequest(PASSWORD_TOO_LONG.format(length=MAX_PASSWORD_LENGTH), field="new_password")
     if new != confirm:
-        raise BadRequest("The two passwords do not match", field="confirm_password")
+        raise BadRequest(PASSWORDS_DIFFER, field="confirm_password")
     password_hash = hash_password(new)
     with ctx.db.transaction() as conn:
         merchants_repo.set_password_hash(conn, str(merchant["id"]), password_hash)

@@ -11,7 +11,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import BadRequest, ValidationFailed
+from ..errors import (
+    CARD_EXPIRED,
+    CARD_EXPIRY_INVALID,
+    CARD_NUMBER_INVALID,
+    CARD_REQUIRED,
+    CVV_INVALID,
+    FIELD_NOT_SHORT_STRING,
+    UNKNOWN_FIELD,
+    BadRequest,
+    ValidationFailed,
+)
 
 MAX_HOLDER_NAME = 255
 MAX_NUMBER_LENGTH = 40  # 19 digits with spaces or dashes between every one fits
@@ -58,12 +68,12 @@ def card_network(digits: str) -> str:
 def card_number(value: Any) -> str:
     """The cleaned digits of a valid card number (kept local by callers, never stored)."""
     if not isinstance(value, str) or len(value) > MAX_NUMBER_LENGTH:
-        raise ValidationFailed("INVALID_CARD", "Invalid card number", field="card.number")
+        raise ValidationFailed("INVALID_CARD", CARD_NUMBER_INVALID, field="card.number")
     digits = value.replace(" ", "").replace("-", "")
     if not (13 <= len(digits) <= 19) or not digits.isascii() or not digits.isdigit():
-        raise ValidationFailed("INVALID_CARD", "Invalid card number", field="card.number")
+        raise ValidationFailed("INVALID_CARD", CARD_NUMBER_INVALID, field="card.number")
     if not luhn_ok(digits):
-        raise ValidationFailed("INVALID_CARD", "Invalid card number", field="card.number")
+        raise ValidationFailed("INVALID_CARD", CARD_NUMBER_INVALID, field="card.number")
     return digits
 
 
@@ -84,13 +94,13 @@ def expiry(month: Any, year: Any, *, today: datetime | None = None) -> tuple[int
     today = today or datetime.now(UTC)
     m, y = _expiry_part(month, MONTH_DIGITS), _expiry_part(year, YEAR_DIGITS)
     if m is None or y is None or not 1 <= m <= 12:
-        raise ValidationFailed("EXPIRED_CARD", "Invalid card expiry date", field="card.expiry")
+        raise ValidationFailed("EXPIRED_CARD", CARD_EXPIRY_INVALID, field="card.expiry")
     if y < 100:
         y += 2000
     if y > MAX_YEAR:
-        raise ValidationFailed("EXPIRED_CARD", "Invalid card expiry date", field="card.expiry")
+        raise ValidationFailed("EXPIRED_CARD", CARD_EXPIRY_INVALID, field="card.expiry")
     if (y, m) < (today.year, today.month):
-        raise ValidationFailed("EXPIRED_CARD", "Card has expired", field="card.expiry")
+        raise ValidationFailed("EXPIRED_CARD", CARD_EXPIRED, field="card.expiry")
     return m, y
 
 
@@ -104,22 +114,24 @@ def cvv(value: Any) -> None:
         or not value.isdigit()
         or not (3 <= len(value) <= 4)
     ):
-        raise BadRequest("cvv must be 3 or 4 digits", field="card.cvv")
+        raise BadRequest(CVV_INVALID, field="card.cvv")
 
 
 def card(value: Any, *, today: datetime | None = None) -> CardSummary:
     if not isinstance(value, dict):
-        raise BadRequest("card details are required for method card", field="card")
+        raise BadRequest(CARD_REQUIRED, field="card")
     unknown = sorted(set(value) - CARD_FIELDS)
     if unknown:
-        raise BadRequest(f"Unknown field: card.{unknown[0]}", field=f"card.{unknown[0]}")
+        raise BadRequest(
+            UNKNOWN_FIELD.format(field=f"card.{unknown[0]}"), field=f"card.{unknown[0]}"
+        )
     digits = card_number(value.get("number"))
     expiry(value.get("expiry_month"), value.get("expiry_year"), today=today)
     cvv(value.get("cvv"))
     holder = value.get("holder_name")
     if holder is not None and (not isinstance(holder, str) or len(holder) > MAX_HOLDER_NAME):
         raise BadRequest(
-            f"holder_name must be a string of at most {MAX_HOLDER_NAME} characters",
+            FIELD_NOT_SHORT_STRING.format(field="holder_name", max_length=MAX_HOLDER_NAME),
             field="card.holder_name",
         )
     return CardSummary(network=card_network(digits), last4=digits[-4:])

@@ -1,33 +1,50 @@
-"""Idempotency-Key handling with Stripe's semantics on top of the compatible replay.
+"""The one idempotent-create flow (Idempotency-Key with Stripe's semantics), for every edge.
 
-``begin()`` claims the key (an INSERT under a primary key, so two racing requests cannot both
-win). The creating statement then stores the response in the same statement as the object
-(``Token.params``), so a crash can never leave an object without its stored response.
+``run(ctx, merchant_id, scope, key, body, create)`` is what the API's creating POSTs and the
+dashboard's refund form call. A key belongs to (merchant, key); what makes two requests "the
+same" is the scope's name (``REFUND_CREATE``...), its target (the payment refunded) and the
+body as parsed JSON, never a URL. ``begin()`` claims the key (an INSERT under a primary key, so
+two racing requests cannot both win); the creating statement then stores the response in the
+same statement as the object (``Token.params``), so a crash can never leave an object without
+its stored response.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from ..db import idempotency as repo
-from ..errors import BadRequest, Conflict, IdempotencyMismatch
+from ..errors import IDEMPOTENCY_KEY_IN_FLIGHT, Conflict, IdempotencyMismatch, InvalidIdempotencyKey
 from ..wire import compact_json
 from . import Context
 
 MAX_KEY_LENGTH = 255
 # Printable ASCII (what every HTTP stack carries unchanged); a UUID v4 is the usual choice.
 KEY_PATTERN = re.compile(rf"[\x20-\x7e]{{1,{MAX_KEY_LENGTH}}}")
+CREATED = 201
+
+# The creating operations, by name. One key reused on another operation answers 422.
+ORDER_CREATE = "orders.create"
+PAYMENT_CREATE = "payments.create"
+PAYMENT_CREATE_PUBLIC = "payments.create_public"  # the checkout page's; merchant from the order
+REFUND_CREATE = "refunds.create"  # target: the payment refunded
 
 
 @dataclass(frozen=True)
-class Replay:
-    """A stored response to send again, byte for byte."""
+class Answer:
+    """What a creating request answers: ``body`` is the stored bytes, sent as they are. ``view``
+    is the created object's view, None on a replay."""
 
     status: int
     body: bytes
+    replayed: bool = False
+    view: dict[str, Any] | None = None
 
 
 @dataclass
@@ -52,30 +69,59 @@ def token_params(token: Token | None, code: int, view: dict[str, Any]) -> dict[s
     return NO_TOKEN if token is None else token.params(code, view)
 
 
-def request_hash(method: str, path: str, body: bytes) -> str:
+def fingerprint(scope: str, body: Any, target: str | None = None) -> str:
+    """The scope, its target and the body as parsed JSON (key order and whitespace do not
+    matter), hashed: what the key's first request is compared with."""
     digest = hashlib.sha256()
-    for part in (method.encode(), b"\0", path.encode(), b"\0", body):
+    for part in (scope.encode(), b"\0", (target or "").encode(), b"\0"):
         digest.update(part)
+    digest.update(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
     return digest.hexdigest()
 
 
-def begin(ctx: Context, merchant_id: str, key: str, fingerprint: str) -> Token | Replay:
-    """Claim ``key`` for this request (Token), or answer what an earlier request did with it:
-    its stored response (Replay), 422 when the parameters differ, 409 while it is in flight."""
+def run(
+    ctx: Context,
+    merchant_id: str,
+    scope: str,
+    key: str | None,
+    body: Any,
+    create: Callable[[Token | None], dict[str, Any]],
+    *,
+    target: str | None = None,
+) -> Answer:
+    """Create once per (merchant, key): ``create(token)`` returns the new object's view and
+    passes ``token`` to its creating statement (``token_params``). Without a key it simply
+    creates. A repeat answers the first response (``replayed``); a different request under the
+    same key is a 422, a repeat while the first is in flight a 409; a failure frees the key."""
+    if key is None:
+        view = create(None)
+        return Answer(CREATED, compact_json(view), view=view)
+    begun = begin(ctx, str(merchant_id), key, fingerprint(scope, body, target))
+    if isinstance(begun, Answer):
+        return begun
+    try:
+        view = create(begun)
+    except BaseException:
+        abandon(ctx, begun)
+        raise
+    return Answer(begun.code, begun.body, view=view)
+
+
+def begin(ctx: Context, merchant_id: str, key: str, request: str) -> Token | Answer:
+    """Claim ``key`` for the request whose fingerprint is ``request`` (Token), or answer what an
+    earlier request did with it: its stored response (a replayed Answer), 422 when the
+    parameters differ, 409 while it is in flight."""
     if not KEY_PATTERN.fullmatch(key):
-        raise BadRequest(
-            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
-            field="Idempotency-Key",
-        )
+        raise InvalidIdempotencyKey(MAX_KEY_LENGTH)
     with ctx.db.connection() as conn:
-        existing = repo.claim(conn, merchant_id, key, fingerprint)
+        existing = repo.claim(conn, merchant_id, key, request)
     if existing is None:
         return Token(merchant_id=merchant_id, key=key)
-    if existing["request_hash"] != fingerprint:
+    if existing["request_hash"] != request:
         raise IdempotencyMismatch()
     if existing["status"] != "complete":
-        raise Conflict("A request with this Idempotency-Key is still being processed")
-    return Replay(status=existing["response_code"], body=bytes(existing["response_body"]))
+        raise Conflict(IDEMPOTENCY_KEY_IN_FLIGHT)
+    return Answer(existing["response_code"], bytes(existing["response_body"]), replayed=True)
 
 
 def abandon(ctx: Context, token: Token) -> None:

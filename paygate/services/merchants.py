@@ -11,7 +11,13 @@ import uuid
 from typing import Any
 
 from ..db import merchants as repo
-from ..errors import AuthenticationFailed, BadRequest, NotFound
+from ..errors import (
+    PROCESSOR_DISABLED,
+    UNKNOWN_PROCESSOR,
+    AuthenticationFailed,
+    BadRequest,
+    NotFound,
+)
 from . import Context
 
 # A merchant's credentials are read on every API call; a few seconds of caching saves a round
@@ -53,7 +59,7 @@ def get(ctx: Context, merchant_id: str) -> dict[str, Any]:
     with ctx.db.connection() as conn:
         merchant = repo.by_id(conn, merchant_id)
     if merchant is None:
-        raise NotFound("Merchant not found")
+        raise NotFound.of("Merchant")
     return merchant
 
 
@@ -90,7 +96,7 @@ def find(ctx: Context, ref: str) -> dict[str, Any]:
     with ctx.db.connection() as conn:
         merchant = repo.by_id(conn, merchant_id) if merchant_id else repo.by_email(conn, ref)
     if merchant is None:
-        raise NotFound("Merchant not found")
+        raise NotFound.of("Merchant")
     return merchant
 
 
@@ -99,14 +105,12 @@ def set_processor(ctx: Context, merchant_id: str, processor: str) -> dict[str, A
     refused now, at configuration time, not at the first payment."""
     if processor not in ctx.plugins.processors:
         known = ", ".join(sorted(ctx.plugins.processors)) or "none"
-        if processor in ctx.settings.disable_plugins:
-            reason = f"Processor '{processor}' is disabled by PAYGATE_DISABLE_PLUGINS"
-        else:
-            reason = f"Unknown processor '{processor}'"
-        raise BadRequest(f"{reason} (registered: {known})", field="processor")
+        disabled = processor in ctx.settings.disable_plugins
+        message = PROCESSOR_DISABLED if disabled else UNKNOWN_PROCESSOR
+        raise BadRequest(message.format(name=processor, known=known), field="processor")
     with ctx.db.connection() as conn:
         row = repo.set_processor(conn, merchant_id, processor)
     if row is None:
-        raise NotFound("Merchant not found")
+        raise NotFound.of("Merchant")
     forget_cached(row["api_key"])
     return row

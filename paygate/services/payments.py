@@ -9,11 +9,11 @@ twice settles once.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import events
 from ..db import merchants as merchants_repo
 from ..db import orders as orders_repo
 from ..db import payments as repo
@@ -21,8 +21,11 @@ from ..db.outbox import event_params
 from ..db.rows import payment_from_row
 from ..errors import (
     CAPTURE_AMOUNT_TOO_LARGE,
+    CAPTURE_FAILED,
     ORDER_ALREADY_PAID,
     PAYMENT_ALREADY_CAPTURED,
+    PAYMENT_FAILED_DESCRIPTION,
+    PAYMENT_METHOD_NOT_SUPPORTED,
     PAYMENT_NOT_CAPTURABLE,
     BadRequest,
     NotFound,
@@ -35,13 +38,8 @@ from .idempotency import Token, token_params
 log = logging.getLogger(__name__)
 
 
-def event(name: str, payment: Payment, now: float | None = None) -> tuple[str, dict[str, Any]]:
-    payload = {
-        "event": name,
-        "timestamp": int(now if now is not None else time.time()),
-        "data": {"payment": views.payment_view(payment)},
-    }
-    return name, payload
+def event(name: str, payment: Payment, now: float | None = None) -> dict[str, Any]:
+    return events.envelope(name, {"payment": views.payment_view(payment)}, now)
 
 
 def _order_for(conn, order_id: str, merchant_id: str | None) -> dict[str, Any]:
@@ -74,7 +72,7 @@ def create(
         processor = ctx.plugins.processor(processor_name)
         chosen = validation.method(body.get("method"))
         if chosen not in processor.methods:
-            raise BadRequest(f"Payment method {chosen} is not supported", field="method")
+            raise BadRequest(PAYMENT_METHOD_NOT_SUPPORTED.format(method=chosen), field="method")
         details = validation.payment_request(body)
         now = datetime.now(UTC)
         payment = Payment(
@@ -91,9 +89,9 @@ def create(
         )
         view = views.payment_view(payment)
         stamp = now.timestamp()
-        events = [
-            event("payment.created", payment, stamp),
-            event("payment.pending", payment, stamp),
+        created = [
+            event(events.PAYMENT_CREATED, payment, stamp),
+            event(events.PAYMENT_PENDING, payment, stamp),
         ]
         webhook_ids = repo.insert(
             conn,
@@ -108,7 +106,7 @@ def create(
                 "card_network": payment.card_network,
                 "card_last4": payment.card_last4,
                 "created_at": now,
-                **event_params(payment.merchant_id, payment.id, events),
+                **event_params(payment.merchant_id, payment.id, created),
                 **token_params(token, 201, view),
             },
         )
@@ -173,7 +171,7 @@ def capture(ctx: Context, merchant: dict[str, Any], payment_id: str, body: Any) 
         amount = payment.amount if requested is None else requested
         result = ctx.plugins.processor(payment.processor).capture(payment, amount)
         if result.outcome != Outcome.SUCCESS:
-            raise BadRequest(result.error_description or "Capture failed at the processor")
+            raise BadRequest(result.error_description or CAPTURE_FAILED)
         now = datetime.now(UTC)
         captured = replace(payment, captured=True, captured_at=now, updated_at=now)
         changed, webhook_ids = repo.capture(
@@ -182,7 +180,7 @@ def capture(ctx: Context, merchant: dict[str, Any], payment_id: str, body: Any) 
                 "resource_id": payment.id,
                 "updated_at": now,
                 **event_params(
-                    payment.merchant_id, payment.id, [event("payment.captured", captured)]
+                    payment.merchant_id, payment.id, [event(events.PAYMENT_CAPTURED, captured)]
                 ),
             },
         )
@@ -249,10 +247,10 @@ def _settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
         error_code=None if success else (result.error_code or "PAYMENT_FAILED"),
         error_description=None
         if success
-        else (result.error_description or "Payment processing failed"),
+        else (result.error_description or PAYMENT_FAILED_DESCRIPTION),
         updated_at=now,
     )
-    name = "payment.success" if success else "payment.failed"
+    name = events.PAYMENT_SUCCESS if success else events.PAYMENT_FAILED
     with ctx.db.connection() as conn:
         changed, webhook_ids = repo.settle(
             conn,

@@ -11,11 +11,11 @@ as the idempotency key; a failure frees the amount again.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import events
 from ..db import payments as payments_repo
 from ..db import refunds as repo
 from ..db.outbox import event_params
@@ -24,6 +24,7 @@ from ..errors import (
     PARTIAL_REFUND_NOT_SUPPORTED,
     PAYMENT_NOT_REFUNDABLE,
     REFUND_EXCEEDS_AVAILABLE,
+    REFUND_FAILED_DESCRIPTION,
     BadRequest,
     NotFound,
     RefundNotAllowed,
@@ -45,13 +46,8 @@ from .idempotency import Token, token_params
 log = logging.getLogger(__name__)
 
 
-def event(name: str, refund: Refund, now: float | None = None) -> tuple[str, dict[str, Any]]:
-    payload = {
-        "event": name,
-        "timestamp": int(now if now is not None else time.time()),
-        "data": {"refund": views.refund_view(refund)},
-    }
-    return name, payload
+def event(name: str, refund: Refund, now: float | None = None) -> dict[str, Any]:
+    return events.envelope(name, {"refund": views.refund_view(refund)}, now)
 
 
 def refund_request(payment_id: str, body: Any) -> RefundRequest:
@@ -137,7 +133,7 @@ def create(
                 **event_params(
                     payment.merchant_id,
                     refund.id,
-                    [event("refund.created", refund, now.timestamp())],
+                    [event(events.REFUND_CREATED, refund, now.timestamp())],
                 ),
                 **token_params(token, 201, view),
             },
@@ -215,17 +211,17 @@ def _finish(ctx: Context, refund: Refund, result: RefundResult) -> str:
     now = datetime.now(UTC)
     if result.outcome == Outcome.SUCCESS:
         done = replace(refund, status=RefundStatus.PROCESSED, processed_at=now, updated_at=now)
-        name, write = "refund.processed", repo.mark_processed
+        name, write = events.REFUND_PROCESSED, repo.mark_processed
         params: dict[str, Any] = {"processed_at": now}
     else:
         done = replace(
             refund,
             status=RefundStatus.FAILED,
             error_code=result.error_code or "REFUND_FAILED",
-            error_description=result.error_description or "Refund processing failed",
+            error_description=result.error_description or REFUND_FAILED_DESCRIPTION,
             updated_at=now,
         )
-        name, write = "refund.failed", repo.mark_failed
+        name, write = events.REFUND_FAILED, repo.mark_failed
         params = {
             "error_code": done.error_code,
             "error_description": done.error_description,

@@ -11,7 +11,35 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import AMOUNT_TOO_SMALL, BadRequest, NotFound, ValidationFailed
+from ..errors import (
+    AMOUNT_TOO_SMALL,
+    BODY_NOT_OBJECT,
+    CURRENCY_INVALID,
+    FIELD_ABOVE_MAXIMUM,
+    FIELD_BELOW_MINIMUM,
+    FIELD_HAS_NUL,
+    FIELD_NOT_INTEGER,
+    FIELD_NOT_MOMENT,
+    FIELD_NOT_ONE_OF,
+    FIELD_NOT_PAISE,
+    FIELD_NOT_SHORT_STRING,
+    FIELD_NOT_STRING,
+    FIELD_NOT_WITH_METHOD,
+    FIELD_OUT_OF_RANGE,
+    FIELD_REQUIRED,
+    FIELD_TOO_LONG,
+    NOTES_KEY_TOO_LONG,
+    NOTES_NOT_OBJECT,
+    NOTES_NUMBER_TOO_LARGE,
+    NOTES_TOO_MANY,
+    NOTES_VALUE_TOO_LONG,
+    NOTES_VALUE_TYPE,
+    UNKNOWN_FIELD,
+    VPA_INVALID,
+    BadRequest,
+    NotFound,
+    ValidationFailed,
+)
 from .cards import (  # noqa: F401  (re-exported: the card rules are part of this module's API)
     CardSummary,
     card,
@@ -40,14 +68,14 @@ METHODS = ("upi", "card")
 
 def require_object(body: Any, what: str = "Request body") -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise BadRequest(f"{what} must be a JSON object")
+        raise BadRequest(BODY_NOT_OBJECT.format(what=what))
     return body
 
 
 def reject_unknown(body: dict[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise BadRequest(f"Unknown field: {unknown[0]}", field=unknown[0])
+        raise BadRequest(UNKNOWN_FIELD.format(field=unknown[0]), field=unknown[0])
 
 
 def optional_string(body: dict[str, Any], name: str, max_length: int) -> str | None:
@@ -55,36 +83,36 @@ def optional_string(body: dict[str, Any], name: str, max_length: int) -> str | N
     if value is None:
         return None
     if not isinstance(value, str):
-        raise BadRequest(f"{name} must be a string", field=name)
+        raise BadRequest(FIELD_NOT_STRING.format(field=name), field=name)
     if len(value) > max_length:
-        raise BadRequest(f"{name} must be at most {max_length} characters", field=name)
+        raise BadRequest(FIELD_TOO_LONG.format(field=name, max_length=max_length), field=name)
     if "\x00" in value:
-        raise BadRequest(f"{name} must not contain NUL characters", field=name)
+        raise BadRequest(FIELD_HAS_NUL.format(field=name), field=name)
     return value
 
 
 def required_string(body: dict[str, Any], name: str, max_length: int = 255) -> str:
     value = optional_string(body, name, max_length)
     if value is None or value == "":
-        raise BadRequest(f"{name} is required", field=name)
+        raise BadRequest(FIELD_REQUIRED.format(field=name), field=name)
     return value
 
 
 def amount(value: Any, *, name: str = "amount", minimum: int = MIN_AMOUNT) -> int:
     """An integer number of paise. Strings, floats and booleans are refused, not coerced."""
     if value is None:
-        raise BadRequest(f"{name} is required", field=name)
+        raise BadRequest(FIELD_REQUIRED.format(field=name), field=name)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise BadRequest(f"{name} must be an integer number of paise", field=name)
+        raise BadRequest(FIELD_NOT_PAISE.format(field=name), field=name)
     if value < minimum:
         message = (
             AMOUNT_TOO_SMALL
             if minimum == MIN_AMOUNT and name == "amount"
-            else (f"{name} must be at least {minimum}")
+            else FIELD_BELOW_MINIMUM.format(field=name, minimum=minimum)
         )
         raise BadRequest(message, field=name)
     if value > MAX_AMOUNT:
-        raise BadRequest(f"{name} must be at most {MAX_AMOUNT}", field=name)
+        raise BadRequest(FIELD_ABOVE_MAXIMUM.format(field=name, maximum=MAX_AMOUNT), field=name)
     return value
 
 
@@ -92,9 +120,7 @@ def currency(value: Any) -> str:
     if value is None:
         return "INR"
     if not isinstance(value, str) or not CURRENCY_PATTERN.fullmatch(value):
-        raise BadRequest(
-            "currency must be a three-letter ISO 4217 code such as INR", field="currency"
-        )
+        raise BadRequest(CURRENCY_INVALID, field="currency")
     return value
 
 
@@ -102,25 +128,25 @@ def notes(value: Any) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise BadRequest("notes must be an object of key-value pairs", field="notes")
+        raise BadRequest(NOTES_NOT_OBJECT, field="notes")
     if len(value) > MAX_NOTES:
-        raise BadRequest(f"notes can have at most {MAX_NOTES} keys", field="notes")
+        raise BadRequest(NOTES_TOO_MANY.format(count=MAX_NOTES), field="notes")
     for key, note in value.items():
         if len(key) > MAX_NOTE_LENGTH or "\x00" in key:
             raise BadRequest(
-                f"notes keys must be at most {MAX_NOTE_LENGTH} characters, without NUL",
+                NOTES_KEY_TOO_LONG.format(max_length=MAX_NOTE_LENGTH),
                 field="notes",
             )
         if isinstance(note, str):
             if len(note) > MAX_NOTE_LENGTH or "\x00" in note:
                 raise BadRequest(
-                    f"notes values must be at most {MAX_NOTE_LENGTH} characters, without NUL",
+                    NOTES_VALUE_TOO_LONG.format(max_length=MAX_NOTE_LENGTH),
                     field="notes",
                 )
         elif note is not None and not isinstance(note, bool | int):
-            raise BadRequest("notes values must be strings, integers or booleans", field="notes")
+            raise BadRequest(NOTES_VALUE_TYPE, field="notes")
         elif isinstance(note, int) and not isinstance(note, bool) and abs(note) > MAX_AMOUNT:
-            raise BadRequest("notes numbers are too large", field="notes")
+            raise BadRequest(NOTES_NUMBER_TOO_LARGE, field="notes")
     return value
 
 
@@ -140,15 +166,17 @@ def order_request(body: Any) -> dict[str, Any]:
 
 def method(value: Any) -> str:
     if value not in METHODS:
-        raise BadRequest("method must be one of: upi, card", field="method")
+        raise BadRequest(
+            FIELD_NOT_ONE_OF.format(field="method", choices=", ".join(METHODS)), field="method"
+        )
     return value
 
 
 def vpa(value: Any) -> str:
     if value is None or value == "":
-        raise ValidationFailed("INVALID_VPA", "vpa is required", field="vpa")
+        raise ValidationFailed("INVALID_VPA", FIELD_REQUIRED.format(field="vpa"), field="vpa")
     if not isinstance(value, str) or len(value) > 255 or not VPA_PATTERN.fullmatch(value):
-        raise ValidationFailed("INVALID_VPA", "Invalid VPA format", field="vpa")
+        raise ValidationFailed("INVALID_VPA", VPA_INVALID, field="vpa")
     return value
 
 
@@ -166,11 +194,11 @@ def payment_request(body: Any) -> dict[str, Any]:
     # The other method's field is refused rather than ignored: it is a client mistake.
     if chosen == "upi":
         if body.get("card") is not None:
-            raise BadRequest("card is not used with method upi", field="card")
+            raise BadRequest(FIELD_NOT_WITH_METHOD.format(field="card", method="upi"), field="card")
         details["vpa"] = vpa(body.get("vpa"))
     else:
         if body.get("vpa") not in (None, ""):
-            raise BadRequest("vpa is not used with method card", field="vpa")
+            raise BadRequest(FIELD_NOT_WITH_METHOD.format(field="vpa", method="card"), field="vpa")
         summary = card(body.get("card"))
         details["card_network"] = summary.network
         details["card_last4"] = summary.last4
@@ -188,9 +216,9 @@ def order_id_of(body: Any) -> str:
     body = require_object(body)
     value = body.get("order_id")
     if value is None or value == "":
-        raise BadRequest("order_id is required", field="order_id")
+        raise BadRequest(FIELD_REQUIRED.format(field="order_id"), field="order_id")
     if not isinstance(value, str):
-        raise BadRequest("order_id must be a string", field="order_id")
+        raise BadRequest(FIELD_NOT_STRING.format(field="order_id"), field="order_id")
     if not plausible_id(value):
         raise NotFound.of("Order")
     return value
@@ -201,10 +229,10 @@ def _integer_param(raw: Any, name: str, default: int) -> int:
     if raw is None:
         return default
     if isinstance(raw, bool) or not isinstance(raw, int | str):
-        raise BadRequest(f"{name} must be an integer", field=name)
+        raise BadRequest(FIELD_NOT_INTEGER.format(field=name), field=name)
     text = str(raw)
     if not INTEGER_PATTERN.fullmatch(text):
-        raise BadRequest(f"{name} must be an integer", field=name)
+        raise BadRequest(FIELD_NOT_INTEGER.format(field=name), field=name)
     return int(text)
 
 
@@ -214,10 +242,14 @@ def pagination(
     """``(limit, offset)``: limit 1..max_limit (default 10), offset 0..MAX_OFFSET (default 0)."""
     lim = _integer_param(limit, "limit", default_limit)
     if lim < 1 or lim > max_limit:
-        raise BadRequest(f"limit must be between 1 and {max_limit}", field="limit")
+        raise BadRequest(
+            FIELD_OUT_OF_RANGE.format(field="limit", low=1, high=max_limit), field="limit"
+        )
     off = _integer_param(offset, "offset", 0)
     if off < 0 or off > MAX_OFFSET:
-        raise BadRequest(f"offset must be between 0 and {MAX_OFFSET}", field="offset")
+        raise BadRequest(
+            FIELD_OUT_OF_RANGE.format(field="offset", low=0, high=MAX_OFFSET), field="offset"
+        )
     return lim, off
 
 
@@ -226,14 +258,14 @@ def _moment(raw: Any, name: str) -> datetime | None:
     if raw is None or raw == "":
         return None
     if not isinstance(raw, str) or len(raw) > MAX_ID_LENGTH:
-        raise BadRequest(f"{name} must be unix seconds or an ISO-8601 date", field=name)
+        raise BadRequest(FIELD_NOT_MOMENT.format(field=name), field=name)
     text = raw.strip()
     try:
         if text.lstrip("-").isdigit():
             return datetime.fromtimestamp(int(text), UTC)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, OverflowError, OSError):
-        raise BadRequest(f"{name} must be unix seconds or an ISO-8601 date", field=name) from None
+        raise BadRequest(FIELD_NOT_MOMENT.format(field=name), field=name) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -245,17 +277,22 @@ def payment_filters(params: dict[str, Any]) -> dict[str, Any]:
     filters: dict[str, Any] = {}
     status = params.get("status")
     if status is not None and status not in PAYMENT_STATUSES:
-        raise BadRequest("status must be one of: pending, success, failed", field="status")
+        raise BadRequest(
+            FIELD_NOT_ONE_OF.format(field="status", choices=", ".join(PAYMENT_STATUSES)),
+            field="status",
+        )
     method_value = params.get("method")
     if method_value is not None and method_value not in METHODS:
-        raise BadRequest("method must be one of: upi, card", field="method")
+        raise BadRequest(
+            FIELD_NOT_ONE_OF.format(field="method", choices=", ".join(METHODS)), field="method"
+        )
     for name in ("order_id", "search"):
         value = params.get(name) or None
         if value is not None and (
             not isinstance(value, str) or len(value) > MAX_ID_LENGTH or "\x00" in value
         ):
             raise BadRequest(
-                f"{name} must be a string of at most {MAX_ID_LENGTH} characters", field=name
+                FIELD_NOT_SHORT_STRING.format(field=name, max_length=MAX_ID_LENGTH), field=name
             )
         filters[name] = value
     filters["status"] = status

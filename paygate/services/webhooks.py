@@ -22,14 +22,18 @@ from ..db import merchants as merchants_repo
 from ..db import webhooks as repo
 from ..db.outbox import event_params
 from ..errors import (
+    FIELD_NOT_STRING,
+    REGENERATE_SECRET_NOT_BOOLEAN,
     WEBHOOK_CONFIG_EMPTY,
     WEBHOOK_RETRY_SCHEDULED,
     WEBHOOK_TEST_MESSAGE,
     WEBHOOK_TEST_SCHEDULED,
     WEBHOOK_URL_NOT_CONFIGURED,
+    WEBHOOK_URL_REFUSED,
     BadRequest,
     NotFound,
 )
+from ..events import WEBHOOK_TEST, envelope
 from ..netpolicy import webhook_url_problem
 from ..types import Delivery, DeliveryResult
 from . import Context, merchants, validation, views
@@ -37,7 +41,6 @@ from . import Context, merchants, validation, views
 log = logging.getLogger(__name__)
 
 RESPONSE_BODY_LIMIT = 4096
-TEST_EVENT = "webhook.test"
 
 
 def next_delay(retry_delays: tuple[int, ...], attempt: int, ok: bool) -> float | None:
@@ -189,7 +192,7 @@ def update_config(ctx: Context, merchant: dict[str, Any], body: Any) -> dict[str
         raise BadRequest(WEBHOOK_CONFIG_EMPTY)
     regenerate = body.get("regenerate_secret", False)
     if not isinstance(regenerate, bool):
-        raise BadRequest("regenerate_secret must be true or false", field="regenerate_secret")
+        raise BadRequest(REGENERATE_SECRET_NOT_BOOLEAN, field="regenerate_secret")
     current = merchants.get(ctx, str(merchant["id"]))
     secret = merchants.new_webhook_secret() if regenerate else None
     with ctx.db.connection() as conn:
@@ -203,7 +206,7 @@ def update_config(ctx: Context, merchant: dict[str, Any], body: Any) -> dict[str
         else:
             row = current
     if row is None:
-        raise NotFound("Merchant not found")
+        raise NotFound.of("Merchant")
     merchants.forget_cached(row["api_key"])
     return merchants.webhook_config_view(row)
 
@@ -212,28 +215,25 @@ def _webhook_url(ctx: Context, value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise BadRequest("webhook_url must be a string", field="webhook_url")
+        raise BadRequest(FIELD_NOT_STRING.format(field="webhook_url"), field="webhook_url")
     url = value.strip()
     if not url:
         return None
     problem = webhook_url_problem(url, allow_private=ctx.settings.allow_private_webhook_urls)
     if problem:
-        raise BadRequest(f"webhook_url {problem}", field="webhook_url")
+        raise BadRequest(WEBHOOK_URL_REFUSED.format(problem=problem), field="webhook_url")
     return url
 
 
 def webhook_test_payload(merchant_id: str, now: float | None = None) -> dict[str, Any]:
-    return {
-        "event": TEST_EVENT,
-        "timestamp": int(now if now is not None else time.time()),
-        "data": {"message": WEBHOOK_TEST_MESSAGE, "merchant_id": merchant_id},
-    }
+    data = {"message": WEBHOOK_TEST_MESSAGE, "merchant_id": merchant_id}
+    return envelope(WEBHOOK_TEST, data, now)
 
 
 def send_test(ctx: Context, merchant: dict[str, Any]) -> dict[str, Any]:
     """Write a ``webhook.test`` event to the outbox and dispatch it like any other (202)."""
     merchant_id = str(merchant["id"])
-    params = event_params(merchant_id, None, [(TEST_EVENT, webhook_test_payload(merchant_id))])
+    params = event_params(merchant_id, None, [webhook_test_payload(merchant_id)])
     with ctx.db.connection() as conn:
         ids = repo.insert_event(conn, params)
     if not ids:  # the outbox writes nothing for a merchant without a URL
@@ -241,7 +241,7 @@ def send_test(ctx: Context, merchant: dict[str, Any]) -> dict[str, Any]:
     ctx.dispatcher.webhooks(ids)
     return {
         "id": str(ids[0]),
-        "event": TEST_EVENT,
+        "event": WEBHOOK_TEST,
         "status": "pending",
         "message": WEBHOOK_TEST_SCHEDULED,
     }

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from ..events import PAYMENT_SUCCESS, envelope
 from ..types import Delivery, DeliveryResult, Notifier
 from ..wire import compact_json
 from .processors import new_id
@@ -28,10 +29,10 @@ class NotifierContract:
         raise NotImplementedError(f"{type(self).__name__} must implement make_notifier()")
 
     def make_delivery(self, url: str, **changes) -> Delivery:
-        body = compact_json({"event": "payment.success", "data": {"note": "₹ ünïcode"}})
+        body = compact_json(envelope(PAYMENT_SUCCESS, {"note": "₹ ünïcode"}))
         delivery = Delivery(
             id=new_id("msg_"),
-            event="payment.success",
+            event=PAYMENT_SUCCESS,
             url=url,
             body=body,
             secret=self.secret,

@@ -80,9 +80,7 @@ def test_a_repeat_while_the_first_is_in_flight_is_409(ctx, api):
     order = create_order(api)
     body = {"order_id": order["id"], "method": "upi", "vpa": "a@b"}
     # Claim the key exactly as a request that has not finished yet holds it.
-    from paygate.api.resources import idempotent_fingerprint
-
-    fingerprint = idempotent_fingerprint("POST", "/api/v1/payments", body)
+    fingerprint = idempotency.fingerprint(idempotency.PAYMENT_CREATE, body)
     token = idempotency.begin(ctx, TEST_MERCHANT_ID, "in-flight", fingerprint)
     assert isinstance(token, idempotency.Token)
     result = post(api, "/api/v1/payments", body, "in-flight")

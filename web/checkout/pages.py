@@ -12,7 +12,16 @@ import falcon
 import jinja2
 
 from paygate.api.errors import handle_http_error
-from paygate.errors import NotFound, PaygateError, ServiceUnavailable
+from paygate.errors import (
+    CHECKOUT_KEY_MISMATCH,
+    FIELD_REQUIRED,
+    NOT_FOUND,
+    ORDER_ALREADY_PAID,
+    URL_NOT_FOUND,
+    NotFound,
+    PaygateError,
+    ServiceUnavailable,
+)
 from paygate.services import Context, merchants, orders
 
 log = logging.getLogger("paygate.checkout")
@@ -51,7 +60,7 @@ def missing_order() -> Notice:
         "This checkout link is incomplete: it does not name an order. "
         "Please return to the store and start the payment again.",
         "BAD_REQUEST_ERROR",
-        "order_id is required",
+        FIELD_REQUIRED.format(field="order_id"),
     )
 
 
@@ -62,7 +71,7 @@ def unknown_order() -> Notice:
         "We could not find this order. The link may be mistyped or the order may have been "
         "removed. Please return to the store and try again.",
         "NOT_FOUND_ERROR",
-        "Order not found",
+        NOT_FOUND.format(kind="Order"),
     )
 
 
@@ -73,7 +82,7 @@ def order_paid() -> Notice:
         "A payment for this order has already been completed, so there is nothing more to pay. "
         "You will find the confirmation with the store.",
         "BAD_REQUEST_ERROR",
-        "Order already paid",
+        ORDER_ALREADY_PAID,
     )
 
 
@@ -84,7 +93,7 @@ def wrong_key() -> Notice:
         "The key in this link does not belong to the store that created the order. "
         "Please return to the store and start the payment again.",
         "AUTHENTICATION_ERROR",
-        "Key does not match the order's merchant",
+        CHECKOUT_KEY_MISMATCH,
     )
 
 
@@ -192,7 +201,7 @@ def not_found_page(templates: jinja2.Environment, assets: dict[str, str]) -> Cal
             "There is no page at this address. Payment links look like "
             "/checkout?order_id=order_...",
             "NOT_FOUND_ERROR",
-            "The requested URL was not found",
+            URL_NOT_FOUND,
         )
         resp.status = 404
         resp.content_type = falcon.MEDIA_HTML

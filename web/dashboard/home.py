@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 from paygate.config import RETRY_DELAYS_PRODUCTION, RETRY_DELAYS_TEST
+from paygate.events import CATALOGUE
 from paygate.services import dashboard, payments
 
 from . import charts
 from .base import Page
 
 RECENT = 5
-
-# CONTRACT.md section 5, in the order a payment lives through them.
-EVENTS = (
-    ("payment.created", "A payment was created (status pending)."),
-    ("payment.pending", "The payment is being processed."),
-    ("payment.success", "The payment succeeded; fulfil the order."),
-    ("payment.failed", "The payment failed; error_code and error_description say why."),
-    ("payment.captured", "A successful payment was captured."),
-    ("refund.created", "A refund was created (status pending)."),
-    ("refund.processed", "The refund reached the buyer (processed_at is set)."),
-    ("webhook.test", "Sent by the Send test webhook button on the Webhooks page."),
-)
 
 
 class Home(Page):
@@ -56,7 +45,7 @@ class Docs(Page):
             active="docs",
             api_url=settings.api_url,
             checkout_url=settings.checkout_url,
-            events=EVENTS,
+            events=CATALOGUE,
             delays=delays,
             test_intervals=settings.webhook_retry_intervals_test,
         )

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, quote
 
 import falcon
 
+from paygate.errors import FORM_EXPIRED, FORM_NOT_FROM_PAGE, FORM_TOO_LARGE, FORM_UNREADABLE
 from paygate.services import Context, auth
 
 SESSION_COOKIE = "pg_session"
@@ -64,13 +65,13 @@ def read_form(req: falcon.Request) -> dict[str, str]:
     """The urlencoded body as {name: first value}; bounded in size and field count."""
     content_type = (req.content_type or "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
-        raise FormRefused("This form must be sent by the page itself.")
+        raise FormRefused(FORM_NOT_FROM_PAGE)
     length = req.content_length or 0
     if length > MAX_FORM_BYTES:
-        raise FormRefused("The form is too large.")
+        raise FormRefused(FORM_TOO_LARGE)
     raw = req.bounded_stream.read(MAX_FORM_BYTES + 1)
     if len(raw) > MAX_FORM_BYTES:
-        raise FormRefused("The form is too large.")
+        raise FormRefused(FORM_TOO_LARGE)
     try:
         fields = parse_qs(
             raw.decode("utf-8"),
@@ -79,7 +80,7 @@ def read_form(req: falcon.Request) -> dict[str, str]:
             max_num_fields=MAX_FORM_FIELDS,
         )
     except (UnicodeDecodeError, ValueError):
-        raise FormRefused("The form could not be read.") from None
+        raise FormRefused(FORM_UNREADABLE) from None
     return {name: values[0].replace("\x00", "") for name, values in fields.items()}
 
 
@@ -137,10 +138,7 @@ class SessionMiddleware:
             if not auth.csrf_ok(
                 self.ctx, req.context.csrf_nonce, merchant_id, req.context.form.get(CSRF_FIELD)
             ):
-                raise FormRefused(
-                    "This form has expired or did not come from this dashboard. "
-                    "Reload the page and try again."
-                )
+                raise FormRefused(FORM_EXPIRED)
 
     def process_response(self, req, resp, resource, req_succeeded) -> None:
         resp.set_header("X-Content-Type-Options", "nosniff")

@@ -6,11 +6,15 @@ import secrets
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
-
-from paygate.errors import Conflict, IdempotencyMismatch, NotFound, PaygateError
+from paygate.errors import (
+    FORM_AMOUNT_INVALID,
+    REFUND_FORM_USED,
+    Conflict,
+    IdempotencyMismatch,
+    NotFound,
+    PaygateError,
+)
 from paygate.services import dashboard, idempotency, payments, refunds
-from paygate.services.idempotency import Replay
 
 from .base import Page
 from .render import money, parse_rupees
@@ -18,10 +22,6 @@ from .render import money, parse_rupees
 PAGE_SIZE = 25
 STATUSES = ("success", "pending", "failed")
 METHODS = ("upi", "card")
-AMOUNT_HELP = "Enter an amount in rupees greater than ₹0.00, like 250.00"
-STALE_REFUND_FORM = (
-    "That refund form was already used. Check the refunds below before trying again."
-)
 
 
 def page_number(raw: str | None) -> int:
@@ -135,7 +135,7 @@ class Capture(Transaction):
         if form.get("amount", "").strip():
             amount = parse_rupees(form["amount"])
             if amount is None:
-                self.show(req, resp, payment_id, status=400, capture_error=AMOUNT_HELP)
+                self.show(req, resp, payment_id, status=400, capture_error=FORM_AMOUNT_INVALID)
                 return
             body["amount"] = amount
         try:
@@ -164,37 +164,43 @@ class Refund(Transaction):
         amount = parse_rupees(form.get("amount"))
         reason = form.get("reason", "").strip() or None
         if amount is None:
-            self.show(req, resp, payment_id, status=400, refund_error=AMOUNT_HELP, refund_form=form)
+            self.show(
+                req,
+                resp,
+                payment_id,
+                status=400,
+                refund_error=FORM_AMOUNT_INVALID,
+                refund_form=form,
+            )
             return
         body = {"amount": amount, "reason": reason}
         key = form.get("idempotency_key", "")[:100] or "dash_" + secrets.token_urlsafe(18)
-        fingerprint = idempotency.request_hash(
-            "POST",
-            f"/api/v1/payments/{payment_id}/refunds",
-            orjson.dumps(body, option=orjson.OPT_SORT_KEYS),
-        )
         location = f"/dashboard/transactions/{payment_id}"
         try:
-            begun = idempotency.begin(self.ctx, str(merchant["id"]), key, fingerprint)
-            if isinstance(begun, Replay):
-                self.redirect(req, resp, location, "This refund was already submitted.", "info")
-                return
-            try:
-                refund = refunds.create(self.ctx, merchant, payment_id, body, begun)
-            except BaseException:
-                idempotency.abandon(self.ctx, begun)
-                raise
+            answer = idempotency.run(
+                self.ctx,
+                merchant["id"],
+                idempotency.REFUND_CREATE,
+                key,
+                body,
+                lambda token: refunds.create(self.ctx, merchant, payment_id, body, token),
+                target=payment_id,
+            )
         except NotFound:
             self.show(req, resp, payment_id)
             return
         except (IdempotencyMismatch, Conflict):
-            self.redirect(req, resp, location, STALE_REFUND_FORM, "error")
+            self.redirect(req, resp, location, REFUND_FORM_USED, "error")
             return
         except PaygateError as exc:
             self.show(
                 req, resp, payment_id, status=400, refund_error=exc.description, refund_form=form
             )
             return
+        if answer.replayed:
+            self.redirect(req, resp, location, "This refund was already submitted.", "info")
+            return
+        refund = answer.view
         self.redirect(
             req,
             resp,

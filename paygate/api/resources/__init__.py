@@ -6,10 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import falcon
-import orjson
 
 from ...services import Context, idempotency
-from ...services.idempotency import Replay, Token
+from ...services.idempotency import Answer, Token
 from ...wire import compact_json
 from ..middleware import json_body, merchant_of
 
@@ -27,20 +26,26 @@ class Resource:
         self,
         req: falcon.Request,
         resp: falcon.Response,
-        create: Callable[[dict[str, Any], Any, Token | None], dict[str, Any]],
+        scope: str,
+        create: Callable[[Context, dict[str, Any], Any, Token | None], dict[str, Any]],
+        *,
+        target: str | None = None,
     ) -> None:
-        """The signed-in merchant's creating POST: ``create(merchant, body, token)`` under the
-        request's Idempotency-Key, answered 201."""
+        """The signed-in merchant's creating POST: ``create(ctx, merchant, body, token)`` (a
+        service's ``create``) run once per Idempotency-Key in ``scope`` (see
+        ``services.idempotency.run``), answered 201."""
         merchant = merchant_of(req)
         body = self.body(req)
-        create_idempotently(
+        answer = idempotency.run(
             self.ctx,
-            req,
-            resp,
             merchant["id"],
+            scope,
+            req.get_header("Idempotency-Key"),
             body,
-            lambda token: create(merchant, body, token),
+            lambda token: create(self.ctx, merchant, body, token),
+            target=target,
         )
+        send_answer(resp, answer)
 
 
 def send(resp: falcon.Response, view: Any, status: int = 200) -> None:
@@ -49,42 +54,10 @@ def send(resp: falcon.Response, view: Any, status: int = 200) -> None:
     resp.data = compact_json(view)
 
 
-def idempotent_fingerprint(method: str, path: str, body: Any) -> str:
-    """What makes two requests "the same" for an Idempotency-Key: method, path and the body
-    as parsed JSON (key order and whitespace do not matter)."""
-    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-    return idempotency.request_hash(method, path, canonical)
-
-
-def create_idempotently(
-    ctx: Context,
-    req: falcon.Request,
-    resp: falcon.Response,
-    merchant_id: str,
-    body: Any,
-    create: Callable[[Token | None], dict[str, Any]],
-) -> None:
-    """Run ``create`` under the request's Idempotency-Key (if any) and answer 201.
-
-    A replay answers the stored status and bytes with ``Idempotent-Replayed: true``.
-    """
-    key = req.get_header("Idempotency-Key")
-    if key is None:
-        send(resp, create(None), 201)
-        return
-    fingerprint = idempotent_fingerprint(req.method, req.path, body)
-    begun = idempotency.begin(ctx, str(merchant_id), key, fingerprint)
-    if isinstance(begun, Replay):
-        resp.status = begun.status
-        resp.content_type = falcon.MEDIA_JSON
-        resp.data = begun.body
-        resp.set_header("Idempotent-Replayed", "true")
-        return
-    try:
-        create(begun)
-    except BaseException:
-        idempotency.abandon(ctx, begun)
-        raise
-    resp.status = begun.code
+def send_answer(resp: falcon.Response, answer: Answer) -> None:
+    """A creating request's answer; a replay says so with ``Idempotent-Replayed: true``."""
+    resp.status = answer.status
     resp.content_type = falcon.MEDIA_JSON
-    resp.data = begun.body
+    resp.data = answer.body
+    if answer.replayed:
+        resp.set_header("Idempotent-Replayed", "true")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...services import orders
+from ...services import idempotency, orders
 from ..middleware import merchant_of
 from . import Resource, send
 
@@ -11,9 +11,7 @@ class Orders(Resource):
     auth = True
 
     def on_post(self, req, resp):
-        self.create_for_merchant(
-            req, resp, lambda merchant, body, token: orders.create(self.ctx, merchant, body, token)
-        )
+        self.create_for_merchant(req, resp, idempotency.ORDER_CREATE, orders.create)
 
     def on_get(self, req, resp):
         send(

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from ...services import orders, payments, validation
+from ...services import idempotency, orders, payments, validation
 from ..middleware import merchant_of
-from . import Resource, create_idempotently, send
+from . import Resource, send, send_answer
 
 
 class Payments(Resource):
     auth = True
 
     def on_post(self, req, resp):
-        self.create_for_merchant(
-            req,
-            resp,
-            lambda merchant, body, token: payments.create(self.ctx, merchant, body, token),
-        )
+        self.create_for_merchant(req, resp, idempotency.PAYMENT_CREATE, payments.create)
 
     def on_get(self, req, resp):
         send(resp, payments.list_payments(self.ctx, merchant_of(req), req.params))
@@ -26,18 +22,20 @@ class PaymentsPublic(Resource):
 
     def on_post(self, req, resp):
         body = self.body(req)
-        if req.get_header("Idempotency-Key") is None:
-            send(resp, payments.create(self.ctx, None, body), 201)
-            return
-        merchant_id = orders.merchant_id_of(self.ctx, validation.order_id_of(body))
-        create_idempotently(
+        key = req.get_header("Idempotency-Key")
+        # A key is the order's merchant's; without one there is no need to look it up.
+        merchant_id = (
+            "" if key is None else orders.merchant_id_of(self.ctx, validation.order_id_of(body))
+        )
+        answer = idempotency.run(
             self.ctx,
-            req,
-            resp,
             merchant_id,
+            idempotency.PAYMENT_CREATE_PUBLIC,
+            key,
             body,
             lambda token: payments.create(self.ctx, None, body, token),
         )
+        send_answer(resp, answer)
 
 
 class Payment(Resource):

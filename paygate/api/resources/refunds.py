@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...services import refunds
+from ...services import idempotency, refunds
 from ..middleware import merchant_of
 from . import Resource, send
 
@@ -16,9 +16,11 @@ class PaymentRefunds(Resource):
         self.create_for_merchant(
             req,
             resp,
-            lambda merchant, body, token: refunds.create(
-                self.ctx, merchant, payment_id, body, token
+            idempotency.REFUND_CREATE,
+            lambda ctx, merchant, body, token: refunds.create(
+                ctx, merchant, payment_id, body, token
             ),
+            target=payment_id,
         )
 
 
