@@ -7,9 +7,12 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+
+from paygate.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # Modules that wire everything together may import anything.
@@ -151,7 +154,7 @@ def test_only_the_plugin_manager_calls_hooks():
     "source, expected",
     [
         ("from paygate.services import payments", "services"),
-        ("from paygate.jobs import huey", "jobs"),
+        ("from paygate.jobs.queue import build_queue", "jobs"),
     ],
 )
 def test_the_rule_checker_catches_a_forbidden_import(tmp_path, monkeypatch, source, expected):
@@ -331,3 +334,29 @@ def test_the_environment_checker_catches_a_planted_reader(source):
     with planted({"plugins/policies/_planted_env.py": source}):
         found = environment_readers()
     assert [f for f in found if "_planted_env" in f], found
+
+
+# -- settings: one table ------------------------------------------------------------------------
+
+
+def test_every_setting_has_one_variable_one_default_and_is_documented():
+    """Each Settings field declares its variable, parser and default once; from_env of an empty
+    environment is exactly the dataclass defaults; README or docs/operations.md names every
+    variable."""
+    variables = [f.metadata["env"] for f in fields(Settings)]
+    assert len(variables) == len(set(variables))
+    assert Settings.from_env({}) == Settings()
+    docs = (ROOT / "README.md").read_text() + (ROOT / "docs" / "operations.md").read_text()
+    assert [v for v in variables if f"`{v}`" not in docs] == []
+
+
+def test_settings_parse_blank_as_default_and_name_the_variable_they_cannot_parse():
+    env = {"PORT": " ", "PAYGATE_FRAME_ANCESTORS": "", "PAYGATE_API_URL": "http://x:1/"}
+    settings = Settings.from_env(env, PAYGATE_QUEUE="q1")
+    assert (settings.port, settings.frame_ancestors) == (8000, ())  # a blank list means none
+    assert (settings.api_url, settings.queue_name) == ("http://x:1", "q1")
+    assert (
+        Settings.from_env({"WEBHOOK_RETRY_INTERVALS_TEST": "true"}).janitor_interval_seconds == 0.25
+    )
+    with pytest.raises(ValueError, match="PAYGATE_DB_POOL_MAX"):
+        Settings.from_env({"PAYGATE_DB_POOL_MAX": "many"})
