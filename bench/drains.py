@@ -88,12 +88,10 @@ def _insert_deliveries(h: Harness, count: int) -> tuple[list[str], list[str]]:
 
 def b5_webhook_delivery(h: Harness) -> dict:
     """Deliveries alone: N due webhook_logs rows enqueued as the dispatcher does; per second."""
-    from paygate.jobs.dispatcher import HueyDispatcher
-
     n = h.profile.webhook_only
     h.reset()
     ids, resources = _insert_deliveries(h, n)
-    HueyDispatcher().webhooks(ids)
+    h.queue().dispatcher.webhooks(ids)
     elapsed = _drain(h, n, timeout=120)
     wait_until(lambda: h.delivery_states().get("success", 0) >= n, timeout=10)
     arrivals = h.receiver("dump")

@@ -3,6 +3,7 @@ connection, the receiver's records, the queue, and the reset between benchmarks.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import string
 import time
@@ -48,6 +49,15 @@ QUICK = Profile(
 )
 
 
+@functools.cache
+def _queue():
+    """The gateway's queue as its processes build it (built late: PAYGATE_QUEUE is set by then)."""
+    from paygate.config import Settings
+    from paygate.jobs.queue import build_queue
+
+    return build_queue(Settings.from_env())
+
+
 def random_id(prefix: str) -> str:
     return prefix + "".join(secrets.choice(ALPHABET) for _ in range(16))
 
@@ -88,10 +98,12 @@ class Harness:
     # -- the queue ------------------------------------------------------------------------
 
     @staticmethod
-    def huey():
-        from paygate.jobs import huey  # imported late: PAYGATE_QUEUE is set by then
+    def queue():
+        return _queue()
 
-        return huey
+    @staticmethod
+    def huey():
+        return _queue().huey
 
     def queue_length(self) -> int:
         return self.huey().pending_count()

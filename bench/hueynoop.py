@@ -11,8 +11,12 @@ from __future__ import annotations
 import sys
 
 from paygate.cli import _setup_logging
-from paygate.jobs import huey
+from paygate.config import Settings
+from paygate.jobs.queue import new_huey
 from paygate.jobs.worker import CONSUMER_FLAGS, quiet_task_logs
+
+SETTINGS = Settings.from_env()
+huey = new_huey(SETTINGS)
 
 COUNTER = f"bench:{huey.name}:done"
 READY = f"bench:{huey.name}:ready"
@@ -24,7 +28,9 @@ def noop() -> None:
 
 
 def consume(workers: int) -> None:
-    _setup_logging()  # the same logging as ``paygate worker``: its cost is part of the ceiling
+    _setup_logging(
+        SETTINGS.log_level
+    )  # the same logging as ``paygate worker``: its cost is part of the ceiling
     quiet_task_logs()
     huey.storage.conn.set(READY, 1)
     huey.create_consumer(workers=workers, **CONSUMER_FLAGS).run()

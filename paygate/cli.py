@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 
 from . import __version__
@@ -24,35 +23,17 @@ STARTS_PROCESSES = ("up", "worker", *APPS)
 
 
 def _setup_logging(level: str = "INFO") -> None:
+    """Log to stderr at ``level`` (``Settings.log_level``, from ``PAYGATE_LOG_LEVEL``)."""
     logging.basicConfig(
-        level=getattr(logging, os.environ.get("PAYGATE_LOG_LEVEL", level).upper(), logging.INFO),
+        level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
         stream=sys.stderr,
     )
 
 
-def prepare_database(settings: Settings) -> None:
-    """Migrate and seed, or exit with one clear line when the database cannot be reached."""
-    from .db import connect
-    from .db.merchants import seed_test_merchant
-    from .db.migrate import migrate
-    from .errors import ServiceUnavailable
-    from .wiring import require_database_url
-
-    url = require_database_url(settings)
-    try:
-        with connect(url) as conn:
-            applied = migrate(conn)
-            created = seed_test_merchant(conn, settings)
-    except ServiceUnavailable as exc:
-        raise SystemExit(f"paygate: {exc.description}") from None
-    if applied:
-        log.info("applied migrations %s", applied)
-    if created:
-        log.info("seeded the test merchant (%s)", settings.test_merchant_email)
-
-
 def cmd_migrate(args, settings: Settings) -> int:
+    from .wiring import prepare_database
+
     prepare_database(settings)
     print("database is up to date")
     return 0
@@ -60,6 +41,7 @@ def cmd_migrate(args, settings: Settings) -> int:
 
 def cmd_serve(args, settings: Settings) -> int:
     from .serve import serve
+    from .wiring import prepare_database
 
     factory, port_field = APPS[args.command]
     if not args.no_migrate:
@@ -77,9 +59,11 @@ def cmd_serve(args, settings: Settings) -> int:
 
 def cmd_worker(args, settings: Settings) -> int:
     from .jobs.worker import run_worker
+    from .wiring import build_worker, prepare_database
 
     prepare_database(settings)
-    run_worker(settings, workers=args.concurrency)
+    ctx, queue = build_worker(settings)
+    run_worker(ctx, queue, workers=args.concurrency)
     return 0
 
 
@@ -119,7 +103,7 @@ def check_plugins(settings: Settings) -> None:
 def cmd_merchants(args, settings: Settings) -> int:
     from .errors import PaygateError
     from .services import merchants
-    from .wiring import build_context
+    from .wiring import build_context, prepare_database
 
     prepare_database(settings)
     ctx = build_context(settings, role="cli")
@@ -200,13 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _setup_logging()
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
     except ValueError as exc:
         print(f"paygate: {exc}", file=sys.stderr)
         return 2
+    _setup_logging(settings.log_level)
     try:
         if args.command in STARTS_PROCESSES:
             check_plugins(settings)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 TEST_MERCHANT_ID = "550e8400-e29b-41d4-a716-446655440000"
 TEST_MERCHANT_NAME = "Test Merchant"
@@ -15,98 +16,144 @@ RETRY_DELAYS_PRODUCTION = (0, 60, 300, 1800, 7200)
 RETRY_DELAYS_TEST = (0, 5, 10, 15, 20)
 
 
-def _flag_true_only(value: str | None) -> bool:
+# -- parsers: each turns the variable's text into the setting's value ---------------------------
+# A parser gets the variable's name (for the error message) and its text, stripped. A variable
+# that is unset, or set to blank text, takes the field's default, except a list, where blank
+# text means "none".
+
+
+def _str(name: str, raw: str) -> str:
+    return raw
+
+
+def _url(name: str, raw: str) -> str:
+    return raw.rstrip("/")
+
+
+def _flag_true_only(name: str, raw: str) -> bool:
     """The contract's "true only for the string ``true``"."""
-    return value == "true"
+    return raw == "true"
 
 
-def _flag_true_unless_false(value: str | None) -> bool:
-    return value != "false"
+def _flag_true_unless_false(name: str, raw: str) -> bool:
+    return raw != "false"
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
+def _int(name: str, raw: str) -> int:
     try:
         return int(raw)
     except ValueError as exc:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
+def _float(name: str, raw: str) -> float:
     try:
         return float(raw)
     except ValueError as exc:
         raise ValueError(f"{name} must be a number, got {raw!r}") from exc
 
 
-def _list(env: Mapping[str, str], name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
-    raw = env.get(name)
-    if raw is None:
-        return default
+def _days(name: str, raw: str) -> int:
+    """A whole number of days, 0 or more (0 means off)."""
+    try:
+        days = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number of days, got {raw!r}") from None
+    if days < 0:
+        raise ValueError(f"{name} must not be negative, got {raw!r}")
+    return days
+
+
+def _list(name: str, raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def setting(variable: str, parse: Callable[[str, str], Any], default: Any) -> Any:
+    """A Settings field read from ``variable`` by ``parse``; its default is stated here only."""
+    return field(default=default, metadata={"env": variable, "parse": parse})
 
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str | None = None
-    redis_url: str | None = None
-    port: int = 8000
-    dashboard_port: int = 3000
-    checkout_port: int = 3001
-    bind_host: str = "0.0.0.0"
+    """Every setting, each declared once: its variable, its parser and its default.
+
+    ``Settings()`` is the defaults; ``Settings.from_env()`` reads the environment. Read-only:
+    the gateway builds one per process at its composition root (``paygate.wiring``).
+    """
+
+    database_url: str | None = setting("DATABASE_URL", _str, None)
+    redis_url: str | None = setting("REDIS_URL", _str, None)
+    port: int = setting("PORT", _int, 8000)
+    dashboard_port: int = setting("DASHBOARD_PORT", _int, 3000)
+    checkout_port: int = setting("CHECKOUT_PORT", _int, 3001)
+    bind_host: str = setting("PAYGATE_BIND", _str, "0.0.0.0")
 
     # CONTRACT.md section 0: the simulated bank and the test merchant.
-    test_mode: bool = False
-    test_processing_delay_ms: int = 1000
-    test_payment_success: bool = True
-    upi_success_rate: float = 0.90
-    card_success_rate: float = 0.95
-    processing_delay_min_ms: int = 5000
-    processing_delay_max_ms: int = 10000
-    webhook_retry_intervals_test: bool = False
-    test_merchant_email: str = "test@example.com"
-    test_api_key: str = "key_test_abc123"
-    test_api_secret: str = "secret_test_xyz789"
+    test_mode: bool = setting("TEST_MODE", _flag_true_only, False)
+    test_processing_delay_ms: int = setting("TEST_PROCESSING_DELAY", _int, 1000)
+    test_payment_success: bool = setting("TEST_PAYMENT_SUCCESS", _flag_true_unless_false, True)
+    upi_success_rate: float = setting("UPI_SUCCESS_RATE", _float, 0.90)
+    card_success_rate: float = setting("CARD_SUCCESS_RATE", _float, 0.95)
+    processing_delay_min_ms: int = setting("PROCESSING_DELAY_MIN", _int, 5000)
+    processing_delay_max_ms: int = setting("PROCESSING_DELAY_MAX", _int, 10000)
+    webhook_retry_intervals_test: bool = setting(
+        "WEBHOOK_RETRY_INTERVALS_TEST", _flag_true_only, False
+    )
+    test_merchant_email: str = setting("TEST_MERCHANT_EMAIL", _str, "test@example.com")
+    test_api_key: str = setting("TEST_API_KEY", _str, "key_test_abc123")
+    test_api_secret: str = setting("TEST_API_SECRET", _str, "secret_test_xyz789")
 
     # Public URLs, as a browser sees them (links in pages, the SDK's iframe, CORS).
-    api_url: str = "http://localhost:8000"
-    dashboard_url: str = "http://localhost:3000"
-    checkout_url: str = "http://localhost:3001"
-    cors_origins: tuple[str, ...] = ()
+    api_url: str = setting("PAYGATE_API_URL", _url, "http://localhost:8000")
+    dashboard_url: str = setting("PAYGATE_DASHBOARD_URL", _url, "http://localhost:3000")
+    checkout_url: str = setting("PAYGATE_CHECKOUT_URL", _url, "http://localhost:3001")
+    cors_origins: tuple[str, ...] = setting("PAYGATE_CORS_ORIGINS", _list, ())
     # CSP frame-ancestors of the checkout page: the merchant sites that may embed it
     # (docs/checkout.md). The development default allows any http(s) site and a saved
     # test.html opened from disk (file:); production should list the merchants' origins.
-    frame_ancestors: tuple[str, ...] = ("*", "file:")
+    frame_ancestors: tuple[str, ...] = setting("PAYGATE_FRAME_ANCESTORS", _list, ("*", "file:"))
 
     # Processes.
-    api_workers: int = 2
-    api_threads: int = 8
-    db_pool_min: int = 2
-    db_pool_max: int = 16
-    worker_concurrency: int = 16
-    environment: str = "development"
+    api_workers: int = setting("PAYGATE_API_WORKERS", _int, 2)
+    api_threads: int = setting("PAYGATE_API_THREADS", _int, 8)
+    db_pool_min: int = setting("PAYGATE_DB_POOL_MIN", _int, 2)
+    db_pool_max: int = setting("PAYGATE_DB_POOL_MAX", _int, 16)
+    worker_concurrency: int = setting("PAYGATE_WORKER_CONCURRENCY", _int, 16)
+    environment: str = setting("PAYGATE_ENV", _str, "development")
+    log_level: str = setting("PAYGATE_LOG_LEVEL", _str, "INFO")
+    state_dir: str = setting("PAYGATE_STATE_DIR", _str, ".paygate")
+    # ``paygate up``'s embedded servers: None takes 5432 / 6379, or a free port when taken.
+    embedded_pg_port: int | None = setting("PAYGATE_EMBEDDED_PG_PORT", _int, None)
+    embedded_redis_port: int | None = setting("PAYGATE_EMBEDDED_REDIS_PORT", _int, None)
 
     # Jobs and recovery (see docs/operations.md).
-    job_lease_seconds: float = 30.0
-    janitor_interval_seconds: float = 1.0
-    redispatch_after_seconds: float = 30.0
-    lost_after_seconds: float = 2.0
-    heartbeat_interval_seconds: float = 2.0
-    heartbeat_ttl_seconds: float = 10.0
-    webhook_timeout_seconds: float = 5.0
+    # Several gateways (or test runs) can share one Redis under different queue names.
+    queue_name: str = setting("PAYGATE_QUEUE", _str, "paygate")
+    job_lease_seconds: float = setting("PAYGATE_JOB_LEASE_SECONDS", _float, 30.0)
+    # None: 0.25 s with the test retry intervals (retries land within 1 s of schedule), else 1 s.
+    janitor_interval_seconds: float = setting("PAYGATE_JANITOR_INTERVAL", _float, None)
+    redispatch_after_seconds: float = setting("PAYGATE_REDISPATCH_AFTER", _float, 30.0)
+    lost_after_seconds: float = setting("PAYGATE_LOST_AFTER", _float, 2.0)
+    heartbeat_interval_seconds: float = setting("PAYGATE_HEARTBEAT_INTERVAL", _float, 2.0)
+    heartbeat_ttl_seconds: float = setting("PAYGATE_HEARTBEAT_TTL", _float, 10.0)
+    webhook_timeout_seconds: float = setting("PAYGATE_WEBHOOK_TIMEOUT", _float, 5.0)
 
     # Plugins and webhooks.
-    disable_plugins: tuple[str, ...] = ()
-    allow_private_webhook_urls: bool = False
-    max_body_bytes: int = 64 * 1024
-    secret_key: str = ""
-    state_dir: str = ".paygate"
-    extra: dict[str, str] = field(default_factory=dict)
+    disable_plugins: tuple[str, ...] = setting("PAYGATE_DISABLE_PLUGINS", _list, ())
+    allow_private_webhook_urls: bool = setting(
+        "PAYGATE_ALLOW_PRIVATE_WEBHOOKS", _flag_true_only, False
+    )
+    max_body_bytes: int = setting("PAYGATE_MAX_BODY_BYTES", _int, 64 * 1024)
+    secret_key: str = setting("PAYGATE_SECRET_KEY", _str, "")
+    # The built-in refund_window policy: refunds only within this many days (0: off).
+    refund_window_days: int = setting("PAYGATE_REFUND_WINDOW_DAYS", _days, 0)
+    # The test-mode processor's ledger file (docs/operations.md, "Proving it"); None: off.
+    testmode_ledger: str | None = setting("PAYGATE_TESTMODE_LEDGER", _str, None)
+
+    def __post_init__(self) -> None:
+        if self.janitor_interval_seconds is None:
+            interval = 0.25 if self.webhook_retry_intervals_test else 1.0
+            object.__setattr__(self, "janitor_interval_seconds", interval)
 
     @property
     def retry_delays(self) -> tuple[int, ...]:
@@ -124,59 +171,19 @@ class Settings:
     def allowed_origins(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys((self.dashboard_url, self.checkout_url, *self.cors_origins)))
 
-    def replace(self, **changes) -> Settings:
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values.update(changes)
-        return Settings(**values)
-
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        test_mode = _flag_true_only(env.get("TEST_MODE"))
-        environment = env.get("PAYGATE_ENV", "development")
-        return cls(
-            database_url=env.get("DATABASE_URL") or None,
-            redis_url=env.get("REDIS_URL") or None,
-            port=_int(env, "PORT", 8000),
-            dashboard_port=_int(env, "DASHBOARD_PORT", 3000),
-            checkout_port=_int(env, "CHECKOUT_PORT", 3001),
-            bind_host=env.get("PAYGATE_BIND", "0.0.0.0"),
-            test_mode=test_mode,
-            test_processing_delay_ms=_int(env, "TEST_PROCESSING_DELAY", 1000),
-            test_payment_success=_flag_true_unless_false(env.get("TEST_PAYMENT_SUCCESS")),
-            upi_success_rate=_float(env, "UPI_SUCCESS_RATE", 0.90),
-            card_success_rate=_float(env, "CARD_SUCCESS_RATE", 0.95),
-            processing_delay_min_ms=_int(env, "PROCESSING_DELAY_MIN", 5000),
-            processing_delay_max_ms=_int(env, "PROCESSING_DELAY_MAX", 10000),
-            webhook_retry_intervals_test=_flag_true_only(env.get("WEBHOOK_RETRY_INTERVALS_TEST")),
-            test_merchant_email=env.get("TEST_MERCHANT_EMAIL") or "test@example.com",
-            test_api_key=env.get("TEST_API_KEY") or "key_test_abc123",
-            test_api_secret=env.get("TEST_API_SECRET") or "secret_test_xyz789",
-            api_url=env.get("PAYGATE_API_URL", "http://localhost:8000").rstrip("/"),
-            dashboard_url=env.get("PAYGATE_DASHBOARD_URL", "http://localhost:3000").rstrip("/"),
-            checkout_url=env.get("PAYGATE_CHECKOUT_URL", "http://localhost:3001").rstrip("/"),
-            cors_origins=_list(env, "PAYGATE_CORS_ORIGINS"),
-            frame_ancestors=_list(env, "PAYGATE_FRAME_ANCESTORS", ("*", "file:")),
-            api_workers=_int(env, "PAYGATE_API_WORKERS", 2),
-            api_threads=_int(env, "PAYGATE_API_THREADS", 8),
-            db_pool_min=_int(env, "PAYGATE_DB_POOL_MIN", 2),
-            db_pool_max=_int(env, "PAYGATE_DB_POOL_MAX", 16),
-            worker_concurrency=_int(env, "PAYGATE_WORKER_CONCURRENCY", 16),
-            environment=environment,
-            job_lease_seconds=_float(env, "PAYGATE_JOB_LEASE_SECONDS", 30.0),
-            janitor_interval_seconds=_float(
-                env,
-                "PAYGATE_JANITOR_INTERVAL",
-                0.25 if _flag_true_only(env.get("WEBHOOK_RETRY_INTERVALS_TEST")) else 1.0,
-            ),
-            redispatch_after_seconds=_float(env, "PAYGATE_REDISPATCH_AFTER", 30.0),
-            lost_after_seconds=_float(env, "PAYGATE_LOST_AFTER", 2.0),
-            heartbeat_interval_seconds=_float(env, "PAYGATE_HEARTBEAT_INTERVAL", 2.0),
-            heartbeat_ttl_seconds=_float(env, "PAYGATE_HEARTBEAT_TTL", 10.0),
-            webhook_timeout_seconds=_float(env, "PAYGATE_WEBHOOK_TIMEOUT", 5.0),
-            disable_plugins=_list(env, "PAYGATE_DISABLE_PLUGINS"),
-            allow_private_webhook_urls=_flag_true_only(env.get("PAYGATE_ALLOW_PRIVATE_WEBHOOKS")),
-            max_body_bytes=_int(env, "PAYGATE_MAX_BODY_BYTES", 64 * 1024),
-            secret_key=env.get("PAYGATE_SECRET_KEY", ""),
-            state_dir=env.get("PAYGATE_STATE_DIR", ".paygate"),
-        )
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: str) -> Settings:
+        """Settings from ``env`` (the process environment when None), with ``overrides`` (by
+        variable name, e.g. ``TEST_MODE="true"``) on top. Raises ValueError naming the variable
+        whose value cannot be parsed."""
+        source = {**(os.environ if env is None else env), **overrides}
+        values = {}
+        for f in fields(cls):
+            raw = source.get(f.metadata["env"])
+            if raw is None:
+                continue
+            raw = raw.strip()
+            if not raw and f.metadata["parse"] is not _list:
+                continue
+            values[f.name] = f.metadata["parse"](f.metadata["env"], raw)
+        return cls(**values)

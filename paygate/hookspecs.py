@@ -63,7 +63,7 @@ def paygate_register_notifiers(register: Callable[[Notifier], None], settings: S
 
 @hookspec(firstresult=True)
 def paygate_refund_policy(
-    payment: Payment, refund_request: RefundRequest, refunded_amount: int
+    payment: Payment, refund_request: RefundRequest, refunded_amount: int, settings: Settings
 ) -> RefundDenied | None:
     """Decide whether a refund may be created. First objection wins.
 
@@ -76,4 +76,9 @@ def paygate_refund_policy(
     Return ``None`` to raise no objection, or ``RefundDenied(reason)`` to refuse: the merchant gets
     400 ``BAD_REQUEST_ERROR`` with ``reason`` as the description, and nothing is recorded.
     Policies must be fast and must not write anything: they run inside the refund transaction.
+
+    ``settings`` is the gateway's :class:`paygate.config.Settings` (read-only), so a policy can
+    be configured (``refund_window_days``) without reading the environment itself. pluggy passes
+    an implementation only the arguments it names: a policy that does not need ``settings``
+    leaves it out.
     """

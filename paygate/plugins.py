@@ -113,7 +113,10 @@ class Plugins:
     ) -> RefundDenied | None:
         """The first objection of the refund-policy plugins, or None (firstresult hook)."""
         return self.pm.hook.paygate_refund_policy(
-            payment=payment, refund_request=refund_request, refunded_amount=refunded_amount
+            payment=payment,
+            refund_request=refund_request,
+            refunded_amount=refunded_amount,
+            settings=self.settings,
         )
 
     def reload_registries(self) -> None:

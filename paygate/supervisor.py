@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .config import Settings
 from .embedded import EmbeddedError, free_port, port_in_use, postgres_in, valkey_in
+from .wiring import prepare_database
 
 log = logging.getLogger("paygate.up")
 
@@ -34,10 +35,10 @@ def _die_with_parent() -> None:
         pass
 
 
-def _pick_port(env_name: str, preferred: int) -> int:
-    raw = os.environ.get(env_name)
-    if raw:
-        return int(raw)
+def _pick_port(configured: int | None, preferred: int) -> int:
+    """The configured port, else ``preferred`` when it is free, else any free port."""
+    if configured:
+        return configured
     return preferred if not port_in_use(preferred) else free_port()
 
 
@@ -70,7 +71,7 @@ def _stop_all(children: list[tuple[str, subprocess.Popen, int]], timeout: float 
 def run_up(settings: Settings, *, state_dir: str | None = None, with_worker: bool = True) -> int:
     state = Path(state_dir or settings.state_dir).expanduser().resolve()
     state.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
+    env = dict(os.environ)  # the children's environment: they read their settings from it
     env.setdefault("PAYGATE_ALLOW_PRIVATE_WEBHOOKS", "true")  # local receivers, local dev
     servers = []
     stopping = False
@@ -84,16 +85,14 @@ def run_up(settings: Settings, *, state_dir: str | None = None, with_worker: boo
     children: list[tuple[str, subprocess.Popen, int]] = []
     try:
         if not settings.database_url:
-            pg = postgres_in(state, _pick_port("PAYGATE_EMBEDDED_PG_PORT", DEFAULT_PG_PORT))
+            pg = postgres_in(state, _pick_port(settings.embedded_pg_port, DEFAULT_PG_PORT))
             servers.append(pg.start())
             env["DATABASE_URL"] = pg.url
         if not settings.redis_url:
-            kv = valkey_in(state, _pick_port("PAYGATE_EMBEDDED_REDIS_PORT", DEFAULT_REDIS_PORT))
+            kv = valkey_in(state, _pick_port(settings.embedded_redis_port, DEFAULT_REDIS_PORT))
             servers.append(kv.start())
             env["REDIS_URL"] = kv.url
         settings = Settings.from_env(env)
-        from .cli import prepare_database
-
         prepare_database(settings)
         for name, port in (
             ("api", settings.port),

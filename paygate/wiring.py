@@ -1,11 +1,26 @@
-"""The composition root shared by every process: settings, pool, plugins, dispatcher."""
+"""The composition root shared by every process: settings, pool, plugins, queue, dispatcher.
+
+A process reads its ``Settings`` once (``Settings.from_env()``), then ``build_context`` wires
+the rest from them: the database pool, the plugins, and the queue (Huey instance, tasks and the
+dispatcher services call after commit). The queue is bound to the context, so the tasks this
+process runs use it. The API, dashboard and checkout app factories and ``paygate worker`` start
+here; nothing below this module builds a collaborator of its own.
+"""
 
 from __future__ import annotations
 
+import logging
+
 from .config import Settings
-from .db import Database
+from .db import Database, connect
+from .db.merchants import seed_test_merchant
+from .db.migrate import migrate
+from .errors import ServiceUnavailable
+from .jobs.queue import Queue, build_queue
 from .plugins import load_plugins
 from .services import Context
+
+log = logging.getLogger("paygate")
 
 
 def require_database_url(settings: Settings) -> str:
@@ -17,19 +32,45 @@ def require_database_url(settings: Settings) -> str:
     return settings.database_url
 
 
-def build_context(settings: Settings | None = None, *, role: str = "api") -> Context:
-    from .jobs.dispatcher import HueyDispatcher
+def prepare_database(settings: Settings) -> None:
+    """Migrate and seed, or exit with one clear line when the database cannot be reached."""
+    url = require_database_url(settings)
+    try:
+        with connect(url) as conn:
+            applied = migrate(conn)
+            created = seed_test_merchant(conn, settings)
+    except ServiceUnavailable as exc:
+        raise SystemExit(f"paygate: {exc.description}") from None
+    if applied:
+        log.info("applied migrations %s", applied)
+    if created:
+        log.info("seeded the test merchant (%s)", settings.test_merchant_email)
 
+
+def build_context(
+    settings: Settings | None = None, *, role: str = "api", queue: Queue | None = None
+) -> Context:
+    """The services context of one process (``role`` names its pool). ``settings`` default to
+    the environment's; ``queue`` to a new one built from them, bound to the returned context."""
     settings = settings or Settings.from_env()
+    queue = queue or build_queue(settings)
     db = Database(
         require_database_url(settings),
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         name=f"paygate-{role}",
     )
-    return Context(
+    ctx = Context(
         settings=settings,
         db=db,
         plugins=load_plugins(settings),
-        dispatcher=HueyDispatcher(settings.heartbeat_ttl_seconds),
+        dispatcher=queue.dispatcher,
     )
+    queue.bind(ctx)
+    return ctx
+
+
+def build_worker(settings: Settings) -> tuple[Context, Queue]:
+    """What ``paygate worker`` runs: the queue it consumes and the context its tasks use."""
+    queue = build_queue(settings)
+    return build_context(settings, role="worker", queue=queue), queue

@@ -20,6 +20,7 @@ from paygate.db.merchants import insert as insert_merchant
 from paygate.db.merchants import seed_test_merchant
 from paygate.db.migrate import migrate
 from paygate.embedded import free_port
+from paygate.jobs.queue import Queue, build_queue
 from paygate.plugins import load_plugins
 from paygate.services import Context, merchants
 
@@ -68,12 +69,21 @@ def reset_record(database_url: str, settings: Settings) -> None:
         seed_test_merchant(conn, settings)
 
 
+_queues: dict[tuple[str | None, str, float], Queue] = {}
+
+
+def run_queue(settings: Settings | None = None) -> Queue:
+    """This run's queue (``PAYGATE_QUEUE`` on ``REDIS_URL``), built once like a process does."""
+    settings = settings or make_settings()
+    key = (settings.redis_url, settings.queue_name, settings.heartbeat_ttl_seconds)
+    if key not in _queues:
+        _queues[key] = build_queue(settings)
+    return _queues[key]
+
+
 def flush_redis() -> None:
     """Empty this run's queue and heartbeats (never the whole Redis: others may share it)."""
-    from paygate.jobs import heartbeat, huey
-
-    huey.flush()
-    huey.storage.conn.delete(heartbeat.KEY)
+    run_queue().flush()
 
 
 @pytest.fixture
@@ -87,16 +97,18 @@ def clean(shared_db, database_url) -> None:
 @pytest.fixture
 def make_ctx(shared_db, clean):
     """Build a services context with environment overrides (``TEST_PAYMENT_SUCCESS="false"``)."""
-    from paygate.jobs.dispatcher import HueyDispatcher
 
     def build(**env_overrides: str) -> Context:
         settings = make_settings(**env_overrides)
-        return Context(
+        queue = run_queue(settings)
+        ctx = Context(
             settings=settings,
             db=shared_db,
             plugins=load_plugins(settings),
-            dispatcher=HueyDispatcher(settings.heartbeat_ttl_seconds),
+            dispatcher=queue.new_dispatcher(),
         )
+        queue.bind(ctx)
+        return ctx
 
     return build
 

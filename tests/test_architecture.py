@@ -1,11 +1,18 @@
-"""The import rules of docs/ARCHITECTURE.md, checked by walking the AST of every module."""
+"""The import rules of docs/ARCHITECTURE.md, checked by walking the AST of every module: layers,
+no import cycles (imports inside functions included), and only ``paygate.config`` reads the
+environment."""
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+
+from paygate.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 # Modules that wire everything together may import anything.
@@ -147,7 +154,7 @@ def test_only_the_plugin_manager_calls_hooks():
     "source, expected",
     [
         ("from paygate.services import payments", "services"),
-        ("from paygate.jobs import huey", "jobs"),
+        ("from paygate.jobs.queue import build_queue", "jobs"),
     ],
 )
 def test_the_rule_checker_catches_a_forbidden_import(tmp_path, monkeypatch, source, expected):
@@ -158,3 +165,198 @@ def test_the_rule_checker_catches_a_forbidden_import(tmp_path, monkeypatch, sour
         assert any("_planted_violation" in v for v in violations())
     finally:
         planted.unlink()
+
+
+# -- import cycles ------------------------------------------------------------------------------
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Every module under paygate/, plugins/ and web/ and the modules of that tree it imports,
+    wherever the import statement is (module level, inside a function, under TYPE_CHECKING).
+    ``from package import submodule`` is an edge to the package and to the submodule: Python
+    runs the package's ``__init__`` first."""
+    tree = dict(modules("paygate", "plugins", "web"))
+    return {
+        name: {target for target in imports_of(path) if target in tree and target != name}
+        for name, path in tree.items()
+    }
+
+
+def cycles(graph: dict[str, set[str]]) -> list[str]:
+    """One path per strongly connected component with more than one module, as
+    ``a -> b -> ... -> a`` (Tarjan's algorithm, then the shortest way back within it)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[set[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                connect(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.add(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                components.append(component)
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    return [" -> ".join(shortest_loop(graph, component)) for component in components]
+
+
+def shortest_loop(graph: dict[str, set[str]], component: set[str]) -> list[str]:
+    start = min(component)
+    paths = {nxt: [start, nxt] for nxt in sorted(graph[start] & component)}
+    queue = list(paths)
+    while queue:
+        node = queue.pop(0)
+        if node == start:
+            return paths[node]
+        for nxt in sorted(graph[node] & component):
+            if nxt not in paths:
+                paths[nxt] = [*paths[node], nxt]
+                queue.append(nxt)
+    raise AssertionError(f"no loop through {start}")  # a component always has one
+
+
+def test_there_is_no_import_cycle_not_even_inside_functions():
+    assert cycles(import_graph()) == []
+
+
+@contextmanager
+def planted(files: dict[str, str]) -> Iterator[None]:
+    """Write ``files`` (paths relative to the repository) for the block, and remove them."""
+    paths = [ROOT / relative for relative in files]
+    try:
+        for path, text in zip(paths, files.values(), strict=True):
+            path.write_text(text)
+        yield
+    finally:
+        for path in paths:
+            path.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        ("from . import _planted_cycle_b\n", "from . import _planted_cycle_a\n"),
+        (
+            "from paygate.jobs._planted_cycle_b import later\n",
+            "def later():\n    from ._planted_cycle_a import later  # hidden in a function\n",
+        ),
+    ],
+    ids=["module-level", "inside-a-function"],
+)
+def test_the_cycle_checker_reports_a_planted_cycle(first, second):
+    """A planted cycle must be reported with its path: the checker itself can fail."""
+    files = {
+        "paygate/jobs/_planted_cycle_a.py": first,
+        "paygate/jobs/_planted_cycle_b.py": second,
+    }
+    with planted(files):
+        found = cycles(import_graph())
+    assert found == [
+        "paygate.jobs._planted_cycle_a -> paygate.jobs._planted_cycle_b"
+        " -> paygate.jobs._planted_cycle_a"
+    ]
+
+
+# -- the environment ----------------------------------------------------------------------------
+
+# Settings are read from the environment in one place; ``paygate up`` hands its environment on
+# to the processes it starts (they read their settings from it).
+READS_ENVIRONMENT = {"paygate.config", "paygate.supervisor"}
+ENVIRONMENT = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
+
+
+def environment_access(path: Path) -> list[str]:
+    """The lines of ``path`` that touch the process environment through ``os``."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    os_names = {"os"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            os_names |= {a.asname for a in node.names if a.name == "os" and a.asname}
+    found = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in os_names
+            and node.attr in ENVIRONMENT
+        ):
+            found.append(f"line {node.lineno}: os.{node.attr}")
+        elif isinstance(node, ast.ImportFrom) and node.module == "os":
+            found.extend(
+                f"line {node.lineno}: from os import {a.name}"
+                for a in node.names
+                if a.name in ENVIRONMENT
+            )
+    return found
+
+
+def environment_readers() -> list[str]:
+    return [
+        f"{name} reads the environment ({where}): settings come from paygate.config"
+        for name, path in modules("paygate", "plugins", "web")
+        if name not in READS_ENVIRONMENT
+        for where in environment_access(path)
+    ]
+
+
+def test_only_config_reads_the_environment():
+    assert environment_readers() == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import os\nQUEUE = os.environ.get('PAYGATE_QUEUE')\n",
+        "def later():\n    import os as system\n    return system.getenv('REDIS_URL')\n",
+        "from os import environ\n",
+        "import os\nos.putenv('X', '1')\n",
+    ],
+)
+def test_the_environment_checker_catches_a_planted_reader(source):
+    with planted({"plugins/policies/_planted_env.py": source}):
+        found = environment_readers()
+    assert [f for f in found if "_planted_env" in f], found
+
+
+# -- settings: one table ------------------------------------------------------------------------
+
+
+def test_every_setting_has_one_variable_one_default_and_is_documented():
+    """Each Settings field declares its variable, parser and default once; from_env of an empty
+    environment is exactly the dataclass defaults; README or docs/operations.md names every
+    variable."""
+    variables = [f.metadata["env"] for f in fields(Settings)]
+    assert len(variables) == len(set(variables))
+    assert Settings.from_env({}) == Settings()
+    docs = (ROOT / "README.md").read_text() + (ROOT / "docs" / "operations.md").read_text()
+    assert [v for v in variables if f"`{v}`" not in docs] == []
+
+
+def test_settings_parse_blank_as_default_and_name_the_variable_they_cannot_parse():
+    env = {"PORT": " ", "PAYGATE_FRAME_ANCESTORS": "", "PAYGATE_API_URL": "http://x:1/"}
+    settings = Settings.from_env(env, PAYGATE_QUEUE="q1")
+    assert (settings.port, settings.frame_ancestors) == (8000, ())  # a blank list means none
+    assert (settings.api_url, settings.queue_name) == ("http://x:1", "q1")
+    assert (
+        Settings.from_env({"WEBHOOK_RETRY_INTERVALS_TEST": "true"}).janitor_interval_seconds == 0.25
+    )
+    with pytest.raises(ValueError, match="PAYGATE_DB_POOL_MAX"):
+        Settings.from_env({"PAYGATE_DB_POOL_MAX": "many"})

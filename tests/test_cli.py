@@ -150,3 +150,11 @@ def test_plugins_lists_the_built_in_processor_and_notifier():
     assert "processor test" in result.stdout
     assert "notifier webhook" in result.stdout
     assert "paygate_register_processors" in result.stdout
+
+
+def test_a_setting_that_does_not_parse_is_one_clear_line_naming_it():
+    result = paygate("migrate", env={**os.environ, "PAYGATE_REFUND_WINDOW_DAYS": "thirty"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "paygate: PAYGATE_REFUND_WINDOW_DAYS must be a whole number of days, got 'thirty'"
+    )

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import types
 from pathlib import Path
 
+import falcon.testing
 import psycopg
 import pytest
 
 from paygate import Payment, RefundDenied, RefundRequest, hookimpl
+from paygate.api.app import create_app
 from paygate.builtin.policies import refund_window
+from paygate.plugins import load_plugins
 from paygate.services import refunds
-from tests.fixtures import AUTH
+from tests.fixtures import AUTH, make_settings
 from tests.test_refunds import assert_bad_request, paid_payment, read_payment, refund, refund_rows
 
 
@@ -146,17 +150,23 @@ def test_a_policy_runs_while_the_payment_row_is_locked(ctx, api, database_url):
 # -- the refund-window policy -----------------------------------------------------------------
 
 
-def test_refund_window_is_off_unless_configured(ctx, api, monkeypatch):
-    monkeypatch.delenv(refund_window.VARIABLE, raising=False)
+def window_api(make_ctx, days: str):
+    """A context and an API client whose settings carry ``PAYGATE_REFUND_WINDOW_DAYS=days``."""
+    ctx = make_ctx(**{refund_window.VARIABLE: days})
+    return ctx, falcon.testing.TestClient(create_app(ctx))
+
+
+def test_refund_window_is_off_unless_configured(ctx, api, make_ctx):
+    assert ctx.settings.refund_window_days == 0
     payment = paid_payment(ctx, api)
     backdate(ctx, payment["id"], days=400)
     assert refund(api, payment["id"], {"amount": 100}).status_code == 201
-    monkeypatch.setenv(refund_window.VARIABLE, "0")
-    assert refund(api, payment["id"], {"amount": 100}).status_code == 201
+    _, zero = window_api(make_ctx, "0")
+    assert refund(zero, payment["id"], {"amount": 100}).status_code == 201
 
 
-def test_refund_window_denies_refunds_of_payments_older_than_the_window(ctx, api, monkeypatch):
-    monkeypatch.setenv(refund_window.VARIABLE, "30")
+def test_refund_window_denies_refunds_of_payments_older_than_the_window(make_ctx):
+    ctx, api = window_api(make_ctx, "30")
     old, recent = paid_payment(ctx, api), paid_payment(ctx, api)
     backdate(ctx, old["id"], days=31)
     backdate(ctx, recent["id"], days=29)
@@ -169,9 +179,8 @@ def test_refund_window_denies_refunds_of_payments_older_than_the_window(ctx, api
     assert refund(api, recent["id"], {"amount": 100}).status_code == 201
 
 
-def test_refund_window_can_be_disabled_by_name(make_ctx, api, test_merchant, monkeypatch):
-    monkeypatch.setenv(refund_window.VARIABLE, "1")
-    ctx = make_ctx(PAYGATE_DISABLE_PLUGINS="refund_window")
+def test_refund_window_can_be_disabled_by_name(make_ctx, api, test_merchant):
+    ctx = make_ctx(**{refund_window.VARIABLE: "1"}, PAYGATE_DISABLE_PLUGINS="refund_window")
     payment = paid_payment(ctx, api)
     backdate(ctx, payment["id"], days=2)
     created = refunds.create(ctx, test_merchant, payment["id"], {"amount": 100})
@@ -179,29 +188,34 @@ def test_refund_window_can_be_disabled_by_name(make_ctx, api, test_merchant, mon
 
 
 @pytest.mark.parametrize("value", ["abc", "-3", "1.5"])
-def test_refund_window_misconfiguration_fails_loudly_not_open(monkeypatch, value):
-    monkeypatch.setenv(refund_window.VARIABLE, value)
+def test_refund_window_misconfiguration_fails_loudly_not_open(value):
+    """A bad value stops every process at start-up, naming the variable; a bad window handed
+    over in code fails the refund instead of allowing it."""
+    with pytest.raises(ValueError, match=refund_window.VARIABLE):
+        make_settings(**{refund_window.VARIABLE: value})
     payment = Payment(
         id="pay_x", merchant_id="m", order_id="o", amount=100, currency="INR",
         method="upi", status="success",
     )  # fmt: skip
+    bad = dataclasses.replace(make_settings(), refund_window_days=-3)
     with pytest.raises(ValueError, match=refund_window.VARIABLE):
-        refund_window.paygate_refund_policy(payment, RefundRequest("pay_x", 100), 0)
+        refund_window.paygate_refund_policy(payment, RefundRequest("pay_x", 100), 0, bad)
 
 
 def test_refund_window_says_day_for_one_day():
     assert refund_window.denial(1).reason == "Refunds are allowed only within 1 day of the payment"
 
 
-def test_refund_window_misconfiguration_records_nothing_and_answers_500(ctx, api, monkeypatch):
-    monkeypatch.setenv(refund_window.VARIABLE, "thirty")
+def test_refund_window_misconfiguration_records_nothing_and_answers_500(ctx, api):
     payment = paid_payment(ctx, api)
-    result = api.simulate_post(
+    bad = dataclasses.replace(ctx.settings, refund_window_days=-30)
+    misconfigured = dataclasses.replace(ctx, settings=bad, plugins=load_plugins(bad))
+    result = falcon.testing.TestClient(create_app(misconfigured)).simulate_post(
         f"/api/v1/payments/{payment['id']}/refunds", json={"amount": 100}, headers=AUTH
     )
     assert result.status_code == 500
     assert result.json["error"]["code"] == "SERVER_ERROR"
-    assert "thirty" not in result.text  # internals stay in the log
+    assert "-30" not in result.text  # internals stay in the log
     assert refund_rows(ctx, payment["id"]) == []
 
 

@@ -11,17 +11,17 @@ from __future__ import annotations
 import logging
 import time
 
-from . import QUEUE_NAME, heartbeat, huey, tasks
+from huey import Huey
+
+from . import heartbeat
+from .tasks import Tasks
 
 log = logging.getLogger(__name__)
 
 ENQUEUE_PAUSE_SECONDS = 1.0
-# Kept in Redis next to the queue by the janitors: when it is gone, so is everything that was
-# queued with it (the Redis was flushed, or restarted without its data).
-QUEUE_MARKER = f"{QUEUE_NAME}:marker"
 
 
-def _enqueue_each(task, ids: list[str]) -> None:
+def _enqueue_each(huey: Huey, task, ids: list[str]) -> None:
     """Queue ``task(id)`` for every id with one LPUSH. Huey's own enqueue is one LPUSH per task
     (a round trip each); the messages and their order (first id runs first) are the same."""
     if huey.immediate:
@@ -33,7 +33,23 @@ def _enqueue_each(task, ids: list[str]) -> None:
 
 
 class HueyDispatcher:
-    def __init__(self, heartbeat_ttl: float = 10.0):
+    """Enqueues ``tasks`` on ``huey``. ``marker_key`` is kept in Redis next to the queue by the
+    janitors: when it is gone, so is everything that was queued with it (the Redis was flushed,
+    or restarted without its data). ``heartbeat_key`` holds the workers' heartbeats."""
+
+    def __init__(
+        self,
+        huey: Huey,
+        tasks: Tasks,
+        *,
+        heartbeat_key: str,
+        marker_key: str,
+        heartbeat_ttl: float = 10.0,
+    ):
+        self.huey = huey
+        self.tasks = tasks
+        self.heartbeat_key = heartbeat_key
+        self.marker_key = marker_key
         self.heartbeat_ttl = heartbeat_ttl
         self._paused_until = 0.0
 
@@ -45,7 +61,7 @@ class HueyDispatcher:
             if each is None:
                 task(*args)
             else:
-                _enqueue_each(task, each)
+                _enqueue_each(self.huey, task, each)
             return True
         except Exception as exc:
             first = time.monotonic() >= self._paused_until
@@ -59,16 +75,16 @@ class HueyDispatcher:
             return False
 
     def payment(self, payment_id: str) -> bool:
-        return self._enqueue(tasks.process_payment, payment_id)
+        return self._enqueue(self.tasks.process_payment, payment_id)
 
     def refund(self, refund_id: str) -> bool:
-        return self._enqueue(tasks.process_refund, refund_id)
+        return self._enqueue(self.tasks.process_refund, refund_id)
 
     def webhooks(self, log_ids: list) -> bool:
         """One Redis round trip for all of them (a create's two events, a sweep's hundreds)."""
         if not log_ids:
             return True
-        return self._enqueue(tasks.deliver_webhook, each=[str(i) for i in log_ids])
+        return self._enqueue(self.tasks.deliver_webhook, each=[str(i) for i in log_ids])
 
     def backlog(self) -> int | None:
         """Tasks waiting in the queue, or None when Redis cannot be asked (or an enqueue just
@@ -76,7 +92,7 @@ class HueyDispatcher:
         if time.monotonic() < self._paused_until:
             return None
         try:
-            return huey.pending_count()
+            return self.huey.pending_count()
         except Exception:
             return None
 
@@ -85,18 +101,18 @@ class HueyDispatcher:
         The marker is put back at once, so each loss is reported once across all workers.
         None when Redis cannot be asked."""
         try:
-            return bool(huey.storage.conn.set(QUEUE_MARKER, "1", nx=True))
+            return bool(self.huey.storage.conn.set(self.marker_key, "1", nx=True))
         except Exception:
             return None
 
     def ping(self) -> bool:
         try:
-            return bool(huey.storage.conn.ping())
+            return bool(self.huey.storage.conn.ping())
         except Exception:
             return False
 
     def worker_running(self) -> bool:
         try:
-            return heartbeat.running(huey.storage.conn, self.heartbeat_ttl)
+            return heartbeat.running(self.huey.storage.conn, self.heartbeat_key, self.heartbeat_ttl)
         except Exception:
             return False

@@ -1,5 +1,6 @@
 """Worker liveness in Redis: each worker process scores itself in a sorted set every few
-seconds; a worker counts as running while its score is fresher than the TTL."""
+seconds; a worker counts as running while its score is fresher than the TTL. The sorted set is
+the queue's ``heartbeat_key`` (``<queue name>:workers``)."""
 
 from __future__ import annotations
 
@@ -10,43 +11,41 @@ import time
 
 from redis import Redis
 
-from . import QUEUE_NAME
-
-KEY = f"{QUEUE_NAME}:workers"
-
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def beat(conn: Redis, name: str, ttl: float) -> None:
+def beat(conn: Redis, key: str, name: str, ttl: float) -> None:
     now = time.time()
     pipe = conn.pipeline(transaction=False)
-    pipe.zadd(KEY, {name: now})
-    pipe.zremrangebyscore(KEY, "-inf", now - ttl * 6)
+    pipe.zadd(key, {name: now})
+    pipe.zremrangebyscore(key, "-inf", now - ttl * 6)
     pipe.execute()
 
 
-def running(conn: Redis, ttl: float) -> bool:
-    return conn.zcount(KEY, time.time() - ttl, "+inf") > 0
+def running(conn: Redis, key: str, ttl: float) -> bool:
+    return conn.zcount(key, time.time() - ttl, "+inf") > 0
 
 
-def stop(conn: Redis, name: str) -> None:
-    conn.zrem(KEY, name)
+def stop(conn: Redis, key: str, name: str) -> None:
+    conn.zrem(key, name)
 
 
-def start_thread(conn: Redis, interval: float, ttl: float, stopping: threading.Event):
+def start_thread(
+    conn: Redis, key: str, interval: float, ttl: float, stopping: threading.Event
+) -> threading.Thread:
     name = worker_name()
 
     def loop() -> None:
         while not stopping.is_set():
             try:
-                beat(conn, name, ttl)
+                beat(conn, key, name, ttl)
             except Exception:  # Redis away: try again next beat
                 pass
             stopping.wait(interval)
         try:
-            stop(conn, name)
+            stop(conn, key, name)
         except Exception:
             pass
 

@@ -13,13 +13,11 @@ import time
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..config import Settings
-from ..db import connect
-from ..db.migrate import migrate
 from ..errors import ServiceUnavailable
-from . import heartbeat, huey, runtime
-from .dispatcher import HueyDispatcher
+from ..services import Context
+from . import heartbeat
 from .janitor import Janitor
+from .queue import Queue
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +82,12 @@ def quiet_task_logs() -> None:
         logging.getLogger("huey.consumer").setLevel(logging.INFO)
 
 
-def run_worker(settings: Settings, *, workers: int | None = None, janitor: bool = True) -> None:
-    from . import tasks  # noqa: F401 - registers the tasks with the Huey instance
-
-    with connect(settings.database_url) as conn:
-        migrate(conn)
+def run_worker(
+    ctx: Context, queue: Queue, *, workers: int | None = None, janitor: bool = True
+) -> None:
+    """Consume ``queue`` with ``ctx`` (both built by ``paygate.wiring``) until stopped; the
+    database is already migrated (``paygate worker`` prepares it first)."""
+    settings = ctx.settings
     quiet_outages()
     if settings.job_lease_seconds <= settings.webhook_timeout_seconds:
         log.warning(
@@ -97,18 +96,18 @@ def run_worker(settings: Settings, *, workers: int | None = None, janitor: bool 
             settings.job_lease_seconds,
             settings.webhook_timeout_seconds,
         )
-    ctx = runtime.context()
     stopping = threading.Event()
     heartbeat.start_thread(
-        huey.storage.conn,
+        queue.huey.storage.conn,
+        queue.heartbeat_key,
         settings.heartbeat_interval_seconds,
         settings.heartbeat_ttl_seconds,
         stopping,
     )
     if janitor:
-        Janitor(ctx, HueyDispatcher(settings.heartbeat_ttl_seconds)).start(stopping)
+        Janitor(ctx, queue.new_dispatcher()).start(stopping)
     quiet_task_logs()
-    consumer = huey.create_consumer(
+    consumer = queue.huey.create_consumer(
         workers=workers or settings.worker_concurrency, **CONSUMER_FLAGS
     )
     log.info("worker started: %d threads", workers or settings.worker_concurrency)

@@ -12,7 +12,6 @@ effects: it is loaded into every pytest run of an environment where Paygate is i
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -68,7 +67,7 @@ def register_plugin(target: Any, plugin: object, name: str | None = None) -> Ite
 @pytest.fixture
 def paygate_settings() -> Settings:
     """Gateway settings for plugin tests: the environment with ``TEST_MODE=true`` and no delay."""
-    return Settings.from_env({**os.environ, "TEST_MODE": "true", "TEST_PROCESSING_DELAY": "0"})
+    return Settings.from_env(TEST_MODE="true", TEST_PROCESSING_DELAY="0")
 
 
 @pytest.fixture

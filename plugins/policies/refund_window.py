@@ -1,16 +1,16 @@
 """An opt-in refund policy: refunds only within ``PAYGATE_REFUND_WINDOW_DAYS`` of the payment.
 
-Disabled unless the variable is set to a positive whole number of days (unset, empty or ``0``
-means no window). Any other value is a configuration error: every process refuses to start
-(the plugin fails to load, and start-up names it), and if the variable is changed under a
-running process, refunds fail loudly (500, with the reason in the log) rather than being allowed
-without the window the operator asked for.
+The window is ``settings.refund_window_days``, which the hook receives with every call: 0 (the
+default: the variable unset, empty or ``0``) means no window. Any other value than a whole
+number of days is a configuration error that stops every process at start-up (``config.py``
+names the variable); a negative window handed over in code (``Settings(refund_window_days=-1)``)
+fails each refund loudly (500, with the reason in the log) rather than allowing it without the
+window the operator asked for.
 The worked example of docs/refund-policies.md.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
 from paygate import Payment, RefundDenied, RefundRequest, hookimpl
@@ -18,17 +18,12 @@ from paygate import Payment, RefundDenied, RefundRequest, hookimpl
 VARIABLE = "PAYGATE_REFUND_WINDOW_DAYS"
 
 
-def window_days() -> int | None:
-    """The configured window in days, or None when the policy is off."""
-    raw = os.environ.get(VARIABLE, "").strip()
-    if not raw:
-        return None
-    try:
-        days = int(raw)
-    except ValueError:
-        raise ValueError(f"{VARIABLE} must be a whole number of days, got {raw!r}") from None
-    if days < 0:
-        raise ValueError(f"{VARIABLE} must not be negative, got {raw!r}")
+def window_days(settings) -> int | None:
+    """The window ``settings`` (the gateway's read-only Settings) configure in days, or None
+    when the policy is off."""
+    days = settings.refund_window_days
+    if not isinstance(days, int) or days < 0:
+        raise ValueError(f"{VARIABLE} must be a whole number of days, not {days!r}")
     return days or None
 
 
@@ -37,15 +32,11 @@ def denial(days: int) -> RefundDenied:
     return RefundDenied(f"Refunds are allowed only within {days} {unit} of the payment")
 
 
-# Read once at load so a bad value stops start-up with a clear message, not the first refund.
-window_days()
-
-
 @hookimpl
 def paygate_refund_policy(
-    payment: Payment, refund_request: RefundRequest, refunded_amount: int
+    payment: Payment, refund_request: RefundRequest, refunded_amount: int, settings
 ) -> RefundDenied | None:
-    days = window_days()
+    days = window_days(settings)
     if days is None or payment.created_at is None:
         return None
     if datetime.now(UTC) - payment.created_at > timedelta(days=days):

@@ -13,8 +13,9 @@ Magic values (they win over ``TEST_MODE``, ``TEST_PAYMENT_SUCCESS`` and the succ
   (visa ending 0002) is always declined.
 - A refund whose reason is ``fail@test`` is refused by the processor.
 
-Set ``PAYGATE_TESTMODE_LEDGER`` to a file path and the processor keeps a ledger that every
-worker process shares, so the crash-safety tests can see double charges:
+Set ``PAYGATE_TESTMODE_LEDGER`` (``settings.testmode_ledger``) to a file path and the processor
+keeps a ledger that every worker process shares, so the crash-safety tests can see double
+charges:
 
 - The file gets one line per call: ``charge <key> <payment id>`` for the first charge with an
   idempotency key (the money moves), ``charge-repeat <key> <payment id>`` for a charge repeated
@@ -65,7 +66,7 @@ class TestModeProcessor:
 
     def __init__(self, settings):
         self.settings = settings
-        self.ledger_path = os.environ.get("PAYGATE_TESTMODE_LEDGER") or None
+        self.ledger_path = settings.testmode_ledger
 
     # -- the decisions -----------------------------------------------------------------------
 

@@ -11,15 +11,14 @@ import psycopg
 import pytest
 
 from paygate.config import TEST_MERCHANT_ID
-from paygate.jobs import huey
 from paygate.services import idempotency
 from tests.api.helpers import count, create_order, error_of
-from tests.fixtures import AUTH, OTHER_AUTH, wait_for
+from tests.fixtures import AUTH, OTHER_AUTH, run_queue, wait_for
 
 
 def jobs(kind: str) -> list:
     """The tasks of ``kind`` waiting in this run's queue."""
-    return [task for task in huey.pending() if task.name.endswith(kind)]
+    return [task for task in run_queue().huey.pending() if task.name.endswith(kind)]
 
 
 def post(api, path, body, key, headers=None):

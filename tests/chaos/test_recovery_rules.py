@@ -7,14 +7,12 @@ import logging
 
 from paygate.builtin.processors import testmode
 from paygate.errors import ServiceUnavailable
-from paygate.jobs import huey
-from paygate.jobs.dispatcher import QUEUE_MARKER, HueyDispatcher
 from paygate.jobs.janitor import Janitor
 from paygate.jobs.worker import OutageLogFilter
 from paygate.services import payments, recovery
 from paygate.types import ChargeRequest
 from tests.chaos.load import ledger_calls, ledger_charges
-from tests.fixtures import AUTH, make_settings
+from tests.fixtures import AUTH, make_settings, run_queue
 
 LONG = 30.0  # redispatch_after: longer than any of these tests
 
@@ -81,13 +79,15 @@ def test_rows_dispatched_before_the_queue_was_lost_come_back_in_batches(ctx, api
 
 def test_the_janitor_dispatches_everything_due_when_redis_lost_the_queue(make_ctx, api):
     ctx = make_ctx(PAYGATE_REDISPATCH_AFTER=str(LONG))
-    janitor = Janitor(ctx, HueyDispatcher())
+    queue = run_queue(ctx.settings)
+    huey = queue.huey
+    janitor = Janitor(ctx, queue.new_dispatcher())
     janitor.sweep()  # puts the marker in place (a new queue counts as a lost one)
     ids = new_payments(api, 3)
     assert huey.pending_count() >= 3
     assert janitor.sweep()["payments"] == 0  # queued moments ago: they may still be waiting
 
-    huey.storage.conn.delete(QUEUE_MARKER)  # what FLUSHALL or an empty restart does to it
+    huey.storage.conn.delete(queue.marker_key)  # what FLUSHALL or an empty restart does to it
     queued = huey.pending_count()
     found = janitor.sweep()
     assert found["payments"] == 3
@@ -100,12 +100,9 @@ def test_the_janitor_dispatches_everything_due_when_redis_lost_the_queue(make_ct
     assert pending["n"] == 3  # dispatching is all the janitor does
 
 
-def test_the_ledger_counts_money_once_per_key_across_repeated_charges(
-    tmp_path, monkeypatch, ctx, api
-):
+def test_the_ledger_counts_money_once_per_key_across_repeated_charges(tmp_path, ctx, api):
     ledger = tmp_path / "processor.ledger"
-    monkeypatch.setenv("PAYGATE_TESTMODE_LEDGER", str(ledger))
-    processor = testmode.TestModeProcessor(make_settings())
+    processor = testmode.TestModeProcessor(make_settings(PAYGATE_TESTMODE_LEDGER=str(ledger)))
     (payment_id,) = new_payments(api, 1)
     payment = payments.load(ctx, None, payment_id)
     for attempt in (1, 2, 3):  # a job re-run after crashes: same key every time

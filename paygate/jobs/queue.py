@@ -1,0 +1,105 @@
+"""One gateway's queue, built from ``Settings``: the Huey instance, its tasks and a dispatcher.
+
+The composition root (``paygate.wiring``) builds it once per process and binds the process's
+services context to it, which is what the tasks run with. Tasks are registered under the same
+names in every process (``paygate.jobs.tasks.<name>``), so what the API enqueues the worker runs.
+"""
+
+from __future__ import annotations
+
+from huey import RedisHuey
+from redis import ConnectionPool
+
+from ..config import Settings
+from ..services import Context
+from .dispatcher import HueyDispatcher
+from .tasks import Tasks
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class PaygateHuey(RedisHuey):
+    """RedisHuey without task revocation, which Paygate never uses.
+
+    A job that should not run finds its row no longer due and returns, so nothing is ever
+    revoked. Huey would still spend two Redis round trips on every task for revocation (read
+    the flags before running, clear the task's flag after), as much as the dequeue itself;
+    this class skips them and refuses to revoke.
+    """
+
+    def is_revoked(self, task, timestamp=None, peek=True) -> bool:
+        return False
+
+    def delete(self, key):
+        if isinstance(key, str) and key.startswith("r:"):
+            return False  # a task's revocation flag: never set, so nothing to clear
+        return super().delete(key)
+
+    def revoke(self, *args, **kwargs):
+        raise NotImplementedError("Paygate does not revoke tasks: the database says what is due")
+
+    revoke_all = revoke_by_id = revoke
+
+
+def new_huey(settings: Settings) -> PaygateHuey:
+    """The Huey instance for ``settings.queue_name`` on ``settings.redis_url``."""
+    return PaygateHuey(
+        settings.queue_name,
+        connection_pool=ConnectionPool.from_url(
+            settings.redis_url or DEFAULT_REDIS_URL,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            health_check_interval=10,
+        ),
+        results=False,
+        store_none=False,
+        utc=True,
+        blocking=True,
+        read_timeout=1,
+    )
+
+
+class Queue:
+    """The Huey instance, the tasks registered on it, and the dispatcher that feeds them.
+
+    Redis keys next to Huey's are named after the queue: ``<name>:workers`` (the heartbeats)
+    and ``<name>:marker`` (the janitor's "is this still the queue we fed?").
+    """
+
+    def __init__(self, settings: Settings):
+        self.name = settings.queue_name
+        self.heartbeat_ttl = settings.heartbeat_ttl_seconds
+        self.heartbeat_key = f"{self.name}:workers"
+        self.marker_key = f"{self.name}:marker"
+        self.huey = new_huey(settings)
+        self._context: Context | None = None
+        self.tasks = Tasks(self.huey, self.context)
+        self.dispatcher = self.new_dispatcher()
+
+    def bind(self, ctx: Context) -> None:
+        """Run this process's tasks with ``ctx`` (the composition root calls this once)."""
+        self._context = ctx
+
+    def context(self) -> Context:
+        if self._context is None:
+            raise RuntimeError("the queue has no services context: build it with paygate.wiring")
+        return self._context
+
+    def new_dispatcher(self) -> HueyDispatcher:
+        """A dispatcher of its own (the janitor's pauses after a failed enqueue are its own)."""
+        return HueyDispatcher(
+            self.huey,
+            self.tasks,
+            heartbeat_key=self.heartbeat_key,
+            marker_key=self.marker_key,
+            heartbeat_ttl=self.heartbeat_ttl,
+        )
+
+    def flush(self) -> None:
+        """Empty the queue and forget the heartbeats (only this queue's keys, never the Redis)."""
+        self.huey.flush()
+        self.huey.storage.conn.delete(self.heartbeat_key)
+
+
+def build_queue(settings: Settings) -> Queue:
+    return Queue(settings)
