@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+
+T = TypeVar("T")
 
 
 class PaymentStatus(StrEnum):
@@ -24,6 +26,11 @@ class DeliveryStatus(StrEnum):
     PENDING = "pending"
     SUCCESS = "success"
     FAILED = "failed"
+
+
+class OrderStatus(StrEnum):
+    CREATED = "created"
+    PAID = "paid"
 
 
 class Outcome(StrEnum):
@@ -46,9 +53,58 @@ class Money:
             raise TypeError("Money.amount must be an int of minor units")
 
     def __str__(self) -> str:
-        major, minor = divmod(self.amount, 100)
-        symbol = "\u20b9" if self.currency == "INR" else f"{self.currency} "
-        return f"{symbol}{major:,}.{minor:02d}"
+        """``₹1,234.00`` for 123400 paise; ``-₹5.00`` below zero; ``USD 1.00`` for a currency
+        without a symbol here. The one money format of the dashboard and the checkout page."""
+        sign = "-" if self.amount < 0 else ""
+        major, minor = divmod(abs(self.amount), 100)
+        symbol = CURRENCY_SYMBOLS.get(self.currency)
+        prefix = symbol if symbol else f"{self.currency} "
+        return f"{sign}{prefix}{major:,}.{minor:02d}"
+
+
+CURRENCY_SYMBOLS = {"INR": "\u20b9", "USD": "$", "EUR": "\u20ac", "GBP": "\u00a3"}
+
+
+@dataclass(frozen=True)
+class Merchant:
+    """A merchant as the record holds it. Its secrets never appear in a ``repr`` (logs,
+    tracebacks, debuggers); read them by name where they are needed."""
+
+    id: str
+    name: str
+    email: str
+    api_key: str
+    api_secret: str = field(repr=False)
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    processor: str = "test"
+    password_hash: str | None = field(default=None, repr=False)
+    is_active: bool = True
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_hash)
+
+
+@dataclass(frozen=True)
+class Order:
+    """What a merchant expects to be paid."""
+
+    id: str
+    merchant_id: str
+    amount: int
+    currency: str
+    status: OrderStatus
+    receipt: str | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
 
 
 @dataclass(frozen=True)
@@ -98,6 +154,54 @@ class Refund:
     created_at: datetime | None = None
     processed_at: datetime | None = None
     updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class WebhookAttempt:
+    """One recorded attempt of a webhook delivery: where it went and what came back."""
+
+    attempt: int
+    url: str
+    response_code: int | None = None
+    response_body: str | None = None
+    error: str | None = None
+    duration_ms: int | None = None
+    attempted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class WebhookLog:
+    """One event's delivery to a merchant (a ``webhook_logs`` row) and where it stands.
+
+    ``body`` is the payload exactly as sent; ``body``, ``response_body`` and ``attempt_log``
+    are filled only where one log is read in full (a list leaves them empty).
+    """
+
+    id: str
+    merchant_id: str
+    event: str
+    status: DeliveryStatus
+    attempts: int = 0
+    resource_id: str | None = None
+    response_code: int | None = None
+    created_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    next_retry_at: datetime | None = None
+    updated_at: datetime | None = None
+    body: str | None = field(default=None, repr=False)
+    response_body: str | None = field(default=None, repr=False)
+    attempt_log: tuple[WebhookAttempt, ...] = ()
+
+
+@dataclass(frozen=True)
+class Listing(Generic[T]):
+    """One page of a longer list, newest first: the items, how many there are in all, and
+    the window asked for."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
 
 
 @dataclass(frozen=True)

@@ -1,43 +1,49 @@
-"""The public JSON shape of every object (CONTRACT.md section 3), shared by API and webhooks."""
+"""The public JSON shape of every object (CONTRACT.md section 3), shared by API and webhooks.
+
+Services take and return ``paygate.types``; these views are built only at the edges: the API's
+resources, the webhook payloads, and the stored response of an idempotent create.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from ..types import Payment, Refund
+from ..errors import WEBHOOK_RETRY_SCHEDULED
+from ..types import Listing, Merchant, Order, Payment, Refund, T, WebhookLog
 
 
 def iso(moment: datetime | None) -> str | None:
     """ISO-8601 UTC with a ``Z``, second precision: ``2024-01-15T10:31:00Z``."""
     if moment is None:
         return None
-    if moment.tzinfo is not None:
+    if moment.tzinfo is not None:  # a naive moment is taken to be UTC already
         moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def order_view(row: dict[str, Any]) -> dict[str, Any]:
+def order_view(order: Order) -> dict[str, Any]:
     return {
-        "id": row["id"],
-        "merchant_id": str(row["merchant_id"]),
-        "amount": row["amount"],
-        "currency": row["currency"],
-        "receipt": row["receipt"],
-        "notes": row["notes"] or {},
-        "status": row["status"],
-        "created_at": iso(row["created_at"]),
-        "updated_at": iso(row["updated_at"]),
+        "id": order.id,
+        "merchant_id": order.merchant_id,
+        "amount": order.amount,
+        "currency": order.currency,
+        "receipt": order.receipt,
+        "notes": order.notes or {},
+        "status": str(order.status),
+        "created_at": iso(order.created_at),
+        "updated_at": iso(order.updated_at),
     }
 
 
-def order_public_view(row: dict[str, Any]) -> dict[str, Any]:
+def order_public_view(order: Order, merchant_name: str | None) -> dict[str, Any]:
     return {
-        "id": row["id"],
-        "amount": row["amount"],
-        "currency": row["currency"],
-        "status": row["status"],
-        "merchant_name": row.get("merchant_name"),
+        "id": order.id,
+        "amount": order.amount,
+        "currency": order.currency,
+        "status": str(order.status),
+        "merchant_name": merchant_name,
     }
 
 
@@ -47,24 +53,6 @@ def _method_fields(payment: Payment) -> dict[str, Any]:
     if payment.method == "card":
         return {"card_network": payment.card_network, "card_last4": payment.card_last4}
     return {}
-
-
-def payment_view(payment: Payment) -> dict[str, Any]:
-    return {
-        "id": payment.id,
-        "order_id": payment.order_id,
-        "amount": payment.amount,
-        "currency": payment.currency,
-        "method": payment.method,
-        **_method_fields(payment),
-        "status": str(payment.status),
-        "captured": payment.captured,
-        "amount_refunded": payment.amount_refunded,
-        "error_code": payment.error_code,
-        "error_description": payment.error_description,
-        "created_at": iso(payment.created_at),
-        "updated_at": iso(payment.updated_at),
-    }
 
 
 def payment_public_view(payment: Payment) -> dict[str, Any]:
@@ -78,6 +66,24 @@ def payment_public_view(payment: Payment) -> dict[str, Any]:
         "error_code": payment.error_code,
         "error_description": payment.error_description,
         "created_at": iso(payment.created_at),
+    }
+
+
+def payment_view(payment: Payment) -> dict[str, Any]:
+    """The full payment: the public view plus the method's fields, capture and refund state,
+    and ``updated_at`` (key order as the contract's examples show it)."""
+    public = payment_public_view(payment)
+    head = {name: public[name] for name in ("id", "order_id", "amount", "currency", "method")}
+    return {
+        **head,
+        **_method_fields(payment),
+        "status": public["status"],
+        "captured": payment.captured,
+        "amount_refunded": payment.amount_refunded,
+        "error_code": payment.error_code,
+        "error_description": payment.error_description,
+        "created_at": public["created_at"],
+        "updated_at": iso(payment.updated_at),
     }
 
 
@@ -95,18 +101,36 @@ def refund_view(refund: Refund) -> dict[str, Any]:
     }
 
 
-def webhook_log_view(row: dict[str, Any]) -> dict[str, Any]:
+def webhook_log_view(log: WebhookLog) -> dict[str, Any]:
     return {
-        "id": str(row["id"]),
-        "event": row["event"],
-        "status": row["status"],
-        "attempts": row["attempts"],
-        "created_at": iso(row["created_at"]),
-        "last_attempt_at": iso(row["last_attempt_at"]),
-        "next_retry_at": iso(row["next_retry_at"]),
-        "response_code": row["response_code"],
+        "id": log.id,
+        "event": log.event,
+        "status": str(log.status),
+        "attempts": log.attempts,
+        "created_at": iso(log.created_at),
+        "last_attempt_at": iso(log.last_attempt_at),
+        "next_retry_at": iso(log.next_retry_at),
+        "response_code": log.response_code,
     }
 
 
-def page(data: list[dict[str, Any]], total: int, limit: int, offset: int) -> dict[str, Any]:
-    return {"data": data, "total": total, "limit": limit, "offset": offset}
+def webhook_retry_view(log_id: str) -> dict[str, Any]:
+    return {"id": log_id, "status": "pending", "message": WEBHOOK_RETRY_SCHEDULED}
+
+
+def webhook_config_view(merchant: Merchant) -> dict[str, Any]:
+    return {"webhook_url": merchant.webhook_url or None, "webhook_secret": merchant.webhook_secret}
+
+
+def test_merchant_view(merchant: Merchant) -> dict[str, Any]:
+    return {"id": merchant.id, "email": merchant.email, "api_key": merchant.api_key, "seeded": True}
+
+
+def page(listing: Listing[T], view: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
+    """``{data, total, limit, offset}`` of a listing, each item through ``view``."""
+    return {
+        "data": [view(item) for item in listing.items],
+        "total": listing.total,
+        "limit": listing.limit,
+        "offset": listing.offset,
+    }

@@ -11,9 +11,11 @@ import orjson
 from paygate.errors import Conflict, IdempotencyMismatch, NotFound, PaygateError
 from paygate.services import dashboard, idempotency, payments, refunds
 from paygate.services.idempotency import Replay
+from paygate.types import Listing
 
+from ..formatting import money
 from .base import Page
-from .render import money, parse_rupees
+from .render import parse_rupees
 
 PAGE_SIZE = 25
 STATUSES = ("success", "pending", "failed")
@@ -68,8 +70,8 @@ class Transactions(Page):
             )
         except PaygateError as exc:
             error = exc.description
-            listing = {"data": [], "total": 0}
-        last = pager(page, listing["total"], PAGE_SIZE)["last"]
+            listing = Listing([], 0, PAGE_SIZE, 0)
+        last = pager(page, listing.total, PAGE_SIZE)["last"]
         if page > last:  # past the end (the list shrank, or a hand-made URL): the last page
             query = {k: v for k, v in filters.items() if v}
             self.redirect(
@@ -83,8 +85,8 @@ class Transactions(Page):
             status=400 if error else 200,
             active="transactions",
             error=error,
-            rows=listing["data"],
-            pager=pager(page, listing["total"], PAGE_SIZE),
+            rows=listing.items,
+            pager=pager(page, listing.total, PAGE_SIZE),
             filters=filters,
             filtered=any(filters.values()),
             query={k: v for k, v in filters.items() if v},
@@ -96,20 +98,11 @@ class Transactions(Page):
 class Transaction(Page):
     """One payment: details, timeline, refunds, deliveries; capture and refund forms."""
 
+    missing = ("Payment", "transactions")
+
     def show(self, req, resp, payment_id: str, *, status: int = 200, **errors: Any) -> None:
-        try:
-            detail = dashboard.payment_detail(self.ctx, self.merchant(req), payment_id)
-        except NotFound:
-            self.render(
-                req,
-                resp,
-                "not_found.html",
-                status=404,
-                active="transactions",
-                what="Payment",
-                back="/dashboard/transactions",
-            )
-            return
+        merchant = self.merchant(req)
+        detail = dashboard.payment_detail(self.ctx, merchant, payment_id)
         values = {"capture_error": None, "refund_error": None, "refund_form": None}
         values.update(errors)
         self.render(
@@ -120,6 +113,7 @@ class Transaction(Page):
             active="transactions",
             detail=detail,
             p=detail.payment,
+            webhook_url_set=bool(merchant.webhook_url),
             refund_key="dash_" + secrets.token_urlsafe(18),
             **values,
         )
@@ -141,8 +135,7 @@ class Capture(Transaction):
         try:
             captured = payments.capture(self.ctx, self.merchant(req), payment_id, body)
         except NotFound:
-            self.show(req, resp, payment_id)
-            return
+            raise  # the page's 404
         except PaygateError as exc:
             self.show(req, resp, payment_id, status=400, capture_error=exc.description)
             return
@@ -150,7 +143,7 @@ class Capture(Transaction):
             req,
             resp,
             f"/dashboard/transactions/{payment_id}",
-            f"Payment captured ({money(captured['amount'], captured['currency'])}).",
+            f"Payment captured ({captured.money}).",
         )
 
 
@@ -175,7 +168,7 @@ class Refund(Transaction):
         )
         location = f"/dashboard/transactions/{payment_id}"
         try:
-            begun = idempotency.begin(self.ctx, str(merchant["id"]), key, fingerprint)
+            begun = idempotency.begin(self.ctx, merchant.id, key, fingerprint)
             if isinstance(begun, Replay):
                 self.redirect(req, resp, location, "This refund was already submitted.", "info")
                 return
@@ -185,8 +178,7 @@ class Refund(Transaction):
                 idempotency.abandon(self.ctx, begun)
                 raise
         except NotFound:
-            self.show(req, resp, payment_id)
-            return
+            raise  # the page's 404
         except (IdempotencyMismatch, Conflict):
             self.redirect(req, resp, location, STALE_REFUND_FORM, "error")
             return
@@ -199,6 +191,6 @@ class Refund(Transaction):
             req,
             resp,
             location,
-            f"Refund {refund['id']} of {money(refund['amount'])} created; it is processed "
+            f"Refund {refund.id} of {money(refund.amount)} created; it is processed "
             "in a few seconds.",
         )

@@ -10,6 +10,7 @@ import orjson
 
 from ...services import Context, idempotency
 from ...services.idempotency import Replay, Token
+from ...types import Merchant
 from ...wire import compact_json
 from ..middleware import json_body, merchant_of
 
@@ -27,17 +28,17 @@ class Resource:
         self,
         req: falcon.Request,
         resp: falcon.Response,
-        create: Callable[[dict[str, Any], Any, Token | None], dict[str, Any]],
+        create: Callable[[Merchant, Any, Token | None], dict[str, Any]],
     ) -> None:
-        """The signed-in merchant's creating POST: ``create(merchant, body, token)`` under the
-        request's Idempotency-Key, answered 201."""
+        """The signed-in merchant's creating POST: ``create(merchant, body, token)`` (which
+        returns the view to answer) under the request's Idempotency-Key, answered 201."""
         merchant = merchant_of(req)
         body = self.body(req)
         create_idempotently(
             self.ctx,
             req,
             resp,
-            merchant["id"],
+            merchant.id,
             body,
             lambda token: create(merchant, body, token),
         )

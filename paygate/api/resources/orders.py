@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...services import orders
+from ...services import orders, views
 from ..middleware import merchant_of
 from . import Resource, send
 
@@ -12,25 +12,27 @@ class Orders(Resource):
 
     def on_post(self, req, resp):
         self.create_for_merchant(
-            req, resp, lambda merchant, body, token: orders.create(self.ctx, merchant, body, token)
+            req,
+            resp,
+            lambda merchant, body, token: views.order_view(
+                orders.create(self.ctx, merchant, body, token)
+            ),
         )
 
     def on_get(self, req, resp):
-        send(
-            resp,
-            orders.list_orders(
-                self.ctx, merchant_of(req), req.get_param("limit"), req.get_param("offset")
-            ),
+        listing = orders.list_orders(
+            self.ctx, merchant_of(req), req.get_param("limit"), req.get_param("offset")
         )
+        send(resp, views.page(listing, views.order_view))
 
 
 class Order(Resource):
     auth = True
 
     def on_get(self, req, resp, order_id):
-        send(resp, orders.get(self.ctx, merchant_of(req), order_id))
+        send(resp, views.order_view(orders.get(self.ctx, merchant_of(req), order_id)))
 
 
 class OrderPublic(Resource):
     def on_get(self, req, resp, order_id):
-        send(resp, orders.get_public(self.ctx, order_id))
+        send(resp, views.order_public_view(*orders.get_public(self.ctx, order_id)))

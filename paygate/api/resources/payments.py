@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...services import orders, payments, validation
+from ...services import orders, payments, validation, views
 from ..middleware import merchant_of
 from . import Resource, create_idempotently, send
 
@@ -14,11 +14,14 @@ class Payments(Resource):
         self.create_for_merchant(
             req,
             resp,
-            lambda merchant, body, token: payments.create(self.ctx, merchant, body, token),
+            lambda merchant, body, token: views.payment_view(
+                payments.create(self.ctx, merchant, body, token)
+            ),
         )
 
     def on_get(self, req, resp):
-        send(resp, payments.list_payments(self.ctx, merchant_of(req), req.params))
+        listing = payments.list_payments(self.ctx, merchant_of(req), req.params)
+        send(resp, views.page(listing, views.payment_view))
 
 
 class PaymentsPublic(Resource):
@@ -27,7 +30,7 @@ class PaymentsPublic(Resource):
     def on_post(self, req, resp):
         body = self.body(req)
         if req.get_header("Idempotency-Key") is None:
-            send(resp, payments.create(self.ctx, None, body), 201)
+            send(resp, views.payment_view(payments.create(self.ctx, None, body)), 201)
             return
         merchant_id = orders.merchant_id_of(self.ctx, validation.order_id_of(body))
         create_idempotently(
@@ -36,7 +39,7 @@ class PaymentsPublic(Resource):
             resp,
             merchant_id,
             body,
-            lambda token: payments.create(self.ctx, None, body, token),
+            lambda token: views.payment_view(payments.create(self.ctx, None, body, token)),
         )
 
 
@@ -44,12 +47,12 @@ class Payment(Resource):
     auth = True
 
     def on_get(self, req, resp, payment_id):
-        send(resp, payments.get(self.ctx, merchant_of(req), payment_id))
+        send(resp, views.payment_view(payments.get(self.ctx, merchant_of(req), payment_id)))
 
 
 class PaymentPublic(Resource):
     def on_get(self, req, resp, payment_id):
-        send(resp, payments.get_public(self.ctx, payment_id))
+        send(resp, views.payment_public_view(payments.get(self.ctx, None, payment_id)))
 
 
 class Capture(Resource):
@@ -57,4 +60,5 @@ class Capture(Resource):
 
     def on_post(self, req, resp, payment_id):
         body = self.body(req, required=False)
-        send(resp, payments.capture(self.ctx, merchant_of(req), payment_id, body))
+        captured = payments.capture(self.ctx, merchant_of(req), payment_id, body)
+        send(resp, views.payment_view(captured))

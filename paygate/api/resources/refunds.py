@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...services import refunds
+from ...services import refunds, views
 from ..middleware import merchant_of
 from . import Resource, send
 
@@ -16,8 +16,8 @@ class PaymentRefunds(Resource):
         self.create_for_merchant(
             req,
             resp,
-            lambda merchant, body, token: refunds.create(
-                self.ctx, merchant, payment_id, body, token
+            lambda merchant, body, token: views.refund_view(
+                refunds.create(self.ctx, merchant, payment_id, body, token)
             ),
         )
 
@@ -26,4 +26,4 @@ class Refund(Resource):
     auth = True
 
     def on_get(self, req, resp, refund_id):
-        send(resp, refunds.get(self.ctx, merchant_of(req), refund_id))
+        send(resp, views.refund_view(refunds.get(self.ctx, merchant_of(req), refund_id)))
