@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, runtime_checkable
 
 T = TypeVar("T")
 
@@ -215,11 +215,11 @@ class ChargeRequest:
 
 
 @dataclass(frozen=True)
-class ChargeResult:
-    """The processor's answer for a charge, a capture or a sync.
+class ProcessorAnswer:
+    """What a processor answers for one operation (see ``ChargeResult`` and ``RefundResult``).
 
-    ``PENDING`` means "not known yet": the worker will call ``sync`` after ``retry_after``
-    seconds (or its own backoff) and never guesses an outcome.
+    ``PENDING`` means "not known yet": the worker asks again after ``retry_after`` seconds (or
+    its own backoff) and never guesses an outcome.
     """
 
     outcome: Outcome
@@ -228,54 +228,51 @@ class ChargeResult:
     reference: str | None = None
     retry_after: float | None = None
 
-    @classmethod
-    def success(cls, reference: str | None = None) -> ChargeResult:
-        return cls(Outcome.SUCCESS, reference=reference)
+    # What ``failed()`` records when the processor gives no reason.
+    FAILED_CODE: ClassVar[str] = "FAILED"
+    FAILED_DESCRIPTION: ClassVar[str] = "Processing failed"
 
     @classmethod
     def failed(
         cls,
-        error_code: str = "PAYMENT_FAILED",
-        error_description: str = "Payment processing failed",
+        error_code: str | None = None,
+        error_description: str | None = None,
         reference: str | None = None,
-    ) -> ChargeResult:
-        return cls(Outcome.FAILED, error_code, error_description, reference)
+    ) -> Self:
+        return cls(
+            Outcome.FAILED,
+            cls.FAILED_CODE if error_code is None else error_code,
+            cls.FAILED_DESCRIPTION if error_description is None else error_description,
+            reference,
+        )
 
     @classmethod
-    def pending(
-        cls, retry_after: float | None = None, reference: str | None = None
-    ) -> ChargeResult:
+    def pending(cls, retry_after: float | None = None, reference: str | None = None) -> Self:
         return cls(Outcome.PENDING, reference=reference, retry_after=retry_after)
 
 
 @dataclass(frozen=True)
-class RefundResult:
+class ChargeResult(ProcessorAnswer):
+    """The processor's answer for a charge, a capture or a sync."""
+
+    FAILED_CODE: ClassVar[str] = "PAYMENT_FAILED"
+    FAILED_DESCRIPTION: ClassVar[str] = "Payment processing failed"
+
+    @classmethod
+    def success(cls, reference: str | None = None) -> ChargeResult:
+        return cls(Outcome.SUCCESS, reference=reference)
+
+
+@dataclass(frozen=True)
+class RefundResult(ProcessorAnswer):
     """The processor's answer for a refund; ``SUCCESS`` means the money went back."""
 
-    outcome: Outcome
-    error_code: str | None = None
-    error_description: str | None = None
-    reference: str | None = None
-    retry_after: float | None = None
+    FAILED_CODE: ClassVar[str] = "REFUND_FAILED"
+    FAILED_DESCRIPTION: ClassVar[str] = "Refund processing failed"
 
     @classmethod
     def processed(cls, reference: str | None = None) -> RefundResult:
         return cls(Outcome.SUCCESS, reference=reference)
-
-    @classmethod
-    def failed(
-        cls,
-        error_code: str = "REFUND_FAILED",
-        error_description: str = "Refund processing failed",
-        reference: str | None = None,
-    ) -> RefundResult:
-        return cls(Outcome.FAILED, error_code, error_description, reference)
-
-    @classmethod
-    def pending(
-        cls, retry_after: float | None = None, reference: str | None = None
-    ) -> RefundResult:
-        return cls(Outcome.PENDING, reference=reference, retry_after=retry_after)
 
 
 @dataclass(frozen=True)

@@ -17,17 +17,11 @@ def create(ctx: Context, merchant: Merchant, body: Any, token: Token | None = No
     response."""
     values = validation.order_request(body)
     now = datetime.now(UTC)
+    values["notes"] = values.get("notes") or {}
     order = Order(
-        id=ids.order_id(),
-        merchant_id=merchant.id,
-        status=OrderStatus.CREATED,
-        created_at=now,
-        updated_at=now,
-        amount=values["amount"],
-        currency=values["currency"],
-        receipt=values.get("receipt"),
-        notes=values.get("notes") or {},
-    )
+        ids.order_id(), merchant.id, status=OrderStatus.CREATED, created_at=now, updated_at=now,
+        **values,
+    )  # fmt: skip
     with ctx.db.connection() as conn:
         repo.insert(conn, order, token_params(token, 201, views.order_view(order)))
     return order

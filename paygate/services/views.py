@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from ..errors import WEBHOOK_RETRY_SCHEDULED
@@ -23,28 +24,30 @@ def iso(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _wire(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, StrEnum):
+        return str(value)
+    return value
+
+
+def pick(record: Any, *names: str) -> dict[str, Any]:
+    """``{name: value}`` of a record's fields, in this order, as the wire carries them
+    (moments in ``iso``, enums as their strings)."""
+    return {name: _wire(getattr(record, name)) for name in names}
+
+
 def order_view(order: Order) -> dict[str, Any]:
     return {
-        "id": order.id,
-        "merchant_id": order.merchant_id,
-        "amount": order.amount,
-        "currency": order.currency,
-        "receipt": order.receipt,
+        **pick(order, "id", "merchant_id", "amount", "currency", "receipt"),
         "notes": order.notes or {},
-        "status": str(order.status),
-        "created_at": iso(order.created_at),
-        "updated_at": iso(order.updated_at),
+        **pick(order, "status", "created_at", "updated_at"),
     }
 
 
 def order_public_view(order: Order, merchant_name: str | None) -> dict[str, Any]:
-    return {
-        "id": order.id,
-        "amount": order.amount,
-        "currency": order.currency,
-        "status": str(order.status),
-        "merchant_name": merchant_name,
-    }
+    return {**pick(order, "id", "amount", "currency", "status"), "merchant_name": merchant_name}
 
 
 def _method_fields(payment: Payment) -> dict[str, Any]:
@@ -55,63 +58,37 @@ def _method_fields(payment: Payment) -> dict[str, Any]:
     return {}
 
 
+PAYMENT_HEAD = ("id", "order_id", "amount", "currency", "method")
+PAYMENT_OUTCOME = ("status", "error_code", "error_description", "created_at")
+
+
 def payment_public_view(payment: Payment) -> dict[str, Any]:
-    return {
-        "id": payment.id,
-        "order_id": payment.order_id,
-        "amount": payment.amount,
-        "currency": payment.currency,
-        "method": payment.method,
-        "status": str(payment.status),
-        "error_code": payment.error_code,
-        "error_description": payment.error_description,
-        "created_at": iso(payment.created_at),
-    }
+    return pick(payment, *PAYMENT_HEAD, *PAYMENT_OUTCOME)
 
 
 def payment_view(payment: Payment) -> dict[str, Any]:
-    """The full payment: the public view plus the method's fields, capture and refund state,
-    and ``updated_at`` (key order as the contract's examples show it)."""
-    public = payment_public_view(payment)
-    head = {name: public[name] for name in ("id", "order_id", "amount", "currency", "method")}
+    """The full payment: the method's fields, capture and refund state, and ``updated_at``
+    besides what the public view shows."""
     return {
-        **head,
+        **pick(payment, *PAYMENT_HEAD),
         **_method_fields(payment),
-        "status": public["status"],
-        "captured": payment.captured,
-        "amount_refunded": payment.amount_refunded,
-        "error_code": payment.error_code,
-        "error_description": payment.error_description,
-        "created_at": public["created_at"],
+        **pick(payment, "status", "captured", "amount_refunded", *PAYMENT_OUTCOME[1:]),
         "updated_at": iso(payment.updated_at),
     }
 
 
 def refund_view(refund: Refund) -> dict[str, Any]:
-    return {
-        "id": refund.id,
-        "payment_id": refund.payment_id,
-        "amount": refund.amount,
-        "reason": refund.reason,
-        "status": str(refund.status),
-        "error_code": refund.error_code,
-        "error_description": refund.error_description,
-        "created_at": iso(refund.created_at),
-        "processed_at": iso(refund.processed_at),
-    }
+    return pick(
+        refund, "id", "payment_id", "amount", "reason", "status", "error_code",
+        "error_description", "created_at", "processed_at",
+    )  # fmt: skip
 
 
 def webhook_log_view(log: WebhookLog) -> dict[str, Any]:
-    return {
-        "id": log.id,
-        "event": log.event,
-        "status": str(log.status),
-        "attempts": log.attempts,
-        "created_at": iso(log.created_at),
-        "last_attempt_at": iso(log.last_attempt_at),
-        "next_retry_at": iso(log.next_retry_at),
-        "response_code": log.response_code,
-    }
+    return pick(
+        log, "id", "event", "status", "attempts", "created_at", "last_attempt_at",
+        "next_retry_at", "response_code",
+    )  # fmt: skip
 
 
 def webhook_retry_view(log_id: str) -> dict[str, Any]:
@@ -123,7 +100,7 @@ def webhook_config_view(merchant: Merchant) -> dict[str, Any]:
 
 
 def test_merchant_view(merchant: Merchant) -> dict[str, Any]:
-    return {"id": merchant.id, "email": merchant.email, "api_key": merchant.api_key, "seeded": True}
+    return {**pick(merchant, "id", "email", "api_key"), "seeded": True}
 
 
 def page(listing: Listing[T], view: Callable[[T], dict[str, Any]]) -> dict[str, Any]:

@@ -75,14 +75,8 @@ class Logout(Page):
 
 def account_view(merchant: Merchant) -> dict[str, Any]:
     """What the account page shows of the merchant (never its password hash)."""
-    return {
-        "name": merchant.name,
-        "email": merchant.email,
-        "id": merchant.id,
-        "processor": merchant.processor,
-        "created_at": merchant.created_at,
-        "has_password": merchant.has_password,
-    }
+    shown = ("name", "email", "id", "processor", "created_at", "has_password")
+    return {name: getattr(merchant, name) for name in shown}
 
 
 class Account(Page):

@@ -10,7 +10,7 @@ import orjson
 
 from ...services import Context, idempotency
 from ...services.idempotency import Replay, Token
-from ...types import Merchant
+from ...types import Merchant, T
 from ...wire import compact_json
 from ..middleware import json_body, merchant_of
 
@@ -28,10 +28,11 @@ class Resource:
         self,
         req: falcon.Request,
         resp: falcon.Response,
-        create: Callable[[Merchant, Any, Token | None], dict[str, Any]],
+        create: Callable[[Merchant, Any, Token | None], T],
+        view: Callable[[T], dict[str, Any]],
     ) -> None:
-        """The signed-in merchant's creating POST: ``create(merchant, body, token)`` (which
-        returns the view to answer) under the request's Idempotency-Key, answered 201."""
+        """The signed-in merchant's creating POST: ``create(merchant, body, token)`` under the
+        request's Idempotency-Key, answered 201 with ``view`` of what it created."""
         merchant = merchant_of(req)
         body = self.body(req)
         create_idempotently(
@@ -40,7 +41,7 @@ class Resource:
             resp,
             merchant.id,
             body,
-            lambda token: create(merchant, body, token),
+            lambda token: view(create(merchant, body, token)),
         )
 
 

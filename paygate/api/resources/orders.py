@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from ...services import orders, views
 from ..middleware import merchant_of
 from . import Resource, send
@@ -11,13 +13,7 @@ class Orders(Resource):
     auth = True
 
     def on_post(self, req, resp):
-        self.create_for_merchant(
-            req,
-            resp,
-            lambda merchant, body, token: views.order_view(
-                orders.create(self.ctx, merchant, body, token)
-            ),
-        )
+        self.create_for_merchant(req, resp, partial(orders.create, self.ctx), views.order_view)
 
     def on_get(self, req, resp):
         listing = orders.list_orders(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from ...services import orders, payments, validation, views
 from ..middleware import merchant_of
 from . import Resource, create_idempotently, send
@@ -11,13 +13,7 @@ class Payments(Resource):
     auth = True
 
     def on_post(self, req, resp):
-        self.create_for_merchant(
-            req,
-            resp,
-            lambda merchant, body, token: views.payment_view(
-                payments.create(self.ctx, merchant, body, token)
-            ),
-        )
+        self.create_for_merchant(req, resp, partial(payments.create, self.ctx), views.payment_view)
 
     def on_get(self, req, resp):
         listing = payments.list_payments(self.ctx, merchant_of(req), req.params)

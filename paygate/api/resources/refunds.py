@@ -16,9 +16,10 @@ class PaymentRefunds(Resource):
         self.create_for_merchant(
             req,
             resp,
-            lambda merchant, body, token: views.refund_view(
-                refunds.create(self.ctx, merchant, payment_id, body, token)
+            lambda merchant, body, token: refunds.create(
+                self.ctx, merchant, payment_id, body, token
             ),
+            views.refund_view,
         )
 
 
