@@ -110,16 +110,16 @@ def cmd_merchants(args, settings: Settings) -> int:
     try:
         merchant = merchants.find(ctx, args.merchant)
         if args.action == "set-processor":
-            merchant = merchants.set_processor(ctx, str(merchant["id"]), args.processor)
+            merchant = merchants.set_processor(ctx, merchant.id, args.processor)
             print(
-                f"merchant {merchant['email']} ({merchant['id']}) now routes new payments to "
-                f"{merchant['processor']} (running API processes pick it up within "
+                f"merchant {merchant.email} ({merchant.id}) now routes new payments to "
+                f"{merchant.processor} (running API processes pick it up within "
                 f"{merchants.CREDENTIAL_CACHE_SECONDS:g} s)"
             )
         else:
-            print(f"id:        {merchant['id']}")
-            print(f"email:     {merchant['email']}")
-            print(f"processor: {merchant['processor']}")
+            print(f"id:        {merchant.id}")
+            print(f"email:     {merchant.email}")
+            print(f"processor: {merchant.processor}")
     except PaygateError as exc:
         print(f"paygate: {exc.description}", file=sys.stderr)
         return 1

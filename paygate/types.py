@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, runtime_checkable
+
+T = TypeVar("T")
 
 
 class PaymentStatus(StrEnum):
@@ -24,6 +26,11 @@ class DeliveryStatus(StrEnum):
     PENDING = "pending"
     SUCCESS = "success"
     FAILED = "failed"
+
+
+class OrderStatus(StrEnum):
+    CREATED = "created"
+    PAID = "paid"
 
 
 class Outcome(StrEnum):
@@ -46,9 +53,58 @@ class Money:
             raise TypeError("Money.amount must be an int of minor units")
 
     def __str__(self) -> str:
-        major, minor = divmod(self.amount, 100)
-        symbol = "\u20b9" if self.currency == "INR" else f"{self.currency} "
-        return f"{symbol}{major:,}.{minor:02d}"
+        """``₹1,234.00`` for 123400 paise; ``-₹5.00`` below zero; ``USD 1.00`` for a currency
+        without a symbol here. The one money format of the dashboard and the checkout page."""
+        sign = "-" if self.amount < 0 else ""
+        major, minor = divmod(abs(self.amount), 100)
+        symbol = CURRENCY_SYMBOLS.get(self.currency)
+        prefix = symbol if symbol else f"{self.currency} "
+        return f"{sign}{prefix}{major:,}.{minor:02d}"
+
+
+CURRENCY_SYMBOLS = {"INR": "\u20b9", "USD": "$", "EUR": "\u20ac", "GBP": "\u00a3"}
+
+
+@dataclass(frozen=True)
+class Merchant:
+    """A merchant as the record holds it. Its secrets never appear in a ``repr`` (logs,
+    tracebacks, debuggers); read them by name where they are needed."""
+
+    id: str
+    name: str
+    email: str
+    api_key: str
+    api_secret: str = field(repr=False)
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    processor: str = "test"
+    password_hash: str | None = field(default=None, repr=False)
+    is_active: bool = True
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_hash)
+
+
+@dataclass(frozen=True)
+class Order:
+    """What a merchant expects to be paid."""
+
+    id: str
+    merchant_id: str
+    amount: int
+    currency: str
+    status: OrderStatus
+    receipt: str | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
 
 
 @dataclass(frozen=True)
@@ -101,6 +157,54 @@ class Refund:
 
 
 @dataclass(frozen=True)
+class WebhookAttempt:
+    """One recorded attempt of a webhook delivery: where it went and what came back."""
+
+    attempt: int
+    url: str
+    response_code: int | None = None
+    response_body: str | None = None
+    error: str | None = None
+    duration_ms: int | None = None
+    attempted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class WebhookLog:
+    """One event's delivery to a merchant (a ``webhook_logs`` row) and where it stands.
+
+    ``body`` is the payload exactly as sent; ``body``, ``response_body`` and ``attempt_log``
+    are filled only where one log is read in full (a list leaves them empty).
+    """
+
+    id: str
+    merchant_id: str
+    event: str
+    status: DeliveryStatus
+    attempts: int = 0
+    resource_id: str | None = None
+    response_code: int | None = None
+    created_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    next_retry_at: datetime | None = None
+    updated_at: datetime | None = None
+    body: str | None = field(default=None, repr=False)
+    response_body: str | None = field(default=None, repr=False)
+    attempt_log: tuple[WebhookAttempt, ...] = ()
+
+
+@dataclass(frozen=True)
+class Listing(Generic[T]):
+    """One page of a longer list, newest first: the items, how many there are in all, and
+    the window asked for."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
 class ChargeRequest:
     """One attempt to settle ``payment``. ``idempotency_key`` is the payment id: a processor
     that sees the same key twice must not move money twice (return the first outcome)."""
@@ -111,11 +215,11 @@ class ChargeRequest:
 
 
 @dataclass(frozen=True)
-class ChargeResult:
-    """The processor's answer for a charge, a capture or a sync.
+class ProcessorAnswer:
+    """What a processor answers for one operation (see ``ChargeResult`` and ``RefundResult``).
 
-    ``PENDING`` means "not known yet": the worker will call ``sync`` after ``retry_after``
-    seconds (or its own backoff) and never guesses an outcome.
+    ``PENDING`` means "not known yet": the worker asks again after ``retry_after`` seconds (or
+    its own backoff) and never guesses an outcome.
     """
 
     outcome: Outcome
@@ -124,54 +228,51 @@ class ChargeResult:
     reference: str | None = None
     retry_after: float | None = None
 
-    @classmethod
-    def success(cls, reference: str | None = None) -> ChargeResult:
-        return cls(Outcome.SUCCESS, reference=reference)
+    # What ``failed()`` records when the processor gives no reason.
+    FAILED_CODE: ClassVar[str] = "FAILED"
+    FAILED_DESCRIPTION: ClassVar[str] = "Processing failed"
 
     @classmethod
     def failed(
         cls,
-        error_code: str = "PAYMENT_FAILED",
-        error_description: str = "Payment processing failed",
+        error_code: str | None = None,
+        error_description: str | None = None,
         reference: str | None = None,
-    ) -> ChargeResult:
-        return cls(Outcome.FAILED, error_code, error_description, reference)
+    ) -> Self:
+        return cls(
+            Outcome.FAILED,
+            cls.FAILED_CODE if error_code is None else error_code,
+            cls.FAILED_DESCRIPTION if error_description is None else error_description,
+            reference,
+        )
 
     @classmethod
-    def pending(
-        cls, retry_after: float | None = None, reference: str | None = None
-    ) -> ChargeResult:
+    def pending(cls, retry_after: float | None = None, reference: str | None = None) -> Self:
         return cls(Outcome.PENDING, reference=reference, retry_after=retry_after)
 
 
 @dataclass(frozen=True)
-class RefundResult:
+class ChargeResult(ProcessorAnswer):
+    """The processor's answer for a charge, a capture or a sync."""
+
+    FAILED_CODE: ClassVar[str] = "PAYMENT_FAILED"
+    FAILED_DESCRIPTION: ClassVar[str] = "Payment processing failed"
+
+    @classmethod
+    def success(cls, reference: str | None = None) -> ChargeResult:
+        return cls(Outcome.SUCCESS, reference=reference)
+
+
+@dataclass(frozen=True)
+class RefundResult(ProcessorAnswer):
     """The processor's answer for a refund; ``SUCCESS`` means the money went back."""
 
-    outcome: Outcome
-    error_code: str | None = None
-    error_description: str | None = None
-    reference: str | None = None
-    retry_after: float | None = None
+    FAILED_CODE: ClassVar[str] = "REFUND_FAILED"
+    FAILED_DESCRIPTION: ClassVar[str] = "Refund processing failed"
 
     @classmethod
     def processed(cls, reference: str | None = None) -> RefundResult:
         return cls(Outcome.SUCCESS, reference=reference)
-
-    @classmethod
-    def failed(
-        cls,
-        error_code: str = "REFUND_FAILED",
-        error_description: str = "Refund processing failed",
-        reference: str | None = None,
-    ) -> RefundResult:
-        return cls(Outcome.FAILED, error_code, error_description, reference)
-
-    @classmethod
-    def pending(
-        cls, retry_after: float | None = None, reference: str | None = None
-    ) -> RefundResult:
-        return cls(Outcome.PENDING, reference=reference, retry_after=retry_after)
 
 
 @dataclass(frozen=True)

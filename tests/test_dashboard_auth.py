@@ -42,7 +42,7 @@ def test_a_form_post_without_a_session_redirects_to_login_and_changes_nothing(cl
     client.get("/login")
     result = client.post("/dashboard/webhooks", {"action": "save", "webhook_url": "http://x.io"})
     assert result.status_code == 303 and result.headers["location"] == "/login"
-    assert merchants.get(ctx, TEST_MERCHANT_ID)["webhook_url"] is None
+    assert merchants.get(ctx, TEST_MERCHANT_ID).webhook_url is None
 
 
 def test_root_goes_to_login_and_to_the_dashboard_once_signed_in(client):
@@ -72,7 +72,7 @@ def test_seeded_merchant_signs_in_with_any_password_until_one_is_set(client, app
     assert saved.status_code == 303
     assert client.get("/dashboard").status_code == 200  # this session goes on
     assert other_browser.get("/dashboard").status_code == 303  # every other one ended
-    stored = merchants.get(ctx, TEST_MERCHANT_ID)["password_hash"]
+    stored = merchants.get(ctx, TEST_MERCHANT_ID).password_hash
     assert stored.startswith("scrypt$") and "correct horse" not in stored
 
     fresh = DashboardClient(app)
@@ -108,13 +108,13 @@ def test_changing_a_set_password_needs_the_current_one(client, ctx):
     )
     assert short.status_code == 400 and "at least 8 characters" in short.text
     assert auth.verify_password(
-        "first password", merchants.get(ctx, TEST_MERCHANT_ID)["password_hash"]
+        "first password", merchants.get(ctx, TEST_MERCHANT_ID).password_hash
     )
 
 
 def test_unknown_email_and_a_merchant_without_a_password_cannot_sign_in(client, other_merchant):
     client.get("/login")
-    for email in ("nobody@example.com", other_merchant["email"]):
+    for email in ("nobody@example.com", other_merchant.email):
         result = client.post("/login", {"email": email, "password": "anything"})
         assert result.status_code == 401
         assert "Invalid email or password" in result.text
@@ -141,10 +141,10 @@ def test_form_posts_without_a_valid_csrf_token_are_refused(client, ctx, other_me
     assert client.post("/dashboard/webhooks", form, csrf=stolen).status_code == 403
     other = auth.csrf_token(ctx, client.cookies["pg_csrf"], OTHER_MERCHANT_ID)
     assert client.post("/dashboard/webhooks", form, csrf=other).status_code == 403
-    assert merchants.get(ctx, TEST_MERCHANT_ID)["webhook_url"] is None
+    assert merchants.get(ctx, TEST_MERCHANT_ID).webhook_url is None
     client.get("/dashboard/webhooks")
     assert client.post("/dashboard/webhooks", form).status_code == 303
-    assert merchants.get(ctx, TEST_MERCHANT_ID)["webhook_url"] == form["webhook_url"]
+    assert merchants.get(ctx, TEST_MERCHANT_ID).webhook_url == form["webhook_url"]
 
 
 def test_sign_in_and_sign_out_need_the_csrf_token_too(client):
@@ -178,7 +178,7 @@ def test_sign_out_everywhere_else_keeps_this_session(client, app, ctx, other_mer
     phone.login()
     other = DashboardClient(app)
     auth.set_password(ctx, other_merchant, "", "other password", "other password")
-    other.login(email=other_merchant["email"], password="other password")
+    other.login(email=other_merchant.email, password="other password")
 
     page = client.get("/dashboard/account").text
     assert "Signed in on 3 browsers, this one included." in page

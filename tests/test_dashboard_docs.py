@@ -47,13 +47,13 @@ def test_docs_sections_hold_their_snippets_with_this_merchants_values(docs, ctx,
         assert len(found[section]) == 1 and found[code][0].inside[-1] == section
     create_order = found["code-snippet-create-order"][0].text
     assert f"{ctx.settings.api_url}/api/v1/orders" in create_order
-    assert test_merchant["api_key"] in create_order and test_merchant["api_secret"] in create_order
+    assert test_merchant.api_key in create_order and test_merchant.api_secret in create_order
     sdk = found["code-snippet-sdk"][0].text
     assert f'src="{ctx.settings.checkout_url}/checkout.js"' in sdk
-    assert "new PaymentGateway" in sdk and f"key: '{test_merchant['api_key']}'" in sdk
+    assert "new PaymentGateway" in sdk and f"key: '{test_merchant.api_key}'" in sdk
     webhook = found["code-snippet-webhook"][0].text
     assert "X-Webhook-Signature".lower() in webhook.lower() and "createHmac" in webhook
-    assert "hmac.new" in webhook and test_merchant["webhook_secret"] in webhook
+    assert "hmac.new" in webhook and test_merchant.webhook_secret in webhook
     for event in ("payment.success", "payment.failed", "refund.processed", "webhook.test"):
         assert event in docs
 

@@ -56,8 +56,8 @@ def test_home_shows_credentials_and_the_three_stats_from_the_database(client, ct
     for test_id in ("total-transactions", "total-amount", "success-rate"):
         assert "stats-container" in only(found, test_id).inside
     assert "dashboard" in only(found, "stats-container").inside
-    assert only(found, "api-key").text == test_merchant["api_key"]
-    assert only(found, "api-secret").text == test_merchant["api_secret"]
+    assert only(found, "api-key").text == test_merchant.api_key
+    assert only(found, "api-secret").text == test_merchant.api_secret
     assert only(found, "api-key").inside[-1] == "api-credentials"
 
 
@@ -252,7 +252,7 @@ def test_webhook_settings_save_regenerate_and_test(client, ctx):
     assert nothing.status_code == 400 and "webhook" in nothing.text.lower()
     bad = client.post("/dashboard/webhooks", {"action": "save", "webhook_url": "ftp://x.example"})
     assert bad.status_code == 400 and 'value="ftp://x.example"' in bad.text
-    assert merchants.get(ctx, TEST_MERCHANT_ID)["webhook_url"] is None
+    assert merchants.get(ctx, TEST_MERCHANT_ID).webhook_url is None
 
     url = "http://127.0.0.1:9/hooks"
     assert (
@@ -264,7 +264,7 @@ def test_webhook_settings_save_regenerate_and_test(client, ctx):
     assert "Webhook URL saved." in client.last_html
 
     client.post("/dashboard/webhooks", {"action": "regenerate", "webhook_url": url})
-    secret = merchants.get(ctx, TEST_MERCHANT_ID)["webhook_secret"]
+    secret = merchants.get(ctx, TEST_MERCHANT_ID).webhook_secret
     assert secret.startswith("whsec_") and secret != "whsec_test_abc123"
     found = by_test_id(client.get("/dashboard/webhooks").text)
     assert only(found, "webhook-secret").text == secret
@@ -310,7 +310,7 @@ def test_one_merchant_never_sees_another_merchants_data(client, ctx, other_merch
     their_log = webhooks.send_test(ctx, other_merchant)["id"]
     home = by_test_id(client.get("/dashboard").text)
     assert only(home, "total-transactions").text == "0"
-    assert only(home, "api-key").text != other_merchant["api_key"]
+    assert only(home, "api-key").text != other_merchant.api_key
     assert theirs["id"] not in client.get("/dashboard/transactions").text
     searched = by_test_id(client.get(f"/dashboard/transactions?q={theirs['id']}").text)
     assert "transaction-row" not in searched

@@ -273,10 +273,8 @@ def test_list_for_payment_returns_newest_first_and_hides_foreign_payments(
     first = refund(api, payment["id"], {"amount": 100}).json
     second = refund(api, payment["id"], {"amount": 200}).json
     listed = refunds.list_for_payment(ctx, test_merchant, payment["id"])
-    assert {r["id"] for r in listed} == {first["id"], second["id"]}
-    assert [r["created_at"] for r in listed] == sorted(
-        (r["created_at"] for r in listed), reverse=True
-    )
+    assert {r.id for r in listed} == {first["id"], second["id"]}
+    assert [r.created_at for r in listed] == sorted((r.created_at for r in listed), reverse=True)
     with pytest.raises(NotFound):
         refunds.list_for_payment(ctx, other_merchant, payment["id"])
 

@@ -107,7 +107,7 @@ def test_a_second_refund_waits_for_the_first_and_then_sees_what_is_left(
 
 def _try_refund(ctx, merchant, payment_id: str, amount: int) -> str:
     try:
-        return refunds.create(ctx, merchant, payment_id, {"amount": amount})["status"]
+        return str(refunds.create(ctx, merchant, payment_id, {"amount": amount}).status)
     except BadRequest as exc:
         return exc.description
 
@@ -136,7 +136,7 @@ def test_the_database_refuses_an_over_refund_even_without_the_service_checks(
     ctx, api, test_merchant
 ):
     payment_id = paid_payment(ctx, api, amount=PAYMENT_AMOUNT)["id"]
-    merchant_id = str(test_merchant["id"])
+    merchant_id = test_merchant.id
     with ctx.db.transaction() as conn:
         created, _ = refunds_repo.insert(
             conn, _insert_params(merchant_id, payment_id, PAYMENT_AMOUNT - 1)

@@ -184,7 +184,7 @@ def test_refund_window_can_be_disabled_by_name(make_ctx, api, test_merchant):
     payment = paid_payment(ctx, api)
     backdate(ctx, payment["id"], days=2)
     created = refunds.create(ctx, test_merchant, payment["id"], {"amount": 100})
-    assert created["status"] == "pending"
+    assert created.status == "pending"
 
 
 @pytest.mark.parametrize("value", ["abc", "-3", "1.5"])

@@ -81,7 +81,7 @@ def test_logs_are_listed_newest_first_with_total_and_pagination(ctx, api, receiv
 
 def test_a_merchant_sees_only_its_own_logs(ctx, api, other_merchant, receiver):
     set_webhook_url(ctx, receiver.url("/mine"))
-    set_webhook_url(ctx, receiver.url("/theirs"), merchant_id=str(other_merchant["id"]))
+    set_webhook_url(ctx, receiver.url("/theirs"), merchant_id=other_merchant.id)
     mine = send_test(api)
     theirs = send_test(api, OTHER_AUTH)
     listed = api.simulate_get("/api/v1/webhooks", headers=AUTH).json
@@ -130,7 +130,7 @@ def test_retry_of_a_failed_log_resets_attempts_and_delivers_it_again(ctx, api, r
 
 
 def test_retry_of_an_unknown_foreign_or_malformed_id_is_404(ctx, api, other_merchant, receiver):
-    set_webhook_url(ctx, receiver.url(), merchant_id=str(other_merchant["id"]))
+    set_webhook_url(ctx, receiver.url(), merchant_id=other_merchant.id)
     set_webhook_url(ctx, receiver.url())
     foreign = send_test(api, OTHER_AUTH)
     for log_id in (foreign, str(uuid.uuid4()), "not-a-uuid", "1"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from dataclasses import asdict
 from datetime import timedelta
 
 import pytest
@@ -44,7 +45,7 @@ def row(ctx, log_id: str) -> dict:
 
 def attempts(ctx, log_id: str) -> list[dict]:
     with ctx.db.connection() as conn:
-        return repo.attempts(conn, log_id)
+        return [asdict(a) for a in repo.attempts(conn, [log_id]).get(log_id, [])]
 
 
 def test_the_schedule_functions_follow_the_contract_tables():

@@ -18,6 +18,7 @@ from ..errors import (
     UnsupportedMediaType,
 )
 from ..services import Context, merchants
+from ..types import Merchant
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Credentials are printable ASCII; anything else cannot match and must not reach SQL.
@@ -93,7 +94,7 @@ def _is_json_suffix(content_type: str) -> bool:
     return kind == "application" and subtype.endswith("+json") and len(subtype) > 5
 
 
-def merchant_of(req: falcon.Request) -> dict[str, Any]:
+def merchant_of(req: falcon.Request) -> Merchant:
     merchant = getattr(req.context, "merchant", None)
     if merchant is None:  # a resource forgot ``auth = True``: fail closed
         raise AuthenticationFailed()

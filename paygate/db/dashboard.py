@@ -3,11 +3,11 @@ payment's timeline facts."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import psycopg
 
+from ..types import Merchant
 from .merchants import COLUMNS as merchant_columns
+from .rows import merchant_from_row
 
 
 def secret(conn: psycopg.Connection, name: str, candidate: str) -> str:
@@ -62,32 +62,6 @@ def payment_moments(conn: psycopg.Connection, payment_id: str, merchant_id: str)
     ).fetchone()
 
 
-def deliveries_for(
-    conn: psycopg.Connection, merchant_id: str, resource_ids: list[str]
-) -> list[dict[str, Any]]:
-    """Webhook logs of these resources (a payment and its refunds), oldest first."""
-    return conn.execute(
-        """SELECT id, event, resource_id, status, attempts, last_attempt_at, next_retry_at,
-                  response_code, created_at
-             FROM webhook_logs
-            WHERE merchant_id = %s AND resource_id = ANY(%s)
-            ORDER BY created_at, id""",
-        (merchant_id, resource_ids),
-    ).fetchall()
-
-
-def attempts_for(conn: psycopg.Connection, log_ids: list) -> list[dict[str, Any]]:
-    """Every recorded attempt of these deliveries, in order."""
-    if not log_ids:
-        return []
-    return conn.execute(
-        """SELECT webhook_log_id, attempt, url, response_code, error, duration_ms, attempted_at
-             FROM webhook_attempts WHERE webhook_log_id = ANY(%s)
-            ORDER BY webhook_log_id, attempt, id""",
-        (log_ids,),
-    ).fetchall()
-
-
 # -- staff sessions -------------------------------------------------------------------------
 
 LIVE_SESSION = "revoked_at IS NULL AND expires_at > now()"
@@ -109,14 +83,15 @@ def insert_session(
     )
 
 
-def session_merchant(conn: psycopg.Connection, id_hash: str) -> dict[str, Any] | None:
+def session_merchant(conn: psycopg.Connection, id_hash: str) -> Merchant | None:
     """The merchant of a live session (not signed out, not expired), or None."""
-    return conn.execute(
+    row = conn.execute(
         f"""SELECT {merchant_columns} FROM merchants
             WHERE id = (SELECT merchant_id FROM dashboard_sessions
                         WHERE id_hash = %s AND {LIVE_SESSION})""",
         (id_hash,),
     ).fetchone()
+    return merchant_from_row(row) if row is not None else None
 
 
 def revoke_sessions(

@@ -7,6 +7,8 @@ from typing import Any
 import psycopg
 
 from ..config import TEST_MERCHANT_ID, TEST_MERCHANT_NAME, TEST_WEBHOOK_SECRET, Settings
+from ..types import Merchant
+from .rows import merchant_from_row
 
 COLUMNS = (
     "id, name, email, api_key, api_secret, webhook_url, webhook_secret, processor, "
@@ -14,40 +16,50 @@ COLUMNS = (
 )
 
 
-def by_credentials(conn: psycopg.Connection, api_key: str) -> dict[str, Any] | None:
-    return conn.execute(
-        f"SELECT {COLUMNS} FROM merchants WHERE api_key = %s AND is_active", (api_key,)
-    ).fetchone()
+def _one(cursor: psycopg.Cursor) -> Merchant | None:
+    row = cursor.fetchone()
+    return merchant_from_row(row) if row is not None else None
 
 
-def by_id(conn: psycopg.Connection, merchant_id: str) -> dict[str, Any] | None:
-    return conn.execute(f"SELECT {COLUMNS} FROM merchants WHERE id = %s", (merchant_id,)).fetchone()
+def by_credentials(conn: psycopg.Connection, api_key: str) -> Merchant | None:
+    return _one(
+        conn.execute(
+            f"SELECT {COLUMNS} FROM merchants WHERE api_key = %s AND is_active", (api_key,)
+        )
+    )
 
 
-def by_email(conn: psycopg.Connection, email: str) -> dict[str, Any] | None:
-    return conn.execute(
-        f"SELECT {COLUMNS} FROM merchants WHERE lower(email) = lower(%s)", (email,)
-    ).fetchone()
+def by_id(conn: psycopg.Connection, merchant_id: str) -> Merchant | None:
+    return _one(conn.execute(f"SELECT {COLUMNS} FROM merchants WHERE id = %s", (merchant_id,)))
 
 
-def insert(conn: psycopg.Connection, **values: Any) -> dict[str, Any] | None:
-    """Insert a merchant unless its id, email or key exists; return the row inserted, or None."""
+def by_email(conn: psycopg.Connection, email: str) -> Merchant | None:
+    return _one(
+        conn.execute(f"SELECT {COLUMNS} FROM merchants WHERE lower(email) = lower(%s)", (email,))
+    )
+
+
+def insert(conn: psycopg.Connection, **values: Any) -> Merchant | None:
+    """Insert a merchant unless its id, email or key exists; return the merchant inserted, or
+    None."""
     values.setdefault("processor", "test")
     values.setdefault("webhook_url", None)
-    return conn.execute(
-        f"""INSERT INTO merchants (id, name, email, api_key, api_secret, webhook_url,
-                                   webhook_secret, processor)
-            VALUES (%(id)s, %(name)s, %(email)s, %(api_key)s, %(api_secret)s, %(webhook_url)s,
-                    %(webhook_secret)s, %(processor)s)
-            ON CONFLICT DO NOTHING
-            RETURNING {COLUMNS}""",
-        values,
-    ).fetchone()
+    return _one(
+        conn.execute(
+            f"""INSERT INTO merchants (id, name, email, api_key, api_secret, webhook_url,
+                                       webhook_secret, processor)
+                VALUES (%(id)s, %(name)s, %(email)s, %(api_key)s, %(api_secret)s,
+                        %(webhook_url)s, %(webhook_secret)s, %(processor)s)
+                ON CONFLICT DO NOTHING
+                RETURNING {COLUMNS}""",
+            values,
+        )
+    )
 
 
 def seed_test_merchant(conn: psycopg.Connection, settings: Settings) -> bool:
     """Create the contract's test merchant when missing. Returns True when it was created."""
-    row = insert(
+    merchant = insert(
         conn,
         id=TEST_MERCHANT_ID,
         name=TEST_MERCHANT_NAME,
@@ -56,41 +68,42 @@ def seed_test_merchant(conn: psycopg.Connection, settings: Settings) -> bool:
         api_secret=settings.test_api_secret,
         webhook_secret=TEST_WEBHOOK_SECRET,
     )
-    return row is not None
+    return merchant is not None
+
+
+def _update(
+    conn: psycopg.Connection, merchant_id: str, assignments: str, params: dict[str, Any]
+) -> Merchant | None:
+    """``UPDATE merchants SET <assignments>`` for one merchant; the merchant after, or None."""
+    return _one(
+        conn.execute(
+            f"""UPDATE merchants SET {assignments}, updated_at = now() WHERE id = %(id)s
+             RETURNING {COLUMNS}""",
+            {**params, "id": merchant_id},
+        )
+    )
 
 
 def update_webhook(
     conn: psycopg.Connection, merchant_id: str, *, url: str | None, secret: str | None = None
-) -> dict[str, Any] | None:
-    return conn.execute(
-        f"""UPDATE merchants
-               SET webhook_url = %(url)s,
-                   webhook_secret = coalesce(%(secret)s, webhook_secret),
-                   updated_at = now()
-             WHERE id = %(id)s
-         RETURNING {COLUMNS}""",
-        {"id": merchant_id, "url": url, "secret": secret},
-    ).fetchone()
+) -> Merchant | None:
+    return _update(
+        conn,
+        merchant_id,
+        "webhook_url = %(url)s, webhook_secret = coalesce(%(secret)s, webhook_secret)",
+        {"url": url, "secret": secret},
+    )
 
 
-def update_webhook_secret(conn: psycopg.Connection, merchant_id: str, secret: str) -> dict | None:
-    return conn.execute(
-        f"""UPDATE merchants SET webhook_secret = %s, updated_at = now() WHERE id = %s
-         RETURNING {COLUMNS}""",
-        (secret, merchant_id),
-    ).fetchone()
+def update_webhook_secret(
+    conn: psycopg.Connection, merchant_id: str, secret: str
+) -> Merchant | None:
+    return _update(conn, merchant_id, "webhook_secret = %(secret)s", {"secret": secret})
 
 
-def set_processor(conn: psycopg.Connection, merchant_id: str, processor: str) -> dict | None:
-    return conn.execute(
-        f"""UPDATE merchants SET processor = %s, updated_at = now() WHERE id = %s
-         RETURNING {COLUMNS}""",
-        (processor, merchant_id),
-    ).fetchone()
+def set_processor(conn: psycopg.Connection, merchant_id: str, processor: str) -> Merchant | None:
+    return _update(conn, merchant_id, "processor = %(processor)s", {"processor": processor})
 
 
 def set_password_hash(conn: psycopg.Connection, merchant_id: str, password_hash: str) -> None:
-    conn.execute(
-        "UPDATE merchants SET password_hash = %s, updated_at = now() WHERE id = %s",
-        (password_hash, merchant_id),
-    )
+    _update(conn, merchant_id, "password_hash = %(hash)s", {"hash": password_hash})

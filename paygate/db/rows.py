@@ -4,13 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..types import Payment, PaymentStatus, Refund, RefundStatus
+from ..types import (
+    DeliveryStatus,
+    Merchant,
+    Order,
+    OrderStatus,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    WebhookAttempt,
+    WebhookLog,
+)
 
 _PAYMENT_FIELDS = (
     "id merchant_id order_id amount currency method processor vpa card_network card_last4 "
     "captured amount_refunded error_code error_description processor_reference created_at "
     "updated_at captured_at"
 ).split()
+_MERCHANT_FIELDS = (
+    "name email api_key api_secret webhook_url webhook_secret processor password_hash is_active "
+    "created_at updated_at"
+).split()
+_ORDER_FIELDS = "amount currency receipt created_at updated_at".split()
+_WEBHOOK_LOG_FIELDS = (
+    "event attempts response_code created_at last_attempt_at next_retry_at updated_at body "
+    "response_body"
+).split()
+_ATTEMPT_FIELDS = "attempt url response_code response_body error duration_ms attempted_at".split()
 _REFUND_FIELDS = (
     "id payment_id merchant_id amount reason error_code error_description processor_reference "
     "created_at processed_at updated_at"
@@ -27,3 +48,37 @@ def refund_from_row(row: dict[str, Any]) -> Refund:
     values = {name: row[name] for name in _REFUND_FIELDS if name in row}
     values["merchant_id"] = str(values["merchant_id"])
     return Refund(status=RefundStatus(row["status"]), **values)
+
+
+def merchant_from_row(row: dict[str, Any]) -> Merchant:
+    values = {name: row[name] for name in _MERCHANT_FIELDS if name in row}
+    return Merchant(id=str(row["id"]), **values)
+
+
+def order_from_row(row: dict[str, Any]) -> Order:
+    values = {name: row[name] for name in _ORDER_FIELDS if name in row}
+    return Order(
+        id=row["id"],
+        merchant_id=str(row["merchant_id"]),
+        status=OrderStatus(row["status"]),
+        notes=row.get("notes") or {},
+        **values,
+    )
+
+
+def attempt_from_row(row: dict[str, Any]) -> WebhookAttempt:
+    return WebhookAttempt(**{name: row[name] for name in _ATTEMPT_FIELDS if name in row})
+
+
+def webhook_log_from_row(
+    row: dict[str, Any], attempts: list[WebhookAttempt] | tuple[WebhookAttempt, ...] = ()
+) -> WebhookLog:
+    values = {name: row[name] for name in _WEBHOOK_LOG_FIELDS if name in row}
+    return WebhookLog(
+        id=str(row["id"]),
+        merchant_id=str(row["merchant_id"]),
+        resource_id=row.get("resource_id"),
+        status=DeliveryStatus(row["status"]),
+        attempt_log=tuple(attempts),
+        **values,
+    )

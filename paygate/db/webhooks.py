@@ -13,7 +13,9 @@ from typing import Any
 
 import psycopg
 
+from ..types import WebhookAttempt, WebhookLog
 from .outbox import events_cte
+from .rows import attempt_from_row, webhook_log_from_row
 
 # What the list shows (no bodies: a page of logs stays small).
 LIST_COLUMNS = (
@@ -88,19 +90,47 @@ def abandon_without_url(conn: psycopg.Connection, log_id: str, lease: datetime) 
     )
 
 
-def get(conn: psycopg.Connection, log_id: str, merchant_id: str) -> dict | None:
-    return conn.execute(
+def get(conn: psycopg.Connection, log_id: str, merchant_id: str) -> WebhookLog | None:
+    """One of the merchant's logs in full: its payload, last response and every attempt."""
+    row = conn.execute(
         f"SELECT {COLUMNS} FROM webhook_logs WHERE id = %s AND merchant_id = %s",
         (log_id, merchant_id),
     ).fetchone()
+    if row is None:
+        return None
+    return webhook_log_from_row(row, attempts(conn, [log_id]).get(str(row["id"]), []))
 
 
-def attempts(conn: psycopg.Connection, log_id: str) -> list[dict[str, Any]]:
-    return conn.execute(
-        """SELECT attempt, url, response_code, response_body, error, duration_ms, attempted_at
-             FROM webhook_attempts WHERE webhook_log_id = %s ORDER BY id""",
-        (log_id,),
+def attempts(conn: psycopg.Connection, log_ids: list) -> dict[str, list[WebhookAttempt]]:
+    """Every recorded attempt of these deliveries, in order, by log id."""
+    by_log: dict[str, list[WebhookAttempt]] = {}
+    if not log_ids:
+        return by_log
+    rows = conn.execute(
+        """SELECT webhook_log_id, attempt, url, response_code, response_body, error,
+                  duration_ms, attempted_at
+             FROM webhook_attempts WHERE webhook_log_id = ANY(%s)
+            ORDER BY webhook_log_id, attempt, id""",
+        (log_ids,),
     ).fetchall()
+    for row in rows:
+        by_log.setdefault(str(row["webhook_log_id"]), []).append(attempt_from_row(row))
+    return by_log
+
+
+def for_resources(
+    conn: psycopg.Connection, merchant_id: str, resource_ids: list[str]
+) -> list[WebhookLog]:
+    """The deliveries of these resources (a payment and its refunds), oldest first, each with
+    its attempts."""
+    rows = conn.execute(
+        f"""SELECT {LIST_COLUMNS} FROM webhook_logs
+             WHERE merchant_id = %s AND resource_id = ANY(%s)
+             ORDER BY created_at, id""",
+        (merchant_id, resource_ids),
+    ).fetchall()
+    by_log = attempts(conn, [row["id"] for row in rows])
+    return [webhook_log_from_row(row, by_log.get(str(row["id"]), [])) for row in rows]
 
 
 def list_for_merchant(
@@ -110,7 +140,7 @@ def list_for_merchant(
     limit: int,
     offset: int,
     resource_id: str | None = None,
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[WebhookLog], int]:
     """One page of a merchant's logs, newest first, and the total count."""
     where = "merchant_id = %(merchant_id)s"
     if resource_id is not None:
@@ -128,9 +158,9 @@ def list_for_merchant(
         params,
     ).fetchall()
     if rows:
-        return rows, rows[0]["total_count"]
+        return [webhook_log_from_row(row) for row in rows], rows[0]["total_count"]
     total = conn.execute(f"SELECT count(*) AS n FROM webhook_logs WHERE {where}", params)
-    return rows, total.fetchone()["n"]
+    return [], total.fetchone()["n"]
 
 
 def reset_for_retry(conn: psycopg.Connection, log_id: str, merchant_id: str) -> dict | None:

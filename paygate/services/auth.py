@@ -15,6 +15,7 @@ import hmac
 import secrets
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -33,6 +34,7 @@ from ..errors import (
     BadRequest,
     PaygateError,
 )
+from ..types import Merchant
 from . import Context
 
 SESSION_SECONDS = 12 * 3600
@@ -95,12 +97,12 @@ def _equalize_timing(password: str) -> None:
     verify_password(password, _dummy_hash[0])
 
 
-def open_sign_in(ctx: Context, merchant: dict[str, Any]) -> bool:
+def open_sign_in(ctx: Context, merchant: Merchant) -> bool:
     """The seeded test merchant signs in with any password until one is set (never in
     production mode)."""
     return (
-        not merchant["password_hash"]
-        and str(merchant["id"]) == TEST_MERCHANT_ID
+        not merchant.has_password
+        and merchant.id == TEST_MERCHANT_ID
         and not ctx.settings.is_production
     )
 
@@ -113,7 +115,7 @@ class TooManySignIns(PaygateError):
         super().__init__(TOO_MANY_SIGN_INS.format(minutes=SIGN_IN_WINDOW_SECONDS // 60))
 
 
-def sign_in(ctx: Context, email: str, password: str) -> dict[str, Any]:
+def sign_in(ctx: Context, email: str, password: str) -> Merchant:
     """The active merchant with this email and password, else AuthenticationFailed (or
     TooManySignIns once the email has failed too often: unknown emails count the same)."""
     email = (email or "").strip()
@@ -124,11 +126,11 @@ def sign_in(ctx: Context, email: str, password: str) -> dict[str, Any]:
         if repo.sign_in_failures(conn, email, SIGN_IN_WINDOW_SECONDS) >= MAX_SIGN_IN_FAILURES:
             raise TooManySignIns()
         merchant = merchants_repo.by_email(conn, email)
-    if merchant is None or not merchant["is_active"]:
+    if merchant is None or not merchant.is_active:
         _equalize_timing(password)
         ok = False
     else:
-        ok = open_sign_in(ctx, merchant) or verify_password(password, merchant["password_hash"])
+        ok = open_sign_in(ctx, merchant) or verify_password(password, merchant.password_hash)
     with ctx.db.connection() as conn:
         if not ok:
             repo.record_sign_in_failure(conn, email, SIGN_IN_WINDOW_SECONDS)
@@ -138,11 +140,11 @@ def sign_in(ctx: Context, email: str, password: str) -> dict[str, Any]:
 
 
 def set_password(
-    ctx: Context, merchant: dict[str, Any], current: str, new: str, confirm: str
-) -> dict[str, Any]:
+    ctx: Context, merchant: Merchant, current: str, new: str, confirm: str
+) -> Merchant:
     """Set a new password (the current one is required once one exists) and end every session
     of the merchant. Returns the merchant."""
-    if merchant["password_hash"] and not verify_password(current or "", merchant["password_hash"]):
+    if merchant.has_password and not verify_password(current or "", merchant.password_hash):
         raise BadRequest(PASSWORD_INCORRECT, field="current_password")
     if len(new or "") < MIN_PASSWORD_LENGTH:
         raise BadRequest(
@@ -154,9 +156,9 @@ def set_password(
         raise BadRequest(PASSWORDS_DIFFER, field="confirm_password")
     password_hash = hash_password(new)
     with ctx.db.transaction() as conn:
-        merchants_repo.set_password_hash(conn, str(merchant["id"]), password_hash)
-        repo.revoke_sessions(conn, merchant_id=str(merchant["id"]))  # every browser signs in again
-    return {**merchant, "password_hash": password_hash}
+        merchants_repo.set_password_hash(conn, merchant.id, password_hash)
+        repo.revoke_sessions(conn, merchant_id=merchant.id)  # every browser signs in again
+    return replace(merchant, password_hash=password_hash)
 
 
 # -- signing --------------------------------------------------------------------------------
@@ -216,23 +218,23 @@ def _session_key(ctx: Context, token: str | None) -> str | None:
     return _session_id_hash(session_id) if isinstance(session_id, str) else None
 
 
-def new_session(ctx: Context, merchant: dict[str, Any], now: float | None = None) -> str:
+def new_session(ctx: Context, merchant: Merchant, now: float | None = None) -> str:
     """Start a session for the merchant: its row, and the signed token for the cookie."""
     session_id = secrets.token_urlsafe(24)
     expires = int((now or time.time()) + SESSION_SECONDS)
     with ctx.db.connection() as conn:
-        repo.insert_session(conn, _session_id_hash(session_id), str(merchant["id"]), expires)
+        repo.insert_session(conn, _session_id_hash(session_id), merchant.id, expires)
     return sign(ctx, "session", {"s": session_id})
 
 
-def session_merchant(ctx: Context, token: str | None) -> dict[str, Any] | None:
+def session_merchant(ctx: Context, token: str | None) -> Merchant | None:
     """The signed-in, active merchant of a session token, or None."""
     key = _session_key(ctx, token)
     if key is None:
         return None
     with ctx.db.connection() as conn:
         merchant = repo.session_merchant(conn, key)
-    return merchant if merchant is not None and merchant["is_active"] else None
+    return merchant if merchant is not None and merchant.is_active else None
 
 
 def end_session(ctx: Context, token: str | None) -> None:
@@ -243,18 +245,16 @@ def end_session(ctx: Context, token: str | None) -> None:
             repo.revoke_sessions(conn, key=key)
 
 
-def end_other_sessions(ctx: Context, merchant: dict[str, Any], token: str | None) -> int:
+def end_other_sessions(ctx: Context, merchant: Merchant, token: str | None) -> int:
     """Sign out everywhere else: every live session of the merchant but the token's ends."""
     with ctx.db.connection() as conn:
-        return repo.revoke_sessions(
-            conn, merchant_id=str(merchant["id"]), keep=_session_key(ctx, token)
-        )
+        return repo.revoke_sessions(conn, merchant_id=merchant.id, keep=_session_key(ctx, token))
 
 
-def live_sessions(ctx: Context, merchant: dict[str, Any]) -> int:
+def live_sessions(ctx: Context, merchant: Merchant) -> int:
     """How many browsers the merchant is signed in on now."""
     with ctx.db.connection() as conn:
-        return repo.live_sessions(conn, str(merchant["id"]))
+        return repo.live_sessions(conn, merchant.id)
 
 
 def csrf_token(ctx: Context, nonce: str, merchant_id: str | None) -> str:

@@ -8,9 +8,18 @@ from typing import Any
 
 from ..db import dashboard as repo
 from ..db import stats as stats_repo
-from ..errors import NotFound
-from ..types import Money, PaymentStatus
-from . import Context, payments, views
+from ..db import webhooks as webhooks_repo
+from ..types import (
+    DeliveryStatus,
+    Merchant,
+    Money,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    WebhookLog,
+)
+from . import Context, payments
 from . import refunds as refunds_service
 
 CHART_DAYS = 14
@@ -49,9 +58,9 @@ class Overview:
         return 100.0 * self.successful / self.total_transactions
 
 
-def overview(ctx: Context, merchant: dict[str, Any], today: date | None = None) -> Overview:
+def overview(ctx: Context, merchant: Merchant, today: date | None = None) -> Overview:
     """The three contract stats from real data, plus payments per day for the last 14 days."""
-    merchant_id = str(merchant["id"])
+    merchant_id = merchant.id
     today = today or datetime.now(UTC).date()
     first = today - timedelta(days=CHART_DAYS - 1)
     since = datetime.combine(first, time.min, tzinfo=UTC)
@@ -96,57 +105,38 @@ class Moment:
     detail: str = ""
 
 
-@dataclass
+@dataclass(frozen=True)
 class PaymentDetail:
-    payment: dict[str, Any]  # the API's payment view
-    refunds: list[dict[str, Any]]
-    deliveries: list[dict[str, Any]]  # webhook logs, each with "attempt_list"
+    payment: Payment
+    refunds: list[Refund]  # newest first
+    deliveries: list[WebhookLog]  # of the payment's and its refunds' events, each with attempts
     timeline: list[Moment]
     refundable: int  # paise still refundable (amount minus pending and processed refunds)
     capturable: bool
 
 
-def payment_detail(ctx: Context, merchant: dict[str, Any], payment_id: str) -> PaymentDetail:
+def payment_detail(ctx: Context, merchant: Merchant, payment_id: str) -> PaymentDetail:
     """A payment with its refunds, the deliveries of their events with every attempt, and the
     timeline of it all. NotFound for another merchant's payment."""
-    if not payment_id or len(payment_id) > 64 or not payment_id.isprintable():
-        raise NotFound.of("Payment")
-    payment = payments.load(ctx, merchant, payment_id)
+    payment = payments.get(ctx, merchant, payment_id)
     refunds = refunds_service.list_for_payment(ctx, merchant, payment_id)
-    merchant_id = str(merchant["id"])
     with ctx.db.connection() as conn:
-        moments = repo.payment_moments(conn, payment.id, merchant_id) or {}
-        logs = repo.deliveries_for(conn, merchant_id, [payment.id, *(r["id"] for r in refunds)])
-        attempts = repo.attempts_for(conn, [log["id"] for log in logs])
-    by_log: dict[str, list[dict[str, Any]]] = {}
-    for attempt in attempts:
-        by_log.setdefault(str(attempt["webhook_log_id"]), []).append(attempt)
-    deliveries = [
-        {**log, "id": str(log["id"]), "attempt_list": by_log.get(str(log["id"]), [])}
-        for log in logs
-    ]
-    view = views.payment_view(payment)
+        moments = repo.payment_moments(conn, payment.id, merchant.id) or {}
+        resources = [payment.id, *(refund.id for refund in refunds)]
+        deliveries = webhooks_repo.for_resources(conn, merchant.id, resources)
     timeline = _timeline(payment, moments, refunds) + _delivery_moments(deliveries)
     timeline.sort(key=lambda line: line.at)
     return PaymentDetail(
-        payment=view,
+        payment=payment,
         refunds=refunds,
         deliveries=deliveries,
         timeline=timeline,
-        refundable=payment.amount - payment.amount_refunded
-        if payment.status == PaymentStatus.SUCCESS
-        else 0,
+        refundable=payment.refundable_amount if payment.status == PaymentStatus.SUCCESS else 0,
         capturable=payment.status == PaymentStatus.SUCCESS and not payment.captured,
     )
 
 
-def _parse(moment: Any) -> datetime | None:
-    if moment is None or isinstance(moment, datetime):
-        return moment
-    return datetime.fromisoformat(str(moment).replace("Z", "+00:00"))
-
-
-def _timeline(payment, moments: dict[str, Any], refunds: list[dict[str, Any]]) -> list[Moment]:
+def _timeline(payment: Payment, moments: dict[str, Any], refunds: list[Refund]) -> list[Moment]:
     money = payment.money
     lines = [
         Moment(payment.created_at, "created", "Payment created", f"{money} via {payment.method}")
@@ -160,36 +150,34 @@ def _timeline(payment, moments: dict[str, Any], refunds: list[dict[str, Any]]) -
     if payment.captured:
         lines.append(Moment(payment.captured_at or payment.updated_at, "captured", "Captured"))
     for refund in refunds:
-        amount = Money(refund["amount"], payment.currency)
-        reason = f" ({refund['reason']})" if refund.get("reason") else ""
-        created = _parse(refund["created_at"])
-        lines.append(
-            Moment(created, "refund", f"Refund of {amount} created", refund["id"] + reason)
-        )
-        if refund["status"] == "processed":
-            at = _parse(refund.get("processed_at")) or created
+        amount = Money(refund.amount, payment.currency)
+        reason = f" ({refund.reason})" if refund.reason else ""
+        created = refund.created_at
+        lines.append(Moment(created, "refund", f"Refund of {amount} created", refund.id + reason))
+        if refund.status == RefundStatus.PROCESSED:
+            at = refund.processed_at or created
             lines.append(Moment(at, "refund_processed", f"Refund of {amount} processed"))
-        elif refund["status"] == "failed":
-            detail = refund.get("error_description") or "The processor refused the refund"
+        elif refund.status == RefundStatus.FAILED:
+            detail = refund.error_description or "The processor refused the refund"
             lines.append(Moment(created, "refund_failed", f"Refund of {amount} failed", detail))
     return [line for line in lines if line.at is not None]
 
 
-def _delivery_moments(deliveries: list[dict[str, Any]]) -> list[Moment]:
+def _delivery_moments(deliveries: list[WebhookLog]) -> list[Moment]:
     """One line per webhook delivery: where it stands after its attempts."""
     lines = []
     for log in deliveries:
-        attempts = log["attempts"]
+        attempts = log.attempts
         counted = f"{attempts} attempt{'' if attempts == 1 else 's'}"
-        code = log["response_code"]
+        code = log.response_code
         last = f", last answer HTTP {code}" if code else (", no answer" if attempts else "")
-        if log["status"] == "success":
-            title, detail = f"Webhook {log['event']} delivered", f"{counted}{last}"
-        elif log["status"] == "failed":
-            title, detail = f"Webhook {log['event']} failed", f"{counted}{last}; retry it by hand"
+        if log.status == DeliveryStatus.SUCCESS:
+            title, detail = f"Webhook {log.event} delivered", f"{counted}{last}"
+        elif log.status == DeliveryStatus.FAILED:
+            title, detail = f"Webhook {log.event} failed", f"{counted}{last}; retry it by hand"
         else:
-            title = f"Webhook {log['event']} pending"
+            title = f"Webhook {log.event} pending"
             detail = f"{counted}{last}" if attempts else "First attempt on its way"
-        at = log["last_attempt_at"] or log["created_at"]
-        lines.append(Moment(at, f"webhook_{log['status']}", title, detail))
+        at = log.last_attempt_at or log.created_at
+        lines.append(Moment(at, f"webhook_{log.status}", title, detail))
     return lines

@@ -8,26 +8,22 @@ import secrets
 import threading
 import time
 import uuid
-from typing import Any
 
+from ..config import TEST_MERCHANT_ID
 from ..db import merchants as repo
-from ..errors import (
-    PROCESSOR_DISABLED,
-    UNKNOWN_PROCESSOR,
-    AuthenticationFailed,
-    BadRequest,
-    NotFound,
-)
+from ..errors import PROCESSOR_DISABLED, UNKNOWN_PROCESSOR, AuthenticationFailed, BadRequest
+from ..types import Merchant
 from . import Context
+from .lookup import found
 
 # A merchant's credentials are read on every API call; a few seconds of caching saves a round
 # trip per request. Deactivation takes effect within this bound.
 CREDENTIAL_CACHE_SECONDS = 5.0
-_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+_cache: dict[str, tuple[float, Merchant]] = {}
 _cache_lock = threading.Lock()
 
 
-def authenticate(ctx: Context, api_key: str | None, api_secret: str | None) -> dict[str, Any]:
+def authenticate(ctx: Context, api_key: str | None, api_secret: str | None) -> Merchant:
     """The active merchant whose key and secret both match, else AuthenticationFailed."""
     if not api_key or not api_secret or len(api_key) > 64 or len(api_secret) > 64:
         raise AuthenticationFailed()
@@ -42,7 +38,7 @@ def authenticate(ctx: Context, api_key: str | None, api_secret: str | None) -> d
             raise AuthenticationFailed()
         with _cache_lock:
             _cache[api_key] = (now + CREDENTIAL_CACHE_SECONDS, merchant)
-    if not hmac.compare_digest(merchant["api_secret"].encode(), api_secret.encode()):
+    if not hmac.compare_digest(merchant.api_secret.encode(), api_secret.encode()):
         raise AuthenticationFailed()
     return merchant
 
@@ -55,24 +51,14 @@ def forget_cached(api_key: str | None = None) -> None:
             _cache.pop(api_key, None)
 
 
-def get(ctx: Context, merchant_id: str) -> dict[str, Any]:
+def get(ctx: Context, merchant_id: str) -> Merchant:
     with ctx.db.connection() as conn:
-        merchant = repo.by_id(conn, merchant_id)
-    if merchant is None:
-        raise NotFound.of("Merchant")
-    return merchant
+        return found(repo.by_id(conn, merchant_id), "Merchant")
 
 
-def test_merchant(ctx: Context) -> dict[str, Any]:
-    from ..config import TEST_MERCHANT_ID
-
-    merchant = get(ctx, TEST_MERCHANT_ID)
-    return {
-        "id": str(merchant["id"]),
-        "email": merchant["email"],
-        "api_key": merchant["api_key"],
-        "seeded": True,
-    }
+def test_merchant(ctx: Context) -> Merchant:
+    """The contract's seeded test merchant."""
+    return get(ctx, TEST_MERCHANT_ID)
 
 
 def new_webhook_secret() -> str:
@@ -80,14 +66,7 @@ def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
 
 
-def webhook_config_view(merchant: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "webhook_url": merchant["webhook_url"] or None,
-        "webhook_secret": merchant["webhook_secret"],
-    }
-
-
-def find(ctx: Context, ref: str) -> dict[str, Any]:
+def find(ctx: Context, ref: str) -> Merchant:
     """A merchant by id (a UUID) or by email, for operators' commands; else NotFound."""
     try:
         merchant_id = str(uuid.UUID(ref))
@@ -95,12 +74,10 @@ def find(ctx: Context, ref: str) -> dict[str, Any]:
         merchant_id = None
     with ctx.db.connection() as conn:
         merchant = repo.by_id(conn, merchant_id) if merchant_id else repo.by_email(conn, ref)
-    if merchant is None:
-        raise NotFound.of("Merchant")
-    return merchant
+    return found(merchant, "Merchant")
 
 
-def set_processor(ctx: Context, merchant_id: str, processor: str) -> dict[str, Any]:
+def set_processor(ctx: Context, merchant_id: str, processor: str) -> Merchant:
     """Route this merchant's new payments to ``processor``; unknown or disabled names are
     refused now, at configuration time, not at the first payment."""
     if processor not in ctx.plugins.processors:
@@ -109,8 +86,6 @@ def set_processor(ctx: Context, merchant_id: str, processor: str) -> dict[str, A
         message = PROCESSOR_DISABLED if disabled else UNKNOWN_PROCESSOR
         raise BadRequest(message.format(name=processor, known=known), field="processor")
     with ctx.db.connection() as conn:
-        row = repo.set_processor(conn, merchant_id, processor)
-    if row is None:
-        raise NotFound.of("Merchant")
-    forget_cached(row["api_key"])
-    return row
+        merchant = found(repo.set_processor(conn, merchant_id, processor), "Merchant")
+    forget_cached(merchant.api_key)
+    return merchant

@@ -28,12 +28,21 @@ from ..errors import (
     PAYMENT_METHOD_NOT_SUPPORTED,
     PAYMENT_NOT_CAPTURABLE,
     BadRequest,
-    NotFound,
     UnknownProcessor,
 )
-from ..types import ChargeRequest, ChargeResult, Outcome, Payment, PaymentStatus
+from ..types import (
+    ChargeRequest,
+    ChargeResult,
+    Listing,
+    Merchant,
+    OrderStatus,
+    Outcome,
+    Payment,
+    PaymentStatus,
+)
 from . import Context, ids, processing, validation, views
 from .idempotency import Token, token_params
+from .lookup import found, lookup
 
 log = logging.getLogger(__name__)
 
@@ -42,33 +51,26 @@ def event(name: str, payment: Payment, now: float | None = None) -> dict[str, An
     return events.envelope(name, {"payment": views.payment_view(payment)}, now)
 
 
-def _order_for(conn, order_id: str, merchant_id: str | None) -> dict[str, Any]:
-    order = orders_repo.get(conn, order_id, merchant_id)
-    if order is None:
-        raise NotFound.of("Order")
-    return order
-
-
 def create(
     ctx: Context,
-    merchant: dict[str, Any] | None,
+    merchant: Merchant | None,
     body: Any,
     token: Token | None = None,
-) -> dict[str, Any]:
+) -> Payment:
     """Create a pending payment. ``merchant`` None means the public (checkout) endpoint: the
     merchant is the order's. Check order (CONTRACT.md section 2): the order exists and is the
     merchant's (404), the method is valid and the merchant's processor takes it (400), then the
     method's fields. Nothing is written unless every check passes."""
     order_id = validation.order_id_of(body)
     with ctx.db.connection() as conn:
-        order = _order_for(conn, order_id, merchant["id"] if merchant else None)
+        order = found(orders_repo.get(conn, order_id, merchant.id if merchant else None), "Order")
         if merchant is None:
             # A buyer must not pay twice by accident (a second tab, a reload after success);
             # the merchant's own server may still create further payments on an order.
-            if order["status"] == "paid":
+            if order.status == OrderStatus.PAID:
                 raise BadRequest(ORDER_ALREADY_PAID, field="order_id")
-            merchant = merchants_repo.by_id(conn, order["merchant_id"])
-        processor_name = merchant["processor"]
+            merchant = found(merchants_repo.by_id(conn, order.merchant_id), "Merchant")
+        processor_name = merchant.processor
         processor = ctx.plugins.processor(processor_name)
         chosen = validation.method(body.get("method"))
         if chosen not in processor.methods:
@@ -77,10 +79,10 @@ def create(
         now = datetime.now(UTC)
         payment = Payment(
             id=ids.payment_id(),
-            merchant_id=str(merchant["id"]),
-            order_id=order["id"],
-            amount=order["amount"],
-            currency=order["currency"],
+            merchant_id=merchant.id,
+            order_id=order.id,
+            amount=order.amount,
+            currency=order.currency,
             status=PaymentStatus.PENDING,
             processor=processor_name,
             created_at=now,
@@ -112,56 +114,46 @@ def create(
         )
     ctx.dispatcher.payment(payment.id)
     ctx.dispatcher.webhooks(webhook_ids)
-    return view
+    return payment
 
 
-def load(ctx: Context, merchant: dict[str, Any] | None, payment_id: str) -> Payment:
-    """The payment (the merchant's own when ``merchant`` is given), else a 404."""
-    row = None
-    if validation.plausible_id(payment_id):
-        with ctx.db.connection() as conn:
-            row = repo.get(conn, payment_id, merchant["id"] if merchant else None)
-    if row is None:
-        raise NotFound.of("Payment")
-    return payment_from_row(row)
+def get(ctx: Context, merchant: Merchant | None, payment_id: str) -> Payment:
+    """The payment (the merchant's own when ``merchant`` is given, any merchant's for the
+    public read), else a 404."""
+
+    def read(conn) -> Payment | None:
+        row = repo.get(conn, payment_id, merchant.id if merchant else None)
+        return payment_from_row(row) if row is not None else None
+
+    return lookup(ctx, "Payment", payment_id, read)
 
 
-def get(ctx: Context, merchant: dict[str, Any], payment_id: str) -> dict[str, Any]:
-    return views.payment_view(load(ctx, merchant, payment_id))
-
-
-def get_public(ctx: Context, payment_id: str) -> dict[str, Any]:
-    return views.payment_public_view(load(ctx, None, payment_id))
-
-
-def list_payments(ctx: Context, merchant: dict[str, Any], params: dict[str, Any]) -> dict:
-    """``{data, total, limit, offset}``, newest first, with the filters of ``payment_filters``."""
+def list_payments(ctx: Context, merchant: Merchant, params: dict[str, Any]) -> Listing[Payment]:
+    """A page of the merchant's payments, newest first, with the filters of
+    ``payment_filters``."""
     lim, off = validation.pagination(params.get("limit"), params.get("offset"))
     filters = validation.payment_filters(params)
     with ctx.db.connection() as conn:
         rows, total = repo.list_for_merchant(
-            conn, merchant["id"], limit=lim, offset=off, filters=filters
+            conn, merchant.id, limit=lim, offset=off, filters=filters
         )
-    return views.page([views.payment_view(payment_from_row(r)) for r in rows], total, lim, off)
+    return Listing([payment_from_row(r) for r in rows], total, lim, off)
 
 
-def capture(ctx: Context, merchant: dict[str, Any], payment_id: str, body: Any) -> dict:
+def capture(ctx: Context, merchant: Merchant, payment_id: str, body: Any) -> Payment:
     """Capture a successful payment once, for at most its amount; emits ``payment.captured``.
 
     Check order: the payment is the merchant's (404), the body (400), then the state. The row
     stays locked while the processor is asked, so two concurrent captures cannot both reach it.
     """
-    load(ctx, merchant, payment_id)
+    get(ctx, merchant, payment_id)
     body = validation.require_object(body)  # an empty body arrives as {}
     validation.reject_unknown(body, {"amount"})
     requested = body.get("amount")
     if requested is not None:
         requested = validation.amount(requested, minimum=1)
     with ctx.db.transaction() as conn:
-        row = repo.lock(conn, payment_id, merchant["id"])
-        if row is None:
-            raise NotFound.of("Payment")
-        payment = payment_from_row(row)
+        payment = payment_from_row(found(repo.lock(conn, payment_id, merchant.id), "Payment"))
         if payment.status != PaymentStatus.SUCCESS:
             raise BadRequest(PAYMENT_NOT_CAPTURABLE)
         if payment.captured:
@@ -187,7 +179,7 @@ def capture(ctx: Context, merchant: dict[str, Any], payment_id: str, body: Any) 
     if not changed:  # cannot happen under the row lock; refuse rather than report a capture
         raise BadRequest(PAYMENT_ALREADY_CAPTURED)
     ctx.dispatcher.webhooks(webhook_ids)
-    return views.payment_view(captured)
+    return captured
 
 
 # -- worker side ------------------------------------------------------------------------------

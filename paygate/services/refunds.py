@@ -26,11 +26,11 @@ from ..errors import (
     REFUND_EXCEEDS_AVAILABLE,
     REFUND_FAILED_DESCRIPTION,
     BadRequest,
-    NotFound,
     RefundNotAllowed,
     ValidationFailed,
 )
 from ..types import (
+    Merchant,
     Outcome,
     Payment,
     PaymentStatus,
@@ -42,6 +42,7 @@ from ..types import (
 )
 from . import Context, ids, processing, validation, views
 from .idempotency import Token, token_params
+from .lookup import found, lookup
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +62,13 @@ def refund_request(payment_id: str, body: Any) -> RefundRequest:
     )
 
 
-def _payment(conn, merchant: dict[str, Any], payment_id: str, *, lock: bool = False) -> Payment:
+def _payment(conn, merchant: Merchant, payment_id: str, *, lock: bool = False) -> Payment:
     """The merchant's payment (locked for the transaction when ``lock``), else a 404."""
     row = None
     if validation.plausible_id(payment_id):
         read = payments_repo.lock if lock else payments_repo.get
-        row = read(conn, payment_id, merchant["id"])
-    if row is None:
-        raise NotFound.of("Payment")
-    return payment_from_row(row)
+        row = read(conn, payment_id, merchant.id)
+    return payment_from_row(found(row, "Payment"))
 
 
 def check_invariants(ctx: Context, payment: Payment, amount: int) -> None:
@@ -88,12 +87,12 @@ def check_invariants(ctx: Context, payment: Payment, amount: int) -> None:
 
 def create(
     ctx: Context,
-    merchant: dict[str, Any],
+    merchant: Merchant,
     payment_id: str,
     body: Any,
     token: Token | None = None,
-) -> dict[str, Any]:
-    """Create a pending refund of a payment of ``merchant``; return its public view.
+) -> Refund:
+    """Create a pending refund of a payment of ``merchant``.
 
     Order of checks: the payment exists and is the merchant's (404), the body (400), the
     payment's state, the amount available, then the refund-policy plugins (all 400). A refused
@@ -142,32 +141,25 @@ def create(
             raise BadRequest(REFUND_EXCEEDS_AVAILABLE, field="amount")
     ctx.dispatcher.refund(refund.id)
     ctx.dispatcher.webhooks(webhook_ids)
-    return view
+    return refund
 
 
-def load(ctx: Context, merchant: dict[str, Any] | None, refund_id: str) -> Refund:
-    row = None
-    if validation.plausible_id(refund_id):
-        with ctx.db.connection() as conn:
-            row = repo.get(conn, refund_id, merchant["id"] if merchant else None)
-    if row is None:
-        raise NotFound.of("Refund")
-    return refund_from_row(row)
-
-
-def get(ctx: Context, merchant: dict[str, Any], refund_id: str) -> dict[str, Any]:
+def get(ctx: Context, merchant: Merchant, refund_id: str) -> Refund:
     """One refund of ``merchant`` (another merchant's is "Refund not found" too)."""
-    return views.refund_view(load(ctx, merchant, refund_id))
+
+    def read(conn) -> Refund | None:
+        row = repo.get(conn, refund_id, merchant.id)
+        return refund_from_row(row) if row is not None else None
+
+    return lookup(ctx, "Refund", refund_id, read)
 
 
-def list_for_payment(
-    ctx: Context, merchant: dict[str, Any], payment_id: str
-) -> list[dict[str, Any]]:
+def list_for_payment(ctx: Context, merchant: Merchant, payment_id: str) -> list[Refund]:
     """The refunds of one of ``merchant``'s payments, newest first (404 for a foreign one)."""
     with ctx.db.connection() as conn:
         _payment(conn, merchant, payment_id)
-        rows = repo.list_for_payment(conn, payment_id, merchant["id"])
-    return [views.refund_view(refund_from_row(r)) for r in rows]
+        rows = repo.list_for_payment(conn, payment_id, merchant.id)
+    return [refund_from_row(r) for r in rows]
 
 
 # -- worker side ------------------------------------------------------------------------------

@@ -91,13 +91,6 @@ def optional_string(body: dict[str, Any], name: str, max_length: int) -> str | N
     return value
 
 
-def required_string(body: dict[str, Any], name: str, max_length: int = 255) -> str:
-    value = optional_string(body, name, max_length)
-    if value is None or value == "":
-        raise BadRequest(FIELD_REQUIRED.format(field=name), field=name)
-    return value
-
-
 def amount(value: Any, *, name: str = "amount", minimum: int = MIN_AMOUNT) -> int:
     """An integer number of paise. Strings, floats and booleans are refused, not coerced."""
     if value is None:

@@ -1,43 +1,48 @@
-"""The public JSON shape of every object (CONTRACT.md section 3), shared by API and webhooks."""
+"""The public JSON shape of every object (CONTRACT.md section 3), shared by API and webhooks.
+
+Services take and return ``paygate.types``; these views are built only at the edges: the API's
+resources, the webhook payloads, and the stored response of an idempotent create.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from ..types import Payment, Refund
+from ..errors import WEBHOOK_RETRY_SCHEDULED
+from ..types import Listing, Merchant, Order, Payment, Refund, T, WebhookLog
 
 
 def iso(moment: datetime | None) -> str | None:
     """ISO-8601 UTC with a ``Z``, second precision: ``2024-01-15T10:31:00Z``."""
     if moment is None:
         return None
-    if moment.tzinfo is not None:
+    if moment.tzinfo is not None:  # a naive moment is taken to be UTC already
         moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def order_view(row: dict[str, Any]) -> dict[str, Any]:
+def pick(record: Any, *names: str) -> dict[str, Any]:
+    """``{name: value}`` of a record's fields, in this order (values as they are)."""
+    return {name: getattr(record, name) for name in names}
+
+
+def order_view(order: Order) -> dict[str, Any]:
     return {
-        "id": row["id"],
-        "merchant_id": str(row["merchant_id"]),
-        "amount": row["amount"],
-        "currency": row["currency"],
-        "receipt": row["receipt"],
-        "notes": row["notes"] or {},
-        "status": row["status"],
-        "created_at": iso(row["created_at"]),
-        "updated_at": iso(row["updated_at"]),
+        **pick(order, "id", "merchant_id", "amount", "currency", "receipt"),
+        "notes": order.notes or {},
+        "status": str(order.status),
+        "created_at": iso(order.created_at),
+        "updated_at": iso(order.updated_at),
     }
 
 
-def order_public_view(row: dict[str, Any]) -> dict[str, Any]:
+def order_public_view(order: Order, merchant_name: str | None) -> dict[str, Any]:
     return {
-        "id": row["id"],
-        "amount": row["amount"],
-        "currency": row["currency"],
-        "status": row["status"],
-        "merchant_name": row.get("merchant_name"),
+        **pick(order, "id", "amount", "currency"),
+        "status": str(order.status),
+        "merchant_name": merchant_name,
     }
 
 
@@ -49,7 +54,23 @@ def _method_fields(payment: Payment) -> dict[str, Any]:
     return {}
 
 
+PAYMENT_HEAD = ("id", "order_id", "amount", "currency", "method")
+ERROR = ("error_code", "error_description")
+
+
+def payment_public_view(payment: Payment) -> dict[str, Any]:
+    return {
+        **pick(payment, *PAYMENT_HEAD),
+        "status": str(payment.status),
+        **pick(payment, *ERROR),
+        "created_at": iso(payment.created_at),
+    }
+
+
 def payment_view(payment: Payment) -> dict[str, Any]:
+    """The full payment: the method's fields, capture and refund state, and ``updated_at``
+    besides what the public view shows. Written out field by field: it is built on every
+    payment request and event (the hot path)."""
     return {
         "id": payment.id,
         "order_id": payment.order_id,
@@ -67,46 +88,45 @@ def payment_view(payment: Payment) -> dict[str, Any]:
     }
 
 
-def payment_public_view(payment: Payment) -> dict[str, Any]:
-    return {
-        "id": payment.id,
-        "order_id": payment.order_id,
-        "amount": payment.amount,
-        "currency": payment.currency,
-        "method": payment.method,
-        "status": str(payment.status),
-        "error_code": payment.error_code,
-        "error_description": payment.error_description,
-        "created_at": iso(payment.created_at),
-    }
-
-
 def refund_view(refund: Refund) -> dict[str, Any]:
     return {
-        "id": refund.id,
-        "payment_id": refund.payment_id,
-        "amount": refund.amount,
-        "reason": refund.reason,
+        **pick(refund, "id", "payment_id", "amount", "reason"),
         "status": str(refund.status),
-        "error_code": refund.error_code,
-        "error_description": refund.error_description,
+        **pick(refund, *ERROR),
         "created_at": iso(refund.created_at),
         "processed_at": iso(refund.processed_at),
     }
 
 
-def webhook_log_view(row: dict[str, Any]) -> dict[str, Any]:
+def webhook_log_view(log: WebhookLog) -> dict[str, Any]:
     return {
-        "id": str(row["id"]),
-        "event": row["event"],
-        "status": row["status"],
-        "attempts": row["attempts"],
-        "created_at": iso(row["created_at"]),
-        "last_attempt_at": iso(row["last_attempt_at"]),
-        "next_retry_at": iso(row["next_retry_at"]),
-        "response_code": row["response_code"],
+        **pick(log, "id", "event"),
+        "status": str(log.status),
+        "attempts": log.attempts,
+        "created_at": iso(log.created_at),
+        "last_attempt_at": iso(log.last_attempt_at),
+        "next_retry_at": iso(log.next_retry_at),
+        "response_code": log.response_code,
     }
 
 
-def page(data: list[dict[str, Any]], total: int, limit: int, offset: int) -> dict[str, Any]:
-    return {"data": data, "total": total, "limit": limit, "offset": offset}
+def webhook_retry_view(log_id: str) -> dict[str, Any]:
+    return {"id": log_id, "status": "pending", "message": WEBHOOK_RETRY_SCHEDULED}
+
+
+def webhook_config_view(merchant: Merchant) -> dict[str, Any]:
+    return {"webhook_url": merchant.webhook_url or None, "webhook_secret": merchant.webhook_secret}
+
+
+def test_merchant_view(merchant: Merchant) -> dict[str, Any]:
+    return {**pick(merchant, "id", "email", "api_key"), "seeded": True}
+
+
+def page(listing: Listing[T], view: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
+    """``{data, total, limit, offset}`` of a listing, each item through ``view``."""
+    return {
+        "data": [view(item) for item in listing.items],
+        "total": listing.total,
+        "limit": listing.limit,
+        "offset": listing.offset,
+    }

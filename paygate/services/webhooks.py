@@ -5,8 +5,9 @@ the notifier plugin, record the outcome and the next due time in one statement. 
 lives in ``webhook_logs.next_retry_at``; the janitor dispatches rows when they fall due, so a
 scheduled retry survives a worker kill or a Redis wipe.
 
-The merchant side (API and dashboard call these): ``list_logs``, ``detail``, ``retry``,
-``get_config``, ``update_config``, ``send_test``.
+The merchant side (API and dashboard call these, with a ``Merchant``): ``list_logs``,
+``detail``, ``retry``, ``get_config``, ``update_config``, ``send_test``; they return domain
+types (``WebhookLog``, ``Merchant``), and the callers build what they show.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import time
 import uuid
 from typing import Any
 
-import orjson
-
 from ..db import merchants as merchants_repo
 from ..db import webhooks as repo
 from ..db.outbox import event_params
@@ -25,7 +24,6 @@ from ..errors import (
     FIELD_NOT_STRING,
     REGENERATE_SECRET_NOT_BOOLEAN,
     WEBHOOK_CONFIG_EMPTY,
-    WEBHOOK_RETRY_SCHEDULED,
     WEBHOOK_TEST_MESSAGE,
     WEBHOOK_TEST_SCHEDULED,
     WEBHOOK_URL_NOT_CONFIGURED,
@@ -35,8 +33,9 @@ from ..errors import (
 )
 from ..events import WEBHOOK_TEST, envelope
 from ..netpolicy import webhook_url_problem
-from ..types import Delivery, DeliveryResult
-from . import Context, merchants, validation, views
+from ..types import Delivery, DeliveryResult, Listing, Merchant, WebhookLog
+from . import Context, merchants, validation
+from .lookup import found
 
 log = logging.getLogger(__name__)
 
@@ -125,67 +124,46 @@ def _log_id(raw: Any) -> str:
 
 
 def list_logs(
-    ctx: Context, merchant: dict[str, Any], limit: Any = None, offset: Any = None
-) -> dict[str, Any]:
-    """``{data, total, limit, offset}``: the merchant's own logs, newest first."""
+    ctx: Context, merchant: Merchant, limit: Any = None, offset: Any = None
+) -> Listing[WebhookLog]:
+    """A page of the merchant's own logs, newest first (without payloads)."""
     lim, off = validation.pagination(limit, offset)
     with ctx.db.connection() as conn:
-        rows, total = repo.list_for_merchant(conn, merchant["id"], limit=lim, offset=off)
-    return views.page([views.webhook_log_view(r) for r in rows], total, lim, off)
+        items, total = repo.list_for_merchant(conn, merchant.id, limit=lim, offset=off)
+    return Listing(items, total, lim, off)
 
 
-def detail(ctx: Context, merchant: dict[str, Any], log_id: str) -> dict[str, Any]:
+def detail(ctx: Context, merchant: Merchant, log_id: str) -> WebhookLog:
     """One log with its payload (as sent), last response body and every attempt."""
     log_id = _log_id(log_id)
     with ctx.db.connection() as conn:
-        row = repo.get(conn, log_id, merchant["id"])
-        if row is None:
-            raise NotFound.of("Webhook log")
-        attempts = repo.attempts(conn, log_id)
-    return {
-        **views.webhook_log_view(row),
-        "resource_id": row["resource_id"],
-        "payload": orjson.loads(row["body"]),
-        "response_body": row["response_body"],
-        "attempt_log": [
-            {
-                "attempt": a["attempt"],
-                "url": a["url"],
-                "response_code": a["response_code"],
-                "response_body": a["response_body"],
-                "error": a["error"],
-                "duration_ms": a["duration_ms"],
-                "attempted_at": views.iso(a["attempted_at"]),
-            }
-            for a in attempts
-        ],
-    }
+        return found(repo.get(conn, log_id, merchant.id), "Webhook log")
 
 
-def retry(ctx: Context, merchant: dict[str, Any], log_id: str) -> dict[str, Any]:
-    """Deliver a log again from attempt 1, now: the stored body, signed with the current secret."""
+def retry(ctx: Context, merchant: Merchant, log_id: str) -> str:
+    """Deliver a log again from attempt 1, now: the stored body, signed with the current secret.
+    Returns the log's id."""
     log_id = _log_id(log_id)
     with ctx.db.connection() as conn:
-        current = merchants_repo.by_id(conn, merchant["id"])
-        if repo.get(conn, log_id, merchant["id"]) is None:
-            raise NotFound.of("Webhook log")
-        if current is None or not current["webhook_url"]:
+        current = merchants_repo.by_id(conn, merchant.id)
+        found(repo.get(conn, log_id, merchant.id), "Webhook log")
+        if current is None or not current.webhook_url:
             raise BadRequest(WEBHOOK_URL_NOT_CONFIGURED)
-        row = repo.reset_for_retry(conn, log_id, merchant["id"])
-    if row is None:
-        raise NotFound.of("Webhook log")
+        found(repo.reset_for_retry(conn, log_id, merchant.id), "Webhook log")
     ctx.dispatcher.webhooks([log_id])
-    return {"id": log_id, "status": "pending", "message": WEBHOOK_RETRY_SCHEDULED}
+    return log_id
 
 
-def get_config(ctx: Context, merchant: dict[str, Any]) -> dict[str, Any]:
-    """``{webhook_url, webhook_secret}`` as stored now (not as cached at sign-in)."""
-    return merchants.webhook_config_view(merchants.get(ctx, str(merchant["id"])))
+def get_config(ctx: Context, merchant: Merchant) -> Merchant:
+    """The merchant as stored now (not as cached at sign-in): its ``webhook_url`` and
+    ``webhook_secret``."""
+    return merchants.get(ctx, merchant.id)
 
 
-def update_config(ctx: Context, merchant: dict[str, Any], body: Any) -> dict[str, Any]:
+def update_config(ctx: Context, merchant: Merchant, body: Any) -> Merchant:
     """Set or clear ``webhook_url`` (empty or null clears it), and/or rotate the secret with
-    ``regenerate_secret: true``. A merchant without a secret gets one with its first URL."""
+    ``regenerate_secret: true``. A merchant without a secret gets one with its first URL.
+    Returns the merchant as updated."""
     body = validation.require_object(body)
     validation.reject_unknown(body, {"webhook_url", "regenerate_secret"})
     if "webhook_url" not in body and "regenerate_secret" not in body:
@@ -193,22 +171,21 @@ def update_config(ctx: Context, merchant: dict[str, Any], body: Any) -> dict[str
     regenerate = body.get("regenerate_secret", False)
     if not isinstance(regenerate, bool):
         raise BadRequest(REGENERATE_SECRET_NOT_BOOLEAN, field="regenerate_secret")
-    current = merchants.get(ctx, str(merchant["id"]))
+    current = merchants.get(ctx, merchant.id)
     secret = merchants.new_webhook_secret() if regenerate else None
     with ctx.db.connection() as conn:
         if "webhook_url" in body:
             url = _webhook_url(ctx, body["webhook_url"])
-            if url and secret is None and not current["webhook_secret"]:
+            if url and secret is None and not current.webhook_secret:
                 secret = merchants.new_webhook_secret()
-            row = merchants_repo.update_webhook(conn, current["id"], url=url, secret=secret)
+            updated = merchants_repo.update_webhook(conn, current.id, url=url, secret=secret)
         elif secret is not None:
-            row = merchants_repo.update_webhook_secret(conn, current["id"], secret)
+            updated = merchants_repo.update_webhook_secret(conn, current.id, secret)
         else:
-            row = current
-    if row is None:
-        raise NotFound.of("Merchant")
-    merchants.forget_cached(row["api_key"])
-    return merchants.webhook_config_view(row)
+            updated = current
+    updated = found(updated, "Merchant")
+    merchants.forget_cached(updated.api_key)
+    return updated
 
 
 def _webhook_url(ctx: Context, value: Any) -> str | None:
@@ -230,9 +207,9 @@ def webhook_test_payload(merchant_id: str, now: float | None = None) -> dict[str
     return envelope(WEBHOOK_TEST, data, now)
 
 
-def send_test(ctx: Context, merchant: dict[str, Any]) -> dict[str, Any]:
+def send_test(ctx: Context, merchant: Merchant) -> dict[str, Any]:
     """Write a ``webhook.test`` event to the outbox and dispatch it like any other (202)."""
-    merchant_id = str(merchant["id"])
+    merchant_id = merchant.id
     params = event_params(merchant_id, None, [webhook_test_payload(merchant_id)])
     with ctx.db.connection() as conn:
         ids = repo.insert_event(conn, params)

@@ -9,10 +9,10 @@ from pathlib import Path
 import falcon.testing
 import pytest
 
-from paygate.services import orders
+from paygate.services import orders, views
 from paygate.web.checkout.app import create_app
-from paygate.web.checkout.pages import money
 from paygate.web.checkout.security import content_security_policy, frame_ancestors
+from paygate.web.formatting import money
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ def client(ctx) -> falcon.testing.TestClient:
 
 @pytest.fixture
 def order(ctx, test_merchant) -> dict:
-    return orders.create(ctx, test_merchant, {"amount": 50000})
+    return views.order_view(orders.create(ctx, test_merchant, {"amount": 50000}))
 
 
 def assert_security_headers(result) -> None:
@@ -40,7 +40,7 @@ def assert_security_headers(result) -> None:
     [
         (50000, "INR", "₹500.00"),
         (100, "INR", "₹1.00"),
-        (123456, "INR", "₹1234.56"),
+        (123456, "INR", "₹1,234.56"),
         (5, "INR", "₹0.05"),
         (199, "USD", "$1.99"),
         (1000, "JPY", "JPY 10.00"),

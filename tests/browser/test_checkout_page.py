@@ -95,7 +95,7 @@ def test_card_payment_succeeds_and_only_the_last_four_digits_are_kept(
 ):
     order = new_order(123456)
     checkout(page, checkout_gateway, order["id"])
-    expect(page.get_by_test_id("order-amount")).to_have_text("₹1234.56")
+    expect(page.get_by_test_id("order-amount")).to_have_text("₹1,234.56")
     page.get_by_test_id("method-card").click()
     expect(page.get_by_test_id("method-card")).to_have_attribute("aria-pressed", "true")
     expect(page.get_by_test_id("upi-form")).to_have_count(0)  # one form, one pay-button

@@ -123,8 +123,8 @@ def test_sign_in_stats_rows_refund_and_docs_match_the_database(
     rate = round(100 * stats["ok"] / stats["total"], 1)
     expect(box.get_by_test_id("success-rate")).to_have_text(f"{rate:g}%")
     credentials = page.get_by_test_id("api-credentials")
-    expect(credentials.get_by_test_id("api-key")).to_have_text(test_merchant["api_key"])
-    expect(credentials.get_by_test_id("api-secret")).to_have_text(test_merchant["api_secret"])
+    expect(credentials.get_by_test_id("api-key")).to_have_text(test_merchant.api_key)
+    expect(credentials.get_by_test_id("api-secret")).to_have_text(test_merchant.api_secret)
     expect(page.locator("[data-test-id=payments-chart] svg rect.bar-success")).to_have_count(1)
     screenshot(page, "dashboard-home-laptop")
 
@@ -203,7 +203,7 @@ def test_sign_in_stats_rows_refund_and_docs_match_the_database(
         expect(page.get_by_test_id(test_id)).to_be_visible()
     section = page.get_by_test_id("section-create-order")
     expect(section.get_by_test_id("code-snippet-create-order")).to_contain_text(
-        test_merchant["api_key"]
+        test_merchant.api_key
     )
     expect(
         page.get_by_test_id("section-sdk-integration").get_by_test_id("code-snippet-sdk")
@@ -233,12 +233,12 @@ def test_webhooks_save_regenerate_test_event_and_retry(page, ctx, gateway, recei
     form.get_by_test_id("save-webhook-button").click()
     expect(page.locator(".flash-success")).to_have_text("Webhook URL saved.")
     expect(form.get_by_test_id("webhook-url-input")).to_have_value(url)
-    assert merchants.get(ctx, TEST_MERCHANT_ID)["webhook_url"] == url
+    assert merchants.get(ctx, TEST_MERCHANT_ID).webhook_url == url
 
     old_secret = form.get_by_test_id("webhook-secret").inner_text()
     form.get_by_test_id("regenerate-secret-button").click()
     expect(page.locator(".flash-success")).to_contain_text("New webhook secret generated")
-    secret = merchants.get(ctx, TEST_MERCHANT_ID)["webhook_secret"]
+    secret = merchants.get(ctx, TEST_MERCHANT_ID).webhook_secret
     assert secret != old_secret and secret.startswith("whsec_")
     expect(form.get_by_test_id("webhook-secret")).to_have_text(secret)
 
@@ -323,7 +323,7 @@ def test_access_rules_and_every_page_on_a_phone(browser, phone_page, ctx, gatewa
     phone_page.get_by_test_id("webhook-url-input").fill("https://shop.example.com/hooks")
     phone_page.get_by_test_id("save-webhook-button").click()
     expect(phone_page.get_by_test_id("error-message")).to_contain_text("Reload the page")
-    assert merchants.get(ctx, TEST_MERCHANT_ID)["webhook_url"] is None
+    assert merchants.get(ctx, TEST_MERCHANT_ID).webhook_url is None
 
     set_webhook_url(ctx, "http://127.0.0.1:9/hooks")  # nothing listens there: a failed attempt
     log_id = webhooks.send_test(ctx, merchants.get(ctx, TEST_MERCHANT_ID))["id"]
@@ -350,9 +350,9 @@ def test_access_rules_and_every_page_on_a_phone(browser, phone_page, ctx, gatewa
     other = browser.new_context(viewport={"width": 1280, "height": 800})
     try:
         page = other.new_page()
-        sign_in(page, base, other_merchant["email"], "other merchant pw")
+        sign_in(page, base, other_merchant.email, "other merchant pw")
         expect(page.get_by_test_id("total-transactions")).to_have_text("1")
-        expect(page.get_by_test_id("api-key")).to_have_text(other_merchant["api_key"])
+        expect(page.get_by_test_id("api-key")).to_have_text(other_merchant.api_key)
         page.goto(base + "/dashboard/transactions")
         expect(page.locator("tr[data-test-id=transaction-row]")).to_have_count(1)
         expect(page.locator("tr[data-test-id=transaction-row]")).to_have_attribute(

@@ -104,7 +104,7 @@ def test_the_ledger_counts_money_once_per_key_across_repeated_charges(tmp_path, 
     ledger = tmp_path / "processor.ledger"
     processor = testmode.TestModeProcessor(make_settings(PAYGATE_TESTMODE_LEDGER=str(ledger)))
     (payment_id,) = new_payments(api, 1)
-    payment = payments.load(ctx, None, payment_id)
+    payment = payments.get(ctx, None, payment_id)
     for attempt in (1, 2, 3):  # a job re-run after crashes: same key every time
         processor.charge(
             ChargeRequest(payment=payment, idempotency_key=payment.id, attempt=attempt)

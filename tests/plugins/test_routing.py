@@ -50,7 +50,7 @@ def test_an_unknown_processor_is_refused_when_configured(ctx):
         merchants.set_processor(ctx, TEST_MERCHANT_ID, "nosuchbank")
     assert raised.value.field == "processor"
     assert raised.value.description.startswith("Unknown processor 'nosuchbank' (registered: ")
-    assert merchants.get(ctx, TEST_MERCHANT_ID)["processor"] == "test"
+    assert merchants.get(ctx, TEST_MERCHANT_ID).processor == "test"
 
 
 def test_a_disabled_processor_is_refused_when_configured(make_ctx):
@@ -67,11 +67,11 @@ def test_paygate_merchants_set_processor_routes_by_email_or_id(ctx, tmp_path, mo
     done = paygate_cli("merchants", "set-processor", "test@example.com", "tinybank", site=site)
     assert done.returncode == 0, done.stderr
     assert "now routes new payments to tinybank" in done.stdout
-    assert merchants.get(ctx, TEST_MERCHANT_ID)["processor"] == "tinybank"
+    assert merchants.get(ctx, TEST_MERCHANT_ID).processor == "tinybank"
     shown = paygate_cli("merchants", "show", TEST_MERCHANT_ID, site=site)
     assert "processor: tinybank" in shown.stdout
     back = paygate_cli("merchants", "set-processor", TEST_MERCHANT_ID, "test")
-    assert back.returncode == 0 and merchants.get(ctx, TEST_MERCHANT_ID)["processor"] == "test"
+    assert back.returncode == 0 and merchants.get(ctx, TEST_MERCHANT_ID).processor == "test"
 
 
 @pytest.mark.parametrize(
@@ -85,7 +85,7 @@ def test_paygate_merchants_set_processor_refuses_in_one_line(ctx, args, message)
     result = paygate_cli("merchants", "set-processor", *args)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(message)
-    assert merchants.get(ctx, TEST_MERCHANT_ID)["processor"] == "test"
+    assert merchants.get(ctx, TEST_MERCHANT_ID).processor == "test"
 
 
 # -- create time --------------------------------------------------------------------------

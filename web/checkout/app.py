@@ -16,7 +16,8 @@ from paygate.api.middleware import RequestIdMiddleware
 from paygate.api.resources import orders, payments
 from paygate.services import Context
 
-from .pages import CheckoutPage, Root, money, not_found_page
+from ..formatting import money
+from .pages import CheckoutPage, Root, not_found_page
 from .security import SecurityHeaders
 
 HERE = Path(__file__).resolve().parent

@@ -1,5 +1,4 @@
-"""The hosted checkout page (``/checkout``), its notices (unknown, paid, wrong key), and money
-as the buyer reads it."""
+"""The hosted checkout page (``/checkout``) and its notices (unknown, paid, wrong key)."""
 
 from __future__ import annotations
 
@@ -23,21 +22,13 @@ from paygate.errors import (
     ServiceUnavailable,
 )
 from paygate.services import Context, merchants, orders
+from paygate.types import Order, OrderStatus
+
+from ..formatting import money
 
 log = logging.getLogger("paygate.checkout")
 
-CURRENCY_SYMBOLS = {"INR": "₹", "USD": "$", "EUR": "€", "GBP": "£"}
 MAX_ORDER_ID = 64
-
-
-def money(amount: int, currency: str = "INR") -> str:
-    """Integer minor units as the buyer reads them: 50000 INR is ``₹500.00``."""
-    sign = "-" if amount < 0 else ""
-    major, minor = divmod(abs(int(amount)), 100)
-    symbol = CURRENCY_SYMBOLS.get(currency)
-    if symbol is None:
-        return f"{sign}{currency} {major}.{minor:02d}"
-    return f"{sign}{symbol}{major}.{minor:02d}"
 
 
 class Notice(Exception):
@@ -108,25 +99,26 @@ def unavailable() -> Notice:
     )
 
 
-def load_order(ctx: Context, order_id: str | None, key: str | None) -> dict[str, Any]:
-    """The public order a buyer may pay now, or the Notice that explains why not."""
+def load_order(ctx: Context, order_id: str | None, key: str | None) -> tuple[Order, str]:
+    """The order a buyer may pay now and its merchant's name, or the Notice that explains why
+    not."""
     if not order_id:
         raise missing_order()
     if len(order_id) > MAX_ORDER_ID:
         raise unknown_order()
     try:
-        order = orders.get_public(ctx, order_id)
+        order, merchant_name = orders.get_public(ctx, order_id)
         if key is not None:
-            merchant = merchants.get(ctx, orders.merchant_id_of(ctx, order_id))
-            if not hmac.compare_digest(merchant["api_key"].encode(), key.encode()):
+            merchant = merchants.get(ctx, order.merchant_id)
+            if not hmac.compare_digest(merchant.api_key.encode(), key.encode()):
                 raise wrong_key()
     except NotFound:
         raise unknown_order() from None
     except ServiceUnavailable:
         raise unavailable() from None
-    if order["status"] != "created":
+    if order.status != OrderStatus.CREATED:
         raise order_paid()
-    return order
+    return order, merchant_name
 
 
 class CheckoutPage:
@@ -144,7 +136,7 @@ class CheckoutPage:
         resp.content_type = falcon.MEDIA_HTML
         resp.cache_control = ["no-store"]
         try:
-            order = load_order(self.ctx, order_id, key)
+            order, merchant_name = load_order(self.ctx, order_id, key)
         except Notice as notice:
             resp.status = notice.status
             resp.text = self.render(
@@ -161,8 +153,8 @@ class CheckoutPage:
         resp.text = self.render(
             "checkout.html",
             order=order,
-            amount=money(order["amount"], order["currency"]),
-            merchant_name=order.get("merchant_name") or "Merchant",
+            amount=money(order.amount, order.currency),
+            merchant_name=merchant_name or "Merchant",
             embedded=embedded,
             # Embedded without a key yet: the page may reload itself once with the SDK's key
             # (checkout-bridge.js), so it stays hidden until its script decides. The `hidden`

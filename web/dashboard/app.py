@@ -11,7 +11,7 @@ import logging
 
 import falcon
 
-from paygate.errors import PaygateError
+from paygate.errors import NotFound, PaygateError
 from paygate.services import Context
 
 from . import home, render, signin, transactions, webhooks
@@ -55,6 +55,9 @@ def install_error_pages(app: falcon.App, ctx: Context) -> None:
         _error_page(ctx, req, resp, 403, "Form refused", ex.message)
 
     def domain(req, resp, ex: PaygateError, params):
+        page = getattr(req.context, "page", None)
+        if isinstance(ex, NotFound) and page is not None and page.not_found(req, resp):
+            return
         if ex.status == 404:
             _error_page(ctx, req, resp, 404, "Not found", ex.description)
         elif ex.status == 503:

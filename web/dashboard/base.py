@@ -8,6 +8,7 @@ from typing import Any
 import falcon
 
 from paygate.services import Context
+from paygate.types import Merchant
 
 from . import render
 
@@ -19,6 +20,9 @@ class Page:
 
     signed_in = True
     static = False
+    # (what, section) for the 404 page when a service raises NotFound: "<what> not found",
+    # with a way back to /dashboard/<section>. None: the generic error page.
+    missing: tuple[str, str] | None = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -31,11 +35,20 @@ class Page:
     def render(self, req, resp, template: str, *, status: int = 200, **values: Any) -> None:
         render.render(self.ctx, req, resp, template, status=status, **values)
 
+    def not_found(self, req, resp) -> bool:
+        """Answer the page's own 404 (see ``missing``); False when it has none."""
+        if self.missing is None:
+            return False
+        what, section = self.missing
+        back = f"/dashboard/{section}"
+        self.render(req, resp, "not_found.html", status=404, active=section, what=what, back=back)
+        return True
+
     def redirect(self, req, resp, location: str, text: str | None = None, kind: str = "success"):
         render.redirect(self.ctx, req, resp, location, text, kind)
 
     @staticmethod
-    def merchant(req) -> dict[str, Any]:
+    def merchant(req) -> Merchant:
         return req.context.merchant
 
     @staticmethod

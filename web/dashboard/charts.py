@@ -9,7 +9,7 @@ from markupsafe import Markup, escape
 
 from paygate.services.dashboard import Day
 
-from .render import money
+from ..formatting import money
 
 WIDTH, HEIGHT = 480, 220
 LEFT, RIGHT, TOP, BOTTOM = 54, 22, 14, 30

@@ -8,6 +8,7 @@ from paygate.services import dashboard, payments
 
 from . import charts
 from .base import Page
+from .render import credentials
 
 RECENT = 5
 
@@ -16,12 +17,13 @@ class Home(Page):
     def on_get(self, req, resp):
         merchant = self.merchant(req)
         overview = dashboard.overview(self.ctx, merchant)
-        recent = payments.list_payments(self.ctx, merchant, {"limit": RECENT})["data"]
+        recent = payments.list_payments(self.ctx, merchant, {"limit": RECENT}).items
         self.render(
             req,
             resp,
             "home.html",
             active="home",
+            credentials=credentials(merchant),
             overview=overview,
             recent=recent,
             payments_chart=charts.payments_chart(overview.days),
@@ -43,6 +45,7 @@ class Docs(Page):
             resp,
             "docs.html",
             active="docs",
+            credentials=credentials(self.merchant(req)),
             api_url=settings.api_url,
             checkout_url=settings.checkout_url,
             events=CATALOGUE,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,18 +13,14 @@ import jinja2
 import orjson
 
 from paygate.services import Context, auth
-from paygate.types import Money
+from paygate.types import Merchant
 
+from ..formatting import iso, money, timestamp
 from . import security
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
-
-
-def money(amount: int | None, currency: str = "INR") -> str:
-    """``₹1,234.00`` for 123400 paise."""
-    return str(Money(int(amount or 0), currency or "INR"))
 
 
 def rupees(amount: int | None) -> str:
@@ -52,25 +47,6 @@ def percent(value: float) -> str:
     if rounded == int(rounded):
         return f"{int(rounded)}%"
     return f"{rounded:.1f}%"
-
-
-def as_datetime(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
-def timestamp(value: Any) -> str:
-    """``2024-01-15 10:31:00`` in UTC, or an em dash for nothing."""
-    moment = as_datetime(value)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
-
-
-def iso(value: Any) -> str:
-    moment = as_datetime(value)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
 
 
 def pretty_json(value: Any) -> str:
@@ -131,6 +107,22 @@ def redirect(
     resp.text = ""
 
 
+def who(merchant: Merchant | None) -> dict[str, str] | None:
+    """What every page shows of the signed-in merchant: its name and email."""
+    return {"name": merchant.name, "email": merchant.email} if merchant else None
+
+
+def credentials(merchant: Merchant) -> dict[str, str | None]:
+    """What the home and docs pages show: the merchant's id, API key and secret, and webhook
+    secret (the merchant's own, shown to it alone)."""
+    return {
+        "merchant_id": merchant.id,
+        "api_key": merchant.api_key,
+        "api_secret": merchant.api_secret,
+        "webhook_secret": merchant.webhook_secret,
+    }
+
+
 def render(
     ctx: Context,
     req: falcon.Request,
@@ -145,11 +137,11 @@ def render(
     values.setdefault("error", None)
     values.setdefault("active", "")
     html = ENV.get_template(template).render(
-        merchant=merchant,
+        who=who(merchant),
         csrf_field=security.CSRF_FIELD,
         csrf_token=security.csrf_token_for(ctx, req),
         settings=ctx.settings,
-        test_data=bool(merchant and str(merchant["api_key"]).startswith("key_test_")),
+        test_data=bool(merchant and merchant.api_key.startswith("key_test_")),
         path=req.path,
         **values,
     )

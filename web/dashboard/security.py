@@ -10,13 +10,13 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
 from urllib.parse import parse_qs, quote
 
 import falcon
 
 from paygate.errors import FORM_EXPIRED, FORM_NOT_FROM_PAGE, FORM_TOO_LARGE, FORM_UNREADABLE
 from paygate.services import Context, auth
+from paygate.types import Merchant
 
 SESSION_COOKIE = "pg_session"
 CSRF_COOKIE = "pg_csrf"
@@ -125,6 +125,7 @@ class SessionMiddleware:
     def process_resource(self, req: falcon.Request, resp: falcon.Response, resource, params):
         if resource is None or getattr(resource, "static", False):
             return
+        req.context.page = resource  # its own 404 page, should a lookup find nothing
         token = req.cookies.get(SESSION_COOKIE)
         if token:
             req.context.merchant = auth.session_merchant(self.ctx, token)
@@ -134,7 +135,7 @@ class SessionMiddleware:
             raise falcon.HTTPSeeOther(login_url(req))
         if req.method == "POST":
             req.context.form = read_form(req)
-            merchant_id = str(req.context.merchant["id"]) if req.context.merchant else None
+            merchant_id = req.context.merchant.id if req.context.merchant else None
             if not auth.csrf_ok(
                 self.ctx, req.context.csrf_nonce, merchant_id, req.context.form.get(CSRF_FIELD)
             ):
@@ -152,11 +153,11 @@ class SessionMiddleware:
 
 def csrf_token_for(ctx: Context, req: falcon.Request) -> str:
     merchant = getattr(req.context, "merchant", None)
-    return auth.csrf_token(ctx, req.context.csrf_nonce, str(merchant["id"]) if merchant else None)
+    return auth.csrf_token(ctx, req.context.csrf_nonce, merchant.id if merchant else None)
 
 
 def start_session(
-    ctx: Context, req: falcon.Request, resp: falcon.Response, merchant: dict[str, Any]
+    ctx: Context, req: falcon.Request, resp: falcon.Response, merchant: Merchant
 ) -> None:
     """Sign in: a new session cookie and a new CSRF nonce (tokens of the old one stop working)."""
     set_cookie(ctx, req, resp, SESSION_COOKIE, auth.new_session(ctx, merchant))

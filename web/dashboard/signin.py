@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from paygate.config import TEST_MERCHANT_ID
+from typing import Any
+
 from paygate.errors import NotFound, PaygateError
 from paygate.services import auth, merchants
+from paygate.types import Merchant
 
 from . import security
 from .base import Page
@@ -25,10 +27,10 @@ class Login(Page):
     def _open_sign_in_hint(self) -> str | None:
         """The seeded test merchant's email while it signs in with any password."""
         try:
-            merchant = merchants.get(self.ctx, TEST_MERCHANT_ID)
+            merchant = merchants.test_merchant(self.ctx)
         except NotFound:
             return None
-        return merchant["email"] if auth.open_sign_in(self.ctx, merchant) else None
+        return merchant.email if auth.open_sign_in(self.ctx, merchant) else None
 
     def _page(self, req, resp, *, email: str = "", error: str | None = None, status=200):
         self.render(
@@ -71,6 +73,12 @@ class Logout(Page):
         self.redirect(req, resp, "/login", "You have signed out.", "info")
 
 
+def account_view(merchant: Merchant) -> dict[str, Any]:
+    """What the account page shows of the merchant (never its password hash)."""
+    shown = ("name", "email", "id", "processor", "created_at", "has_password")
+    return {name: getattr(merchant, name) for name in shown}
+
+
 class Account(Page):
     def _page(self, req, resp, *, error=None, field=None, status=200):
         self.render(
@@ -81,6 +89,7 @@ class Account(Page):
             active="account",
             error=error,
             field=field,
+            account=account_view(self.merchant(req)),
             open_sign_in=auth.open_sign_in(self.ctx, self.merchant(req)),
             min_length=auth.MIN_PASSWORD_LENGTH,
             sessions=auth.live_sessions(self.ctx, self.merchant(req)),

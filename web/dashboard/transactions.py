@@ -14,10 +14,12 @@ from paygate.errors import (
     NotFound,
     PaygateError,
 )
-from paygate.services import dashboard, idempotency, payments, refunds
+from paygate.services import dashboard, idempotency, payments, refunds, views
+from paygate.types import Listing
 
+from ..formatting import money
 from .base import Page
-from .render import money, parse_rupees
+from .render import parse_rupees
 
 PAGE_SIZE = 25
 STATUSES = ("success", "pending", "failed")
@@ -68,8 +70,8 @@ class Transactions(Page):
             )
         except PaygateError as exc:
             error = exc.description
-            listing = {"data": [], "total": 0}
-        last = pager(page, listing["total"], PAGE_SIZE)["last"]
+            listing = Listing([], 0, PAGE_SIZE, 0)
+        last = pager(page, listing.total, PAGE_SIZE)["last"]
         if page > last:  # past the end (the list shrank, or a hand-made URL): the last page
             query = {k: v for k, v in filters.items() if v}
             self.redirect(
@@ -83,8 +85,8 @@ class Transactions(Page):
             status=400 if error else 200,
             active="transactions",
             error=error,
-            rows=listing["data"],
-            pager=pager(page, listing["total"], PAGE_SIZE),
+            rows=listing.items,
+            pager=pager(page, listing.total, PAGE_SIZE),
             filters=filters,
             filtered=any(filters.values()),
             query={k: v for k, v in filters.items() if v},
@@ -96,20 +98,11 @@ class Transactions(Page):
 class Transaction(Page):
     """One payment: details, timeline, refunds, deliveries; capture and refund forms."""
 
+    missing = ("Payment", "transactions")
+
     def show(self, req, resp, payment_id: str, *, status: int = 200, **errors: Any) -> None:
-        try:
-            detail = dashboard.payment_detail(self.ctx, self.merchant(req), payment_id)
-        except NotFound:
-            self.render(
-                req,
-                resp,
-                "not_found.html",
-                status=404,
-                active="transactions",
-                what="Payment",
-                back="/dashboard/transactions",
-            )
-            return
+        merchant = self.merchant(req)
+        detail = dashboard.payment_detail(self.ctx, merchant, payment_id)
         values = {"capture_error": None, "refund_error": None, "refund_form": None}
         values.update(errors)
         self.render(
@@ -120,6 +113,7 @@ class Transaction(Page):
             active="transactions",
             detail=detail,
             p=detail.payment,
+            webhook_url_set=bool(merchant.webhook_url),
             refund_key="dash_" + secrets.token_urlsafe(18),
             **values,
         )
@@ -141,8 +135,7 @@ class Capture(Transaction):
         try:
             captured = payments.capture(self.ctx, self.merchant(req), payment_id, body)
         except NotFound:
-            self.show(req, resp, payment_id)
-            return
+            raise  # the page's 404
         except PaygateError as exc:
             self.show(req, resp, payment_id, status=400, capture_error=exc.description)
             return
@@ -150,7 +143,7 @@ class Capture(Transaction):
             req,
             resp,
             f"/dashboard/transactions/{payment_id}",
-            f"Payment captured ({money(captured['amount'], captured['currency'])}).",
+            f"Payment captured ({captured.money}).",
         )
 
 
@@ -179,16 +172,17 @@ class Refund(Transaction):
         try:
             answer = idempotency.run(
                 self.ctx,
-                merchant["id"],
+                merchant.id,
                 idempotency.REFUND_CREATE,
                 key,
                 body,
-                lambda token: refunds.create(self.ctx, merchant, payment_id, body, token),
+                lambda token: views.refund_view(
+                    refunds.create(self.ctx, merchant, payment_id, body, token)
+                ),
                 target=payment_id,
             )
         except NotFound:
-            self.show(req, resp, payment_id)
-            return
+            raise  # the page's 404
         except (IdempotencyMismatch, Conflict):
             self.redirect(req, resp, location, REFUND_FORM_USED, "error")
             return

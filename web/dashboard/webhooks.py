@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from paygate.errors import NotFound, PaygateError
-from paygate.services import webhooks
+from paygate.errors import PaygateError
+from paygate.services import views, webhooks
 
 from .base import Page
 from .security import safe_next
@@ -16,10 +16,10 @@ ACTIONS = ("save", "regenerate", "test")
 class Webhooks(Page):
     def show(self, req, resp, *, status: int = 200, error=None, url_value=None) -> None:
         merchant = self.merchant(req)
-        config = webhooks.get_config(self.ctx, merchant)
+        config = views.webhook_config_view(webhooks.get_config(self.ctx, merchant))
         page = page_number(req.get_param("page"))
         logs = webhooks.list_logs(self.ctx, merchant, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-        last = pager(page, logs["total"], PAGE_SIZE)["last"]
+        last = pager(page, logs.total, PAGE_SIZE)["last"]
         if page > last and req.method == "GET":
             self.redirect(req, resp, f"/dashboard/webhooks?page={last}")
             return
@@ -32,8 +32,8 @@ class Webhooks(Page):
             error=error,
             config=config,
             url_value=(config["webhook_url"] or "") if url_value is None else url_value,
-            logs=logs["data"],
-            pager=pager(page, logs["total"], PAGE_SIZE),
+            logs=logs.items,
+            pager=pager(page, logs.total, PAGE_SIZE),
             here=req.relative_uri,
         )
 
@@ -56,7 +56,7 @@ class Webhooks(Page):
                     "update your server."
                 )
             elif action == "test":
-                saved = webhooks.get_config(self.ctx, merchant)["webhook_url"] or ""
+                saved = webhooks.get_config(self.ctx, merchant).webhook_url or ""
                 if url and url != saved:  # test what the form shows, not an older URL
                     webhooks.update_config(self.ctx, merchant, {"webhook_url": url})
                 sent = webhooks.send_test(self.ctx, merchant)
@@ -65,7 +65,7 @@ class Webhooks(Page):
                     message = "Webhook URL saved. " + message
             else:
                 saved = webhooks.update_config(self.ctx, merchant, {"webhook_url": url or None})
-                message = "Webhook URL saved." if saved["webhook_url"] else "Webhook URL removed."
+                message = "Webhook URL saved." if saved.webhook_url else "Webhook URL removed."
         except PaygateError as exc:
             self.show(req, resp, status=400, error=exc.description, url_value=url)
             return
@@ -75,20 +75,10 @@ class Webhooks(Page):
 class Delivery(Page):
     """One delivery: what was sent, every attempt and what the server answered."""
 
+    missing = ("Webhook delivery", "webhooks")
+
     def on_get(self, req, resp, log_id):
-        try:
-            log = webhooks.detail(self.ctx, self.merchant(req), log_id)
-        except NotFound:
-            self.render(
-                req,
-                resp,
-                "not_found.html",
-                status=404,
-                active="webhooks",
-                what="Webhook delivery",
-                back="/dashboard/webhooks",
-            )
-            return
+        log = webhooks.detail(self.ctx, self.merchant(req), log_id)
         self.render(req, resp, "delivery.html", active="webhooks", log=log)
 
 

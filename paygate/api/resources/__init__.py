@@ -9,6 +9,7 @@ import falcon
 
 from ...services import Context, idempotency
 from ...services.idempotency import Answer, Token
+from ...types import Merchant, T
 from ...wire import compact_json
 from ..middleware import json_body, merchant_of
 
@@ -27,22 +28,23 @@ class Resource:
         req: falcon.Request,
         resp: falcon.Response,
         scope: str,
-        create: Callable[[Context, dict[str, Any], Any, Token | None], dict[str, Any]],
+        create: Callable[[Merchant, Any, Token | None], T],
+        view: Callable[[T], dict[str, Any]],
         *,
         target: str | None = None,
     ) -> None:
-        """The signed-in merchant's creating POST: ``create(ctx, merchant, body, token)`` (a
-        service's ``create``) run once per Idempotency-Key in ``scope`` (see
-        ``services.idempotency.run``), answered 201."""
+        """The signed-in merchant's creating POST: ``create(merchant, body, token)`` run once per
+        Idempotency-Key in ``scope`` (see ``services.idempotency.run``), answered 201 with
+        ``view`` of what it created."""
         merchant = merchant_of(req)
         body = self.body(req)
         answer = idempotency.run(
             self.ctx,
-            merchant["id"],
+            merchant.id,
             scope,
             req.get_header("Idempotency-Key"),
             body,
-            lambda token: create(self.ctx, merchant, body, token),
+            lambda token: view(create(merchant, body, token)),
             target=target,
         )
         send_answer(resp, answer)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ...services import idempotency, orders, payments, validation
+from functools import partial
+
+from ...services import idempotency, orders, payments, validation, views
 from ..middleware import merchant_of
 from . import Resource, send, send_answer
 
@@ -11,10 +13,17 @@ class Payments(Resource):
     auth = True
 
     def on_post(self, req, resp):
-        self.create_for_merchant(req, resp, idempotency.PAYMENT_CREATE, payments.create)
+        self.create_for_merchant(
+            req,
+            resp,
+            idempotency.PAYMENT_CREATE,
+            partial(payments.create, self.ctx),
+            views.payment_view,
+        )
 
     def on_get(self, req, resp):
-        send(resp, payments.list_payments(self.ctx, merchant_of(req), req.params))
+        listing = payments.list_payments(self.ctx, merchant_of(req), req.params)
+        send(resp, views.page(listing, views.payment_view))
 
 
 class PaymentsPublic(Resource):
@@ -33,7 +42,7 @@ class PaymentsPublic(Resource):
             idempotency.PAYMENT_CREATE_PUBLIC,
             key,
             body,
-            lambda token: payments.create(self.ctx, None, body, token),
+            lambda token: views.payment_view(payments.create(self.ctx, None, body, token)),
         )
         send_answer(resp, answer)
 
@@ -42,12 +51,12 @@ class Payment(Resource):
     auth = True
 
     def on_get(self, req, resp, payment_id):
-        send(resp, payments.get(self.ctx, merchant_of(req), payment_id))
+        send(resp, views.payment_view(payments.get(self.ctx, merchant_of(req), payment_id)))
 
 
 class PaymentPublic(Resource):
     def on_get(self, req, resp, payment_id):
-        send(resp, payments.get_public(self.ctx, payment_id))
+        send(resp, views.payment_public_view(payments.get(self.ctx, None, payment_id)))
 
 
 class Capture(Resource):
@@ -55,4 +64,5 @@ class Capture(Resource):
 
     def on_post(self, req, resp, payment_id):
         body = self.body(req, required=False)
-        send(resp, payments.capture(self.ctx, merchant_of(req), payment_id, body))
+        captured = payments.capture(self.ctx, merchant_of(req), payment_id, body)
+        send(resp, views.payment_view(captured))

@@ -16,5 +16,5 @@ class Plugins(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         merchant = merchant_of(req)
         view = self.ctx.plugins.catalog()
-        view["merchant_processor"] = merchant["processor"]
+        view["merchant_processor"] = merchant.processor
         send(resp, view)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...services import idempotency, refunds
+from ...services import idempotency, refunds, views
 from ..middleware import merchant_of
 from . import Resource, send
 
@@ -17,9 +17,10 @@ class PaymentRefunds(Resource):
             req,
             resp,
             idempotency.REFUND_CREATE,
-            lambda ctx, merchant, body, token: refunds.create(
-                ctx, merchant, payment_id, body, token
+            lambda merchant, body, token: refunds.create(
+                self.ctx, merchant, payment_id, body, token
             ),
+            views.refund_view,
             target=payment_id,
         )
 
@@ -28,4 +29,4 @@ class Refund(Resource):
     auth = True
 
     def on_get(self, req, resp, refund_id):
-        send(resp, refunds.get(self.ctx, merchant_of(req), refund_id))
+        send(resp, views.refund_view(refunds.get(self.ctx, merchant_of(req), refund_id)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...services import health, merchants
+from ...services import health, merchants, views
 from . import Resource, send
 
 
@@ -14,7 +14,7 @@ class Health(Resource):
 
 class TestMerchant(Resource):
     def on_get(self, req, resp):
-        send(resp, merchants.test_merchant(self.ctx))
+        send(resp, views.test_merchant_view(merchants.test_merchant(self.ctx)))
 
 
 class JobStatus(Resource):

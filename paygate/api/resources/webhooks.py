@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...services import webhooks
+from ...services import views, webhooks
 from ..middleware import merchant_of
 from . import Resource, send
 
@@ -11,27 +11,29 @@ class Webhooks(Resource):
     auth = True
 
     def on_get(self, req, resp):
-        page = webhooks.list_logs(
+        listing = webhooks.list_logs(
             self.ctx, merchant_of(req), req.params.get("limit"), req.params.get("offset")
         )
-        send(resp, page)
+        send(resp, views.page(listing, views.webhook_log_view))
 
 
 class WebhookRetry(Resource):
     auth = True
 
     def on_post(self, req, resp, webhook_id):
-        send(resp, webhooks.retry(self.ctx, merchant_of(req), webhook_id))
+        log_id = webhooks.retry(self.ctx, merchant_of(req), webhook_id)
+        send(resp, views.webhook_retry_view(log_id))
 
 
 class WebhookConfig(Resource):
     auth = True
 
     def on_get(self, req, resp):
-        send(resp, webhooks.get_config(self.ctx, merchant_of(req)))
+        send(resp, views.webhook_config_view(webhooks.get_config(self.ctx, merchant_of(req))))
 
     def on_post(self, req, resp):
-        send(resp, webhooks.update_config(self.ctx, merchant_of(req), self.body(req)))
+        merchant = webhooks.update_config(self.ctx, merchant_of(req), self.body(req))
+        send(resp, views.webhook_config_view(merchant))
 
 
 class WebhookTest(Resource):
