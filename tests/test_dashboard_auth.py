@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from paygate.config import TEST_MERCHANT_ID
-from paygate.services import auth, merchants
+from paygate.services import auth, keys, merchants
 from paygate.web.dashboard.app import create_app
 from tests.dashboard_client import DashboardClient
 from tests.fixtures import OTHER_MERCHANT_ID
@@ -245,7 +245,7 @@ def test_sessions_work_in_every_process_and_after_a_restart(ctx, make_ctx):
     gunicorn process, or the same one restarted) accepts the session."""
     first = DashboardClient(create_app(ctx))
     first.login()
-    auth._keys.clear()  # as in a fresh process
+    keys._keys.clear()  # as in a fresh process
     second = DashboardClient(create_app(make_ctx()))
     second.cookies = dict(first.cookies)
     assert second.get("/dashboard").status_code == 200

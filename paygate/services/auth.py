@@ -13,7 +13,6 @@ import base64
 import hashlib
 import hmac
 import secrets
-import threading
 import time
 from dataclasses import replace
 from typing import Any
@@ -35,7 +34,7 @@ from ..errors import (
     PaygateError,
 )
 from ..types import Merchant
-from . import Context
+from . import Context, keys
 
 SESSION_SECONDS = 12 * 3600
 # Online guessing: after this many failed sign-ins for one email in the window, sign-in for that
@@ -163,24 +162,9 @@ def set_password(
 
 # -- signing --------------------------------------------------------------------------------
 
-_keys: dict[str, bytes] = {}
-_keys_lock = threading.Lock()
-
-
 def signing_key(ctx: Context, purpose: str) -> bytes:
     """A key for one purpose (``session``, ``csrf``, ``flash``) derived from the master key."""
-    master = ctx.settings.secret_key
-    cache_key = f"{purpose}:{'env' if master else ctx.db.url}"
-    key = _keys.get(cache_key)
-    if key is None:
-        if not master:
-            with ctx.db.connection() as conn:
-                master = repo.secret(conn, "signing_key", secrets.token_urlsafe(48))
-        key = hmac.new(master.encode("utf-8"), f"paygate-dashboard:{purpose}".encode(), "sha256")
-        key = key.digest()
-        with _keys_lock:
-            _keys[cache_key] = key
-    return key
+    return keys.derived_key(ctx, f"paygate-dashboard:{purpose}")
 
 
 def sign(ctx: Context, purpose: str, data: dict[str, Any]) -> str:
