@@ -3,9 +3,11 @@ CSRF cookies, and JSON nested deeper than the gateway reads (issue 15, hardening
 
 from __future__ import annotations
 
+import falcon.testing
 import pytest
 
 from paygate.api.middleware import MAX_JSON_DEPTH
+from paygate.web.checkout.app import create_app as create_checkout
 from paygate.web.dashboard.app import create_app as create_dashboard
 from tests.api.helpers import count, create_order, error_of
 from tests.dashboard_client import DashboardClient
@@ -119,3 +121,18 @@ def test_deep_json_inside_strings_does_not_count(api):
         headers=AUTH,
     )
     assert result.status_code == 201, result.text
+
+
+def test_deep_json_is_400_on_the_checkout_origin_too(ctx, api):
+    """The checkout page's own origin serves the public payment endpoint with the API's
+    resources: the same limit applies there."""
+    checkout = falcon.testing.TestClient(create_checkout(ctx))
+    order = create_order(api)
+    body = f'{{"order_id": "{order["id"]}", "method": "upi", "vpa": {nested(260)}}}'
+    result = checkout.simulate_post(
+        "/api/v1/payments/public",
+        body=body,
+        headers={"Content-Type": "application/json", "Idempotency-Key": "deep-checkout"},
+    )
+    status, code, description = error_of(result)
+    assert (status, code) == (400, "BAD_REQUEST_ERROR") and str(MAX_JSON_DEPTH) in description
