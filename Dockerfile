@@ -1,8 +1,11 @@
 # One image for every Paygate process: api, worker, dashboard, checkout (see docker-compose.yml).
 FROM python:3.11-slim
 
+# PAYGATE_BIND: outside a container Paygate listens on 127.0.0.1 by default; inside one it must
+# listen on every interface of the container for published ports to reach it.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    PAYGATE_BIND=0.0.0.0 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 

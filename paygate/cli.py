@@ -131,7 +131,9 @@ def cmd_merchants(args, settings: Settings) -> int:
 def cmd_up(args, settings: Settings) -> int:
     from .supervisor import run_up
 
-    return run_up(settings, state_dir=args.state_dir, with_worker=not args.no_worker)
+    return run_up(
+        settings, state_dir=args.state_dir, with_worker=not args.no_worker, host=args.host
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,11 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run everything: API, dashboard, checkout, worker")
     up.add_argument("--state-dir", help="where embedded servers keep data (default .paygate)")
     up.add_argument("--no-worker", action="store_true", help="do not start a worker")
+    up.add_argument(
+        "--host",
+        help="address the API, dashboard and checkout listen on (default PAYGATE_BIND, else "
+        "127.0.0.1; 0.0.0.0 makes the development gateway reachable from other machines)",
+    )
     up.set_defaults(func=cmd_up)
 
     for name in APPS:
         serve = sub.add_parser(name, help=f"run the {name} server (gunicorn)")
-        serve.add_argument("--host")
+        serve.add_argument("--host", help="listen address (default PAYGATE_BIND, else 127.0.0.1)")
         serve.add_argument("--port", type=int)
         serve.add_argument("--workers", type=int, help="gunicorn worker processes")
         serve.add_argument("--threads", type=int, help="threads per worker")

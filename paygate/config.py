@@ -86,7 +86,9 @@ class Settings:
     port: int = setting("PORT", _int, 8000)
     dashboard_port: int = setting("DASHBOARD_PORT", _int, 3000)
     checkout_port: int = setting("CHECKOUT_PORT", _int, 3001)
-    bind_host: str = setting("PAYGATE_BIND", _str, "0.0.0.0")
+    # Loopback unless told otherwise (`--host`, or PAYGATE_BIND): a development gateway has a
+    # known merchant and an any-password dashboard. The Docker image sets 0.0.0.0.
+    bind_host: str = setting("PAYGATE_BIND", _str, "127.0.0.1")
 
     # CONTRACT.md section 0: the simulated bank and the test merchant.
     test_mode: bool = setting("TEST_MODE", _flag_true_only, False)

@@ -26,6 +26,7 @@ CARD_EXPIRED = "Card has expired"
 # Request bodies and fields.
 BODY_NOT_OBJECT = "{what} must be a JSON object"
 BODY_NOT_JSON = "Request body is not valid JSON"
+BODY_TOO_DEEP = "Request body is nested deeper than {limit} levels"
 BODY_TOO_LARGE = "Request body exceeds {limit} bytes"
 BODY_NOT_JSON_TYPE = "Content-Type must be application/json"
 UNKNOWN_FIELD = "Unknown field: {field}"

@@ -7,9 +7,11 @@ internal address is still refused). Both use the same function, exported as
 
 Refused unless ``allow_private`` (``PAYGATE_ALLOW_PRIVATE_WEBHOOKS=true``, set by the tests and
 ``paygate up`` for local receivers): every address that is not globally routable (private,
-loopback, link-local, shared/CGNAT, reserved, documentation, unspecified) and multicast. IPv6
-forms that carry an IPv4 address (IPv4-mapped, NAT64, 6to4) are judged by that IPv4 address.
-Cloud metadata endpoints are refused even with the switch: no local receiver lives there.
+loopback, link-local, shared/CGNAT, reserved, documentation, unspecified, the ranges of
+``NOT_GLOBAL``) and multicast. IPv6 forms that carry an IPv4 address (IPv4-mapped, NAT64, 6to4,
+and the deprecated IPv4-compatible and IPv4-translated forms) are judged by that IPv4 address as
+well. Link-local addresses (169.254.0.0/16, fe80::/10: where cloud metadata services live) and
+the known metadata endpoints are refused even with the switch: no local receiver lives there.
 """
 
 from __future__ import annotations
@@ -33,7 +35,26 @@ METADATA_ADDRESSES = frozenset(
     )
 )
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215, the site's own translator
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated (RFC 4291); :: and ::1 excepted
+IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # RFC 2765 (SIIT)
 TEREDO = ipaddress.ip_network("2001::/32")
+# Not globally reachable (IANA special-purpose registries) although ``is_global`` says so on
+# some Python versions (3.11 does for all of these): refused without the switch.
+NOT_GLOBAL = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "::/96",  # IPv4-compatible
+        "::ffff:0:0:0/96",  # IPv4-translated
+        "64:ff9b:1::/48",  # local-use NAT64
+        "fec0::/10",  # site-local (deprecated, RFC 3879), still routed inside some networks
+        "3fff::/20",  # documentation (RFC 9637)
+        "5f00::/16",  # segment routing SIDs (RFC 9602)
+        "192.0.0.0/24",  # IETF protocol assignments (RFC 6890)
+    )
+)
+# Refused even with the switch: metadata services answer on link-local addresses.
+LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
 LOOPBACK_NAMES = ("localhost", "localhost.")
 MAX_URL_LENGTH = 2048
 
@@ -41,13 +62,21 @@ Resolver = Callable[..., list]
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (and a translator or tunnel may reach)."""
     if ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
-    if ip in NAT64:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     if ip.sixtofour is not None:
         return ip.sixtofour
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in NAT64 or ip in IPV4_TRANSLATED or ip in LOCAL_NAT64:  # RFC 6052's /96 form
+        return low32
+    if ip in IPV4_COMPATIBLE and int(ip) > 1:  # :: and ::1 are themselves, not 0.0.0.x
+        return low32
     return None
+
+
+def _within(ip: IPAddress, networks: tuple) -> bool:
+    return any(ip in network for network in networks)
 
 
 def webhook_address_allowed(address: str | IPAddress, *, allow_private: bool = False) -> bool:
@@ -63,13 +92,17 @@ def webhook_address_allowed(address: str | IPAddress, *, allow_private: bool = F
         if ip in TEREDO and not allow_private:
             return False  # a tunnel to an address we cannot see
         inner = _embedded_ipv4(ip)
-        if inner is not None:
+        if inner is not None:  # judged by the IPv4 address (Pythons differ on these prefixes)
+            if not allow_private and _within(ip, NOT_GLOBAL):
+                return False
             return webhook_address_allowed(inner, allow_private=allow_private)
-    if ip in METADATA_ADDRESSES:
+    if ip in METADATA_ADDRESSES or _within(ip, LINK_LOCAL):
+        return False
+    if ip.is_multicast:
         return False
     if allow_private:
-        return not ip.is_multicast
-    return ip.is_global and not ip.is_multicast
+        return True
+    return ip.is_global and not _within(ip, NOT_GLOBAL)
 
 
 def webhook_url_problem(

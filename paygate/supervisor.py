@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from .config import Settings
 from .embedded import EmbeddedError, free_port, port_in_use, postgres_in, valkey_in
@@ -25,6 +26,7 @@ log = logging.getLogger("paygate.up")
 
 DEFAULT_PG_PORT = 5432
 DEFAULT_REDIS_PORT = 6379
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def _die_with_parent() -> None:
@@ -68,11 +70,18 @@ def _stop_all(children: list[tuple[str, subprocess.Popen, int]], timeout: float 
             proc.wait(5)
 
 
-def run_up(settings: Settings, *, state_dir: str | None = None, with_worker: bool = True) -> int:
+def run_up(
+    settings: Settings,
+    *,
+    state_dir: str | None = None,
+    with_worker: bool = True,
+    host: str | None = None,
+) -> int:
     state = Path(state_dir or settings.state_dir).expanduser().resolve()
     state.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)  # the children's environment: they read their settings from it
     env.setdefault("PAYGATE_ALLOW_PRIVATE_WEBHOOKS", "true")  # local receivers, local dev
+    env["PAYGATE_BIND"] = host or settings.bind_host  # --host, else PAYGATE_BIND, else loopback
     servers = []
     stopping = False
 
@@ -132,22 +141,48 @@ def run_up(settings: Settings, *, state_dir: str | None = None, with_worker: boo
             print("paygate: stopped", file=sys.stderr)
 
 
+def mask_secret(secret: str) -> str:
+    """``****`` and the last 4 characters (enough to tell two secrets apart); short secrets are
+    masked whole."""
+    return "****" + secret[-4:] if len(secret) >= 12 else "****"
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ``****`` (logs and terminals are not secret)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:
+        return "****"
+    host = parts.netloc.rpartition("@")[2]
+    user = f"{parts.username}:****@" if parts.username else ":****@"
+    return urlunsplit(parts._replace(netloc=user + host))
+
+
 def _banner(settings: Settings, env: dict[str, str], state: Path, running: list[str]) -> None:
+    host = env["PAYGATE_BIND"]
+    shown = "localhost" if host in (*LOOPBACK_HOSTS, "0.0.0.0", "::") else host
     lines = ["", "Paygate is running:"]
     if "api" in running:
-        lines.append(f"  API        http://localhost:{settings.port}   (health: /health)")
+        lines.append(f"  API        http://{shown}:{settings.port}   (health: /health)")
     if "dashboard" in running:
-        lines.append(f"  Dashboard  http://localhost:{settings.dashboard_port}/login")
+        lines.append(f"  Dashboard  http://{shown}:{settings.dashboard_port}/login")
     if "checkout" in running:
-        lines.append(
-            f"  Checkout   http://localhost:{settings.checkout_port}/checkout?order_id=..."
-        )
+        lines.append(f"  Checkout   http://{shown}:{settings.checkout_port}/checkout?order_id=...")
     lines.append(f"  Worker     {'running' if 'worker' in running else 'not started'}")
-    lines.append(f"  PostgreSQL {env['DATABASE_URL']}")
-    lines.append(f"  Redis      {env['REDIS_URL']}")
+    lines.append(f"  PostgreSQL {redact_url(env['DATABASE_URL'])}")
+    lines.append(f"  Redis      {redact_url(env['REDIS_URL'])}")
     lines.append(f"  State      {state}")
-    lines.append(
-        f"  Test keys  X-Api-Key: {settings.test_api_key}  X-Api-Secret: {settings.test_api_secret}"
-    )
+    if not settings.is_production:  # production seeds no test merchant
+        lines.append(
+            f"  Test keys  X-Api-Key: {settings.test_api_key}  "
+            f"X-Api-Secret: {mask_secret(settings.test_api_secret)} (in full on the dashboard)"
+        )
+    if host not in LOOPBACK_HOSTS:
+        lines.append(
+            f"  Listening on {host}: other machines can reach this development gateway and its "
+            "known test credentials. Use --host 127.0.0.1 unless you mean it."
+        )
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)

@@ -298,8 +298,8 @@ class Delivery:
     ``body`` holds the bytes to send and sign, unchanged across attempts; ``id`` is stable across
     retries (it is the ``webhook-id`` header); ``timestamp`` is when this attempt is made.
     ``timeout`` bounds the whole attempt (connect, send, answer). ``allow_private`` says whether
-    the notifier may connect to private, loopback and link-local addresses (a development
-    switch; see ``paygate.webhook_address_allowed``).
+    the notifier may connect to private and loopback addresses (a development switch; link-local
+    and metadata addresses stay refused; see ``paygate.webhook_address_allowed``).
     """
 
     id: str

@@ -122,3 +122,128 @@ def test_env_example_names_only_settings_we_read():
     source += "".join(p.read_text() for p in (ROOT / "plugins").rglob("*.py"))
     for name in names:
         assert f'"{name}"' in source, f".env.example mentions {name}, which nothing reads"
+
+
+# -- the production override (issue 15) --------------------------------------------------------
+
+PROD_FILE = ROOT / "docker-compose.prod.yml"
+APP_SERVICES = ("api", "worker", "dashboard", "checkout")
+# The contract's development values: none may appear in the production override.
+KNOWN_SECRETS = ("gateway_pass", "secret_test_xyz789", "key_test_abc123", "whsec_test_abc123")
+REQUIRED = re.compile(r"\$\{([A-Z_]+):\?[^}]+\}")
+DEFAULTED = re.compile(r"\$\{([A-Z_]+):-([^}]*)\}")
+
+
+class ComposeLoader(yaml.SafeLoader):
+    """YAML with Compose's merge tags: ``!reset`` (drop the base value), ``!override``."""
+
+
+def _tagged(tag: str):
+    def construct(loader, node):
+        if isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node)
+        elif isinstance(node, yaml.MappingNode):
+            value = loader.construct_mapping(node)
+        else:
+            value = loader.construct_scalar(node)
+        return (tag, value)
+
+    return construct
+
+
+ComposeLoader.add_constructor("!reset", _tagged("reset"))
+ComposeLoader.add_constructor("!override", _tagged("override"))
+
+
+def production_override() -> dict:
+    return yaml.load(PROD_FILE.read_text(), Loader=ComposeLoader)
+
+
+def merged(base, override):
+    """What Compose does with ``-f docker-compose.yml -f docker-compose.prod.yml``: mappings
+    merge key by key, ``!reset`` and ``!override`` replace, other values replace."""
+    if isinstance(override, tuple):
+        return override[1]
+    if isinstance(base, dict) and isinstance(override, dict):
+        result = dict(base)
+        for key, value in override.items():
+            result[key] = merged(base.get(key), value)
+        return result
+    return override
+
+
+def resolve(value: str, env: dict[str, str]) -> str:
+    value = REQUIRED.sub(lambda m: env[m[1]], str(value))
+    return DEFAULTED.sub(lambda m: env.get(m[1], m[2]), value)
+
+
+def test_compose_says_it_is_for_development_and_names_the_override():
+    text = (ROOT / "docker-compose.yml").read_text()
+    header = text.split("x-paygate-env")[0]
+    assert "FOR DEVELOPMENT ONLY" in header and "docker-compose.prod.yml" in header
+
+
+def test_the_production_override_parses_and_names_only_known_services():
+    override = production_override()
+    assert set(override["services"]) <= set(compose()["services"])
+    assert set(APP_SERVICES) <= set(override["services"])
+
+
+def test_the_production_override_sets_production_mode_and_secrets_from_the_environment():
+    stack = merged(compose(), production_override())["services"]
+    env = {
+        "PAYGATE_SECRET_KEY": "k" * 64,
+        "POSTGRES_PASSWORD": "pgpass0123456789",
+        "REDIS_PASSWORD": "redispass0123456789",
+    }
+    for name in APP_SERVICES:
+        raw = stack[name]["environment"]
+        assert raw["PAYGATE_ENV"] == "production"
+        for variable in ("PAYGATE_SECRET_KEY", "DATABASE_URL", "REDIS_URL"):
+            assert REQUIRED.search(str(raw[variable])), f"{name}: {variable} is not required"
+        values = {key: resolve(value, env) for key, value in raw.items()}
+        settings = Settings.from_env(values)
+        assert settings.is_production and settings.secret_key == env["PAYGATE_SECRET_KEY"]
+        assert settings.database_url == (
+            "postgresql://gateway_user:pgpass0123456789@postgres:5432/payment_gateway"
+        )
+        assert settings.redis_url == "redis://:redispass0123456789@redis:6379/0"
+        assert settings.allow_private_webhook_urls is False
+    assert REQUIRED.fullmatch(stack["postgres"]["environment"]["POSTGRES_PASSWORD"])
+    command = stack["redis"]["command"]
+    assert REQUIRED.fullmatch(command[command.index("--requirepass") + 1])
+
+
+def test_the_production_override_publishes_no_database_and_holds_no_literal_secret():
+    text = PROD_FILE.read_text()
+    for secret in KNOWN_SECRETS:
+        assert secret not in text
+    stack = merged(compose(), production_override())["services"]
+    assert stack["postgres"]["ports"] == [] and stack["redis"]["ports"] == []
+    for name in ("api", "dashboard", "checkout"):
+        (port,) = stack[name]["ports"]
+        assert port.startswith("${PAYGATE_PUBLISH_HOST:-127.0.0.1}:")
+
+    def secrets_in(node, path=""):
+        if isinstance(node, tuple):
+            node = node[1]
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield from secrets_in(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                yield from secrets_in(value, f"{path}[{index}]")
+        elif re.search(r"PASSWORD|SECRET|AUTH|requirepass", path) or "://" in str(node):
+            yield path, str(node)
+
+    for path, value in secrets_in(production_override()):
+        if "PASSWORD" in path or "SECRET" in path or "AUTH" in path:
+            assert REQUIRED.fullmatch(value), f"{path} holds a literal: {value!r}"
+        if "@" in value:  # a URL with credentials: the password part is a required variable
+            assert REQUIRED.search(value.split("@")[0]), f"{path} holds a literal: {value!r}"
+
+
+def test_the_image_listens_on_every_interface_of_its_container():
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^\s*PAYGATE_BIND=0\.0\.0\.0", text, re.M)
+    assert Settings().bind_host == "127.0.0.1"  # everywhere else, loopback

@@ -12,6 +12,7 @@ import orjson
 from ..errors import (
     BODY_NOT_JSON,
     BODY_NOT_OBJECT,
+    BODY_TOO_DEEP,
     AuthenticationFailed,
     BadRequest,
     PayloadTooLarge,
@@ -25,6 +26,10 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 CREDENTIAL = re.compile(r"[\x21-\x7e]{1,64}")
 # JSON bodies: application/json, any application/*+json, and curl -d's default form type.
 JSON_TYPES = ("application/json", "application/x-www-form-urlencoded")
+# No request of the contract nests deeper than 4; past this a body is refused (400) before any
+# handler, validator or the Idempotency-Key fingerprint sees it (orjson writes at most 254
+# levels, so a deeper body used to fail the fingerprint with a 500).
+MAX_JSON_DEPTH = 32
 
 
 class RequestIdMiddleware:
@@ -68,7 +73,7 @@ def json_body(req: falcon.Request, limit: int, *, required: bool = True) -> Any:
     """The parsed JSON body (cached on the request). Empty body: ``{}`` unless required.
 
     Order of refusals: too large (413), a non-JSON content type (415), empty (400), not JSON
-    (400)."""
+    (400), nested deeper than ``MAX_JSON_DEPTH`` (400)."""
     if hasattr(req.context, "json"):
         return req.context.json
     content_type = (req.content_type or "").split(";")[0].strip().lower()
@@ -82,10 +87,30 @@ def json_body(req: falcon.Request, limit: int, *, required: bool = True) -> Any:
         req.context.json = {}
         return req.context.json
     try:
-        req.context.json = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        if "depth" in str(error):  # orjson's own limit (1024 levels)
+            raise BadRequest(BODY_TOO_DEEP.format(limit=MAX_JSON_DEPTH)) from None
         raise BadRequest(BODY_NOT_JSON) from None
-    return req.context.json
+    # Cheap first: a body with few brackets cannot be deep (brackets in strings count too).
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and too_deep(parsed, MAX_JSON_DEPTH):
+        raise BadRequest(BODY_TOO_DEEP.format(limit=MAX_JSON_DEPTH))
+    req.context.json = parsed
+    return parsed
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than ``limit`` levels (the outermost is level 1).
+    A loop, not recursion: the value may be as deep as the parser allows."""
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    return False
 
 
 def _is_json_suffix(content_type: str) -> bool:

@@ -175,7 +175,8 @@ def sign(ctx: Context, purpose: str, data: dict[str, Any]) -> str:
 
 def unsign(ctx: Context, purpose: str, token: str | None) -> dict[str, Any] | None:
     """The data of a token we signed for ``purpose``, or None (tampered, malformed)."""
-    if not token or len(token) > 4096 or token.count(".") != 1:
+    # A cookie is whatever the browser sends: non-ASCII text is not ours (and not a 500).
+    if not token or len(token) > 4096 or not token.isascii() or token.count(".") != 1:
         return None
     body, mac = token.split(".")
     expected = hmac.new(signing_key(ctx, purpose), body.encode("ascii"), "sha256").digest()
@@ -248,6 +249,7 @@ def csrf_token(ctx: Context, nonce: str, merchant_id: str | None) -> str:
 
 
 def csrf_ok(ctx: Context, nonce: str | None, merchant_id: str | None, token: Any) -> bool:
-    if not nonce or not isinstance(token, str) or not token:
+    # compare_digest refuses non-ASCII str (TypeError): such a token cannot be ours anyway.
+    if not nonce or not isinstance(token, str) or not token or not token.isascii():
         return False
     return hmac.compare_digest(csrf_token(ctx, nonce, merchant_id), token)

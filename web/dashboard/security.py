@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from urllib.parse import parse_qs, quote
 
@@ -22,6 +23,8 @@ SESSION_COOKIE = "pg_session"
 CSRF_COOKIE = "pg_csrf"
 FLASH_COOKIE = "pg_flash"
 CSRF_FIELD = "csrf_token"
+# What ``secrets.token_urlsafe`` makes; any other pg_csrf cookie is replaced with a new nonce.
+NONCE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_FORM_BYTES = 16 * 1024
 MAX_FORM_FIELDS = 20
 
@@ -117,7 +120,7 @@ class SessionMiddleware:
         if req.path.startswith("/static/"):
             req.context.csrf_nonce = nonce or ""
             return
-        if not nonce or len(nonce) > 64:
+        if not nonce or not NONCE.fullmatch(nonce):
             nonce = secrets.token_urlsafe(24)
             set_cookie(self.ctx, req, resp, CSRF_COOKIE, nonce)
         req.context.csrf_nonce = nonce
