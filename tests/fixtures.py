@@ -19,10 +19,12 @@ from paygate.db import Database, connect
 from paygate.db.merchants import insert as insert_merchant
 from paygate.db.merchants import seed_test_merchant
 from paygate.db.migrate import migrate
-from paygate.embedded import free_port
+from paygate.embedded import Scratch, free_port
 from paygate.plugins import load_plugins
 from paygate.services import Context, merchants
+from tests import services as test_services
 
+SERVICES = pytest.StashKey[Scratch]()
 TEST_KEY = "key_test_abc123"
 TEST_SECRET = "secret_test_xyz789"
 AUTH = {"X-Api-Key": TEST_KEY, "X-Api-Secret": TEST_SECRET}
@@ -44,12 +46,48 @@ def make_settings(**env_overrides: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
+def paygate_services(request) -> Iterator[Scratch | None]:
+    """PostgreSQL and Redis for this run, started by the first test that needs them.
+
+    ``DATABASE_URL``/``REDIS_URL`` set: a fresh database on that PostgreSQL (dropped at the
+    end) and that Redis; unset: embedded servers, as ``paygate up`` starts them. The URLs and
+    this run's own queue name go into ``os.environ``, so ``paygate.jobs`` (which reads them at
+    import) and every gateway subprocess started by the fixtures below use them.
+    """
+    if os.environ.get("PAYGATE_TESTS_CHILD"):  # a pytest run inside a test: the parent's servers
+        yield None
+        return
+    _refuse_a_queue_configured_too_early()
+    services = test_services.start()
+    request.config.stash[SERVICES] = services
+    try:
+        os.environ["DATABASE_URL"] = services.database_url
+        os.environ["REDIS_URL"] = services.redis_url
+        # Concurrent test runs may share one Redis: each gets its own queue and heartbeat keys.
+        os.environ["PAYGATE_QUEUE"] = f"paygate-test-{services.database_name}"
+        yield services
+    finally:
+        test_services.stop(services)
+
+
+def _refuse_a_queue_configured_too_early() -> None:
+    """``paygate.jobs`` builds its Huey from REDIS_URL/PAYGATE_QUEUE when first imported: a test
+    module importing it at module level would point the queue at the wrong server."""
+    jobs = sys.modules.get("paygate.jobs")
+    if jobs is not None and hasattr(jobs, "QUEUE_NAME"):
+        raise RuntimeError(
+            "paygate.jobs was imported before the test servers started (a module-level import "
+            "in a test module?): import it inside the test or fixture that uses it"
+        )
+
+
+@pytest.fixture(scope="session")
+def database_url(paygate_services) -> str:
     return os.environ["DATABASE_URL"]
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
+def redis_url(paygate_services) -> str:
     return os.environ["REDIS_URL"]
 
 

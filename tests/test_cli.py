@@ -117,6 +117,7 @@ def test_up_runs_on_embedded_servers_and_ctrl_c_leaves_nothing_behind(tmp_path):
         up.wait(60)
 
 
+@pytest.mark.usefixtures("paygate_services")  # the API connects to the database first
 def test_port_in_use_is_one_clear_line(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -11,7 +11,6 @@ import psycopg
 import pytest
 
 from paygate.config import TEST_MERCHANT_ID
-from paygate.jobs import huey
 from paygate.services import idempotency
 from tests.api.helpers import count, create_order, error_of
 from tests.fixtures import AUTH, OTHER_AUTH, wait_for
@@ -19,6 +18,8 @@ from tests.fixtures import AUTH, OTHER_AUTH, wait_for
 
 def jobs(kind: str) -> list:
     """The tasks of ``kind`` waiting in this run's queue."""
+    from paygate.jobs import huey  # configured at import: only once the servers are up
+
     return [task for task in huey.pending() if task.name.endswith(kind)]
 
 

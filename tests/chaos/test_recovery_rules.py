@@ -7,10 +7,6 @@ import logging
 
 from paygate.builtin.processors import testmode
 from paygate.errors import ServiceUnavailable
-from paygate.jobs import huey
-from paygate.jobs.dispatcher import QUEUE_MARKER, HueyDispatcher
-from paygate.jobs.janitor import Janitor
-from paygate.jobs.worker import OutageLogFilter
 from paygate.services import payments, recovery
 from paygate.types import ChargeRequest
 from tests.chaos.load import ledger_calls, ledger_charges
@@ -80,6 +76,11 @@ def test_rows_dispatched_before_the_queue_was_lost_come_back_in_batches(ctx, api
 
 
 def test_the_janitor_dispatches_everything_due_when_redis_lost_the_queue(make_ctx, api):
+    # paygate.jobs configures its queue at import: only once the servers are up
+    from paygate.jobs import huey
+    from paygate.jobs.dispatcher import QUEUE_MARKER, HueyDispatcher
+    from paygate.jobs.janitor import Janitor
+
     ctx = make_ctx(PAYGATE_REDISPATCH_AFTER=str(LONG))
     janitor = Janitor(ctx, HueyDispatcher())
     janitor.sweep()  # puts the marker in place (a new queue counts as a lost one)
@@ -120,6 +121,8 @@ def test_the_ledger_counts_money_once_per_key_across_repeated_charges(
 
 
 def test_outage_errors_are_logged_once_without_a_traceback_and_bugs_in_full(caplog):
+    from paygate.jobs.worker import OutageLogFilter
+
     logger = logging.getLogger("paygate-test-outage-filter")
     logger.addFilter(OutageLogFilter(every=60))
     with caplog.at_level(logging.INFO, logger=logger.name):

@@ -130,8 +130,8 @@ def _send_tests(run: Run) -> None:
 
 
 @pytest.fixture(scope="module")
-def runs(request, tmp_path_factory):
-    services = request.config.stash["paygate_services"]
+def runs(paygate_services, tmp_path_factory):
+    services = paygate_services
     tmp = tmp_path_factory.mktemp("webhook-schedule")
     prefix = services.database_name
     valkey = valkey_in(tmp / "valkey", free_port()).start()
