@@ -153,16 +153,21 @@ def test_merchant(ctx) -> dict:
 def other_merchant(ctx) -> dict:
     """A second merchant, for tenancy tests."""
     with ctx.db.connection() as conn:
-        insert_merchant(
-            conn,
-            id=OTHER_MERCHANT_ID,
-            name="Other Merchant",
-            email="other@example.com",
-            api_key=OTHER_AUTH["X-Api-Key"],
-            api_secret=OTHER_AUTH["X-Api-Secret"],
-            webhook_secret="whsec_other",
-        )
+        insert_other_merchant(conn)
     return merchants.get(ctx, OTHER_MERCHANT_ID)
+
+
+def insert_other_merchant(conn) -> None:
+    """The second merchant (``OTHER_AUTH``), next to the seeded test merchant."""
+    insert_merchant(
+        conn,
+        id=OTHER_MERCHANT_ID,
+        name="Other Merchant",
+        email="other@example.com",
+        api_key=OTHER_AUTH["X-Api-Key"],
+        api_secret=OTHER_AUTH["X-Api-Secret"],
+        webhook_secret="whsec_other",
+    )
 
 
 @pytest.fixture
@@ -184,7 +189,8 @@ def set_webhook_url(ctx: Context, url: str | None, merchant_id: str = TEST_MERCH
 
 @dataclass
 class Gateway:
-    """API (gunicorn) and workers (Huey consumers) as real processes on the test servers."""
+    """API (gunicorn) and workers (Huey consumers) as real processes on the test servers, run
+    by ``python`` (another virtual environment's, say) in ``cwd``."""
 
     env: dict[str, str]
     api_port: int = 0
@@ -192,6 +198,8 @@ class Gateway:
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)
     tmp: str = ""
+    python: str = sys.executable
+    cwd: str | None = None
 
     @property
     def url(self) -> str:
@@ -201,8 +209,9 @@ class Gateway:
         log_path = os.path.join(self.tmp, f"{name}.log")
         self.logs[name] = log_path
         proc = subprocess.Popen(
-            [sys.executable, "-m", "paygate", *args],
+            [self.python, "-m", "paygate", *args],
             env=self.env,
+            cwd=self.cwd,
             stdout=open(log_path, "ab"),
             stderr=subprocess.STDOUT,
             start_new_session=True,

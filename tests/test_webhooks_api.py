@@ -12,8 +12,8 @@ import pytest
 
 from paygate.api.app import create_app
 from paygate.services import webhooks
+from paygate.testing.receiver import Receiver
 from tests.fixtures import AUTH, OTHER_AUTH, set_webhook_url
-from tests.webhook_receiver import Receiver
 
 LOG_KEYS = {
     "id",

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import create_order
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--headless",
@@ -96,8 +98,6 @@ def new_order(checkout_gateway):
     """Create an order through the real API; returns its JSON."""
 
     def create(amount: int = 50000) -> dict:
-        response = checkout_gateway.api_call("POST", "/api/v1/orders", json={"amount": amount})
-        assert response.status_code == 201, response.text
-        return response.json()
+        return create_order(checkout_gateway, amount)
 
     return create

@@ -10,20 +10,15 @@ from paygate.errors import ServiceUnavailable
 from paygate.services import payments, recovery
 from paygate.types import ChargeRequest
 from tests.chaos.load import ledger_calls, ledger_charges
+from tests.factories import create_payment
 from tests.fixtures import AUTH, make_settings
 
 LONG = 30.0  # redispatch_after: longer than any of these tests
 
 
 def new_payments(api, count: int) -> list[str]:
-    ids = []
-    for _ in range(count):
-        order = api.simulate_post("/api/v1/orders", json={"amount": 1000}, headers=AUTH).json
-        body = {"order_id": order["id"], "method": "upi", "vpa": "user@okaxis"}
-        payment = api.simulate_post("/api/v1/payments", json=body, headers=AUTH)
-        assert payment.status_code == 201, payment.text
-        ids.append(payment.json["id"])
-    return ids
+    upi = {"method": "upi", "vpa": "user@okaxis"}
+    return [create_payment(api, 1000, upi)["id"] for _ in range(count)]
 
 
 def set_rows(ctx, sql: str, ids: list[str]) -> None:

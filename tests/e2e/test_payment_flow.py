@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from tests.factories import create_payment
 from tests.fixtures import set_webhook_url, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -28,13 +29,9 @@ def restringify_with_node(body: bytes) -> bytes:
 
 
 def pay(gateway, method_body: dict, amount: int = 50000) -> dict:
-    order = gateway.api_call("POST", "/api/v1/orders", json={"amount": amount}).json()
-    created = gateway.api_call(
-        "POST", "/api/v1/payments", json={"order_id": order["id"], **method_body}
-    )
-    assert created.status_code == 201, created.text
-    assert created.json()["status"] == "pending"
-    return created.json()
+    created = create_payment(gateway, amount, method_body)
+    assert created["status"] == "pending"
+    return created
 
 
 def test_upi_payment_settles_and_the_signed_webhook_arrives(ctx, gateway_factory, httpserver):
