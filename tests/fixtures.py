@@ -22,6 +22,7 @@ from paygate.db.migrate import migrate
 from paygate.embedded import Scratch, free_port
 from paygate.plugins import load_plugins
 from paygate.services import Context, merchants
+from paygate.testing.receiver import Receiver
 from tests import services as test_services
 
 SERVICES = pytest.StashKey[Scratch]()
@@ -176,6 +177,13 @@ def api(ctx) -> falcon.testing.TestClient:
     from paygate.api.app import create_app
 
     return falcon.testing.TestClient(create_app(ctx), headers={"Content-Type": "application/json"})
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real webhook receiver on 127.0.0.1 (the contract kit's), closed after the test."""
+    with Receiver() as server:
+        yield server
 
 
 def set_webhook_url(ctx: Context, url: str | None, merchant_id: str = TEST_MERCHANT_ID) -> None:

@@ -13,15 +13,9 @@ import pytest
 from paygate.db import webhooks as repo
 from paygate.services import webhooks
 from paygate.services.webhooks import next_delay
-from paygate.testing.receiver import Answer, Receiver
+from paygate.testing.receiver import Answer
 from tests.factories import create_payment
 from tests.fixtures import set_webhook_url
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as r:
-        yield r
 
 
 def send_test(ctx) -> str:

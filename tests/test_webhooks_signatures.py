@@ -15,7 +15,7 @@ import standardwebhooks
 
 from paygate import Delivery, compact_json
 from paygate.services import payments, refunds, webhooks
-from paygate.testing.receiver import Answer, Receiver
+from paygate.testing.receiver import Answer
 from tests import factories
 from tests.fixtures import AUTH, set_webhook_url
 
@@ -171,12 +171,6 @@ def test_a_node_receiver_verifies_bodies_that_need_care_to_serialize(ctx):
         verdicts = node.verdicts()
     assert [r.status_code for r in results] == [200] * len(payloads)
     assert len(verdicts) == len(payloads) and all(v["ok"] for v in verdicts)
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as r:
-        yield r
 
 
 def test_standard_webhooks_verifies_a_generated_secret_and_the_id_is_stable_across_retries(
