@@ -41,19 +41,29 @@ def pytest_configure(config):
     os.environ.setdefault("PAYGATE_ALLOW_PRIVATE_WEBHOOKS", "true")
 
 
+def tier_to_add(marks: set[str], fixtures: set[str], path: Path) -> str | None:
+    """The tier marker a test still needs (None when it has one), from its markers, the
+    fixtures it uses (transitively) and where it lives."""
+    if BROWSER_DIR in path.resolve().parents:
+        return None if "browser" in marks else "browser"
+    needs_servers = SERVERS_FIXTURE in fixtures
+    if "unit" in marks and needs_servers:
+        raise pytest.UsageError(f"marked unit but uses servers (the {SERVERS_FIXTURE} fixture)")
+    if marks & set(TIERS):
+        return None
+    return "integration" if needs_servers else "unit"
+
+
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if BROWSER_DIR in Path(item.path).resolve().parents:
-            item.add_marker("browser")
-        tiers = {mark.name for mark in item.iter_markers() if mark.name in TIERS}
-        needs_servers = SERVERS_FIXTURE in getattr(item, "fixturenames", ())
-        if "unit" in tiers and needs_servers:
-            raise pytest.UsageError(
-                f"{item.nodeid} is marked unit but uses servers (the {SERVERS_FIXTURE} fixture)"
-            )
-        if not tiers:
-            item.add_marker("integration" if needs_servers else "unit")
+        marks = {mark.name for mark in item.iter_markers()}
+        try:
+            tier = tier_to_add(marks, set(getattr(item, "fixturenames", ())), Path(item.path))
+        except pytest.UsageError as error:
+            raise pytest.UsageError(f"{item.nodeid} is {error}") from None
+        if tier:
+            item.add_marker(tier)
 
 
 @pytest.fixture(autouse=True)
@@ -69,11 +79,15 @@ def _unit_tests_reach_no_server(request, monkeypatch):
             "which makes it an integration test"
         )
 
-    import psycopg
+    import psycopg.connection
+    import psycopg.connection_async
     import redis.connection
 
-    monkeypatch.setattr(psycopg.Connection, "connect", classmethod(refuse))
-    monkeypatch.setattr(redis.connection.AbstractConnection, "connect", refuse)
+    # Where every psycopg connection starts (psycopg.connect, pools, async) and where every
+    # redis-py connection is opened (connect() and the send path both call it).
+    monkeypatch.setattr(psycopg.connection, "conninfo_attempts", refuse)
+    monkeypatch.setattr(psycopg.connection_async, "conninfo_attempts_async", refuse)
+    monkeypatch.setattr(redis.connection.AbstractConnection, "connect_check_health", refuse)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.delenv("REDIS_URL", raising=False)
 

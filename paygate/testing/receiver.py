@@ -29,6 +29,11 @@ class Answer:
     delay: float = 0.0  # seconds before answering; cut short when the receiver closes
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """A sender killed mid-request drops its connection: expected in tests, not news."""
+
+
 # A script for one path: the answers in order (the last one repeats), or a function of the
 # request that returns an Answer.
 Script = list[Answer] | Callable[[Received], Answer]
@@ -52,7 +57,7 @@ class Receiver:
         self.scripts: dict[str, Script] = {}
         self._lock = threading.Lock()
         self._release = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._server.block_on_close = False
         self._thread = threading.Thread(
@@ -133,6 +138,9 @@ class Receiver:
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if len(body) < length:  # the sender died mid-request: nothing was delivered
+                    self.close_connection = True
+                    return
                 request = Received(
                     self.command,
                     self.path.split("?")[0],
