@@ -1,14 +1,20 @@
 """A real HTTP receiver on 127.0.0.1 for webhook tests: records every request with the moment it
-arrived, answers as told (one answer for all, or a script per path), keeps connections alive."""
+arrived, answers as told (one answer for all, or a script per path), keeps connections alive.
+
+It is a small asyncio HTTP/1.1 server, cheap enough per request to stand in for the merchant in
+the benchmark too (``bench/receiver.py`` runs one in its own process). In a test it serves from a
+background thread: construct it (or use ``with``), talk to ``url()``, read ``requests``.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 
 
 @dataclass(frozen=True)
@@ -29,13 +35,8 @@ class Answer:
     delay: float = 0.0  # seconds before answering; cut short when the receiver closes
 
 
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request, client_address) -> None:
-        """A sender killed mid-request drops its connection: expected in tests, not news."""
-
-
 # A script for one path: the answers in order (the last one repeats), or a function of the
-# request that returns an Answer.
+# request that returns an Answer (called on the receiver's thread: keep it quick).
 Script = list[Answer] | Callable[[Received], Answer]
 
 
@@ -44,11 +45,15 @@ class Receiver:
 
     Paths without a script get ``Answer(status, delay=delay)``: set ``status`` (a 3xx answers
     with a ``Location``) and ``delay`` to change it for every path. ``clock`` stamps arrivals
-    (``time.time`` unless a test injects its own).
+    (``time.time`` unless a test injects its own); ``port`` 0 picks a free one.
     """
 
     def __init__(
-        self, status: int = 200, delay: float = 0.0, clock: Callable[[], float] = time.time
+        self,
+        status: int = 200,
+        delay: float = 0.0,
+        clock: Callable[[], float] = time.time,
+        port: int = 0,
     ) -> None:
         self.status = status
         self.delay = delay
@@ -56,21 +61,20 @@ class Receiver:
         self.requests: list[Received] = []
         self.scripts: dict[str, Script] = {}
         self._lock = threading.Lock()
-        self._release = threading.Event()
-        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
+        self._loop = asyncio.new_event_loop()
+        self._release = asyncio.Event()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(self._serve, "127.0.0.1", port, backlog=1024)
+        )
         self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="paygate-receiver",
-            daemon=True,
+            target=self._loop.run_forever, name="paygate-receiver", daemon=True
         )
         self._thread.start()
 
     @property
     def port(self) -> int:
-        return self._server.server_address[1]
+        return self._server.sockets[0].getsockname()[1]
 
     def url(self, path: str = "/hooks", host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}{path}"
@@ -97,6 +101,11 @@ class Receiver:
             time.sleep(0.02)
         raise AssertionError(f"{path}: {len(self.to(path))} requests, expected {count}")
 
+    def clear(self) -> None:
+        """Forget the requests received so far."""
+        with self._lock:
+            self.requests.clear()
+
     @staticmethod
     def closed_port() -> int:
         """A local port with nothing listening on it (connections are refused)."""
@@ -104,16 +113,31 @@ class Receiver:
             sock.bind(("127.0.0.1", 0))
             return sock.getsockname()[1]
 
+    def serve_forever(self) -> None:
+        """Block until the process is stopped (a receiver process of its own, like the bench's)."""
+        self._thread.join()
+
     def close(self) -> None:
-        self._release.set()
-        self._server.shutdown()
-        self._server.server_close()
+        if not self._thread.is_alive():
+            return
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
 
     def __enter__(self) -> Receiver:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    async def _shutdown(self) -> None:
+        self._release.set()  # delayed answers go out now
+        await asyncio.sleep(0)
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        await self._server.wait_closed()
 
     def _next(self, request: Received) -> Answer:
         script = self.scripts.get(request.path)
@@ -125,48 +149,55 @@ class Receiver:
         seen = len(self.to(request.path))
         return script[min(seen, len(script)) - 1]
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as a merchant's server would allow
-
-            def setup(self) -> None:
-                super().setup()
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                if len(body) < length:  # the sender died mid-request: nothing was delivered
-                    self.close_connection = True
-                    return
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        client_port = writer.get_extra_info("peername")[1]
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                request_line, *lines = head[:-4].decode("latin-1").split("\r\n")
+                method, target, _ = request_line.split(" ", 2)
+                headers = {}
+                for line in lines:
+                    name, _, value = line.partition(":")
+                    headers[name.strip()] = value.strip()
+                lowered = {name.lower(): value for name, value in headers.items()}
+                length = int(lowered.get("content-length") or 0)
+                # A sender that dies mid-body delivered nothing: IncompleteReadError ends here.
+                body = await reader.readexactly(length) if length else b""
                 request = Received(
-                    self.command,
-                    self.path.split("?")[0],
-                    dict(self.headers.items()),
-                    body,
-                    receiver.clock(),
-                    self.client_address[1],
+                    method, target.split("?")[0], headers, body, self.clock(), client_port
                 )
-                with receiver._lock:
-                    receiver.requests.append(request)
-                answer = receiver._next(request)
-                if answer.delay:
-                    receiver._release.wait(answer.delay)
-                self.send_response(answer.status)
-                for name, value in answer.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(answer.body)))
-                self.end_headers()
-                try:
-                    self.wfile.write(answer.body)
-                except OSError:  # the client gave up (a timeout test): nothing to tell
-                    pass
+                with self._lock:
+                    self.requests.append(request)
+                answer = self._next(request)
+                if answer.delay and not self._release.is_set():
+                    try:
+                        await asyncio.wait_for(self._release.wait(), answer.delay)
+                    except TimeoutError:
+                        pass
+                writer.write(_response(answer))
+                await writer.drain()
+                if lowered.get("connection", "").lower() == "close":
+                    break
+        except (
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ConnectionError,
+            ValueError,
+        ):
+            pass  # the sender went away or spoke something else: nothing to answer
+        finally:
+            self._writers.discard(writer)
+            writer.close()
 
-            do_POST = do_GET = do_PUT = _answer
 
-            def log_message(self, format: str, *args) -> None:  # keep test output quiet
-                return
-
-        return Handler
+def _response(answer: Answer) -> bytes:
+    try:
+        reason = HTTPStatus(answer.status).phrase
+    except ValueError:
+        reason = "Unknown"
+    lines = [f"HTTP/1.1 {answer.status} {reason}"]
+    lines += [f"{name}: {value}" for name, value in answer.headers.items()]
+    lines.append(f"Content-Length: {len(answer.body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + answer.body
