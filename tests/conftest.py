@@ -18,6 +18,7 @@ rather than finding a server.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 from pathlib import Path
 
@@ -39,6 +40,9 @@ def pytest_configure(config):
     # down, so the gateways they started in their own sessions and the embedded servers stop.
     signal.signal(signal.SIGTERM, _interrupt)
     os.environ.setdefault("PAYGATE_ALLOW_PRIVATE_WEBHOOKS", "true")
+    # Concurrent test runs may share one Redis: each gets its own queue and heartbeat keys. Set
+    # before any test (no server needed), so an early import of paygate.jobs gets it too.
+    os.environ["PAYGATE_QUEUE"] = f"paygate-test-{secrets.token_hex(4)}"
 
 
 def tier_to_add(marks: set[str], fixtures: set[str], path: Path) -> str | None:

@@ -58,27 +58,31 @@ def paygate_services(request) -> Iterator[Scratch | None]:
     if os.environ.get("PAYGATE_TESTS_CHILD"):  # a pytest run inside a test: the parent's servers
         yield None
         return
-    _refuse_a_queue_configured_too_early()
     services = test_services.start()
     request.config.stash[SERVICES] = services
     try:
+        _refuse_a_queue_configured_elsewhere(services.redis_url)
         os.environ["DATABASE_URL"] = services.database_url
         os.environ["REDIS_URL"] = services.redis_url
-        # Concurrent test runs may share one Redis: each gets its own queue and heartbeat keys.
-        os.environ["PAYGATE_QUEUE"] = f"paygate-test-{services.database_name}"
         yield services
     finally:
         test_services.stop(services)
 
 
-def _refuse_a_queue_configured_too_early() -> None:
-    """``paygate.jobs`` builds its Huey from REDIS_URL/PAYGATE_QUEUE when first imported: a test
-    module importing it at module level would point the queue at the wrong server."""
+def _refuse_a_queue_configured_elsewhere(redis_url: str) -> None:
+    """``paygate.jobs`` builds its Huey from REDIS_URL when first imported (this run's queue
+    name, PAYGATE_QUEUE, is set in conftest.py before any test): imported before the embedded
+    Valkey started, it would point at the wrong server."""
     jobs = sys.modules.get("paygate.jobs")
-    if jobs is not None and hasattr(jobs, "QUEUE_NAME"):
+    if (
+        jobs is not None
+        and hasattr(jobs, "QUEUE_NAME")
+        and os.environ.get("REDIS_URL") != redis_url
+    ):
         raise RuntimeError(
-            "paygate.jobs was imported before the test servers started (a module-level import "
-            "in a test module?): import it inside the test or fixture that uses it"
+            "paygate.jobs was imported before the embedded Redis started, so its queue points at "
+            "the default Redis: import it inside the tests that use it, and run a test that "
+            "needs the servers before any that imports it (or set REDIS_URL)"
         )
 
 

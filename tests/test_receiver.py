@@ -3,6 +3,7 @@ answers, and that it keeps connections alive like a merchant's server."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 
@@ -84,3 +85,15 @@ def test_a_delayed_answer_is_cut_short_when_the_receiver_closes():
 def test_the_closed_port_refuses_connections():
     with pytest.raises(requests.ConnectionError):
         requests.post(f"http://127.0.0.1:{Receiver.closed_port()}/", timeout=2)
+
+
+def test_it_serves_when_the_callers_thread_runs_an_event_loop():
+    """Playwright's sync API runs a loop on the test's thread: the receiver has its own."""
+
+    async def inside_a_loop() -> int:
+        with Receiver() as inside:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, lambda: requests.post(inside.url(), data=b"x"))
+            return len(inside.requests)
+
+    assert asyncio.run(inside_a_loop()) == 1

@@ -64,13 +64,14 @@ class Receiver:
         self._loop = asyncio.new_event_loop()
         self._release = asyncio.Event()
         self._writers: set[asyncio.StreamWriter] = set()
-        self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._serve, "127.0.0.1", port, backlog=1024)
-        )
+        # The loop lives on its own thread from the start: the caller's thread may run an event
+        # loop of its own (Playwright's sync API does).
+        self._listening = asyncio.run_coroutine_threadsafe(self._listen(port), self._loop)
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="paygate-receiver", daemon=True
         )
         self._thread.start()
+        self._server = self._listening.result(10)
 
     @property
     def port(self) -> int:
@@ -130,6 +131,9 @@ class Receiver:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    async def _listen(self, port: int) -> asyncio.Server:
+        return await asyncio.start_server(self._serve, "127.0.0.1", port, backlog=1024)
 
     async def _shutdown(self) -> None:
         self._release.set()  # delayed answers go out now
