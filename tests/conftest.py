@@ -3,16 +3,17 @@ started lazily, by the first test that needs them (``paygate_services`` in tests
 
 Tiers (pytest markers, registered in pyproject.toml):
 
-- ``unit``: no server, no subprocess of ours; runs in seconds (``scripts/test --unit``).
+- ``unit``: no PostgreSQL, Redis, gateway or browser; the tier runs in seconds
+  (``scripts/test --unit``).
 - ``integration``: in-process against real PostgreSQL and Redis.
 - ``e2e``: real gunicorn and Huey consumer processes. ``browser``: Chromium through Playwright.
   ``chaos``: fault injection.
 
 A test marked ``e2e``, ``browser`` or ``chaos`` (by itself or its module; everything under
-tests/browser is ``browser``) keeps that tier. Every other test gets one here: ``integration`` when it uses the
-``paygate_services`` fixture (directly or through ``clean``, ``ctx``, ``api``...), ``unit``
-otherwise. A unit test that reaches PostgreSQL or Redis anyway fails with a message saying so,
-rather than finding a server.
+tests/browser is ``browser``) keeps that tier. Every other test gets one here:
+``integration`` when it uses the ``paygate_services`` fixture (directly or through ``clean``,
+``ctx``, ``api``...), ``unit`` otherwise. A unit test that reaches PostgreSQL or Redis anyway
+fails with a message saying so, rather than finding a server.
 """
 
 from __future__ import annotations

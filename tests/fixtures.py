@@ -51,9 +51,9 @@ def paygate_services(request) -> Iterator[Scratch | None]:
     """PostgreSQL and Redis for this run, started by the first test that needs them.
 
     ``DATABASE_URL``/``REDIS_URL`` set: a fresh database on that PostgreSQL (dropped at the
-    end) and that Redis; unset: embedded servers, as ``paygate up`` starts them. The URLs and
-    this run's own queue name go into ``os.environ``, so ``paygate.jobs`` (which reads them at
-    import) and every gateway subprocess started by the fixtures below use them.
+    end) and that Redis; unset: embedded servers, as ``paygate up`` starts them. The URLs go
+    into ``os.environ`` (next to this run's queue name, set in conftest.py), so ``paygate.jobs``
+    (which reads them at import) and every gateway subprocess the fixtures start use them.
     """
     if os.environ.get("PAYGATE_TESTS_CHILD"):  # a pytest run inside a test: the parent's servers
         yield None
