@@ -102,7 +102,9 @@ def test_two_distributions_claiming_one_plugin_name_are_refused(site):
 
 def test_disable_plugins_accepts_module_processor_and_notifier_names():
     plugins = load_plugins(
-        make_settings(PAYGATE_DISABLE_PLUGINS="paygate.builtin.policies.refund_window,test,webhook"),
+        make_settings(
+            PAYGATE_DISABLE_PLUGINS="paygate.builtin.policies.refund_window,test,webhook"
+        ),
         entry_points=False,
     )
     assert "paygate.builtin.policies.refund_window" not in dict(plugins.pm.list_name_plugin())
@@ -113,7 +115,9 @@ def test_disable_plugins_accepts_module_processor_and_notifier_names():
         "notifier:webhook",
     ]
     short = load_plugins(make_settings(PAYGATE_DISABLE_PLUGINS="testmode"), entry_points=False)
-    assert "test" not in short.processors and short.disabled == ["paygate.builtin.processors.testmode"]
+    assert "test" not in short.processors and short.disabled == [
+        "paygate.builtin.processors.testmode"
+    ]
 
 
 def test_a_disable_name_that_matches_nothing_is_warned_about(caplog):
@@ -166,7 +170,9 @@ def test_two_processors_with_one_name_are_refused_naming_both_plugins():
     with pytest.raises(PluginError) as raised:
         with register_plugin(plugins, ProvidesProcessors(ScriptedBank(name="test")), name="dup"):
             pass
-    assert "'paygate.builtin.processors.testmode'" in str(raised.value) and "'dup'" in str(raised.value)
+    assert "'paygate.builtin.processors.testmode'" in str(raised.value) and "'dup'" in str(
+        raised.value
+    )
     assert plugins.processor("test").__class__.__name__ == "TestModeProcessor"  # unharmed
 
 
@@ -197,7 +203,10 @@ def test_paygate_plugins_json_shows_an_installed_plugin_and_what_is_disabled(sit
     module = unique("tinybank")
     fake_distribution(site, "paygate-tinybank", "1.2.3", {"tinybank": module}, {module: TINYBANK})
     result = paygate_cli(
-        "plugins", "--json", site=site, PAYGATE_DISABLE_PLUGINS="paygate.builtin.policies.refund_window"
+        "plugins",
+        "--json",
+        site=site,
+        PAYGATE_DISABLE_PLUGINS="paygate.builtin.policies.refund_window",
     )
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)

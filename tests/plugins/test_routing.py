@@ -247,8 +247,10 @@ def test_plugins_endpoint_lists_plugins_processors_and_the_merchants_routing(ctx
         "supports_manual_capture": False,
         "default": True,
     }
-    assert {"name": "webhook", "plugin": "paygate.builtin.notifiers.hmac_webhook", "default": True} in (
-        body["notifiers"]
-    )
+    assert {
+        "name": "webhook",
+        "plugin": "paygate.builtin.notifiers.hmac_webhook",
+        "default": True,
+    } in (body["notifiers"])
     assert body["merchant_processor"] == "extra"
     assert body["disabled"] == []
