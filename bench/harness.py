@@ -22,31 +22,26 @@ RESET_TABLES = "webhook_attempts, webhook_logs, refunds, payments, idempotency_k
 
 @dataclass(frozen=True)
 class Profile:
+    """How much each benchmark does: ``FULL`` for docs/performance.md, ``QUICK`` for a smoke run.
+    Paygate's own settings come from ``paygate.config.Settings``, never from here."""
+
     name: str
     runs: int
-    clients: int = 16
-    load_seconds: float = 20.0
-    e2e_payments: int = 500
-    e2e_rate: float = 10.0
-    drain_payments: int = 2000
-    webhook_only: int = 3000
-    pgbench_seconds: float = 6.0
-    noop_tasks: int = 3000
-    orders: int = 5000
+    clients: int
+    load_seconds: float
+    e2e_payments: int
+    e2e_rate: float
+    drain_payments: int
+    webhook_only: int
+    pgbench_seconds: float
+    noop_tasks: int
+    orders: int
 
 
-FULL = Profile("full", runs=3)
-QUICK = Profile(
-    "quick",
-    runs=1,
-    load_seconds=3.0,
-    e2e_payments=30,
-    drain_payments=200,
-    webhook_only=300,
-    pgbench_seconds=2.0,
-    noop_tasks=500,
-    orders=500,
-)
+# One row per profile, in the field order above.
+#              name     runs clients load_s e2e  e2e_rate drain webhook pgbench noop  orders
+FULL = Profile("full",  3,   16,     20.0,  500, 10.0,    2000, 3000,   6.0,    3000, 5000)  # fmt: skip
+QUICK = Profile("quick", 1,  16,     3.0,   30,  10.0,    200,  300,    2.0,    500,  500)  # fmt: skip
 
 
 @functools.cache

@@ -1,9 +1,10 @@
 """The merchant's webhook receiver for the benchmark: answers 200 and verifies every signature.
 
 Runs as its own process (``python -m bench.receiver PORT SECRET``) so its CPU is not the
-driver's. A minimal asyncio HTTP/1.1 server with keep-alive: Paygate's notifier keeps
-connections open, as a merchant's real server would let it. Every delivery is checked two ways,
-``X-Webhook-Signature`` (hex HMAC of the body with the secret's UTF-8 bytes) and, for a
+driver's. The server is the suite's one test receiver, ``paygate.testing.Receiver`` (asyncio
+HTTP/1.1 with keep-alive: Paygate's notifier keeps connections open, as a merchant's real server
+would let it); this module adds what the benchmark records at ``/webhooks``. Every delivery is
+checked two ways, ``X-Webhook-Signature`` (hex HMAC of the body with the secret's UTF-8 bytes) and, for a
 ``whsec_`` secret, the Standard Webhooks ``webhook-signature``; each arrival is recorded as
 (event, resource id, webhook-id, CLOCK_MONOTONIC seconds, signature ok).
 
@@ -13,7 +14,6 @@ Control endpoints for the driver: ``GET /_stats`` (counts), ``GET /_dump`` (ever
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -22,7 +22,7 @@ import time
 
 import orjson
 
-OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+from paygate.testing.receiver import Answer, Received, Receiver
 
 
 def signature_ok(secret: str, headers: dict[bytes, bytes], body: bytes) -> bool:
@@ -86,49 +86,30 @@ class Recorder:
         }
 
 
-def _answer(body: bytes) -> bytes:
-    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
-    return head.encode() + b"\r\n\r\n" + body
-
-
-async def handle(recorder: Recorder, reader, writer) -> None:
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            request_line, *lines = head[:-4].split(b"\r\n")
-            method, path, _ = request_line.split(b" ", 2)
-            headers = {}
-            for line in lines:
-                name, _, value = line.partition(b":")
-                headers[name.strip().lower()] = value.strip()
-            length = int(headers.get(b"content-length", b"0"))
-            body = await reader.readexactly(length) if length else b""
-            if path == b"/_stats":
-                writer.write(_answer(orjson.dumps(recorder.stats())))
-            elif path == b"/_dump":
-                writer.write(_answer(orjson.dumps(recorder.arrivals)))
-            elif path == b"/_reset" and method == b"POST":
-                recorder.reset()
-                writer.write(_answer(b"{}"))
-            else:
-                recorder.record(headers, body)
-                writer.write(OK)
-            if headers.get(b"connection", b"").lower() == b"close":
-                break
-    except (asyncio.IncompleteReadError, ConnectionError, ValueError):
-        pass
-    finally:
-        writer.close()
-
-
-async def serve(port: int, secret: str) -> None:
+def serve(port: int, secret: str) -> None:
     recorder = Recorder(secret)
-    server = await asyncio.start_server(
-        lambda r, w: handle(recorder, r, w), "127.0.0.1", port, backlog=1024
-    )
-    async with server:
-        await server.serve_forever()
+    receiver = Receiver(port=port)
+
+    def deliver(request: Received) -> Answer:
+        headers = {k.lower().encode(): v.encode() for k, v in request.headers.items()}
+        recorder.record(headers, request.body)
+        return Answer(200, b"ok", {"Content-Type": "text/plain"})
+
+    def reset(request: Received) -> Answer:
+        recorder.reset()
+        receiver.clear()  # the server's own copies too: memory stays one benchmark's worth
+        return _json({})
+
+    receiver.answer_with("/webhooks", deliver)
+    receiver.answer_with("/_stats", lambda request: _json(recorder.stats()))
+    receiver.answer_with("/_dump", lambda request: _json(recorder.arrivals))
+    receiver.answer_with("/_reset", reset)
+    receiver.serve_forever()
+
+
+def _json(value) -> Answer:
+    return Answer(200, orjson.dumps(value), {"Content-Type": "application/json"})
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(int(sys.argv[1]), sys.argv[2]))
+    serve(int(sys.argv[1]), sys.argv[2])

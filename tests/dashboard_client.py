@@ -63,18 +63,6 @@ class DashboardClient:
         return result
 
 
-def pay(ctx, merchant, amount: int = 50000, vpa: str = "success@test", settle: bool = True):
-    """An order and a UPI payment through the services, settled by the processor when
-    ``settle`` (``success@test`` succeeds, ``failure@test`` fails); returns the payment view."""
-    from paygate.services import orders, payments, views
-
-    order = orders.create(ctx, merchant, {"amount": amount})
-    payment = payments.create(ctx, merchant, {"order_id": order.id, "method": "upi", "vpa": vpa})
-    if settle:
-        payments.process(ctx, payment.id)
-    return views.payment_view(payments.get(ctx, merchant, payment.id))
-
-
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
 
 

@@ -19,11 +19,14 @@ from paygate.db import Database, connect
 from paygate.db.merchants import insert as insert_merchant
 from paygate.db.merchants import seed_test_merchant
 from paygate.db.migrate import migrate
-from paygate.embedded import free_port
+from paygate.embedded import Scratch, free_port
 from paygate.jobs.queue import Queue, build_queue
 from paygate.plugins import load_plugins
 from paygate.services import Context, merchants
+from paygate.testing.receiver import Receiver
+from tests import services as test_services
 
+SERVICES = pytest.StashKey[Scratch]()
 TEST_KEY = "key_test_abc123"
 TEST_SECRET = "secret_test_xyz789"
 AUTH = {"X-Api-Key": TEST_KEY, "X-Api-Secret": TEST_SECRET}
@@ -45,12 +48,34 @@ def make_settings(**env_overrides: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
+def paygate_services(request) -> Iterator[Scratch | None]:
+    """PostgreSQL and Redis for this run, started by the first test that needs them.
+
+    ``DATABASE_URL``/``REDIS_URL`` set: a fresh database on that PostgreSQL (dropped at the
+    end) and that Redis; unset: embedded servers, as ``paygate up`` starts them. The URLs go
+    into ``os.environ`` (next to this run's queue name, set in conftest.py), so the settings the
+    fixtures build and every gateway subprocess they start use them.
+    """
+    if os.environ.get("PAYGATE_TESTS_CHILD"):  # a pytest run inside a test: the parent's servers
+        yield None
+        return
+    services = test_services.start()
+    request.config.stash[SERVICES] = services
+    try:
+        os.environ["DATABASE_URL"] = services.database_url
+        os.environ["REDIS_URL"] = services.redis_url
+        yield services
+    finally:
+        test_services.stop(services)
+
+
+@pytest.fixture(scope="session")
+def database_url(paygate_services) -> str:
     return os.environ["DATABASE_URL"]
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
+def redis_url(paygate_services) -> str:
     return os.environ["REDIS_URL"]
 
 
@@ -127,16 +152,21 @@ def test_merchant(ctx) -> dict:
 def other_merchant(ctx) -> dict:
     """A second merchant, for tenancy tests."""
     with ctx.db.connection() as conn:
-        insert_merchant(
-            conn,
-            id=OTHER_MERCHANT_ID,
-            name="Other Merchant",
-            email="other@example.com",
-            api_key=OTHER_AUTH["X-Api-Key"],
-            api_secret=OTHER_AUTH["X-Api-Secret"],
-            webhook_secret="whsec_other",
-        )
+        insert_other_merchant(conn)
     return merchants.get(ctx, OTHER_MERCHANT_ID)
+
+
+def insert_other_merchant(conn) -> None:
+    """The second merchant (``OTHER_AUTH``), next to the seeded test merchant."""
+    insert_merchant(
+        conn,
+        id=OTHER_MERCHANT_ID,
+        name="Other Merchant",
+        email="other@example.com",
+        api_key=OTHER_AUTH["X-Api-Key"],
+        api_secret=OTHER_AUTH["X-Api-Secret"],
+        webhook_secret="whsec_other",
+    )
 
 
 @pytest.fixture
@@ -145,6 +175,13 @@ def api(ctx) -> falcon.testing.TestClient:
     from paygate.api.app import create_app
 
     return falcon.testing.TestClient(create_app(ctx), headers={"Content-Type": "application/json"})
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real webhook receiver on 127.0.0.1 (the contract kit's), closed after the test."""
+    with Receiver() as server:
+        yield server
 
 
 def set_webhook_url(ctx: Context, url: str | None, merchant_id: str = TEST_MERCHANT_ID) -> None:
@@ -158,7 +195,8 @@ def set_webhook_url(ctx: Context, url: str | None, merchant_id: str = TEST_MERCH
 
 @dataclass
 class Gateway:
-    """API (gunicorn) and workers (Huey consumers) as real processes on the test servers."""
+    """API (gunicorn) and workers (Huey consumers) as real processes on the test servers, run
+    by ``python`` (another virtual environment's, say) in ``cwd``."""
 
     env: dict[str, str]
     api_port: int = 0
@@ -166,6 +204,8 @@ class Gateway:
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)
     tmp: str = ""
+    python: str = sys.executable
+    cwd: str | None = None
 
     @property
     def url(self) -> str:
@@ -175,8 +215,9 @@ class Gateway:
         log_path = os.path.join(self.tmp, f"{name}.log")
         self.logs[name] = log_path
         proc = subprocess.Popen(
-            [sys.executable, "-m", "paygate", *args],
+            [self.python, "-m", "paygate", *args],
             env=self.env,
+            cwd=self.cwd,
             stdout=open(log_path, "ab"),
             stderr=subprocess.STDOUT,
             start_new_session=True,

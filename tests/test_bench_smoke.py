@@ -113,6 +113,7 @@ def test_targets_need_both_the_absolute_figure_and_the_ratio_to_pgbench():
 
 @pytest.mark.e2e
 @pytest.mark.slow
+@pytest.mark.usefixtures("paygate_services")  # the bench runs on the suite's servers
 def test_quick_bench_runs_green_with_its_gates(tmp_path):
     """The whole suite in --quick mode: gates must hold; speed is reported, never asserted."""
     env = {k: v for k, v in os.environ.items() if k != "PAYGATE_QUEUE"}

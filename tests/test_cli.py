@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from paygate.embedded import free_port
+from tests.factories import create_order, create_payment
 from tests.fixtures import AUTH, wait_for
 
 
@@ -79,15 +80,8 @@ def test_up_runs_on_embedded_servers_and_ctrl_c_leaves_nothing_behind(tmp_path):
         assert f"http://localhost:{env['PORT']}" in banner and "Ctrl-C" in banner
         children = psutil.Process(up.pid).children(recursive=True)
         assert len(children) >= 4  # postgres, valkey, api, worker (and their workers)
-        order = requests.post(
-            api + "/api/v1/orders", json={"amount": 12300}, headers=AUTH, timeout=5
-        ).json()
-        payment = requests.post(
-            api + "/api/v1/payments",
-            headers=AUTH,
-            timeout=5,
-            json={"order_id": order["id"], "method": "upi", "vpa": "user@paytm"},
-        ).json()
+        order = create_order(api, 12300)
+        payment = create_payment(api, order_id=order["id"])
         assert payment["status"] == "pending"
         wait_for(
             lambda: (
@@ -117,6 +111,7 @@ def test_up_runs_on_embedded_servers_and_ctrl_c_leaves_nothing_behind(tmp_path):
         up.wait(60)
 
 
+@pytest.mark.usefixtures("paygate_services")  # the API connects to the database first
 def test_port_in_use_is_one_clear_line(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

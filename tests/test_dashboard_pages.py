@@ -12,7 +12,8 @@ from paygate.config import TEST_MERCHANT_ID
 from paygate.services import dashboard, merchants, webhooks
 from paygate.web.dashboard.app import create_app
 from paygate.web.dashboard.render import parse_rupees, percent
-from tests.dashboard_client import DashboardClient, by_test_id, pay
+from tests.dashboard_client import DashboardClient, by_test_id
+from tests.factories import service_payment as pay
 from tests.fixtures import OTHER_MERCHANT_ID, set_webhook_url
 
 

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from paygate.config import TEST_MERCHANT_ID
 from paygate.services import payments
+from tests.factories import create_order
 from tests.fixtures import AUTH
-
-
-def create_order(api, amount=50000, **extra):
-    result = api.simulate_post("/api/v1/orders", json={"amount": amount, **extra}, headers=AUTH)
-    assert result.status_code == 201, result.text
-    return result.json
 
 
 def test_health_reports_database_redis_and_worker(api):

@@ -7,22 +7,11 @@ import pytest
 
 from paygate import ChargeResult, RefundResult, hookimpl
 from paygate.errors import NotFound
-from paygate.services import merchants, payments, refunds
+from paygate.services import merchants, refunds
+from tests.factories import create_payment, paid_payment
 from tests.fixtures import AUTH, OTHER_AUTH
 
 REFUND_ID_LENGTH = len("rfnd_") + 16
-
-
-def paid_payment(ctx, api, amount: int = 10000, vpa: str = "user@paytm") -> dict:
-    """A payment the worker path has settled (``success`` unless ``vpa`` says otherwise)."""
-    order = api.simulate_post("/api/v1/orders", json={"amount": amount}, headers=AUTH).json
-    payment = api.simulate_post(
-        "/api/v1/payments",
-        json={"order_id": order["id"], "method": "upi", "vpa": vpa},
-        headers=AUTH,
-    ).json
-    payments.process(ctx, payment["id"])
-    return api.simulate_get(f"/api/v1/payments/{payment['id']}", headers=AUTH).json
 
 
 def refund(api, payment_id: str, body, headers=None):
@@ -116,12 +105,7 @@ def test_processed_refunds_still_count_against_the_available_amount(ctx, api):
 @pytest.mark.parametrize("vpa", ["failure@test", None], ids=["failed", "pending"])
 def test_refund_of_a_payment_that_is_not_successful_is_rejected(ctx, api, vpa):
     if vpa is None:  # never processed: still pending
-        order = api.simulate_post("/api/v1/orders", json={"amount": 10000}, headers=AUTH).json
-        payment = api.simulate_post(
-            "/api/v1/payments",
-            json={"order_id": order["id"], "method": "upi", "vpa": "user@paytm"},
-            headers=AUTH,
-        ).json
+        payment = create_payment(api, 10000)
     else:
         payment = paid_payment(ctx, api, vpa=vpa)
         assert payment["status"] == "failed"

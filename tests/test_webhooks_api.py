@@ -8,12 +8,10 @@ import uuid
 
 import falcon.testing
 import orjson
-import pytest
 
 from paygate.api.app import create_app
 from paygate.services import webhooks
 from tests.fixtures import AUTH, OTHER_AUTH, set_webhook_url
-from tests.webhook_receiver import Receiver
 
 LOG_KEYS = {
     "id",
@@ -25,12 +23,6 @@ LOG_KEYS = {
     "next_retry_at",
     "response_code",
 }
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as r:
-        yield r
 
 
 def send_test(api, auth=AUTH) -> str:

@@ -14,14 +14,9 @@ import pytest
 from paygate.db import webhooks as repo
 from paygate.services import webhooks
 from paygate.services.webhooks import next_delay
-from tests.fixtures import AUTH, set_webhook_url
-from tests.webhook_receiver import Answer, Receiver
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as r:
-        yield r
+from paygate.testing.receiver import Answer
+from tests.factories import create_payment
+from tests.fixtures import set_webhook_url
 
 
 def send_test(ctx) -> str:
@@ -173,12 +168,7 @@ def test_a_refused_connection_is_a_failed_attempt(ctx):
 
 
 def test_no_url_means_no_event_is_written_and_nothing_is_sent(ctx, api):
-    order = api.simulate_post("/api/v1/orders", json={"amount": 50000}, headers=AUTH).json
-    api.simulate_post(
-        "/api/v1/payments",
-        json={"order_id": order["id"], "method": "upi", "vpa": "user@paytm"},
-        headers=AUTH,
-    )
+    create_payment(api)
     with ctx.db.connection() as conn:
         assert conn.execute("SELECT count(*) AS n FROM webhook_logs").fetchone()["n"] == 0
 
@@ -190,7 +180,7 @@ def test_a_url_removed_after_the_event_means_nothing_is_sent(ctx, receiver):
     assert webhooks.deliver(ctx, log_id) == "no_url"
     state = row(ctx, log_id)
     assert state["status"] == "failed" and state["next_retry_at"] is None
-    assert receiver.received == []
+    assert receiver.requests == []
 
 
 def test_each_attempt_goes_to_the_url_configured_now(ctx, receiver):
@@ -214,7 +204,7 @@ def test_without_the_switch_a_private_address_is_refused_at_connect_time(make_ct
     assert webhooks.deliver(ctx, log_id) == "pending"
     (attempt,) = attempts(ctx, log_id)
     assert attempt["error"] == "address not allowed: 127.0.0.1"
-    assert receiver.received == []
+    assert receiver.requests == []
 
 
 def test_an_attempt_that_lost_its_lease_records_nothing(ctx, receiver):
@@ -253,7 +243,7 @@ def test_a_leased_delivery_is_not_taken_by_a_second_worker(ctx, receiver):
     with ctx.db.connection() as conn:
         assert repo.claim(conn, log_id, 30) is not None
     assert webhooks.deliver(ctx, log_id) == "skipped"
-    assert receiver.received == []
+    assert receiver.requests == []
 
 
 def test_keep_alive_connections_are_reused_between_deliveries(ctx, receiver):

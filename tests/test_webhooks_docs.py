@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from paygate.services import webhooks
+from paygate.testing.receiver import Receiver
 from tests.fixtures import AUTH, set_webhook_url
-from tests.webhook_receiver import Receiver
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "webhooks.md"
 

@@ -15,8 +15,9 @@ import standardwebhooks
 
 from paygate import Delivery, compact_json
 from paygate.services import payments, refunds, webhooks
+from paygate.testing.receiver import Answer
+from tests import factories
 from tests.fixtures import AUTH, set_webhook_url
-from tests.webhook_receiver import Answer, Receiver
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists("/usr/bin/node"), reason="the Node receiver needs /usr/bin/node"
@@ -82,14 +83,7 @@ def pending_logs(ctx) -> list[str]:
 
 
 def create_payment(api, vpa: str) -> str:
-    order = api.simulate_post("/api/v1/orders", json={"amount": 50000}, headers=AUTH).json
-    result = api.simulate_post(
-        "/api/v1/payments",
-        json={"order_id": order["id"], "method": "upi", "vpa": vpa},
-        headers=AUTH,
-    )
-    assert result.status_code == 201, result.text
-    return result.json["id"]
+    return factories.create_payment(api, method={"method": "upi", "vpa": vpa})["id"]
 
 
 def refund(api, payment_id: str, amount: int, reason: str) -> str:
@@ -177,12 +171,6 @@ def test_a_node_receiver_verifies_bodies_that_need_care_to_serialize(ctx):
         verdicts = node.verdicts()
     assert [r.status_code for r in results] == [200] * len(payloads)
     assert len(verdicts) == len(payloads) and all(v["ok"] for v in verdicts)
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as r:
-        yield r
 
 
 def test_standard_webhooks_verifies_a_generated_secret_and_the_id_is_stable_across_retries(

@@ -40,20 +40,27 @@ def wait_after(result: Answer, attempt: int) -> float:
 
 
 def ask_until_known(
-    first: Callable[[], A], again: Callable[[], A], *, attempt: int, lease_seconds: float
+    first: Callable[[], A],
+    again: Callable[[], A],
+    *,
+    attempt: int,
+    lease_seconds: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> A:
     """Call ``first``; while the answer is pending and the wait is short, wait and call
     ``again``. Returns the last answer, which is still pending when the wait was too long.
-    Exceptions from the processor propagate: the caller defers, never guesses an outcome."""
-    deadline = time.monotonic() + lease_seconds * 0.5
+    Exceptions from the processor propagate: the caller defers, never guesses an outcome.
+    ``clock``/``sleep`` are there for tests that step time by hand."""
+    deadline = clock() + lease_seconds * 0.5
     result = first()
     asked = 0
     while result.outcome == Outcome.PENDING:
         # Without a retry_after each inline ask backs off further, so the job soon defers.
         wait = wait_after(result, attempt + asked)
-        if wait > INLINE_WAIT_SECONDS or time.monotonic() + wait > deadline:
+        if wait > INLINE_WAIT_SECONDS or clock() + wait > deadline:
             break
-        time.sleep(wait)
+        sleep(wait)
         asked += 1
         result = again()
     return result

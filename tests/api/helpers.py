@@ -1,11 +1,14 @@
-"""Small request builders shared by the API contract tests."""
+"""Small request builders shared by the API contract tests (orders and payments come from
+tests/factories.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fixtures import AUTH
+from tests.factories import create_order, post, post_payment
+
+__all__ = ["card", "count", "create_order", "error_of", "pay", "pay_card", "pay_upi"]
 
 VISA = "4111111111111111"
 
@@ -35,24 +38,16 @@ def with_check_digit(prefix_and_body: str) -> str:
     return prefix_and_body + str((10 - total % 10) % 10)
 
 
-def create_order(api, amount: int = 50000, headers: dict | None = None, **extra) -> dict:
-    result = api.simulate_post(
-        "/api/v1/orders", json={"amount": amount, **extra}, headers=headers or AUTH
-    )
-    assert result.status_code == 201, result.text
-    return result.json
-
-
 def pay(api, body: dict, headers: dict | None = None, path: str = "/api/v1/payments"):
-    return api.simulate_post(path, json=body, headers=AUTH if headers is None else headers)
+    return post(api, path, body, headers)
 
 
 def pay_upi(api, order_id: str, vpa: str = "user@paytm", headers: dict | None = None):
-    return pay(api, {"order_id": order_id, "method": "upi", "vpa": vpa}, headers)
+    return post_payment(api, order_id, {"method": "upi", "vpa": vpa}, headers)
 
 
 def pay_card(api, order_id: str, headers: dict | None = None, **card_fields):
-    return pay(api, {"order_id": order_id, "method": "card", "card": card(**card_fields)}, headers)
+    return post_payment(api, order_id, {"method": "card", "card": card(**card_fields)}, headers)
 
 
 def error_of(result) -> tuple[int, str, str]:

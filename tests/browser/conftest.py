@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import create_order
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--headless",
@@ -22,14 +24,6 @@ CHROMIUM_FLAGS = [
 ARTIFACTS = Path(os.environ.get("PAYGATE_ARTIFACTS", "artifacts")) / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 360, "height": 740}
-
-
-def pytest_collection_modifyitems(items):
-    # This hook sees the whole session's items, not only this directory's: mark ours only.
-    here = Path(__file__).resolve().parent
-    for item in items:
-        if here in Path(item.path).resolve().parents:
-            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session")
@@ -104,8 +98,6 @@ def new_order(checkout_gateway):
     """Create an order through the real API; returns its JSON."""
 
     def create(amount: int = 50000) -> dict:
-        response = checkout_gateway.api_call("POST", "/api/v1/orders", json={"amount": amount})
-        assert response.status_code == 201, response.text
-        return response.json()
+        return create_order(checkout_gateway, amount)
 
     return create

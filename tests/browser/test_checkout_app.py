@@ -9,10 +9,10 @@ from pathlib import Path
 import falcon.testing
 import pytest
 
-from paygate.services import orders, views
 from paygate.web.checkout.app import create_app
 from paygate.web.checkout.security import content_security_policy, frame_ancestors
 from paygate.web.formatting import money
+from tests.factories import service_order
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ def client(ctx) -> falcon.testing.TestClient:
 
 @pytest.fixture
 def order(ctx, test_merchant) -> dict:
-    return views.order_view(orders.create(ctx, test_merchant, {"amount": 50000}))
+    return service_order(ctx, test_merchant)
 
 
 def assert_security_headers(result) -> None:

@@ -11,10 +11,12 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
+from tests.factories import create_payment
 from tests.fixtures import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTLED = 10_000  # ms: create, 0.5 s processing, then the page's 2 s poll
+A_UPI = {"method": "upi", "vpa": "a@upi"}
 
 
 def contract_test_ids() -> tuple[set[str], set[str]]:
@@ -282,9 +284,7 @@ def test_unknown_order_gets_a_clear_not_found_page(page, checkout_gateway):
 
 def test_paid_order_gets_an_already_paid_page(page, checkout_gateway, new_order):
     order = new_order(50000)
-    created = checkout_gateway.api_call(
-        "POST", "/api/v1/payments", json={"order_id": order["id"], "method": "upi", "vpa": "a@upi"}
-    ).json()
+    created = create_payment(checkout_gateway, order_id=order["id"], method=A_UPI)
     wait_for(
         lambda: payment_of(checkout_gateway, created["id"])["status"] == "success",
         timeout=10,

@@ -18,10 +18,10 @@ from playwright.sync_api import expect
 
 from paygate.config import TEST_MERCHANT_ID
 from paygate.services import auth, merchants, webhooks
+from paygate.testing.receiver import Answer
 from tests.browser.conftest import screenshot
-from tests.dashboard_client import pay
+from tests.factories import service_payment as pay
 from tests.fixtures import set_webhook_url, wait_for
-from tests.webhook_receiver import Answer, Receiver
 
 CONTRACT_IDS = {
     "/login": ["login-form", "email-input", "password-input", "login-button"],
@@ -56,12 +56,6 @@ CONTRACT_IDS = {
         "code-snippet-webhook",
     ],
 }
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as server:
-        yield server
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
 
+import paygate.testing.receiver
 from tests.fixtures import AUTH
 
 # Card data the scan looks for afterwards: it must never come to rest anywhere.
@@ -112,54 +112,14 @@ def pay_once(session, base_url: str, i: int, result: LoadResult, lock) -> None:
             result.payment_ids.append(answers[1].json()["id"])
 
 
-class QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address) -> None:
-        """A killed worker drops its connection mid-request: expected here, not news."""
-
-
-class Receiver:
-    """A merchant's webhook endpoint: answers 200 and remembers every body it was sent."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as the notifier's sessions expect
-
-            def do_POST(self) -> None:
-                expected = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(expected)
-                if len(body) < expected:  # the sender died mid-request: nothing was delivered
-                    self.close_connection = True
-                    return
-                with receiver._lock:
-                    receiver.bodies.append(body)
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = QuietServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+class Receiver(paygate.testing.receiver.Receiver):
+    """A merchant's webhook endpoint (the contract kit's receiver): answers 200 and remembers
+    every delivery; a sender that dies mid-request delivered nothing."""
 
     def deliveries(self, *events: str) -> Counter:
         """How many times each (event, payment id) arrived."""
         seen: Counter = Counter()
-        with self._lock:
-            bodies = list(self.bodies)
-        for body in bodies:
+        for body in self.bodies():
             doc = json.loads(body)
             if not events or doc["event"] in events:
                 resource = doc["data"].get("payment") or doc["data"].get("refund") or {}
@@ -168,11 +128,12 @@ class Receiver:
 
     def close(self, keep_bodies_in: Path | None = None) -> None:
         """Stop; with ``keep_bodies_in``, write every body received there (for the scan)."""
-        self.server.shutdown()
-        self.server.server_close()
+        super().close()
         if keep_bodies_in is not None:
-            with self._lock:
-                keep_bodies_in.write_bytes(b"\n".join(self.bodies))
+            keep_bodies_in.write_bytes(b"\n".join(self.bodies()))
+
+    def bodies(self) -> list[bytes]:
+        return [request.body for request in list(self.requests)]
 
 
 def ledger_charges(ledger: Path, operation: str = "charge") -> Counter:

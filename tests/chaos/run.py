@@ -39,7 +39,7 @@ class ChaosRun:
         directory.mkdir(parents=True, exist_ok=True)
         receiver = Receiver()
         database = f"chaos_{slug}"
-        url = servers.create_database(database, receiver.url)
+        url = servers.create_database(database, receiver.url())
         ledger = directory / "processor.ledger"
         gateway = Gateway(
             env=child_env(servers, url, PAYGATE_TESTMODE_LEDGER=str(ledger), **env),

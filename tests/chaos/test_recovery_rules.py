@@ -12,20 +12,15 @@ from paygate.jobs.worker import OutageLogFilter
 from paygate.services import payments, recovery
 from paygate.types import ChargeRequest
 from tests.chaos.load import ledger_calls, ledger_charges
+from tests.factories import create_payment
 from tests.fixtures import AUTH, make_settings, run_queue
 
 LONG = 30.0  # redispatch_after: longer than any of these tests
 
 
 def new_payments(api, count: int) -> list[str]:
-    ids = []
-    for _ in range(count):
-        order = api.simulate_post("/api/v1/orders", json={"amount": 1000}, headers=AUTH).json
-        body = {"order_id": order["id"], "method": "upi", "vpa": "user@okaxis"}
-        payment = api.simulate_post("/api/v1/payments", json=body, headers=AUTH)
-        assert payment.status_code == 201, payment.text
-        ids.append(payment.json["id"])
-    return ids
+    upi = {"method": "upi", "vpa": "user@okaxis"}
+    return [create_payment(api, 1000, upi)["id"] for _ in range(count)]
 
 
 def set_rows(ctx, sql: str, ids: list[str]) -> None:
@@ -117,6 +112,7 @@ def test_the_ledger_counts_money_once_per_key_across_repeated_charges(tmp_path, 
 
 
 def test_outage_errors_are_logged_once_without_a_traceback_and_bugs_in_full(caplog):
+
     logger = logging.getLogger("paygate-test-outage-filter")
     logger.addFilter(OutageLogFilter(every=60))
     with caplog.at_level(logging.INFO, logger=logger.name):

@@ -3,16 +3,14 @@ PostgreSQL, and a real HTTP receiver standing in for the merchant's server."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import random
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 
 import pytest
 
-from tests.e2e.test_payment_flow import pay, restringify_with_node
+from tests.e2e.helpers import moment, settled, signed_payload
+from tests.e2e.test_payment_flow import pay
 from tests.fixtures import set_webhook_url, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -20,19 +18,6 @@ pytestmark = pytest.mark.e2e
 # Above the worker's inline wait: the refund job defers and the janitor brings it back, the
 # path a production refund (3-5 s) takes.
 DELAY_MS = 2500
-
-
-def settled(gateway, path: str, pending: str = "pending", timeout: float = 15.0) -> dict:
-    return wait_for(
-        lambda: (r := gateway.api_call("GET", path).json())["status"] != pending and r,
-        timeout=timeout,
-        interval=0.1,
-        message=f"{path} still {pending} after {timeout} s; logs: {gateway.tail()}",
-    )
-
-
-def moment(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def hooks_for(httpserver, resource_id: str) -> dict[str, object]:
@@ -108,14 +93,7 @@ def test_refund_is_processed_by_the_worker_and_signed_events_arrive(
         "refund.created and refund.processed",
     )
     for name in ("refund.created", "refund.processed"):
-        request = hooks[name]
-        body = request.get_data()
-        expected = hmac.new(b"whsec_test_abc123", body, hashlib.sha256).hexdigest()
-        assert request.headers["X-Webhook-Signature"] == expected
-        assert request.headers["Content-Type"] == "application/json"
-        assert restringify_with_node(body) == body
-        payload = json.loads(body)
-        assert isinstance(payload["timestamp"], int)
+        payload = signed_payload(hooks[name])
         assert payload["data"]["refund"]["payment_id"] == payment["id"]
         assert payload["data"]["refund"]["amount"] == 6000
     processed = json.loads(hooks["refund.processed"].get_data())["data"]["refund"]

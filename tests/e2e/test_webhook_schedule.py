@@ -27,10 +27,9 @@ import pytest
 import redis
 
 from paygate.db import connect
-from paygate.db.merchants import insert as insert_merchant
 from paygate.embedded import free_port, valkey_in
-from tests.fixtures import OTHER_AUTH, OTHER_MERCHANT_ID, TEST_ENV, Gateway, wait_for
-from tests.webhook_receiver import Answer, Receiver
+from paygate.testing.receiver import Answer, Receiver
+from tests.fixtures import OTHER_AUTH, TEST_ENV, Gateway, insert_other_merchant, wait_for
 
 # The chaos gateway makes the module a fault-injection test; both gateways share its ~55 s.
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos, pytest.mark.slow]
@@ -97,15 +96,7 @@ def _start(
     started.append(run)  # stopped and dropped at the end even if it fails to start
     gateway.start_api()  # migrates and seeds the test merchant
     with connect(database_url) as conn:
-        insert_merchant(
-            conn,
-            id=OTHER_MERCHANT_ID,
-            name="Other Merchant",
-            email="other@example.com",
-            api_key=OTHER_AUTH["X-Api-Key"],
-            api_secret=OTHER_AUTH["X-Api-Secret"],
-            webhook_secret="whsec_other",
-        )
+        insert_other_merchant(conn)
     gateway.start_worker()
     gateway.wait_healthy(worker=True)
     receiver.answer(run.path("always"), Answer(500, b"down"))
@@ -130,8 +121,8 @@ def _send_tests(run: Run) -> None:
 
 
 @pytest.fixture(scope="module")
-def runs(request, tmp_path_factory):
-    services = request.config.stash["paygate_services"]
+def runs(paygate_services, tmp_path_factory):
+    services = paygate_services
     tmp = tmp_path_factory.mktemp("webhook-schedule")
     prefix = services.database_name
     valkey = valkey_in(tmp / "valkey", free_port()).start()

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from paygate import ChargeRequest, ChargeResult, Payment, Refund, RefundResult, hookimpl
-from tests.fixtures import AUTH
+from tests.factories import create_order, post_payment
 
 
 @dataclass
@@ -55,17 +55,9 @@ class ProvidesProcessors:
             register(processor)
 
 
-def create_order(api, amount: int = 50000) -> dict:
-    result = api.simulate_post("/api/v1/orders", json={"amount": amount}, headers=AUTH)
-    assert result.status_code == 201, result.text
-    return result.json
-
-
 def create_payment(api, amount: int = 50000, **method):
     """POST /api/v1/payments for a new order (UPI unless ``method`` says otherwise)."""
-    order = create_order(api, amount)
-    body = {"order_id": order["id"], **(method or {"method": "upi", "vpa": "user@paytm"})}
-    return api.simulate_post("/api/v1/payments", json=body, headers=AUTH)
+    return post_payment(api, create_order(api, amount)["id"], method or None)
 
 
 def fake_distribution(

@@ -11,42 +11,21 @@ import shutil
 import site
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.factories import create_order, create_payment
 from tests.fixtures import TEST_ENV, Gateway, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+UPI_OKAXIS = {"method": "upi", "vpa": "buyer@okaxis"}
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "paygate-processor-slowbank"
 SETTLE_SECONDS = "2.5"  # longer than the worker's inline wait: the janitor brings it back
 PAYGATE_SOURCES = ("setup.cfg", "pyproject.toml", "README.md", "paygate", "plugins", "web", "sdk")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "dist", ".*")
-
-
-@dataclass
-class VenvGateway(Gateway):
-    """The fixture's gateway, but every process runs the virtual environment's Python."""
-
-    python: str = sys.executable
-    cwd: str | None = None
-
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
-        log_path = os.path.join(self.tmp, f"{name}.log")
-        self.logs[name] = log_path
-        proc = subprocess.Popen(
-            [self.python, "-m", "paygate", *args],
-            env=self.env,
-            cwd=self.cwd,
-            stdout=open(log_path, "ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.procs[name] = proc
-        return proc
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 120) -> str:
@@ -165,19 +144,18 @@ def test_the_example_installs_lists_and_settles_payments_with_a_worker(ctx, venv
     )
     assert "now routes new payments to slowbank" in routed
 
-    gateway = VenvGateway(env=env, tmp=str(tmp_path), python=python, cwd=str(tmp_path))
+    # every process runs the virtual environment's Python
+    gateway = Gateway(env=env, tmp=str(tmp_path), python=python, cwd=str(tmp_path))
     try:
         gateway.start_api()
         gateway.start_worker()
         gateway.wait_healthy(worker=True)
         ids = {}
         for amount in (50000, 50013):  # Slowbank declines amounts ending in 13 paise
-            order = gateway.api_call("POST", "/api/v1/orders", json={"amount": amount}).json()
-            body = {"order_id": order["id"], "method": "upi", "vpa": "buyer@okaxis"}
-            created = gateway.api_call("POST", "/api/v1/payments", json=body)
-            assert created.status_code == 201, created.text
-            assert created.json()["status"] == "pending"
-            ids[amount] = created.json()["id"]
+            order = create_order(gateway, amount)
+            created = create_payment(gateway, order_id=order["id"], method=UPI_OKAXIS)
+            assert created["status"] == "pending"
+            ids[amount] = created["id"]
         card = gateway.api_call(
             "POST",
             "/api/v1/payments",
