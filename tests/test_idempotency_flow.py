@@ -7,7 +7,8 @@ from __future__ import annotations
 from paygate.services import idempotency
 from paygate.web.dashboard.app import create_app
 from tests.api.helpers import count, error_of
-from tests.dashboard_client import DashboardClient, pay
+from tests.dashboard_client import DashboardClient
+from tests.factories import service_payment as pay
 from tests.fixtures import AUTH
 
 
