@@ -147,6 +147,8 @@ class Settings:
     )
     max_body_bytes: int = setting("PAYGATE_MAX_BODY_BYTES", _int, 64 * 1024)
     secret_key: str = setting("PAYGATE_SECRET_KEY", _str, "")
+    # A dashboard session unused for this long ends (the 12-hour absolute limit stays).
+    session_idle_minutes: int = setting("PAYGATE_SESSION_IDLE_MINUTES", _int, 30)
     # The built-in refund_window policy: refunds only within this many days (0: off).
     refund_window_days: int = setting("PAYGATE_REFUND_WINDOW_DAYS", _days, 0)
     # The test-mode processor's ledger file (docs/operations.md, "Proving it"); None: off.

@@ -83,13 +83,20 @@ def insert_session(
     )
 
 
-def session_merchant(conn: psycopg.Connection, id_hash: str) -> Merchant | None:
-    """The merchant of a live session (not signed out, not expired), or None."""
+def session_merchant(
+    conn: psycopg.Connection, id_hash: str, idle_seconds: float
+) -> Merchant | None:
+    """The merchant of a live session (not signed out, not expired, used within
+    ``idle_seconds``), or None. Using it counts as activity: its idle clock starts again."""
     row = conn.execute(
-        f"""SELECT {merchant_columns} FROM merchants
-            WHERE id = (SELECT merchant_id FROM dashboard_sessions
-                        WHERE id_hash = %s AND {LIVE_SESSION})""",
-        (id_hash,),
+        f"""WITH seen AS (
+                UPDATE dashboard_sessions SET last_seen_at = now()
+                WHERE id_hash = %s AND {LIVE_SESSION}
+                  AND last_seen_at > now() - make_interval(secs => %s)
+                RETURNING merchant_id)
+            SELECT {merchant_columns} FROM merchants
+            WHERE id = (SELECT merchant_id FROM seen)""",
+        (id_hash, idle_seconds),
     ).fetchone()
     return merchant_from_row(row) if row is not None else None
 
@@ -113,8 +120,10 @@ def revoke_sessions(
     ).rowcount
 
 
-def live_sessions(conn: psycopg.Connection, merchant_id: str) -> int:
+def live_sessions(conn: psycopg.Connection, merchant_id: str, idle_seconds: float) -> int:
     return conn.execute(
-        f"SELECT count(*) AS n FROM dashboard_sessions WHERE merchant_id = %s AND {LIVE_SESSION}",
-        (merchant_id,),
+        f"""SELECT count(*) AS n FROM dashboard_sessions
+            WHERE merchant_id = %s AND {LIVE_SESSION}
+              AND last_seen_at > now() - make_interval(secs => %s)""",
+        (merchant_id, idle_seconds),
     ).fetchone()["n"]

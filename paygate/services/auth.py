@@ -162,6 +162,7 @@ def set_password(
 
 # -- signing --------------------------------------------------------------------------------
 
+
 def signing_key(ctx: Context, purpose: str) -> bytes:
     """A key for one purpose (``session``, ``csrf``, ``flash``) derived from the master key."""
     return keys.derived_key(ctx, f"paygate-dashboard:{purpose}")
@@ -212,13 +213,17 @@ def new_session(ctx: Context, merchant: Merchant, now: float | None = None) -> s
     return sign(ctx, "session", {"s": session_id})
 
 
+def _idle_seconds(ctx: Context) -> float:
+    return ctx.settings.session_idle_minutes * 60.0
+
+
 def session_merchant(ctx: Context, token: str | None) -> Merchant | None:
     """The signed-in, active merchant of a session token, or None."""
     key = _session_key(ctx, token)
     if key is None:
         return None
     with ctx.db.connection() as conn:
-        merchant = repo.session_merchant(conn, key)
+        merchant = repo.session_merchant(conn, key, _idle_seconds(ctx))
     return merchant if merchant is not None and merchant.is_active else None
 
 
@@ -239,7 +244,7 @@ def end_other_sessions(ctx: Context, merchant: Merchant, token: str | None) -> i
 def live_sessions(ctx: Context, merchant: Merchant) -> int:
     """How many browsers the merchant is signed in on now."""
     with ctx.db.connection() as conn:
-        return repo.live_sessions(conn, merchant.id)
+        return repo.live_sessions(conn, merchant.id, _idle_seconds(ctx))
 
 
 def csrf_token(ctx: Context, nonce: str, merchant_id: str | None) -> str:
