@@ -100,26 +100,159 @@ def check_plugins(settings: Settings) -> None:
     )
 
 
+def parse_duration(text: str) -> float:
+    """``0``, ``90``, ``90s``, ``15m``, ``24h``, ``7d`` -> seconds (argparse type)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip().lower()
+    scale = units.get(text[-1:], None)
+    number = text[:-1] if scale else text
+    try:
+        seconds = float(number) * (scale or 1)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (like 0, 90s, 15m, 24h, 7d)")
+    return seconds
+
+
+def _moment(value) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else "-"
+
+
+def _key_state(key, now) -> str:
+    if key.revoked_at:
+        return f"revoked {_moment(key.revoked_at)}"
+    if key.expires_at and key.expires_at <= now:
+        return f"expired {_moment(key.expires_at)}"
+    if key.expires_at:
+        return f"live until {_moment(key.expires_at)}"
+    return "live"
+
+
+def _key_json(key, now) -> dict:
+    return {
+        "api_key": key.api_key,
+        "created_at": _moment(key.created_at),
+        "last_used_at": key.last_used_at and _moment(key.last_used_at),
+        "expires_at": key.expires_at and _moment(key.expires_at),
+        "revoked_at": key.revoked_at and _moment(key.revoked_at),
+        "live": key.live_at(now),
+    }
+
+
+def _print_issued(args, merchant, issued, heading: str) -> None:
+    """The one place a new secret is printed: once, right after it was made."""
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "id": merchant.id,
+                    "name": merchant.name,
+                    "email": merchant.email,
+                    "processor": merchant.processor,
+                    "api_key": issued.key.api_key,
+                    "api_secret": issued.api_secret,
+                }
+            )
+        )
+        return
+    print(heading)
+    print(f"  id:         {merchant.id}")
+    print(f"  email:      {merchant.email}")
+    print(f"  api key:    {issued.key.api_key}")
+    print(f"  api secret: {issued.api_secret}")
+    print("Store the secret now: this is the only time it is shown (only its hash is kept).")
+
+
+def _read_password() -> str:
+    """The new password from a prompt (twice) or the first line of stdin; never from argv."""
+    import getpass
+
+    from .errors import PASSWORD_INPUT_MISSING, PASSWORDS_DIFFER, BadRequest
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("New password: ")
+        if getpass.getpass("Repeat it: ") != password:
+            raise BadRequest(PASSWORDS_DIFFER)
+        return password
+    line = sys.stdin.readline()
+    if not line:
+        raise BadRequest(PASSWORD_INPUT_MISSING)
+    return line.rstrip("\r\n")
+
+
+def _merchants_action(args, ctx) -> None:
+    from datetime import UTC, datetime
+
+    from .services import auth, merchants
+
+    now = datetime.now(UTC)
+    if args.action == "create":
+        merchant, issued = merchants.create(ctx, args.name, args.email, args.processor)
+        _print_issued(args, merchant, issued, f"created merchant {merchant.name}")
+        return
+    if args.action == "list":
+        rows = [(m, merchants.keys_of(ctx, m)) for m in merchants.all_merchants(ctx)]
+        if args.json:
+            listing = [
+                {
+                    "id": m.id,
+                    "email": m.email,
+                    "name": m.name,
+                    "processor": m.processor,
+                    "active": m.is_active,
+                    "keys": [_key_json(k, now) for k in keys],
+                }
+                for m, keys in rows
+            ]
+            print(json.dumps(listing, indent=2))
+            return
+        for m, keys in rows:
+            state = "" if m.is_active else "  (inactive)"
+            print(f"{m.id}  {m.email}  {m.name}  processor={m.processor}{state}")
+            for k in keys:
+                print(
+                    f"    {k.api_key}  created {_moment(k.created_at)}  "
+                    f"last used {_moment(k.last_used_at)}  {_key_state(k, now)}"
+                )
+        return
+    merchant = merchants.find(ctx, args.merchant)
+    if args.action == "set-processor":
+        merchant = merchants.set_processor(ctx, merchant.id, args.processor)
+        print(
+            f"merchant {merchant.email} ({merchant.id}) now routes new payments to "
+            f"{merchant.processor} (running API processes pick it up within "
+            f"{merchants.CREDENTIAL_CACHE_SECONDS:g} s)"
+        )
+    elif args.action == "rotate-key":
+        merchant, issued, retired = merchants.rotate_key(ctx, merchant, args.overlap, now=now)
+        _print_issued(args, merchant, issued, f"new API key for {merchant.email}")
+        if not args.json:
+            for key in retired:
+                print(f"old key {key.api_key}: {_key_state(key, now)}", file=sys.stderr)
+    elif args.action == "set-password":
+        password = _read_password()
+        auth.set_password(ctx, merchant, "", password, password, require_current=False)
+        print(
+            f"password set for {merchant.email}: it signs in to the dashboard with it; "
+            "its other dashboard sessions were signed out"
+        )
+    else:
+        print(f"id:        {merchant.id}")
+        print(f"email:     {merchant.email}")
+        print(f"name:      {merchant.name}")
+        print(f"processor: {merchant.processor}")
+        print(f"api key:   {merchant.api_key}")
+
+
 def cmd_merchants(args, settings: Settings) -> int:
     from .errors import PaygateError
-    from .services import merchants
     from .wiring import build_context, prepare_database
 
     prepare_database(settings)
     ctx = build_context(settings, role="cli")
     try:
-        merchant = merchants.find(ctx, args.merchant)
-        if args.action == "set-processor":
-            merchant = merchants.set_processor(ctx, merchant.id, args.processor)
-            print(
-                f"merchant {merchant.email} ({merchant.id}) now routes new payments to "
-                f"{merchant.processor} (running API processes pick it up within "
-                f"{merchants.CREDENTIAL_CACHE_SECONDS:g} s)"
-            )
-        else:
-            print(f"id:        {merchant.id}")
-            print(f"email:     {merchant.email}")
-            print(f"processor: {merchant.processor}")
+        _merchants_action(args, ctx)
     except PaygateError as exc:
         print(f"paygate: {exc.description}", file=sys.stderr)
         return 1
@@ -177,10 +310,54 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true")
     plugins.set_defaults(func=cmd_plugins)
 
-    merchants = sub.add_parser("merchants", help="show a merchant or route its payments")
+    merchants = sub.add_parser(
+        "merchants",
+        help="create merchants, list them, rotate API keys, set passwords, route payments",
+        description="Merchant management. A new API secret is printed once (only a keyed hash "
+        "of it is stored). Exit status: 0 done, 1 refused (the reason on stderr), 2 usage.",
+    )
     actions = merchants.add_subparsers(dest="action", required=True)
+    create = actions.add_parser(
+        "create",
+        help="create an active merchant with a new API key (the secret is printed once)",
+        description="Create an active merchant with a new API key and secret. The secret is "
+        "printed once: store it now.",
+    )
+    create.add_argument("--name", required=True, help="the merchant's name")
+    create.add_argument("--email", required=True, help="its email (its dashboard sign-in)")
+    create.add_argument("--processor", help="route its payments to this processor (default test)")
+    create.add_argument("--json", action="store_true", help="print one JSON object")
+    listing = actions.add_parser(
+        "list",
+        help="list merchants and their keys (never a secret)",
+        description="Every merchant with its API keys: created, last used (recorded at most "
+        "once a minute), expiry or revocation. Secrets are never shown: none is stored.",
+    )
+    listing.add_argument("--json", action="store_true")
     show = actions.add_parser("show", help="show a merchant's id, email and processor")
     show.add_argument("merchant", help="merchant id or email")
+    rotate = actions.add_parser(
+        "rotate-key",
+        help="issue a new API key; the old ones keep working for the overlap",
+        description="Issue a new API key and secret (printed once). Every other live key of "
+        "the merchant keeps working for --overlap, then stops; --overlap 0 revokes them now "
+        "(running API processes notice within a few seconds).",
+    )
+    rotate.add_argument("merchant", help="merchant id or email")
+    rotate.add_argument(
+        "--overlap",
+        type=parse_duration,
+        default=24 * 3600.0,
+        help="how long the old keys stay valid: seconds or 90s, 15m, 24h, 7d (default 24h)",
+    )
+    rotate.add_argument("--json", action="store_true", help="print one JSON object")
+    password = actions.add_parser(
+        "set-password",
+        help="set the merchant's dashboard password (prompt or stdin, never an argument)",
+        description="Set the merchant's dashboard password: typed at a prompt (twice), or the "
+        "first line of stdin. The dashboard's rules apply; its sessions are signed out.",
+    )
+    password.add_argument("merchant", help="merchant id or email")
     route = actions.add_parser(
         "set-processor", help="send the merchant's new payments to a registered processor"
     )

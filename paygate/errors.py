@@ -87,6 +87,16 @@ PASSWORD_TOO_SHORT = "Password must be at least {length} characters"
 PASSWORD_TOO_LONG = "Password must be at most {length} characters"
 PASSWORDS_DIFFER = "The two passwords do not match"
 
+# Merchants and API keys (the CLI and the dashboard)
+MERCHANT_NAME_INVALID = "name is required (at most {max_length} printable characters)"
+MERCHANT_EMAIL_INVALID = "email must be an address like shop@example.com"
+MERCHANT_EMAIL_TAKEN = "A merchant with email {email} already exists"
+OVERLAP_INVALID = (
+    "overlap must be a duration from 0 to {max_days} days, in seconds or like 90s, 15m, 24h, 7d"
+)
+PASSWORD_INPUT_MISSING = "No password given: type it at the prompt or pipe it on stdin"
+API_KEY_CREATED = "New API key created. Copy the secret now: it is shown only this once."
+
 # Dashboard and checkout forms and pages.
 FORM_AMOUNT_INVALID = "Enter an amount in rupees greater than ₹0.00, like 250.00"
 REFUND_FORM_USED = "That refund form was already used. Check the refunds below before trying again."

@@ -68,13 +68,14 @@ CURRENCY_SYMBOLS = {"INR": "\u20b9", "USD": "$", "EUR": "\u20ac", "GBP": "\u00a3
 @dataclass(frozen=True)
 class Merchant:
     """A merchant as the record holds it. Its secrets never appear in a ``repr`` (logs,
-    tracebacks, debuggers); read them by name where they are needed."""
+    tracebacks, debuggers); read them by name where they are needed. ``api_key`` is its current
+    (newest) API key; the API secrets are not here at all: the record keeps only keyed hashes
+    of them (``ApiKey``)."""
 
     id: str
     name: str
     email: str
     api_key: str
-    api_secret: str = field(repr=False)
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
     processor: str = "test"
@@ -86,6 +87,34 @@ class Merchant:
     @property
     def has_password(self) -> bool:
         return bool(self.password_hash)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One of a merchant's API keys. ``secret_hash`` is a keyed hash of its secret (the secret
+    itself is shown once, when the key is made, and never stored). A key works while it is not
+    revoked and ``expires_at`` (set by a rotation: the overlap) has not passed."""
+
+    id: str
+    merchant_id: str
+    api_key: str
+    secret_hash: str | None = field(default=None, repr=False)
+    created_at: datetime | None = None
+    last_used_at: datetime | None = None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def live_at(self, moment: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > moment)
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A key just made, with its secret: what ``merchants create`` and ``rotate-key`` print,
+    and the dashboard shows, once."""
+
+    key: ApiKey
+    api_secret: str = field(repr=False)
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,13 @@ import logging
 
 from .config import Settings
 from .db import Database, connect
+from .db.api_keys import legacy as legacy_secrets
 from .db.merchants import seed_test_merchant
 from .db.migrate import migrate
 from .errors import ServiceUnavailable
 from .jobs.queue import Queue, build_queue
 from .plugins import load_plugins
-from .services import Context
+from .services import Context, merchants
 
 log = logging.getLogger("paygate")
 
@@ -39,12 +40,28 @@ def prepare_database(settings: Settings) -> None:
         with connect(url) as conn:
             applied = migrate(conn)
             created = seed_test_merchant(conn, settings)
+            plaintexts = bool(legacy_secrets(conn))
+        if plaintexts:
+            hashed = _hash_legacy_secrets(settings, url)
+            log.info("replaced %d plaintext API secrets by their keyed hashes", hashed)
     except ServiceUnavailable as exc:
         raise SystemExit(f"paygate: {exc.description}") from None
     if applied:
         log.info("applied migrations %s", applied)
     if created:
         log.info("seeded the test merchant (%s)", settings.test_merchant_email)
+
+
+def _hash_legacy_secrets(settings: Settings, url: str) -> int:
+    """API secrets stored in plaintext before migration 004 (and the seed's) become keyed
+    hashes: SQL cannot compute them, the server key lives here. A context with only what this
+    needs (settings and a one-connection pool)."""
+    db = Database(url, min_size=1, max_size=1, name="paygate-prepare")
+    try:
+        ctx = Context(settings=settings, db=db, plugins=None, dispatcher=None)  # type: ignore[arg-type]
+        return merchants.hash_legacy_secrets(ctx)
+    finally:
+        db.close()
 
 
 def build_context(

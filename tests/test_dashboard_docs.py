@@ -18,7 +18,7 @@ from paygate.embedded import free_port
 from paygate.services import merchants, webhooks
 from paygate.web.dashboard.app import create_app
 from tests.dashboard_client import DashboardClient, by_test_id
-from tests.fixtures import set_webhook_url
+from tests.fixtures import TEST_SECRET, set_webhook_url
 
 SECTIONS = {
     "section-create-order": "code-snippet-create-order",
@@ -47,7 +47,7 @@ def test_docs_sections_hold_their_snippets_with_this_merchants_values(docs, ctx,
         assert len(found[section]) == 1 and found[code][0].inside[-1] == section
     create_order = found["code-snippet-create-order"][0].text
     assert f"{ctx.settings.api_url}/api/v1/orders" in create_order
-    assert test_merchant.api_key in create_order and test_merchant.api_secret in create_order
+    assert test_merchant.api_key in create_order and TEST_SECRET in create_order
     sdk = found["code-snippet-sdk"][0].text
     assert f'src="{ctx.settings.checkout_url}/checkout.js"' in sdk
     assert "new PaymentGateway" in sdk and f"key: '{test_merchant.api_key}'" in sdk

@@ -25,7 +25,6 @@ from paygate.types import (
 from paygate.web.formatting import iso, money, timestamp
 from tests.fixtures import set_webhook_url
 
-API_SECRET = "secret_do_not_print_1"
 WEBHOOK_SECRET = "whsec_do_not_print_2"
 PASSWORD_HASH = "scrypt$16384$8$1$salt$do_not_print_3"
 
@@ -36,7 +35,6 @@ def merchant(**changes) -> Merchant:
         name="Shop",
         email="shop@example.com",
         api_key="key_test_shop",
-        api_secret=API_SECRET,
         webhook_secret=WEBHOOK_SECRET,
         password_hash=PASSWORD_HASH,
     )
@@ -45,21 +43,23 @@ def merchant(**changes) -> Merchant:
 
 def test_a_merchant_repr_never_shows_its_secrets():
     shown = repr(merchant()) + str(merchant()) + f"{merchant()!r}"
-    for secret in (API_SECRET, WEBHOOK_SECRET, PASSWORD_HASH):
+    for secret in (WEBHOOK_SECRET, PASSWORD_HASH):
         assert secret not in shown
     assert "key_test_shop" in shown and "shop@example.com" in shown  # the rest is there
-    assert merchant().api_secret == API_SECRET  # read by name where it is needed
+    assert merchant().webhook_secret == WEBHOOK_SECRET  # read by name where it is needed
+    # The API secret is not part of a merchant at all: only a keyed hash of it is stored.
+    assert not hasattr(merchant(), "api_secret")
 
 
 def test_a_merchant_in_a_container_or_a_traceback_hides_its_secrets_too():
     shown = repr({"cached": (1.0, merchant())}) + repr([merchant()])
-    for secret in (API_SECRET, WEBHOOK_SECRET, PASSWORD_HASH):
+    for secret in (WEBHOOK_SECRET, PASSWORD_HASH):
         assert secret not in shown
 
 
 def test_domain_types_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
-        merchant().api_secret = "changed"  # type: ignore[misc]
+        merchant().webhook_secret = "changed"  # type: ignore[misc]
     order = Order("order_x", TEST_MERCHANT_ID, 100, "INR", OrderStatus.CREATED)
     with pytest.raises(dataclasses.FrozenInstanceError):
         order.status = OrderStatus.PAID  # type: ignore[misc]
@@ -118,7 +118,7 @@ def test_the_order_view_is_the_contract_shape():
 
 def test_the_merchant_repository_builds_merchants(ctx, test_merchant):
     assert isinstance(test_merchant, Merchant) and test_merchant.id == TEST_MERCHANT_ID
-    assert test_merchant.api_secret not in repr(test_merchant)
+    assert "secret_test_xyz789" not in repr(test_merchant)
     assert isinstance(test_merchant.created_at, datetime)
     with ctx.db.connection() as conn:
         by_key = merchants_repo.by_credentials(conn, test_merchant.api_key)

@@ -1,4 +1,5 @@
-"""Merchants: credentials, webhook settings, seeding of the test merchant."""
+"""Merchants: lookups, webhook settings, seeding of the test merchant (their API keys:
+api_keys.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import psycopg
 
 from ..config import TEST_MERCHANT_ID, TEST_MERCHANT_NAME, TEST_WEBHOOK_SECRET, Settings
 from ..types import Merchant
+from . import api_keys
 from .rows import merchant_from_row
 
 COLUMNS = (
-    "id, name, email, api_key, api_secret, webhook_url, webhook_secret, processor, "
+    "id, name, email, api_key, webhook_url, webhook_secret, processor, "
     "password_hash, is_active, created_at, updated_at"
 )
 
@@ -22,11 +24,9 @@ def _one(cursor: psycopg.Cursor) -> Merchant | None:
 
 
 def by_credentials(conn: psycopg.Connection, api_key: str) -> Merchant | None:
-    return _one(
-        conn.execute(
-            f"SELECT {COLUMNS} FROM merchants WHERE api_key = %s AND is_active", (api_key,)
-        )
-    )
+    """The active merchant one of whose unrevoked keys is ``api_key`` (secret not checked)."""
+    found = api_keys.credential(conn, api_key)
+    return found[0] if found else None
 
 
 def by_id(conn: psycopg.Connection, merchant_id: str) -> Merchant | None:
@@ -40,18 +40,32 @@ def by_email(conn: psycopg.Connection, email: str) -> Merchant | None:
 
 
 def insert(conn: psycopg.Connection, **values: Any) -> Merchant | None:
-    """Insert a merchant unless its id, email or key exists; return the merchant inserted, or
-    None."""
+    """Insert a merchant and its first API key unless its id, email or key exists; return the
+    merchant inserted, or None.
+
+    The key's secret arrives as ``secret_hash`` (a keyed hash, what the services pass) or, from
+    callers that hold no server key (the seed, test fixtures), as ``api_secret``: then it is
+    kept as a legacy plaintext that start-up (or the key's first use) replaces by its hash.
+    """
     values.setdefault("processor", "test")
     values.setdefault("webhook_url", None)
+    values.setdefault("secret_hash", None)
+    values.setdefault("api_secret", None)
     return _one(
         conn.execute(
-            f"""INSERT INTO merchants (id, name, email, api_key, api_secret, webhook_url,
-                                       webhook_secret, processor)
-                VALUES (%(id)s, %(name)s, %(email)s, %(api_key)s, %(api_secret)s,
-                        %(webhook_url)s, %(webhook_secret)s, %(processor)s)
-                ON CONFLICT DO NOTHING
-                RETURNING {COLUMNS}""",
+            f"""WITH m AS (
+                    INSERT INTO merchants (id, name, email, api_key, webhook_url, webhook_secret,
+                                           processor)
+                    VALUES (%(id)s, %(name)s, %(email)s, %(api_key)s, %(webhook_url)s,
+                            %(webhook_secret)s, %(processor)s)
+                    ON CONFLICT DO NOTHING
+                    RETURNING {COLUMNS}
+                ), k AS (
+                    INSERT INTO api_keys (id, merchant_id, api_key, secret_hash, legacy_secret)
+                    SELECT gen_random_uuid(), m.id, m.api_key, %(secret_hash)s, %(api_secret)s
+                      FROM m
+                )
+                SELECT * FROM m""",
             values,
         )
     )
@@ -107,3 +121,12 @@ def set_processor(conn: psycopg.Connection, merchant_id: str, processor: str) ->
 
 def set_password_hash(conn: psycopg.Connection, merchant_id: str, password_hash: str) -> None:
     _update(conn, merchant_id, "password_hash = %(hash)s", {"hash": password_hash})
+
+
+def set_current_key(conn: psycopg.Connection, merchant_id: str, api_key: str) -> Merchant | None:
+    return _update(conn, merchant_id, "api_key = %(key)s", {"key": api_key})
+
+
+def all_merchants(conn: psycopg.Connection) -> list[Merchant]:
+    rows = conn.execute(f"SELECT {COLUMNS} FROM merchants ORDER BY created_at, email").fetchall()
+    return [merchant_from_row(row) for row in rows]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..types import (
+    ApiKey,
     DeliveryStatus,
     Merchant,
     Order,
@@ -23,7 +24,7 @@ _PAYMENT_FIELDS = (
     "updated_at captured_at"
 ).split()
 _MERCHANT_FIELDS = (
-    "name email api_key api_secret webhook_url webhook_secret processor password_hash is_active "
+    "name email api_key webhook_url webhook_secret processor password_hash is_active "
     "created_at updated_at"
 ).split()
 _ORDER_FIELDS = "amount currency receipt created_at updated_at".split()
@@ -53,6 +54,14 @@ def refund_from_row(row: dict[str, Any]) -> Refund:
 def merchant_from_row(row: dict[str, Any]) -> Merchant:
     values = {name: row[name] for name in _MERCHANT_FIELDS if name in row}
     return Merchant(id=str(row["id"]), **values)
+
+
+_API_KEY_FIELDS = "api_key secret_hash created_at last_used_at expires_at revoked_at".split()
+
+
+def api_key_from_row(row: dict[str, Any]) -> ApiKey:
+    values = {name: row[name] for name in _API_KEY_FIELDS if name in row}
+    return ApiKey(id=str(row["id"]), merchant_id=str(row["merchant_id"]), **values)
 
 
 def order_from_row(row: dict[str, Any]) -> Order:

@@ -139,11 +139,22 @@ def sign_in(ctx: Context, email: str, password: str) -> Merchant:
 
 
 def set_password(
-    ctx: Context, merchant: Merchant, current: str, new: str, confirm: str
+    ctx: Context,
+    merchant: Merchant,
+    current: str,
+    new: str,
+    confirm: str,
+    *,
+    require_current: bool = True,
 ) -> Merchant:
-    """Set a new password (the current one is required once one exists) and end every session
-    of the merchant. Returns the merchant."""
-    if merchant.has_password and not verify_password(current or "", merchant.password_hash):
+    """Set a new password (the current one is required once one exists, unless an operator
+    sets it: ``paygate merchants set-password``) and end every session of the merchant.
+    Returns the merchant."""
+    if (
+        require_current
+        and merchant.has_password
+        and not verify_password(current or "", merchant.password_hash)
+    ):
         raise BadRequest(PASSWORD_INCORRECT, field="current_password")
     if len(new or "") < MIN_PASSWORD_LENGTH:
         raise BadRequest(

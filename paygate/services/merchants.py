@@ -1,54 +1,251 @@
-"""Merchants: API authentication, lookups, webhook configuration."""
+"""Merchants: API authentication, API keys (issue, rotate, list), lookups, processor routing.
+
+API secrets are never stored: a key's row holds a keyed hash of its secret (``keys.keyed_hash``
+under the label ``api-secret``, a key derived from ``PAYGATE_SECRET_KEY``), so the database
+alone neither reveals a secret nor lets anyone check a guess against it. A new secret is handed
+out once, by ``create`` or ``rotate_key``.
+"""
 
 from __future__ import annotations
 
 import base64
 import hmac
+import logging
+import re
 import secrets
 import threading
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from ..config import TEST_MERCHANT_ID
+from ..db import api_keys as keys_repo
 from ..db import merchants as repo
-from ..errors import PROCESSOR_DISABLED, UNKNOWN_PROCESSOR, AuthenticationFailed, BadRequest
-from ..types import Merchant
-from . import Context
+from ..errors import (
+    MERCHANT_EMAIL_INVALID,
+    MERCHANT_EMAIL_TAKEN,
+    MERCHANT_NAME_INVALID,
+    OVERLAP_INVALID,
+    PROCESSOR_DISABLED,
+    UNKNOWN_PROCESSOR,
+    AuthenticationFailed,
+    BadRequest,
+)
+from ..types import ApiKey, IssuedKey, Merchant
+from . import Context, keys
 from .lookup import found
 
+log = logging.getLogger("paygate")
+
 # A merchant's credentials are read on every API call; a few seconds of caching saves a round
-# trip per request. Deactivation takes effect within this bound.
+# trip per request. Deactivating a merchant or revoking a key takes effect in other processes
+# within this bound (at once in the process that did it); a rotation's overlap ends exactly on
+# time everywhere, because the cache keeps the key's expiry and checks it on every request.
 CREDENTIAL_CACHE_SECONDS = 5.0
-_cache: dict[str, tuple[float, Merchant]] = {}
+# last_used_at is written at most this often per key (and process), never on every request.
+LAST_USED_EVERY_SECONDS = 60.0
+DEFAULT_OVERLAP_SECONDS = 24 * 3600
+MAX_OVERLAP_DAYS = 90
+SECRET_LABEL = "api-secret"
+KEY_PREFIX = "key_live_"
+SECRET_PREFIX = "secret_live_"
+MAX_NAME_LENGTH = 255
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+class _Credential:
+    """What the cache keeps of a key: never its secret, only the keyed hash."""
+
+    __slots__ = ("until", "merchant", "key_id", "secret_hash", "expires")
+
+    def __init__(self, until: float, merchant: Merchant, key: ApiKey, secret_hash: str):
+        self.until = until
+        self.merchant = merchant
+        self.key_id = key.id
+        self.secret_hash = secret_hash
+        self.expires = key.expires_at.timestamp() if key.expires_at else float("inf")
+
+
+_cache: dict[str, _Credential] = {}
 _cache_lock = threading.Lock()
+_last_touched: dict[str, float] = {}
 
 
-def authenticate(ctx: Context, api_key: str | None, api_secret: str | None) -> Merchant:
-    """The active merchant whose key and secret both match, else AuthenticationFailed."""
+def secret_hash(ctx: Context, api_secret: str) -> str:
+    """The keyed hash a key's row stores for its secret."""
+    return keys.keyed_hash(ctx, SECRET_LABEL, api_secret.encode("utf-8"))
+
+
+def authenticate(
+    ctx: Context, api_key: str | None, api_secret: str | None, now: float | None = None
+) -> Merchant:
+    """The active merchant whose live key and secret both match, else AuthenticationFailed.
+    ``now`` (unix seconds) is the clock a key's expiry is checked against."""
     if not api_key or not api_secret or len(api_key) > 64 or len(api_secret) > 64:
         raise AuthenticationFailed()
-    now = time.monotonic()
-    cached = _cache.get(api_key)
-    if cached and cached[0] > now:
-        merchant = cached[1]
-    else:
-        with ctx.db.connection() as conn:
-            merchant = repo.by_credentials(conn, api_key)
-        if merchant is None:
-            raise AuthenticationFailed()
-        with _cache_lock:
-            _cache[api_key] = (now + CREDENTIAL_CACHE_SECONDS, merchant)
-    if not hmac.compare_digest(merchant.api_secret.encode(), api_secret.encode()):
+    clock = time.monotonic()
+    entry = _cache.get(api_key)
+    if entry is None or entry.until <= clock:
+        entry = _lookup(ctx, api_key, clock)
+    if (now if now is not None else time.time()) >= entry.expires:
         raise AuthenticationFailed()
-    return merchant
+    if not hmac.compare_digest(secret_hash(ctx, api_secret), entry.secret_hash):
+        raise AuthenticationFailed()
+    if clock - _last_touched.get(entry.key_id, -LAST_USED_EVERY_SECONDS) >= LAST_USED_EVERY_SECONDS:
+        _last_touched[entry.key_id] = clock
+        with ctx.db.connection() as conn:
+            keys_repo.touch(conn, entry.key_id, LAST_USED_EVERY_SECONDS)
+    return entry.merchant
 
 
-def forget_cached(api_key: str | None = None) -> None:
+def _lookup(ctx: Context, api_key: str, clock: float) -> _Credential:
+    with ctx.db.connection() as conn:
+        found_key = keys_repo.credential(conn, api_key)
+    if found_key is None:
+        raise AuthenticationFailed()
+    merchant, key, legacy = found_key
+    stored = key.secret_hash
+    if legacy is not None:  # a plaintext from before migration 004: hash it now, for good
+        stored = secret_hash(ctx, legacy)
+        with ctx.db.connection() as conn:
+            keys_repo.replace_legacy(conn, key.id, stored)
+    entry = _Credential(clock + CREDENTIAL_CACHE_SECONDS, merchant, key, stored)
     with _cache_lock:
-        if api_key is None:
+        _cache[api_key] = entry
+    return entry
+
+
+def forget_cached(api_key: str | None = None, *, merchant_id: str | None = None) -> None:
+    """Drop cached credentials: one key's, every key of one merchant, or all."""
+    with _cache_lock:
+        if api_key is None and merchant_id is None:
             _cache.clear()
-        else:
+        if api_key is not None:
             _cache.pop(api_key, None)
+        if merchant_id is not None:
+            for cached_key in [k for k, e in _cache.items() if e.merchant.id == merchant_id]:
+                del _cache[cached_key]
+
+
+def hash_legacy_secrets(ctx: Context) -> int:
+    """Replace every plaintext secret left from before migration 004 by its keyed hash (run at
+    start-up by ``wiring.prepare_database``). Returns how many there were."""
+    keys.derived_key(ctx, SECRET_LABEL)  # before the transaction: it may need a connection
+    with ctx.db.transaction() as conn:
+        legacy = keys_repo.legacy(conn)
+        for key_id, plaintext in legacy:
+            keys_repo.replace_legacy(conn, key_id, secret_hash(ctx, plaintext))
+    return len(legacy)
+
+
+# -- issuing and rotating keys ---------------------------------------------------------------
+
+
+_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def _new_credentials() -> tuple[str, str]:
+    """A fresh (API key, API secret): 24 and 43 random characters after their prefixes."""
+    api_key = KEY_PREFIX + "".join(secrets.choice(_ALNUM) for _ in range(24))
+    return api_key, SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def create(
+    ctx: Context, name: str, email: str, processor: str | None = None
+) -> tuple[Merchant, IssuedKey]:
+    """A new active merchant with a fresh API key; the secret is returned this once."""
+    name = (name or "").strip()
+    email = (email or "").strip()
+    if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
+        raise BadRequest(MERCHANT_NAME_INVALID.format(max_length=MAX_NAME_LENGTH), field="name")
+    if len(email) > 255 or not EMAIL.match(email):
+        raise BadRequest(MERCHANT_EMAIL_INVALID, field="email")
+    if processor is not None:
+        _check_processor(ctx, processor)
+    api_key, api_secret = _new_credentials()
+    hashed = secret_hash(ctx, api_secret)
+    taken = BadRequest(MERCHANT_EMAIL_TAKEN.format(email=email), field="email")
+    with ctx.db.transaction() as conn:
+        if repo.by_email(conn, email) is not None:
+            raise taken
+        merchant = repo.insert(
+            conn,
+            id=str(uuid.uuid4()),
+            name=name,
+            email=email,
+            api_key=api_key,
+            secret_hash=hashed,
+            webhook_secret=new_webhook_secret(),
+            processor=processor or "test",
+        )
+        if merchant is None:  # a concurrent create with the same email won
+            raise taken
+        (key,) = keys_repo.of_merchant(conn, merchant.id)
+    return merchant, IssuedKey(key=key, api_secret=api_secret)
+
+
+def rotate_key(
+    ctx: Context,
+    merchant: Merchant,
+    overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
+    now: datetime | None = None,
+) -> tuple[Merchant, IssuedKey, list[ApiKey]]:
+    """A new key for the merchant (its secret returned this once); every other live key keeps
+    working for ``overlap_seconds`` more and then stops (0: revoked now). Returns the merchant,
+    the new key and the keys retired."""
+    check_overlap(overlap_seconds)
+    now = now or datetime.now(UTC)
+    api_key, api_secret = _new_credentials()
+    hashed = secret_hash(ctx, api_secret)
+    with ctx.db.transaction() as conn:
+        key = keys_repo.insert(conn, str(uuid.uuid4()), merchant.id, api_key, hashed)
+        issued = IssuedKey(key=key, api_secret=api_secret)
+        retired = keys_repo.retire_live(
+            conn,
+            merchant.id,
+            keep=issued.key.id,
+            at=now + timedelta(seconds=overlap_seconds),
+            revoke=overlap_seconds == 0,
+        )
+        updated = found(repo.set_current_key(conn, merchant.id, issued.key.api_key), "Merchant")
+    forget_cached(merchant_id=merchant.id)
+    for key in retired:
+        forget_cached(key.api_key)
+    return updated, issued, retired
+
+
+def check_overlap(overlap_seconds: float) -> float:
+    if not 0 <= overlap_seconds <= MAX_OVERLAP_DAYS * 86400:
+        raise BadRequest(OVERLAP_INVALID.format(max_days=MAX_OVERLAP_DAYS), field="overlap")
+    return overlap_seconds
+
+
+def keys_of(ctx: Context, merchant: Merchant) -> list[ApiKey]:
+    """The merchant's keys, newest first (revoked and expired ones included)."""
+    with ctx.db.connection() as conn:
+        return keys_repo.of_merchant(conn, merchant.id)
+
+
+def all_merchants(ctx: Context) -> list[Merchant]:
+    with ctx.db.connection() as conn:
+        return repo.all_merchants(conn)
+
+
+def published_test_secret(ctx: Context, merchant: Merchant) -> str | None:
+    """The secret the dashboard may show: in development, the seeded test merchant's published
+    test secret (while its current key is the published test key). None for everyone else: a
+    secret is shown once, when it is made."""
+    settings = ctx.settings
+    if (
+        not settings.is_production
+        and merchant.id == TEST_MERCHANT_ID
+        and merchant.api_key == settings.test_api_key
+    ):
+        return settings.test_api_secret
+    return None
+
+
+# -- lookups and settings --------------------------------------------------------------------
 
 
 def get(ctx: Context, merchant_id: str) -> Merchant:
@@ -77,15 +274,28 @@ def find(ctx: Context, ref: str) -> Merchant:
     return found(merchant, "Merchant")
 
 
-def set_processor(ctx: Context, merchant_id: str, processor: str) -> Merchant:
-    """Route this merchant's new payments to ``processor``; unknown or disabled names are
-    refused now, at configuration time, not at the first payment."""
+def owns_key(ctx: Context, merchant_id: str, api_key: str) -> bool:
+    """Whether ``api_key`` is one of the merchant's unrevoked keys (the checkout's ``key=``)."""
+    if not api_key or len(api_key) > 64 or "\x00" in api_key:
+        return False
+    with ctx.db.connection() as conn:
+        found_key = keys_repo.credential(conn, api_key)
+    return found_key is not None and found_key[0].id == merchant_id
+
+
+def _check_processor(ctx: Context, processor: str) -> None:
     if processor not in ctx.plugins.processors:
         known = ", ".join(sorted(ctx.plugins.processors)) or "none"
         disabled = processor in ctx.settings.disable_plugins
         message = PROCESSOR_DISABLED if disabled else UNKNOWN_PROCESSOR
         raise BadRequest(message.format(name=processor, known=known), field="processor")
+
+
+def set_processor(ctx: Context, merchant_id: str, processor: str) -> Merchant:
+    """Route this merchant's new payments to ``processor``; unknown or disabled names are
+    refused now, at configuration time, not at the first payment."""
+    _check_processor(ctx, processor)
     with ctx.db.connection() as conn:
         merchant = found(repo.set_processor(conn, merchant_id, processor), "Merchant")
-    forget_cached(merchant.api_key)
+    forget_cached(merchant_id=merchant.id)
     return merchant

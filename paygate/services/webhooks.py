@@ -184,7 +184,7 @@ def update_config(ctx: Context, merchant: Merchant, body: Any) -> Merchant:
         else:
             updated = current
     updated = found(updated, "Merchant")
-    merchants.forget_cached(updated.api_key)
+    merchants.forget_cached(merchant_id=updated.id)
     return updated
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -109,8 +108,7 @@ def load_order(ctx: Context, order_id: str | None, key: str | None) -> tuple[Ord
     try:
         order, merchant_name = orders.get_public(ctx, order_id)
         if key is not None:
-            merchant = merchants.get(ctx, order.merchant_id)
-            if not hmac.compare_digest(merchant.api_key.encode(), key.encode()):
+            if not merchants.owns_key(ctx, order.merchant_id, key):
                 raise wrong_key()
     except NotFound:
         raise unknown_order() from None

@@ -27,6 +27,7 @@ ROUTES = [
     ("/static/{name}", StaticFiles),
     ("/dashboard", home.Home),
     ("/dashboard/docs", home.Docs),
+    ("/dashboard/keys", home.NewKey),
     ("/dashboard/account", signin.Account),
     ("/dashboard/account/sessions", signin.AccountSessions),
     ("/dashboard/transactions", transactions.Transactions),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from paygate.config import RETRY_DELAYS_PRODUCTION, RETRY_DELAYS_TEST
+from paygate.errors import API_KEY_CREATED, OVERLAP_INVALID, BadRequest
 from paygate.events import CATALOGUE
-from paygate.services import dashboard, payments
+from paygate.services import dashboard, merchants, payments
+from paygate.types import IssuedKey
 
 from . import charts
 from .base import Page
@@ -13,8 +15,17 @@ from .render import credentials
 RECENT = 5
 
 
+# The overlaps the dashboard offers for a new key: how long the old keys keep working.
+OVERLAPS = [
+    ("0", "Stop the old key now"),
+    ("3600", "Keep the old key 1 hour"),
+    ("86400", "Keep the old key 24 hours"),
+    ("604800", "Keep the old key 7 days"),
+]
+
+
 class Home(Page):
-    def on_get(self, req, resp):
+    def page(self, req, resp, issued: IssuedKey | None = None):
         merchant = self.merchant(req)
         overview = dashboard.overview(self.ctx, merchant)
         recent = payments.list_payments(self.ctx, merchant, {"limit": RECENT}).items
@@ -23,12 +34,35 @@ class Home(Page):
             resp,
             "home.html",
             active="home",
-            credentials=credentials(merchant),
+            credentials=credentials(self.ctx, merchant, issued),
+            overlaps=OVERLAPS,
+            default_overlap="86400",
             overview=overview,
             recent=recent,
             payments_chart=charts.payments_chart(overview.days),
             volume_chart=charts.volume_chart(overview.days),
+            **({"flash": {"kind": "success", "text": API_KEY_CREATED}} if issued else {}),
         )
+
+    def on_get(self, req, resp):
+        self.page(req, resp)
+
+
+class NewKey(Home):
+    """``POST /dashboard/keys``: a new API key; the old ones keep working for the chosen
+    overlap. The answer is the home page with the new secret, shown this once (it is not
+    stored, and the page is ``no-store``), not a redirect that would have to carry it."""
+
+    def on_get(self, req, resp):
+        self.redirect(req, resp, "/dashboard")
+
+    def on_post(self, req, resp):
+        choice = self.form(req).get("overlap", "")
+        if choice not in dict(OVERLAPS):
+            raise BadRequest(OVERLAP_INVALID.format(max_days=merchants.MAX_OVERLAP_DAYS))
+        merchant, issued, _ = merchants.rotate_key(self.ctx, self.merchant(req), float(choice))
+        req.context.merchant = merchant
+        self.page(req, resp, issued)
 
 
 class Docs(Page):
@@ -45,7 +79,7 @@ class Docs(Page):
             resp,
             "docs.html",
             active="docs",
-            credentials=credentials(self.merchant(req)),
+            credentials=credentials(self.ctx, self.merchant(req)),
             api_url=settings.api_url,
             checkout_url=settings.checkout_url,
             events=CATALOGUE,

@@ -12,8 +12,8 @@ import falcon
 import jinja2
 import orjson
 
-from paygate.services import Context, auth
-from paygate.types import Merchant
+from paygate.services import Context, auth, merchants
+from paygate.types import IssuedKey, Merchant
 
 from ..formatting import iso, money, timestamp
 from . import security
@@ -112,13 +112,23 @@ def who(merchant: Merchant | None) -> dict[str, str] | None:
     return {"name": merchant.name, "email": merchant.email} if merchant else None
 
 
-def credentials(merchant: Merchant) -> dict[str, str | None]:
-    """What the home and docs pages show: the merchant's id, API key and secret, and webhook
-    secret (the merchant's own, shown to it alone)."""
+def credentials(
+    ctx: Context, merchant: Merchant, issued: IssuedKey | None = None
+) -> dict[str, str | None]:
+    """What the home and docs pages show: the merchant's id, current API key, and webhook
+    secret (the merchant's own, shown to it alone). The API secret is not stored, so it is
+    shown only where it is known: right after a new key was made (``issued``, once), or the
+    seeded test merchant's published test secret in development. Else ``api_secret`` is None
+    and the page shows it masked."""
+    if issued is not None:
+        api_key, api_secret = issued.key.api_key, issued.api_secret
+    else:
+        api_key, api_secret = merchant.api_key, merchants.published_test_secret(ctx, merchant)
     return {
         "merchant_id": merchant.id,
-        "api_key": merchant.api_key,
-        "api_secret": merchant.api_secret,
+        "api_key": api_key,
+        "api_secret": api_secret,
+        "new_key": issued is not None,
         "webhook_secret": merchant.webhook_secret,
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from paygate.errors import NotFound, PaygateError
@@ -79,6 +80,13 @@ def account_view(merchant: Merchant) -> dict[str, Any]:
     return {name: getattr(merchant, name) for name in shown}
 
 
+def live_keys(ctx, merchant: Merchant) -> list:
+    """The merchant's working API keys (a rotation's overlap keeps more than one), newest
+    first."""
+    now = datetime.now(UTC)
+    return [key for key in merchants.keys_of(ctx, merchant) if key.live_at(now)]
+
+
 class Account(Page):
     def _page(self, req, resp, *, error=None, field=None, status=200):
         self.render(
@@ -93,6 +101,7 @@ class Account(Page):
             open_sign_in=auth.open_sign_in(self.ctx, self.merchant(req)),
             min_length=auth.MIN_PASSWORD_LENGTH,
             sessions=auth.live_sessions(self.ctx, self.merchant(req)),
+            api_keys=live_keys(self.ctx, self.merchant(req)),
         )
 
     def on_get(self, req, resp):
