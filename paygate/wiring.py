@@ -18,7 +18,7 @@ from .db.migrate import migrate
 from .errors import ServiceUnavailable
 from .jobs.queue import Queue, build_queue
 from .plugins import load_plugins
-from .services import Context
+from .services import Context, webhook_secrets
 
 log = logging.getLogger("paygate")
 
@@ -33,18 +33,33 @@ def require_database_url(settings: Settings) -> str:
 
 
 def prepare_database(settings: Settings) -> None:
-    """Migrate and seed, or exit with one clear line when the database cannot be reached."""
+    """Migrate, seed and seal plaintext webhook secrets, or exit with one clear line when the
+    database cannot be reached."""
     url = require_database_url(settings)
     try:
         with connect(url) as conn:
             applied = migrate(conn)
             created = seed_test_merchant(conn, settings)
+        sealed = seal_webhook_secrets(settings)
     except ServiceUnavailable as exc:
         raise SystemExit(f"paygate: {exc.description}") from None
     if applied:
         log.info("applied migrations %s", applied)
     if created:
         log.info("seeded the test merchant (%s)", settings.test_merchant_email)
+    if sealed:
+        log.info("sealed the plaintext webhook secrets of %d merchant(s)", sealed)
+
+
+def seal_webhook_secrets(settings: Settings) -> int:
+    """Seal every webhook secret still stored in plaintext (rows from before migration 005,
+    the seed, or written by hand); idempotent. The number of merchants changed."""
+    db = Database(require_database_url(settings), min_size=1, max_size=1, name="paygate-seal")
+    try:
+        ctx = Context(settings=settings, db=db, plugins=None, dispatcher=None)  # type: ignore[arg-type]
+        return webhook_secrets.seal_stored_plaintext(ctx)
+    finally:
+        db.close()
 
 
 def build_context(

@@ -13,7 +13,7 @@ from ..config import TEST_MERCHANT_ID
 from ..db import merchants as repo
 from ..errors import PROCESSOR_DISABLED, UNKNOWN_PROCESSOR, AuthenticationFailed, BadRequest
 from ..types import Merchant
-from . import Context
+from . import Context, webhook_secrets
 from .lookup import found
 
 # A merchant's credentials are read on every API call; a few seconds of caching saves a round
@@ -52,13 +52,20 @@ def forget_cached(api_key: str | None = None) -> None:
 
 
 def get(ctx: Context, merchant_id: str) -> Merchant:
+    """The merchant as stored now, with its webhook secret opened: for the merchant's own
+    configuration and pages. Reads that need no secret use ``record``."""
+    return webhook_secrets.reveal(ctx, record(ctx, merchant_id))
+
+
+def record(ctx: Context, merchant_id: str) -> Merchant:
+    """The merchant as stored now; its webhook secret stays sealed."""
     with ctx.db.connection() as conn:
         return found(repo.by_id(conn, merchant_id), "Merchant")
 
 
 def test_merchant(ctx: Context) -> Merchant:
-    """The contract's seeded test merchant."""
-    return get(ctx, TEST_MERCHANT_ID)
+    """The contract's seeded test merchant (its webhook secret stays sealed)."""
+    return record(ctx, TEST_MERCHANT_ID)
 
 
 def new_webhook_secret() -> str:

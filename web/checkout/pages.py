@@ -109,7 +109,7 @@ def load_order(ctx: Context, order_id: str | None, key: str | None) -> tuple[Ord
     try:
         order, merchant_name = orders.get_public(ctx, order_id)
         if key is not None:
-            merchant = merchants.get(ctx, order.merchant_id)
+            merchant = merchants.record(ctx, order.merchant_id)
             if not hmac.compare_digest(merchant.api_key.encode(), key.encode()):
                 raise wrong_key()
     except NotFound:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from paygate.config import RETRY_DELAYS_PRODUCTION, RETRY_DELAYS_TEST
 from paygate.events import CATALOGUE
-from paygate.services import dashboard, payments
+from paygate.services import dashboard, payments, webhook_secrets
 
 from . import charts
 from .base import Page
@@ -45,7 +45,8 @@ class Docs(Page):
             resp,
             "docs.html",
             active="docs",
-            credentials=credentials(self.merchant(req)),
+            # The webhook snippet carries the merchant's own secret: opened for this page.
+            credentials=credentials(webhook_secrets.reveal(self.ctx, self.merchant(req))),
             api_url=settings.api_url,
             checkout_url=settings.checkout_url,
             events=CATALOGUE,
