@@ -132,6 +132,7 @@ def seal_stored_plaintext(ctx: Context) -> int:
     """Seal every plaintext webhook secret (current or previous) in the record; the number of
     merchants changed. Idempotent: sealed values are left alone. Run at start-up."""
     changed = 0
+    _cipher(ctx)  # the key first: in development it is read with a connection of its own
     with ctx.db.connection() as conn:
         rows = repo.stored_webhook_secrets(conn)
         for row in rows:
