@@ -335,3 +335,23 @@ def test_secrets_stay_out_of_reprs_logs_and_the_credential_cache(ctx, api, recei
 def stored_now(ctx):
     with ctx.db.connection() as conn:
         return conn.execute("SELECT now() AS now").fetchone()["now"]
+
+
+def test_the_documented_python_verifiers_accept_either_secret_during_the_overlap(
+    ctx, api, receiver
+):
+    from tests.test_webhooks_docs import DOC, snippet
+
+    namespace: dict = {}
+    exec(compile(snippet("python"), str(DOC), "exec"), namespace)
+    old = regenerate(api)
+    new = regenerate(api)
+    deliver_test_event(ctx, api, receiver)
+    (request,) = receiver.requests
+    body, headers = request.body, request.headers
+    assert namespace["verify_standard"](body, headers, old)["event"] == "webhook.test"
+    assert namespace["verify_standard"](body, headers, old, new)["event"] == "webhook.test"
+    assert namespace["verify_compatible"](body, headers["X-Webhook-Signature"], old, new)
+    assert not namespace["verify_compatible"](body, headers["X-Webhook-Signature"], old)
+    with pytest.raises(Exception, match="signature"):
+        namespace["verify_standard"](body + b" ", headers, old, new)
