@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 KEY_LABEL = "webhook-secret-encryption"
 NONCE_BYTES = 12
-OPENED_CACHE_SECONDS = 30.0
+OPENED_CACHE_SECONDS = 5.0  # like merchant credentials (merchants.CREDENTIAL_CACHE_SECONDS)
 OPENED_CACHE_LIMIT = 10_000
 
 _opened: dict[tuple[bytes, str, str], tuple[float, str]] = {}

@@ -166,7 +166,9 @@ def test_each_sealing_differs_and_opens_only_for_its_merchant_and_server_key(ctx
         webhook_secrets.open_stored(other_key, TEST_MERCHANT_ID, one)
 
 
-def test_a_tampered_or_moved_sealed_secret_is_refused_never_used(ctx, api, receiver, caplog):
+def test_a_tampered_or_moved_sealed_secret_is_refused_never_used(
+    ctx, api, client, receiver, caplog
+):
     regenerate(api)
     regenerate(api)  # a previous secret too, still in its overlap window
     row = stored(ctx)
@@ -190,9 +192,14 @@ def test_a_tampered_or_moved_sealed_secret_is_refused_never_used(ctx, api, recei
         ).attempt_log
         assert attempt.error == "webhook secret cannot be decrypted"
     assert "does not decrypt" in caplog.text
+    page = client.get("/dashboard/webhooks")  # still usable, saying what is wrong
+    assert page.status_code == 500 and "cannot be decrypted" in page.text
+    assert by_test_id(page.text)["webhook-secret"][0].text == ""
+    assert by_test_id(page.text)["regenerate-secret-button"]
 
     # The way out: regenerate. The unreadable secret does not become the previous one.
-    fresh = regenerate(api)
+    assert client.post("/dashboard/webhooks", {"action": "regenerate"}).status_code == 303
+    fresh = api.simulate_get("/api/v1/webhooks/config", headers=AUTH).json["webhook_secret"]
     assert stored(ctx)["previous_webhook_secret"] is None
     log_id, status = deliver_test_event(ctx, api, receiver)
     assert status == "success"
