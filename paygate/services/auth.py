@@ -162,7 +162,6 @@ def set_password(
 
 # -- signing --------------------------------------------------------------------------------
 
-
 def signing_key(ctx: Context, purpose: str) -> bytes:
     """A key for one purpose (``session``, ``csrf``, ``flash``) derived from the master key."""
     return keys.derived_key(ctx, f"paygate-dashboard:{purpose}")
