@@ -324,6 +324,7 @@ def test_the_api_and_the_dashboard_show_the_current_secret_exactly(ctx, api, cli
     assert api.simulate_get("/api/v1/webhooks/config", headers=AUTH).json["webhook_secret"] == shown
     docs = by_test_id(client.get("/dashboard/docs").text)
     assert shown in docs["code-snippet-webhook"][0].text
+    assert "next to the new one for 24 hours" in " ".join(client.last_html.split())
     assert merchants.get(ctx, TEST_MERCHANT_ID).webhook_secret == shown
 
 

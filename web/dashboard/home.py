@@ -60,4 +60,5 @@ class Docs(Page):
             events=CATALOGUE,
             delays=delays,
             test_intervals=settings.webhook_retry_intervals_test,
+            secret_overlap_hours=settings.webhook_secret_overlap_seconds / 3600,
         )
