@@ -64,6 +64,14 @@ def _days(name: str, raw: str) -> int:
     return days
 
 
+def _seconds(name: str, raw: str) -> float:
+    """A duration in seconds, 0 or more."""
+    seconds = _float(name, raw)
+    if seconds < 0:
+        raise ValueError(f"{name} must not be negative, got {raw!r}")
+    return seconds
+
+
 def _list(name: str, raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
@@ -144,6 +152,11 @@ class Settings:
     disable_plugins: tuple[str, ...] = setting("PAYGATE_DISABLE_PLUGINS", _list, ())
     allow_private_webhook_urls: bool = setting(
         "PAYGATE_ALLOW_PRIVATE_WEBHOOKS", _flag_true_only, False
+    )
+    # After a webhook secret rotation the previous secret keeps signing deliveries (next to the
+    # new one) for this many seconds; 0 switches at once.
+    webhook_secret_overlap_seconds: float = setting(
+        "PAYGATE_WEBHOOK_SECRET_OVERLAP", _seconds, 24 * 3600.0
     )
     max_body_bytes: int = setting("PAYGATE_MAX_BODY_BYTES", _int, 64 * 1024)
     secret_key: str = setting("PAYGATE_SECRET_KEY", _str, "")

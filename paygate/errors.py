@@ -114,6 +114,10 @@ METHOD_NOT_ALLOWED = "Method not allowed on this URL"
 INTERNAL_ERROR = "Internal server error"
 SERVICE_UNAVAILABLE = "Service temporarily unavailable, retry later"
 DATABASE_UNREACHABLE = "cannot connect to the database: {reason}"
+WEBHOOK_SECRET_UNREADABLE = (
+    "The webhook secret cannot be decrypted (the server key changed, or the stored value was "
+    "altered); regenerate it"
+)
 
 
 class PaygateError(Exception):
@@ -211,6 +215,17 @@ class ServiceUnavailable(PaygateError):
     status = 503
 
     def __init__(self, description: str = SERVICE_UNAVAILABLE):
+        super().__init__(description)
+
+
+class SecretUnreadable(PaygateError):
+    """A sealed secret failed authentication: the server key is not the one it was sealed
+    with, or the stored value was altered or moved to another merchant. Never used as is."""
+
+    code = "SERVER_ERROR"
+    status = 500
+
+    def __init__(self, description: str = WEBHOOK_SECRET_UNREADABLE):
         super().__init__(description)
 
 

@@ -70,7 +70,16 @@ class Merchant:
     """A merchant as the record holds it. Its secrets never appear in a ``repr`` (logs,
     tracebacks, debuggers); read them by name where they are needed. ``api_key`` is its current
     (newest) API key; the API secrets are not here at all: the record keeps only keyed hashes
-    of them (``ApiKey``)."""
+    of them (``ApiKey``).
+
+    The webhook secret is stored sealed (``paygate.services.webhook_secrets``): a merchant read
+    from the database carries it in ``webhook_secret_sealed`` and has ``webhook_secret`` None
+    until a service opens it for signing or for showing it to the merchant. (A row written
+    around the services in plaintext, by an older version or by hand, arrives in
+    ``webhook_secret`` as it is, and is sealed at the next start-up.)
+    ``previous_webhook_secret_until``: after a rotation, the previous secret also signs
+    deliveries until then.
+    """
 
     id: str
     name: str
@@ -83,6 +92,8 @@ class Merchant:
     is_active: bool = True
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    webhook_secret_sealed: str | None = field(default=None, repr=False)
+    previous_webhook_secret_until: datetime | None = None
 
     @property
     def has_password(self) -> bool:
@@ -329,17 +340,25 @@ class Delivery:
     ``timeout`` bounds the whole attempt (connect, send, answer). ``allow_private`` says whether
     the notifier may connect to private and loopback addresses (a development switch; link-local
     and metadata addresses stay refused; see ``paygate.webhook_address_allowed``).
+
+    ``secret`` is the merchant's current webhook secret. ``previous_secrets`` are secrets that
+    still sign during a rotation's overlap window (the one replaced last, until its window ends):
+    a notifier signs with each of them too where its scheme carries several signatures
+    (Standard Webhooks' ``webhook-signature`` does), so receivers still holding the old secret
+    keep verifying. Empty outside a rotation; a notifier that ignores it stays correct but
+    makes receivers switch secrets at the instant of rotation.
     """
 
     id: str
     event: str
     url: str
     body: bytes
-    secret: str
+    secret: str = field(repr=False)
     attempt: int
     timestamp: int
     timeout: float = 5.0
     allow_private: bool = False
+    previous_secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)

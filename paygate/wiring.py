@@ -10,6 +10,7 @@ here; nothing below this module builds a collaborator of its own.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from .config import Settings
 from .db import Database, connect
@@ -19,7 +20,7 @@ from .db.migrate import migrate
 from .errors import ServiceUnavailable
 from .jobs.queue import Queue, build_queue
 from .plugins import load_plugins
-from .services import Context, merchants
+from .services import Context, merchants, webhook_secrets
 
 log = logging.getLogger("paygate")
 
@@ -34,32 +35,37 @@ def require_database_url(settings: Settings) -> str:
 
 
 def prepare_database(settings: Settings) -> None:
-    """Migrate and seed, or exit with one clear line when the database cannot be reached."""
+    """Migrate, seed, and replace secrets stored in plaintext (API secrets become keyed hashes,
+    webhook secrets are sealed), or exit with one clear line when the database cannot be
+    reached."""
     url = require_database_url(settings)
     try:
         with connect(url) as conn:
             applied = migrate(conn)
             created = seed_test_merchant(conn, settings)
             plaintexts = bool(legacy_secrets(conn))
-        if plaintexts:
-            hashed = _hash_legacy_secrets(settings, url)
-            log.info("replaced %d plaintext API secrets by their keyed hashes", hashed)
+        hashed = _with_record(settings, merchants.hash_legacy_secrets) if plaintexts else 0
+        sealed = _with_record(settings, webhook_secrets.seal_stored_plaintext)
     except ServiceUnavailable as exc:
         raise SystemExit(f"paygate: {exc.description}") from None
     if applied:
         log.info("applied migrations %s", applied)
     if created:
         log.info("seeded the test merchant (%s)", settings.test_merchant_email)
+    if hashed:
+        log.info("replaced %d plaintext API secrets by their keyed hashes", hashed)
+    if sealed:
+        log.info("sealed the plaintext webhook secrets of %d merchant(s)", sealed)
 
 
-def _hash_legacy_secrets(settings: Settings, url: str) -> int:
-    """API secrets stored in plaintext before migration 004 (and the seed's) become keyed
-    hashes: SQL cannot compute them, the server key lives here. A context with only what this
-    needs (settings and a one-connection pool)."""
-    db = Database(url, min_size=1, max_size=1, name="paygate-prepare")
+def _with_record(settings: Settings, work: Callable[[Context], int]) -> int:
+    """Run ``work`` with a context that has only what start-up chores need: the settings (the
+    server key lives there) and a one-connection pool. SQL cannot compute keyed hashes or
+    encrypt, so these run here rather than in a migration; each is idempotent."""
+    db = Database(require_database_url(settings), min_size=1, max_size=1, name="paygate-prepare")
     try:
         ctx = Context(settings=settings, db=db, plugins=None, dispatcher=None)  # type: ignore[arg-type]
-        return merchants.hash_legacy_secrets(ctx)
+        return work(ctx)
     finally:
         db.close()
 

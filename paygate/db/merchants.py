@@ -14,7 +14,7 @@ from .rows import merchant_from_row
 
 COLUMNS = (
     "id, name, email, api_key, webhook_url, webhook_secret, processor, "
-    "password_hash, is_active, created_at, updated_at"
+    "password_hash, is_active, created_at, updated_at, previous_webhook_secret_until"
 )
 
 
@@ -113,6 +113,68 @@ def update_webhook_secret(
     conn: psycopg.Connection, merchant_id: str, secret: str
 ) -> Merchant | None:
     return _update(conn, merchant_id, "webhook_secret = %(secret)s", {"secret": secret})
+
+
+def rotate_webhook_secret(
+    conn: psycopg.Connection,
+    merchant_id: str,
+    secret: str,
+    previous: str | None,
+    overlap_seconds: float,
+) -> Merchant | None:
+    """Store a new (sealed) secret; ``previous`` (sealed, the one it replaces) keeps signing
+    for ``overlap_seconds`` (none when 0 or when there was no secret). A rotation within the
+    window replaces the previous secret: only the last two are ever valid."""
+    keep = previous is not None and overlap_seconds > 0
+    return _update(
+        conn,
+        merchant_id,
+        """webhook_secret = %(secret)s, previous_webhook_secret = %(previous)s,
+           previous_webhook_secret_until = CASE WHEN %(keep)s
+               THEN now() + make_interval(secs => %(overlap)s) END""",
+        {
+            "secret": secret,
+            "previous": previous if keep else None,
+            "keep": keep,
+            "overlap": float(overlap_seconds),
+        },
+    )
+
+
+def stored_webhook_secrets(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Every merchant's stored webhook secrets (current and previous) as they are, for the
+    start-up pass that seals plaintext ones."""
+    return conn.execute(
+        """SELECT id, webhook_secret, previous_webhook_secret FROM merchants
+            WHERE webhook_secret IS NOT NULL OR previous_webhook_secret IS NOT NULL"""
+    ).fetchall()
+
+
+def replace_stored_webhook_secrets(
+    conn: psycopg.Connection,
+    merchant_id: str,
+    *,
+    old: tuple[str | None, str | None],
+    new: tuple[str | None, str | None],
+) -> bool:
+    """Swap (current, previous) from ``old`` to ``new`` unless the row changed meanwhile (a
+    rotation between the read and this write wins). True when it was written."""
+    row = conn.execute(
+        """UPDATE merchants
+              SET webhook_secret = %(new_current)s, previous_webhook_secret = %(new_previous)s
+            WHERE id = %(id)s
+              AND webhook_secret IS NOT DISTINCT FROM %(old_current)s
+              AND previous_webhook_secret IS NOT DISTINCT FROM %(old_previous)s
+        RETURNING id""",
+        {
+            "id": merchant_id,
+            "old_current": old[0],
+            "old_previous": old[1],
+            "new_current": new[0],
+            "new_previous": new[1],
+        },
+    ).fetchone()
+    return row is not None
 
 
 def set_processor(conn: psycopg.Connection, merchant_id: str, processor: str) -> Merchant | None:

@@ -24,9 +24,11 @@ _PAYMENT_FIELDS = (
     "updated_at captured_at"
 ).split()
 _MERCHANT_FIELDS = (
-    "name email api_key webhook_url webhook_secret processor password_hash is_active "
-    "created_at updated_at"
+    "name email api_key webhook_url processor password_hash is_active "
+    "created_at updated_at previous_webhook_secret_until"
 ).split()
+# What a sealed webhook secret starts with (paygate.services.webhook_secrets writes them).
+SEALED_PREFIX = "v1:"
 _ORDER_FIELDS = "amount currency receipt created_at updated_at".split()
 _WEBHOOK_LOG_FIELDS = (
     "event attempts response_code created_at last_attempt_at next_retry_at updated_at body "
@@ -52,7 +54,14 @@ def refund_from_row(row: dict[str, Any]) -> Refund:
 
 
 def merchant_from_row(row: dict[str, Any]) -> Merchant:
+    """A merchant; its stored webhook secret goes to ``webhook_secret_sealed`` when sealed, or
+    to ``webhook_secret`` when it is a plaintext row not yet sealed."""
     values = {name: row[name] for name in _MERCHANT_FIELDS if name in row}
+    stored = row.get("webhook_secret")
+    if stored is not None and stored.startswith(SEALED_PREFIX):
+        values["webhook_secret_sealed"] = stored
+    else:
+        values["webhook_secret"] = stored
     return Merchant(id=str(row["id"]), **values)
 
 

@@ -26,7 +26,8 @@ COLUMNS = f"{LIST_COLUMNS}, body, response_body"
 
 
 def claim(conn: psycopg.Connection, log_id: str, lease_seconds: float) -> dict | None:
-    """Take a due, unleased delivery with the merchant's current URL and secret; None if it is
+    """Take a due, unleased delivery with the merchant's current URL and secret (and, during a
+    rotation's overlap window, the previous secret; else None), all as stored; None if it is
     not ours to do (done, not due yet, or leased by another worker)."""
     return conn.execute(
         """WITH claimed AS (
@@ -36,7 +37,9 @@ def claim(conn: psycopg.Connection, log_id: str, lease_seconds: float) -> dict |
                   AND (locked_until IS NULL OR locked_until < now())
             RETURNING id, merchant_id, event, body, attempts, locked_until
            )
-           SELECT c.*, m.webhook_url, m.webhook_secret
+           SELECT c.*, m.webhook_url, m.webhook_secret,
+                  CASE WHEN m.previous_webhook_secret_until > now()
+                       THEN m.previous_webhook_secret END AS previous_webhook_secret
              FROM claimed c JOIN merchants m ON m.id = c.merchant_id""",
         (lease_seconds, log_id),
     ).fetchone()

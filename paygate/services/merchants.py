@@ -32,7 +32,7 @@ from ..errors import (
     BadRequest,
 )
 from ..types import ApiKey, IssuedKey, Merchant
-from . import Context, keys
+from . import Context, keys, webhook_secrets
 from .lookup import found
 
 log = logging.getLogger("paygate")
@@ -165,17 +165,20 @@ def create(
     api_key, api_secret = _new_credentials()
     hashed = secret_hash(ctx, api_secret)
     taken = BadRequest(MERCHANT_EMAIL_TAKEN.format(email=email), field="email")
+    merchant_id = str(uuid.uuid4())
+    # Sealed before it is written: a webhook secret never rests in plaintext.
+    sealed = webhook_secrets.seal(ctx, merchant_id, new_webhook_secret())
     with ctx.db.transaction() as conn:
         if repo.by_email(conn, email) is not None:
             raise taken
         merchant = repo.insert(
             conn,
-            id=str(uuid.uuid4()),
+            id=merchant_id,
             name=name,
             email=email,
             api_key=api_key,
             secret_hash=hashed,
-            webhook_secret=new_webhook_secret(),
+            webhook_secret=sealed,
             processor=processor or "test",
         )
         if merchant is None:  # a concurrent create with the same email won
@@ -249,13 +252,20 @@ def published_test_secret(ctx: Context, merchant: Merchant) -> str | None:
 
 
 def get(ctx: Context, merchant_id: str) -> Merchant:
+    """The merchant as stored now, with its webhook secret opened: for the merchant's own
+    configuration and pages. Reads that need no secret use ``record``."""
+    return webhook_secrets.reveal(ctx, record(ctx, merchant_id))
+
+
+def record(ctx: Context, merchant_id: str) -> Merchant:
+    """The merchant as stored now; its webhook secret stays sealed."""
     with ctx.db.connection() as conn:
         return found(repo.by_id(conn, merchant_id), "Merchant")
 
 
 def test_merchant(ctx: Context) -> Merchant:
-    """The contract's seeded test merchant."""
-    return get(ctx, TEST_MERCHANT_ID)
+    """The contract's seeded test merchant (its webhook secret stays sealed)."""
+    return record(ctx, TEST_MERCHANT_ID)
 
 
 def new_webhook_secret() -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from ..db import merchants as merchants_repo
@@ -30,11 +31,12 @@ from ..errors import (
     WEBHOOK_URL_REFUSED,
     BadRequest,
     NotFound,
+    SecretUnreadable,
 )
 from ..events import WEBHOOK_TEST, envelope
 from ..netpolicy import webhook_url_problem
 from ..types import Delivery, DeliveryResult, Listing, Merchant, WebhookLog
-from . import Context, merchants, validation
+from . import Context, merchants, validation, webhook_secrets
 from .lookup import found
 
 log = logging.getLogger(__name__)
@@ -68,23 +70,37 @@ def deliver(ctx: Context, log_id: str) -> str:
         if not row["webhook_url"]:
             repo.abandon_without_url(conn, log_id, row["locked_until"])
             return "no_url"
+    started = time.monotonic()
+    try:
+        # The current secret and, during a rotation's overlap, the previous one (the claim
+        # returns it only until its window ends): a retry is signed with what is valid now.
+        secret, previous = webhook_secrets.for_delivery(
+            ctx, str(row["merchant_id"]), row["webhook_secret"], row["previous_webhook_secret"]
+        )
+    except SecretUnreadable:  # never sent unsigned or signed with a wrong key: a failed attempt
+        secret, previous, unreadable = "", (), True
+    else:
+        unreadable = False
     delivery = Delivery(
         id=str(row["id"]),
         event=row["event"],
         url=row["webhook_url"],
         body=row["body"].encode("utf-8"),
-        secret=row["webhook_secret"] or "",
+        secret=secret,
         attempt=row["attempts"] + 1,
         timestamp=int(time.time()),
         timeout=settings.webhook_timeout_seconds,
         allow_private=settings.allow_private_webhook_urls,
+        previous_secrets=previous,
     )
-    started = time.monotonic()
-    try:
-        result = ctx.plugins.notifier().deliver(delivery)
-    except Exception as exc:  # a notifier must not raise; if it does, it is a failed attempt
-        log.exception("notifier raised for webhook %s", log_id)
-        result = DeliveryResult(ok=False, error=f"notifier error: {exc.__class__.__name__}")
+    if unreadable:
+        result = DeliveryResult(ok=False, error="webhook secret cannot be decrypted")
+    else:
+        try:
+            result = ctx.plugins.notifier().deliver(delivery)
+        except Exception as exc:  # a notifier must not raise; if it does, it is a failed attempt
+            log.exception("notifier raised for webhook %s", log_id)
+            result = DeliveryResult(ok=False, error=f"notifier error: {exc.__class__.__name__}")
     recorded = _record(ctx, delivery, row["locked_until"], result, started)
     if recorded is None:
         return "skipped"  # the lease was lost meanwhile (a manual retry reset the row)
@@ -141,8 +157,8 @@ def detail(ctx: Context, merchant: Merchant, log_id: str) -> WebhookLog:
 
 
 def retry(ctx: Context, merchant: Merchant, log_id: str) -> str:
-    """Deliver a log again from attempt 1, now: the stored body, signed with the current secret.
-    Returns the log's id."""
+    """Deliver a log again from attempt 1, now: the stored body, signed with the current secret
+    (and the previous one during a rotation's overlap). Returns the log's id."""
     log_id = _log_id(log_id)
     with ctx.db.connection() as conn:
         current = merchants_repo.by_id(conn, merchant.id)
@@ -155,15 +171,17 @@ def retry(ctx: Context, merchant: Merchant, log_id: str) -> str:
 
 
 def get_config(ctx: Context, merchant: Merchant) -> Merchant:
-    """The merchant as stored now (not as cached at sign-in): its ``webhook_url`` and
-    ``webhook_secret``."""
+    """The merchant as stored now (not as cached at sign-in), its ``webhook_secret`` opened:
+    its ``webhook_url`` and ``webhook_secret``."""
     return merchants.get(ctx, merchant.id)
 
 
 def update_config(ctx: Context, merchant: Merchant, body: Any) -> Merchant:
     """Set or clear ``webhook_url`` (empty or null clears it), and/or rotate the secret with
     ``regenerate_secret: true``. A merchant without a secret gets one with its first URL.
-    Returns the merchant as updated."""
+    A rotation keeps the replaced secret signing, next to the new one, for the overlap window
+    (``PAYGATE_WEBHOOK_SECRET_OVERLAP``). Secrets are stored sealed. Returns the merchant as
+    updated, its secret opened."""
     body = validation.require_object(body)
     validation.reject_unknown(body, {"webhook_url", "regenerate_secret"})
     if "webhook_url" not in body and "regenerate_secret" not in body:
@@ -171,21 +189,44 @@ def update_config(ctx: Context, merchant: Merchant, body: Any) -> Merchant:
     regenerate = body.get("regenerate_secret", False)
     if not isinstance(regenerate, bool):
         raise BadRequest(REGENERATE_SECRET_NOT_BOOLEAN, field="regenerate_secret")
-    current = merchants.get(ctx, merchant.id)
-    secret = merchants.new_webhook_secret() if regenerate else None
-    with ctx.db.connection() as conn:
-        if "webhook_url" in body:
-            url = _webhook_url(ctx, body["webhook_url"])
-            if url and secret is None and not current.webhook_secret:
-                secret = merchants.new_webhook_secret()
-            updated = merchants_repo.update_webhook(conn, current.id, url=url, secret=secret)
-        elif secret is not None:
-            updated = merchants_repo.update_webhook_secret(conn, current.id, secret)
-        else:
-            updated = current
+    set_url = "webhook_url" in body
+    url = _webhook_url(ctx, body["webhook_url"]) if set_url else None
+    # Not opened: a merchant whose secret no longer decrypts must still be able to rotate it.
+    current = merchants.record(ctx, merchant.id)
+    has_secret = bool(current.webhook_secret or current.webhook_secret_sealed)
+    first = None
+    if set_url and url and not has_secret and not regenerate:
+        first = webhook_secrets.seal(ctx, current.id, merchants.new_webhook_secret())
+    rotation = _rotation(ctx, current) if regenerate else None
+    with ctx.db.transaction() as conn:
+        updated = current
+        if set_url:
+            updated = merchants_repo.update_webhook(conn, current.id, url=url, secret=first)
+        if rotation is not None:
+            updated = merchants_repo.rotate_webhook_secret(conn, current.id, *rotation)
     updated = found(updated, "Merchant")
     merchants.forget_cached(merchant_id=updated.id)
-    return updated
+    return webhook_secrets.reveal(ctx, updated)
+
+
+def previous_secret_until(merchant: Merchant) -> datetime | None:
+    """When the secret replaced by the last rotation stops signing; None when it no longer
+    does (or there was none)."""
+    until = merchant.previous_webhook_secret_until
+    return until if until is not None and until > datetime.now(UTC) else None
+
+
+def _rotation(ctx: Context, current: Merchant) -> tuple[str, str | None, float]:
+    """A new sealed secret, the one it replaces (sealed; None when there is none or it no
+    longer decrypts, so nothing unreadable keeps signing) and the overlap in seconds."""
+    new = webhook_secrets.seal(ctx, current.id, merchants.new_webhook_secret())
+    previous = webhook_secrets.sealed_current(ctx, current)
+    if previous is not None:
+        try:
+            webhook_secrets.open_stored(ctx, current.id, previous)
+        except SecretUnreadable:
+            previous = None
+    return new, previous, ctx.settings.webhook_secret_overlap_seconds
 
 
 def _webhook_url(ctx: Context, value: Any) -> str | None:

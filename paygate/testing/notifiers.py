@@ -66,6 +66,17 @@ class NotifierContract:
             ("POST", "/hooks", delivery.body)
         ]
 
+    def test_a_delivery_during_a_secret_rotation_is_sent_unchanged(self, paygate_receiver):
+        """``previous_secrets`` is set while a rotated secret's overlap lasts: the delivery
+        still goes out once, with the same bytes (signing with each secret is the notifier's
+        scheme's business; see docs/plugins.md)."""
+        previous = ("whsec_" + "cHJldmlvdXMtc2VjcmV0LW9mLXR3ZW50eS1mb3Vy",)
+        delivery = self.make_delivery(paygate_receiver.url("/hooks"), previous_secrets=previous)
+        assert previous[0] not in repr(delivery) and self.secret not in repr(delivery)
+        result = self.deliver(delivery)
+        assert result.ok, result
+        assert [r.body for r in paygate_receiver.requests] == [delivery.body]
+
     def test_a_non_2xx_answer_is_a_failed_attempt(self, paygate_receiver):
         paygate_receiver.status = 500
         result = self.deliver(self.make_delivery(paygate_receiver.url("/hooks")))

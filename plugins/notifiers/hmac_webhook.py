@@ -5,6 +5,11 @@
 - Standard Webhooks (``webhook-id``, ``webhook-timestamp``, ``webhook-signature: v1,<base64>``)
   whenever the secret is a valid Standard Webhooks secret (``whsec_`` + base64 of >= 24 bytes),
   so any Standard Webhooks library verifies it.
+- During a secret rotation's overlap (``Delivery.previous_secrets``), ``webhook-signature``
+  carries one signature per secret, the new one first, space separated
+  (``v1,<new> v1,<old>``): Standard Webhooks libraries accept a message when any of them
+  verifies, so a receiver still holding the old secret keeps working. ``X-Webhook-Signature``
+  holds one value and is signed with the new secret only.
 
 Every address the connection is about to use is checked with ``paygate.webhook_address_allowed``
 after DNS resolution, so a name that resolves to an internal address is refused even if it
@@ -73,12 +78,18 @@ def signed_headers(delivery: Delivery) -> dict[str, str]:
         "X-Webhook-Event": delivery.event,
         "X-Webhook-Attempt": str(delivery.attempt),
     }
-    key = standard_webhooks_key(delivery.secret)
-    if key is not None:
+    keys = [
+        key
+        for key in map(
+            standard_webhooks_key, dict.fromkeys((delivery.secret, *delivery.previous_secrets))
+        )
+        if key is not None
+    ]
+    if keys:
         headers["webhook-id"] = delivery.id
         headers["webhook-timestamp"] = str(delivery.timestamp)
-        headers["webhook-signature"] = standard_signature(
-            key, delivery.id, delivery.timestamp, delivery.body
+        headers["webhook-signature"] = " ".join(
+            standard_signature(key, delivery.id, delivery.timestamp, delivery.body) for key in keys
         )
     return headers
 

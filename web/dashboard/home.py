@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from paygate.config import RETRY_DELAYS_PRODUCTION, RETRY_DELAYS_TEST
-from paygate.errors import API_KEY_CREATED, OVERLAP_INVALID, BadRequest
+from paygate.errors import API_KEY_CREATED, OVERLAP_INVALID, BadRequest, SecretUnreadable
 from paygate.events import CATALOGUE
-from paygate.services import dashboard, merchants, payments
+from paygate.services import dashboard, merchants, payments, webhook_secrets
 from paygate.types import IssuedKey
 
 from . import charts
@@ -66,6 +66,14 @@ class NewKey(Home):
 
 
 class Docs(Page):
+    def _revealed(self, merchant):
+        """The webhook snippet carries the merchant's own secret: opened for this page (a
+        placeholder when it does not decrypt; the webhooks page says why)."""
+        try:
+            return webhook_secrets.reveal(self.ctx, merchant)
+        except SecretUnreadable:
+            return merchant
+
     def on_get(self, req, resp):
         settings = self.ctx.settings
         delays = [
@@ -79,10 +87,11 @@ class Docs(Page):
             resp,
             "docs.html",
             active="docs",
-            credentials=credentials(self.ctx, self.merchant(req)),
+            credentials=credentials(self.ctx, self._revealed(self.merchant(req))),
             api_url=settings.api_url,
             checkout_url=settings.checkout_url,
             events=CATALOGUE,
             delays=delays,
             test_intervals=settings.webhook_retry_intervals_test,
+            secret_overlap_hours=settings.webhook_secret_overlap_seconds / 3600,
         )

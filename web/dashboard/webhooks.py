@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from paygate.errors import PaygateError
-from paygate.services import views, webhooks
+from dataclasses import replace
+
+from paygate.errors import PaygateError, SecretUnreadable
+from paygate.services import merchants, views, webhooks
 
 from .base import Page
 from .security import safe_next
@@ -16,7 +18,12 @@ ACTIONS = ("save", "regenerate", "test")
 class Webhooks(Page):
     def show(self, req, resp, *, status: int = 200, error=None, url_value=None) -> None:
         merchant = self.merchant(req)
-        config = views.webhook_config_view(webhooks.get_config(self.ctx, merchant))
+        try:
+            current = webhooks.get_config(self.ctx, merchant)
+        except SecretUnreadable as exc:  # the page stays usable: Regenerate is the way out
+            current = replace(merchants.record(self.ctx, merchant.id), webhook_secret=None)
+            status, error = 500, error or exc.description
+        config = views.webhook_config_view(current)
         page = page_number(req.get_param("page"))
         logs = webhooks.list_logs(self.ctx, merchant, PAGE_SIZE, (page - 1) * PAGE_SIZE)
         last = pager(page, logs.total, PAGE_SIZE)["last"]
@@ -31,6 +38,7 @@ class Webhooks(Page):
             active="webhooks",
             error=error,
             config=config,
+            previous_until=webhooks.previous_secret_until(current),
             url_value=(config["webhook_url"] or "") if url_value is None else url_value,
             logs=logs.items,
             pager=pager(page, logs.total, PAGE_SIZE),
@@ -50,11 +58,17 @@ class Webhooks(Page):
             action = "save"
         try:
             if action == "regenerate":
-                webhooks.update_config(self.ctx, merchant, {"regenerate_secret": True})
-                message = (
-                    "New webhook secret generated. Deliveries are signed with it from now on: "
-                    "update your server."
-                )
+                updated = webhooks.update_config(self.ctx, merchant, {"regenerate_secret": True})
+                until = webhooks.previous_secret_until(updated)
+                message = "New webhook secret generated. Deliveries are signed with it from now on"
+                if until is not None:
+                    message += (
+                        f"; until {until:%Y-%m-%d %H:%M} UTC the Standard Webhooks header also "
+                        "carries a signature with the previous secret. Update your server "
+                        "before then."
+                    )
+                else:
+                    message += ": update your server."
             elif action == "test":
                 saved = webhooks.get_config(self.ctx, merchant).webhook_url or ""
                 if url and url != saved:  # test what the form shows, not an older URL
