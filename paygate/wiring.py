@@ -32,13 +32,25 @@ def require_database_url(settings: Settings) -> str:
     return settings.database_url
 
 
+def require_safe_settings(settings: Settings) -> None:
+    """Exit with one clear line when production mode lacks what it needs
+    (``Settings.check_startup``). ``paygate`` checks before any command; this repeats it for
+    processes started some other way (gunicorn on ``get_app()``, an embedding program)."""
+    try:
+        settings.check_startup()
+    except ValueError as exc:
+        raise SystemExit(f"paygate: {exc}") from None
+
+
 def prepare_database(settings: Settings) -> None:
-    """Migrate and seed, or exit with one clear line when the database cannot be reached."""
+    """Migrate and seed (the contract's test merchant, never in production mode), or exit with
+    one clear line when the database cannot be reached."""
+    require_safe_settings(settings)
     url = require_database_url(settings)
     try:
         with connect(url) as conn:
             applied = migrate(conn)
-            created = seed_test_merchant(conn, settings)
+            created = not settings.is_production and seed_test_merchant(conn, settings)
     except ServiceUnavailable as exc:
         raise SystemExit(f"paygate: {exc.description}") from None
     if applied:
@@ -53,6 +65,7 @@ def build_context(
     """The services context of one process (``role`` names its pool). ``settings`` default to
     the environment's; ``queue`` to a new one built from them, bound to the returned context."""
     settings = settings or Settings.from_env()
+    require_safe_settings(settings)
     queue = queue or build_queue(settings)
     db = Database(
         require_database_url(settings),
