@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from importlib import resources
 
 import falcon.testing
 import pytest
@@ -172,3 +173,25 @@ def test_the_fingerprint_never_sees_the_cvv_and_keys_the_card(ctx, make_ctx):
     # Under another server key the same body has another fingerprint: nothing to brute-force.
     other = make_ctx(PAYGATE_SECRET_KEY="another server key of at least 32 bytes")
     assert idempotency.fingerprint(other, idempotency.PAYMENT_CREATE, body) != same
+
+
+def test_migration_007_erases_unkeyed_fingerprints_and_their_keys_still_replay(ctx):
+    api = falcon.testing.TestClient(create_api(ctx), headers={**JSON, **AUTH})
+    body = card_body(new_order(api), CARDS[0])
+    first = api.simulate_post("/api/v1/payments", body=body, headers={"Idempotency-Key": "old"})
+    assert first.status_code == 201
+    unkeyed = hashlib.sha256(
+        idempotency.PAYMENT_CREATE.encode()
+        + b"\0\0"
+        + json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+    migration = resources.files("paygate.db").joinpath(
+        "migrations", "007_keyed_idempotency_fingerprints.sql"
+    )
+    with ctx.db.connection() as conn:  # a key stored before the upgrade, then the migration
+        conn.execute("UPDATE idempotency_keys SET request_hash = %s", (unkeyed,))
+        conn.execute(migration.read_text())
+        stored = conn.execute("SELECT request_hash FROM idempotency_keys").fetchall()
+    assert [row["request_hash"] for row in stored] == [idempotency.LEGACY_FINGERPRINT]
+    again = api.simulate_post("/api/v1/payments", body=body, headers={"Idempotency-Key": "old"})
+    assert again.content == first.content and again.headers["idempotent-replayed"] == "true"
