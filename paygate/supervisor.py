@@ -72,7 +72,8 @@ def run_up(settings: Settings, *, state_dir: str | None = None, with_worker: boo
     state = Path(state_dir or settings.state_dir).expanduser().resolve()
     state.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)  # the children's environment: they read their settings from it
-    env.setdefault("PAYGATE_ALLOW_PRIVATE_WEBHOOKS", "true")  # local receivers, local dev
+    if not settings.is_production:
+        env.setdefault("PAYGATE_ALLOW_PRIVATE_WEBHOOKS", "true")  # local receivers, local dev
     servers = []
     stopping = False
 
@@ -146,8 +147,10 @@ def _banner(settings: Settings, env: dict[str, str], state: Path, running: list[
     lines.append(f"  PostgreSQL {env['DATABASE_URL']}")
     lines.append(f"  Redis      {env['REDIS_URL']}")
     lines.append(f"  State      {state}")
-    lines.append(
-        f"  Test keys  X-Api-Key: {settings.test_api_key}  X-Api-Secret: {settings.test_api_secret}"
-    )
+    if not settings.is_production:  # production seeds no test merchant
+        lines.append(
+            f"  Test keys  X-Api-Key: {settings.test_api_key}  "
+            f"X-Api-Secret: {settings.test_api_secret}"
+        )
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 
-from .config import Settings
+from .config import TEST_MERCHANT_ID, Settings
 from .db import Database, connect
-from .db.merchants import seed_test_merchant
+from .db.merchants import by_id, seed_test_merchant
 from .db.migrate import migrate
 from .errors import ServiceUnavailable
 from .jobs.queue import Queue, build_queue
@@ -51,12 +51,22 @@ def prepare_database(settings: Settings) -> None:
         with connect(url) as conn:
             applied = migrate(conn)
             created = not settings.is_production and seed_test_merchant(conn, settings)
+            leftover = settings.is_production and by_id(conn, TEST_MERCHANT_ID)
     except ServiceUnavailable as exc:
         raise SystemExit(f"paygate: {exc.description}") from None
     if applied:
         log.info("applied migrations %s", applied)
     if created:
         log.info("seeded the test merchant (%s)", settings.test_merchant_email)
+    if leftover and leftover.is_active:
+        # A database seeded before production mode was switched on: its credentials are
+        # published in CONTRACT.md (docs/operations.md, "Production mode").
+        log.warning(
+            "production mode: the development test merchant %s (%s) is still active in this "
+            "database; rotate its API key and webhook secret or deactivate it",
+            leftover.email,
+            leftover.id,
+        )
 
 
 def build_context(

@@ -97,11 +97,16 @@ def test_a_misspelt_environment_is_refused_not_run_as_development():
 # -- the seed and the test endpoints ------------------------------------------------------------
 
 
-def test_production_seeds_no_test_merchant_and_development_still_does(fresh_database):
-    prepare_database(Settings.from_env({"DATABASE_URL": fresh_database, **PRODUCTION}))
+def test_production_seeds_no_test_merchant_and_development_still_does(fresh_database, caplog):
+    production = Settings.from_env({"DATABASE_URL": fresh_database, **PRODUCTION})
+    prepare_database(production)
     assert merchant_emails(fresh_database) == []
     prepare_database(Settings.from_env({"DATABASE_URL": fresh_database}))
     assert merchant_emails(fresh_database) == ["test@example.com"]
+    # A database seeded in development, then run in production: the operator is told.
+    assert "still active" not in caplog.text
+    prepare_database(production)
+    assert "test merchant test@example.com" in caplog.text and "still active" in caplog.text
 
 
 @pytest.mark.parametrize("path", ["/api/v1/test/merchant", "/api/v1/test/jobs/status"])
@@ -244,6 +249,7 @@ def test_paygate_up_in_production_serves_no_test_merchant(fresh_database, redis_
         assert orders.json()["error"]["code"] == "AUTHENTICATION_ERROR"
         assert orders.headers["strict-transport-security"] == HSTS
         assert merchant_emails(fresh_database) == []
+        assert "secret_test_xyz789" not in log.read_text()  # no test keys in the banner
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(60)
