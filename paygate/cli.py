@@ -20,6 +20,9 @@ APPS = {
 }
 # Commands that start servers or workers: their plugins are loaded (and checked) up front.
 STARTS_PROCESSES = ("up", "worker", *APPS)
+# Commands that start a process or touch the database: production mode checks its settings
+# (``Settings.check_startup``) before any of them does anything.
+CHECKS_SETTINGS = (*STARTS_PROCESSES, "migrate", "merchants")
 
 
 def _setup_logging(level: str = "INFO") -> None:
@@ -371,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
+        if args.command in CHECKS_SETTINGS:
+            settings.check_startup()
     except ValueError as exc:
         print(f"paygate: {exc}", file=sys.stderr)
         return 2

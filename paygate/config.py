@@ -15,6 +15,14 @@ TEST_WEBHOOK_SECRET = "whsec_test_abc123"
 RETRY_DELAYS_PRODUCTION = (0, 60, 300, 1800, 7200)
 RETRY_DELAYS_TEST = (0, 5, 10, 15, 20)
 
+ENVIRONMENTS = ("development", "production")
+# Production mode refuses to start with a shorter PAYGATE_SECRET_KEY (bytes, UTF-8).
+MIN_SECRET_KEY_BYTES = 32
+# The development default of PAYGATE_FRAME_ANCESTORS: any http(s) site and a saved test.html
+# opened from disk. Production's default is none: only the checkout's own origin ('self').
+DEVELOPMENT_FRAME_ANCESTORS = ("*", "file:")
+STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
+
 
 # -- parsers: each turns the variable's text into the setting's value ---------------------------
 # A parser gets the variable's name (for the error message) and its text, stripped. A variable
@@ -70,6 +78,13 @@ def _seconds(name: str, raw: str) -> float:
     if seconds < 0:
         raise ValueError(f"{name} must not be negative, got {raw!r}")
     return seconds
+def _environment(name: str, raw: str) -> str:
+    """``development`` or ``production``: a typo must not quietly run a production deployment
+    in development mode."""
+    value = raw.lower()
+    if value not in ENVIRONMENTS:
+        raise ValueError(f"{name} must be one of {', '.join(ENVIRONMENTS)}, got {raw!r}")
+    return value
 
 
 def _list(name: str, raw: str) -> tuple[str, ...]:
@@ -119,9 +134,9 @@ class Settings:
     checkout_url: str = setting("PAYGATE_CHECKOUT_URL", _url, "http://localhost:3001")
     cors_origins: tuple[str, ...] = setting("PAYGATE_CORS_ORIGINS", _list, ())
     # CSP frame-ancestors of the checkout page: the merchant sites that may embed it
-    # (docs/checkout.md). The development default allows any http(s) site and a saved
-    # test.html opened from disk (file:); production should list the merchants' origins.
-    frame_ancestors: tuple[str, ...] = setting("PAYGATE_FRAME_ANCESTORS", _list, ("*", "file:"))
+    # (docs/checkout.md), always after 'self'. None: DEVELOPMENT_FRAME_ANCESTORS in development,
+    # none in production (where the operator lists the merchants' origins).
+    frame_ancestors: tuple[str, ...] = setting("PAYGATE_FRAME_ANCESTORS", _list, None)
 
     # Processes.
     api_workers: int = setting("PAYGATE_API_WORKERS", _int, 2)
@@ -129,7 +144,7 @@ class Settings:
     db_pool_min: int = setting("PAYGATE_DB_POOL_MIN", _int, 2)
     db_pool_max: int = setting("PAYGATE_DB_POOL_MAX", _int, 16)
     worker_concurrency: int = setting("PAYGATE_WORKER_CONCURRENCY", _int, 16)
-    environment: str = setting("PAYGATE_ENV", _str, "development")
+    environment: str = setting("PAYGATE_ENV", _environment, "development")
     log_level: str = setting("PAYGATE_LOG_LEVEL", _str, "INFO")
     state_dir: str = setting("PAYGATE_STATE_DIR", _str, ".paygate")
     # ``paygate up``'s embedded servers: None takes 5432 / 6379, or a free port when taken.
@@ -171,6 +186,33 @@ class Settings:
         if self.janitor_interval_seconds is None:
             interval = 0.25 if self.webhook_retry_intervals_test else 1.0
             object.__setattr__(self, "janitor_interval_seconds", interval)
+        if self.frame_ancestors is None:
+            ancestors = () if self.is_production else DEVELOPMENT_FRAME_ANCESTORS
+            object.__setattr__(self, "frame_ancestors", ancestors)
+
+    def check_startup(self) -> None:
+        """Refuse what production mode must never run with (CONTRACT.md section 9): a missing
+        or short ``PAYGATE_SECRET_KEY`` (every server-side key derives from it; without it the
+        key would sit in the database it protects), or a checkout any site may frame. Raises
+        ValueError with one line saying what to do. Every command that starts a process or
+        touches the database calls it first (``paygate.cli``, ``paygate.wiring``)."""
+        if not self.is_production:
+            return
+        size = len(self.secret_key.encode("utf-8"))
+        if size < MIN_SECRET_KEY_BYTES:
+            state = "is not set" if not size else f"is only {size} bytes"
+            raise ValueError(
+                f"PAYGATE_SECRET_KEY {state}: production mode (PAYGATE_ENV=production) needs "
+                f"a secret key of at least {MIN_SECRET_KEY_BYTES} bytes, e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        wildcards = [s for s in self.frame_ancestors if s == "*" or s.endswith(":")]
+        if wildcards:
+            raise ValueError(
+                f"PAYGATE_FRAME_ANCESTORS: {', '.join(wildcards)} would let any site frame the "
+                "checkout; production mode (PAYGATE_ENV=production) needs the merchants' "
+                "origins, e.g. https://shop.example.com"
+            )
 
     @property
     def retry_delays(self) -> tuple[int, ...]:
@@ -183,6 +225,12 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def strict_transport_security(self) -> str | None:
+        """The ``Strict-Transport-Security`` header of every response: production only (a
+        development browser on http://localhost must not learn HSTS for localhost)."""
+        return STRICT_TRANSPORT_SECURITY if self.is_production else None
 
     @property
     def allowed_origins(self) -> tuple[str, ...]:

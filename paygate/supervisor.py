@@ -80,7 +80,8 @@ def run_up(
     state = Path(state_dir or settings.state_dir).expanduser().resolve()
     state.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)  # the children's environment: they read their settings from it
-    env.setdefault("PAYGATE_ALLOW_PRIVATE_WEBHOOKS", "true")  # local receivers, local dev
+    if not settings.is_production:
+        env.setdefault("PAYGATE_ALLOW_PRIVATE_WEBHOOKS", "true")  # local receivers, local dev
     env["PAYGATE_BIND"] = host or settings.bind_host  # --host, else PAYGATE_BIND, else loopback
     servers = []
     stopping = False

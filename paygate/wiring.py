@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from .config import Settings
+from .config import TEST_MERCHANT_ID, Settings
 from .db import Database, connect
 from .db.api_keys import legacy as legacy_secrets
-from .db.merchants import seed_test_merchant
+from .db.merchants import by_id, seed_test_merchant
 from .db.migrate import migrate
 from .errors import ServiceUnavailable
 from .jobs.queue import Queue, build_queue
@@ -34,15 +34,27 @@ def require_database_url(settings: Settings) -> str:
     return settings.database_url
 
 
+def require_safe_settings(settings: Settings) -> None:
+    """Exit with one clear line when production mode lacks what it needs
+    (``Settings.check_startup``). ``paygate`` checks before any command; this repeats it for
+    processes started some other way (gunicorn on ``get_app()``, an embedding program)."""
+    try:
+        settings.check_startup()
+    except ValueError as exc:
+        raise SystemExit(f"paygate: {exc}") from None
+
+
 def prepare_database(settings: Settings) -> None:
-    """Migrate, seed, and replace secrets stored in plaintext (API secrets become keyed hashes,
-    webhook secrets are sealed), or exit with one clear line when the database cannot be
-    reached."""
+    """Migrate, seed (the contract's test merchant, never in production mode), and replace
+    secrets stored in plaintext (API secrets become keyed hashes, webhook secrets are sealed), or
+    exit with one clear line when the database cannot be reached."""
+    require_safe_settings(settings)
     url = require_database_url(settings)
     try:
         with connect(url) as conn:
             applied = migrate(conn)
-            created = seed_test_merchant(conn, settings)
+            created = not settings.is_production and seed_test_merchant(conn, settings)
+            leftover = settings.is_production and by_id(conn, TEST_MERCHANT_ID)
             plaintexts = bool(legacy_secrets(conn))
         hashed = _with_record(settings, merchants.hash_legacy_secrets) if plaintexts else 0
         sealed = _with_record(settings, webhook_secrets.seal_stored_plaintext)
@@ -56,6 +68,15 @@ def prepare_database(settings: Settings) -> None:
         log.info("replaced %d plaintext API secrets by their keyed hashes", hashed)
     if sealed:
         log.info("sealed the plaintext webhook secrets of %d merchant(s)", sealed)
+    if leftover and leftover.is_active:
+        # A database seeded before production mode was switched on: its credentials are
+        # published in CONTRACT.md (docs/operations.md, "Production mode").
+        log.warning(
+            "production mode: the development test merchant %s (%s) is still active in this "
+            "database; rotate its API key and webhook secret or deactivate it",
+            leftover.email,
+            leftover.id,
+        )
 
 
 def _with_record(settings: Settings, work: Callable[[Context], int]) -> int:
@@ -76,6 +97,7 @@ def build_context(
     """The services context of one process (``role`` names its pool). ``settings`` default to
     the environment's; ``queue`` to a new one built from them, bound to the returned context."""
     settings = settings or Settings.from_env()
+    require_safe_settings(settings)
     queue = queue or build_queue(settings)
     db = Database(
         require_database_url(settings),

@@ -12,8 +12,10 @@ from tests.factories import service_payment as pay
 from tests.fixtures import AUTH
 
 
-def test_the_fingerprint_is_the_scope_the_target_and_the_parsed_body():
-    fingerprint = idempotency.fingerprint
+def test_the_fingerprint_is_the_scope_the_target_and_the_parsed_body(ctx):
+    def fingerprint(*args):
+        return idempotency.fingerprint(ctx, *args)
+
     body = {"amount": 500, "reason": "damaged"}
     same = fingerprint(idempotency.REFUND_CREATE, body, "pay_a")
     assert fingerprint(idempotency.REFUND_CREATE, dict(reversed(body.items())), "pay_a") == same

@@ -7,7 +7,7 @@ import falcon
 
 from ..services import Context
 from . import errors
-from .middleware import AuthMiddleware, CORSMiddleware, RequestIdMiddleware
+from .middleware import AuthMiddleware, CORSMiddleware, RequestIdMiddleware, TransportSecurity
 from .resources import openapi, orders, payments, plugins, refunds, system, webhooks
 
 ROUTES = [
@@ -32,6 +32,10 @@ ROUTES = [
     ("/api/v1/plugins", plugins.Plugins),
 ]
 
+# Test helpers of the contract (the test merchant's key, job counters): development only. In
+# production mode they are not routed, so they answer 404 like any unknown URL.
+TEST_ONLY_PREFIX = "/api/v1/test/"
+
 EXPOSED_HEADERS = ["Request-Id", "Idempotent-Replayed"]
 
 
@@ -44,6 +48,7 @@ def create_app(ctx: Context) -> falcon.App:
                 expose_headers=EXPOSED_HEADERS,
             ),
             AuthMiddleware(ctx),
+            TransportSecurity(ctx.settings.strict_transport_security),
         ],
     )
     app.req_options.strip_url_path_trailing_slash = True
@@ -51,6 +56,8 @@ def create_app(ctx: Context) -> falcon.App:
     app.req_options.keep_blank_qs_values = True
     errors.install(app)
     for path, resource in ROUTES:
+        if ctx.settings.is_production and path.startswith(TEST_ONLY_PREFIX):
+            continue
         app.add_route(path, resource(ctx))
     return app
 

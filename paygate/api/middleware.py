@@ -32,6 +32,18 @@ JSON_TYPES = ("application/json", "application/x-www-form-urlencoded")
 MAX_JSON_DEPTH = 32
 
 
+class TransportSecurity:
+    """``Strict-Transport-Security`` on every response, errors included, when ``header`` is set
+    (production mode: ``Settings.strict_transport_security``); nothing otherwise."""
+
+    def __init__(self, header: str | None):
+        self.header = header
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource, ok) -> None:
+        if self.header:
+            resp.set_header("Strict-Transport-Security", self.header)
+
+
 class RequestIdMiddleware:
     """``Request-Id`` on every response: a valid incoming one is echoed, else a new one."""
 

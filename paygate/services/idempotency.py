@@ -11,7 +11,6 @@ its stored response.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ import orjson
 from ..db import idempotency as repo
 from ..errors import IDEMPOTENCY_KEY_IN_FLIGHT, Conflict, IdempotencyMismatch, InvalidIdempotencyKey
 from ..wire import compact_json
-from . import Context
+from . import Context, keys
 
 MAX_KEY_LENGTH = 255
 # Printable ASCII (what every HTTP stack carries unchanged); a UUID v4 is the usual choice.
@@ -69,14 +68,38 @@ def token_params(token: Token | None, code: int, view: dict[str, Any]) -> dict[s
     return NO_TOKEN if token is None else token.params(code, view)
 
 
-def fingerprint(scope: str, body: Any, target: str | None = None) -> str:
-    """The scope, its target and the body as parsed JSON (key order and whitespace do not
-    matter), hashed: what the key's first request is compared with."""
-    digest = hashlib.sha256()
-    for part in (scope.encode(), b"\0", (target or "").encode(), b"\0"):
-        digest.update(part)
-    digest.update(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
-    return digest.hexdigest()
+# Labels of the keys (``keys.derived_key``) the fingerprints are made with.
+FINGERPRINT_KEY = "paygate-idempotency:fingerprint"
+CARD_KEY = "paygate-idempotency:card"
+CARD_FIELD = "card"
+CVV_FIELD = "cvv"
+# What migration 007 left of a fingerprint made before they were keyed: compared with nothing.
+LEGACY_FINGERPRINT = "legacy"
+
+
+def _canonical(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def redacted(ctx: Context, body: Any) -> Any:
+    """``body`` with its card replaced by a keyed MAC of what identifies the card (number,
+    expiry, holder, exactly as sent). The CVV never enters: a retry differing only in its CVV
+    is the same request. Two different cards still differ; no unkeyed function of card data is
+    ever computed, so nothing derived from a card can be brute-forced from the database."""
+    if not isinstance(body, dict) or CARD_FIELD not in body:
+        return body
+    card = body[CARD_FIELD]
+    if isinstance(card, dict):
+        card = {name: value for name, value in card.items() if name != CVV_FIELD}
+    return {**body, CARD_FIELD: {"mac": keys.keyed_hash(ctx, CARD_KEY, _canonical(card))}}
+
+
+def fingerprint(ctx: Context, scope: str, body: Any, target: str | None = None) -> str:
+    """The scope, its target and the redacted body as parsed JSON (key order and whitespace do
+    not matter), under a keyed MAC (``keys.keyed_hash``): what the key's first request is
+    compared with. Keyed, because a body may carry card data (docs/security.md)."""
+    message = b"\0".join((scope.encode(), (target or "").encode(), _canonical(redacted(ctx, body))))
+    return keys.keyed_hash(ctx, FINGERPRINT_KEY, message)
 
 
 def run(
@@ -96,7 +119,7 @@ def run(
     if key is None:
         view = create(None)
         return Answer(CREATED, compact_json(view), view=view)
-    begun = begin(ctx, str(merchant_id), key, fingerprint(scope, body, target))
+    begun = begin(ctx, str(merchant_id), key, fingerprint(ctx, scope, body, target))
     if isinstance(begun, Answer):
         return begun
     try:
@@ -117,7 +140,7 @@ def begin(ctx: Context, merchant_id: str, key: str, request: str) -> Token | Ans
         existing = repo.claim(conn, merchant_id, key, request)
     if existing is None:
         return Token(merchant_id=merchant_id, key=key)
-    if existing["request_hash"] != request:
+    if existing["request_hash"] not in (request, LEGACY_FINGERPRINT):
         raise IdempotencyMismatch()
     if existing["status"] != "complete":
         raise Conflict(IDEMPOTENCY_KEY_IN_FLIGHT)

@@ -79,7 +79,7 @@ def test_a_repeat_while_the_first_is_in_flight_is_409(ctx, api):
     order = create_order(api)
     body = {"order_id": order["id"], "method": "upi", "vpa": "a@b"}
     # Claim the key exactly as a request that has not finished yet holds it.
-    fingerprint = idempotency.fingerprint(idempotency.PAYMENT_CREATE, body)
+    fingerprint = idempotency.fingerprint(ctx, idempotency.PAYMENT_CREATE, body)
     token = idempotency.begin(ctx, TEST_MERCHANT_ID, "in-flight", fingerprint)
     assert isinstance(token, idempotency.Token)
     result = post(api, "/api/v1/payments", body, "in-flight")

@@ -1,5 +1,7 @@
 """Data at rest after the fault tests: no full card number, CVV or holder name in any log, the
-database (pg_dump), Redis (live keys, samples taken under traffic, its files) or webhook bodies.
+database (pg_dump), Redis (live keys, samples taken under traffic, its files) or webhook bodies,
+and no unkeyed hash (MD5, SHA-1, SHA-256) of a card body, a card number or a card number with
+its CVV anywhere either (``scan.find_derivatives``).
 
 Runs last (tests/chaos/conftest.py) so it also reads everything the fault tests left behind,
 and adds its own card traffic first, error paths included, so it never scans an empty record.
@@ -7,15 +9,17 @@ and adds its own card traffic first, error paths included, so it never scans an 
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
+from dataclasses import replace
 
 import pytest
 import requests
 
 from tests.chaos.load import CARDS, CVV, HOLDER, payment_body
 from tests.chaos.run import WEBHOOK_BODIES
-from tests.chaos.scan import Needles, find_leaks, read_files
+from tests.chaos.scan import Needles, find_derivatives, find_leaks, read_files
 from tests.fixtures import AUTH
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e]
@@ -24,8 +28,10 @@ NOT_LUHN = "4111111111111112"
 NEEDLES = Needles(card_numbers=(*CARDS, NOT_LUHN), cvv=CVV, holder=HOLDER)
 
 
-def card_traffic(base_url: str) -> list[str]:
-    """Card payments the ways a merchant sends them, and the ways they go wrong."""
+def card_traffic(base_url: str, sent: list[dict] | None = None) -> list[str]:
+    """Card payments the ways a merchant sends them, and the ways they go wrong; the bodies
+    that carried a card are added to ``sent``."""
+    sent = [] if sent is None else sent
     s = requests.Session()
     s.headers.update(AUTH)
     api = base_url + "/api/v1"
@@ -33,13 +39,19 @@ def card_traffic(base_url: str) -> list[str]:
     for i in range(0, 4 * len(CARDS) * 3, 4):
         order = s.post(f"{api}/orders", json={"amount": 50000}).json()
         body = payment_body(i, order["id"])
+        sent.append(body)
         key = {"Idempotency-Key": f"scan-{i}"}
         first = s.post(f"{api}/payments", json=body, headers=key)
         assert first.status_code == 201, first.text
         replay = s.post(f"{api}/payments", json=body, headers=key)
         assert replay.content == first.content
         paid.append(first.json()["id"])
-        public = requests.post(f"{api}/payments/public", json=payment_body(i, order["id"]))
+        # The checkout page's way: its own order, an Idempotency-Key with every payment.
+        other = s.post(f"{api}/orders", json={"amount": 50000}).json()
+        public_body = payment_body(i, other["id"])
+        sent.append(public_body)
+        public_key = {"Idempotency-Key": f"scan-public-{i}"}
+        public = requests.post(f"{api}/payments/public", json=public_body, headers=public_key)
         assert public.status_code == 201, public.text
         paid.append(public.json()["id"])
     order = s.post(f"{api}/orders", json={"amount": 50000}).json()
@@ -52,6 +64,7 @@ def card_traffic(base_url: str) -> list[str]:
         {**good["card"], "expiry_month": 13},
     ]
     for card in bad_cards:
+        sent.append({**good, "card": card})
         answer = s.post(f"{api}/payments", json={**good, "card": card})
         assert answer.status_code == 400, answer.text
     broken = f'{{"order_id": "{order["id"]}", "method": "card", "card": {{"number": "{CARDS[0]}"'
@@ -67,6 +80,8 @@ def test_no_card_data_at_rest_anywhere(chaos_run, record_figures):
     planted = b'{"card": {"number": "4111 1111 1111 1111", "cvv": "%s"}}' % CVV.encode()
     assert len(find_leaks([("planted", planted)], NEEDLES, strict=True)) >= 3
     assert find_leaks([("hex", planted.hex().encode())], NEEDLES, strict=True)
+    digest = hashlib.sha256(f"{CARDS[0]}{CVV}".encode()).hexdigest()
+    assert find_derivatives([("planted digest", digest.encode())], NEEDLES)
 
     run = chaos_run("scan", TEST_PROCESSING_DELAY="300")
     run.start(consumers=2, concurrency=4, api_workers=1)
@@ -80,7 +95,8 @@ def test_no_card_data_at_rest_anywhere(chaos_run, record_figures):
 
     sampler = threading.Thread(target=sample_redis, daemon=True)
     sampler.start()
-    paid = card_traffic(run.gateway.url)
+    sent: list[dict] = []
+    paid = card_traffic(run.gateway.url, sent)
     run.wait_drained(paid, timeout=30)
     sampling.set()
     sampler.join()
@@ -110,6 +126,7 @@ def test_no_card_data_at_rest_anywhere(chaos_run, record_figures):
     assert any(name.endswith("api.log") for name, _ in logs)
 
     leaks = find_leaks(strict, NEEDLES, strict=True) + find_leaks(logs, NEEDLES, strict=False)
+    leaks += find_derivatives(strict + logs, replace(NEEDLES, bodies=tuple(sent)))
     record_figures(
         databases=len(dumps),
         redis_sources=sum(1 for name, _ in strict if "redis" in name),

@@ -95,7 +95,7 @@ def create_app(ctx: Context) -> falcon.App:
     app = falcon.App(
         middleware=[
             RequestIdMiddleware(),
-            SecurityHeaders(ctx.settings.frame_ancestors),
+            SecurityHeaders(ctx.settings.frame_ancestors, ctx.settings.strict_transport_security),
             CacheStatic(),
         ]
     )

@@ -1,5 +1,7 @@
 """Security headers of every checkout response: CSP (with the embedding merchants as
-``frame-ancestors``), ``X-Content-Type-Options``, referrer and permissions policies."""
+``frame-ancestors``: ``'self'`` plus ``PAYGATE_FRAME_ANCESTORS``, whose default is ``* file:`` in
+development and nothing in production), ``X-Content-Type-Options``, referrer and permissions
+policies, and HSTS in production mode."""
 
 from __future__ import annotations
 
@@ -53,13 +55,15 @@ def content_security_policy(ancestors: Iterable[str]) -> str:
 class SecurityHeaders:
     """Falcon middleware adding the security headers to every response, errors included."""
 
-    def __init__(self, ancestors: Iterable[str]):
+    def __init__(self, ancestors: Iterable[str], strict_transport_security: str | None = None):
         self.headers = {
             "Content-Security-Policy": content_security_policy(ancestors),
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "same-origin",
             "Permissions-Policy": "camera=(), microphone=(), geolocation=(), usb=()",
         }
+        if strict_transport_security:  # production mode only
+            self.headers["Strict-Transport-Security"] = strict_transport_security
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource, ok) -> None:
         for name, value in self.headers.items():

@@ -80,7 +80,7 @@ ENV.globals["static_version"] = _static_version()
 
 def take_flash(ctx: Context, req: falcon.Request, resp: falcon.Response) -> dict | None:
     """The message a redirect left for this page (shown once)."""
-    token = req.cookies.get(security.FLASH_COOKIE)
+    token = security.get_cookie(ctx, req, security.FLASH_COOKIE)
     if not token:
         return None
     security.clear_cookie(ctx, req, resp, security.FLASH_COOKIE)

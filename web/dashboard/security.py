@@ -5,6 +5,11 @@
 - ``pg_csrf``: a random per-browser nonce (HttpOnly); every form carries
   ``csrf_token = HMAC(nonce, merchant)`` and a POST whose token does not match is refused (403).
 - Form bodies are read here, bounded, once; security headers go on every response.
+
+In production mode every cookie is ``Secure`` and named with the ``__Host-`` prefix
+(``__Host-pg_session``...: the browser then keeps it only from https, for this host, on path
+``/``, so no sibling subdomain can plant or overwrite it), and responses carry HSTS.
+Development keeps the plain names, ``Secure`` only behind https.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from paygate.errors import FORM_EXPIRED, FORM_NOT_FROM_PAGE, FORM_TOO_LARGE, FOR
 from paygate.services import Context, auth
 from paygate.types import Merchant
 
+HOST_PREFIX = "__Host-"
 SESSION_COOKIE = "pg_session"
 CSRF_COOKIE = "pg_csrf"
 FLASH_COOKIE = "pg_flash"
@@ -43,14 +49,28 @@ class FormRefused(Exception):
 
 
 def secure_cookies(ctx: Context, req: falcon.Request) -> bool:
-    return req.forwarded_scheme == "https" or ctx.settings.dashboard_url.startswith("https:")
+    return (
+        ctx.settings.is_production
+        or req.forwarded_scheme == "https"
+        or ctx.settings.dashboard_url.startswith("https:")
+    )
+
+
+def cookie_name(ctx: Context, name: str) -> str:
+    """The name a cookie has in this mode: ``__Host-<name>`` in production."""
+    return HOST_PREFIX + name if ctx.settings.is_production else name
+
+
+def get_cookie(ctx: Context, req: falcon.Request, name: str) -> str | None:
+    return req.cookies.get(cookie_name(ctx, name))
 
 
 def set_cookie(
     ctx: Context, req: falcon.Request, resp: falcon.Response, name: str, value: str, **kw
 ) -> None:
+    # ``__Host-`` requires Secure, path "/" and no Domain (production sets all three).
     resp.set_cookie(
-        name,
+        cookie_name(ctx, name),
         value,
         path="/",
         secure=secure_cookies(ctx, req),
@@ -61,6 +81,11 @@ def set_cookie(
 
 
 def clear_cookie(ctx: Context, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+    if ctx.settings.is_production:  # a __Host- cookie is only replaced by a Secure one
+        resp.set_cookie(
+            cookie_name(ctx, name), "", path="/", secure=True, http_only=True, max_age=0
+        )
+        return
     resp.unset_cookie(name, path="/")
 
 
@@ -116,7 +141,7 @@ class SessionMiddleware:
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.merchant = None
         req.context.form = {}
-        nonce = req.cookies.get(CSRF_COOKIE)
+        nonce = get_cookie(self.ctx, req, CSRF_COOKIE)
         if req.path.startswith("/static/"):
             req.context.csrf_nonce = nonce or ""
             return
@@ -129,7 +154,7 @@ class SessionMiddleware:
         if resource is None or getattr(resource, "static", False):
             return
         req.context.page = resource  # its own 404 page, should a lookup find nothing
-        token = req.cookies.get(SESSION_COOKIE)
+        token = get_cookie(self.ctx, req, SESSION_COOKIE)
         if token:
             req.context.merchant = auth.session_merchant(self.ctx, token)
             if req.context.merchant is None:
@@ -147,6 +172,10 @@ class SessionMiddleware:
     def process_response(self, req, resp, resource, req_succeeded) -> None:
         resp.set_header("X-Content-Type-Options", "nosniff")
         resp.set_header("Referrer-Policy", "same-origin")
+        if self.ctx.settings.strict_transport_security:
+            resp.set_header(
+                "Strict-Transport-Security", self.ctx.settings.strict_transport_security
+            )
         if resource is not None and getattr(resource, "static", False):
             return
         resp.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
@@ -171,7 +200,7 @@ def start_session(
 
 def end_session(ctx: Context, req: falcon.Request, resp: falcon.Response) -> None:
     """Sign out: the session ends on the server (every copy of the cookie stops working)."""
-    auth.end_session(ctx, req.cookies.get(SESSION_COOKIE))
+    auth.end_session(ctx, get_cookie(ctx, req, SESSION_COOKIE))
     clear_cookie(ctx, req, resp, SESSION_COOKIE)
     req.context.csrf_nonce = secrets.token_urlsafe(24)
     set_cookie(ctx, req, resp, CSRF_COOKIE, req.context.csrf_nonce)

@@ -132,7 +132,9 @@ class AccountSessions(Page):
 
     def on_post(self, req, resp):
         ended = auth.end_other_sessions(
-            self.ctx, self.merchant(req), req.cookies.get(security.SESSION_COOKIE)
+            self.ctx,
+            self.merchant(req),
+            security.get_cookie(self.ctx, req, security.SESSION_COOKIE),
         )
         noun = "session" if ended == 1 else "sessions"
         self.redirect(req, resp, "/dashboard/account", f"Signed out of {ended} other {noun}.")
