@@ -49,11 +49,12 @@ def insert(conn: psycopg.Connection, params: dict[str, Any]) -> list:
     return row["webhook_ids"]
 
 
-def has_pending(conn: psycopg.Connection, order_id: str) -> bool:
-    """Whether a payment of the order is still pending."""
+def has_pending_checkout(conn: psycopg.Connection, order_id: str) -> bool:
+    """Whether a checkout (public) payment of the order is still pending."""
     return (
         conn.execute(
-            "SELECT 1 FROM payments WHERE order_id = %s AND status = 'pending' LIMIT 1",
+            """SELECT 1 FROM payments
+                WHERE order_id = %s AND status = 'pending' AND checkout LIMIT 1""",
             (order_id,),
         ).fetchone()
         is not None

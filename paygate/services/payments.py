@@ -82,9 +82,10 @@ def create(
             # the merchant's own server may still create further payments on an order.
             if order.status == OrderStatus.PAID:
                 raise BadRequest(ORDER_ALREADY_PAID, field="order_id")
-            # Nor start a second payment while one is still pending (the unique index on
-            # pending checkout payments refuses the same under concurrent requests).
-            if repo.has_pending(conn, order.id):
+            # Nor start a second attempt while the buyer's first is still pending (the unique
+            # index on pending checkout payments refuses the same under concurrent requests).
+            # A pending payment the merchant's server created does not count.
+            if repo.has_pending_checkout(conn, order.id):
                 raise Conflict(PAYMENT_ALREADY_PENDING, field="order_id")
             merchant = found(merchants_repo.by_id(conn, order.merchant_id), "Merchant")
             checkout = True
