@@ -86,6 +86,13 @@ def forget(conn: psycopg.Connection, keys: list[str]) -> None:
     conn.execute("DELETE FROM rate_limits WHERE bucket = ANY(%s)", (keys,))
 
 
+def uncount(conn: psycopg.Connection, keys: list[str]) -> None:
+    """Take one hit back from each bucket (a successful sign-in is not a guess)."""
+    conn.execute(
+        "UPDATE rate_limits SET hits = greatest(hits - 1, 0) WHERE bucket = ANY(%s)", (keys,)
+    )
+
+
 def prune(conn: psycopg.Connection) -> int:
     """Forget windows that ended over a day ago (the longest back-off is far shorter)."""
     return conn.execute(

@@ -135,8 +135,8 @@ def sign_in(ctx: Context, email: str, password: str, client: str = "unknown") ->
     client, per account; ``limits.sign_in_buckets``) in one atomic statement: over a limit it is
     refused (RateLimited, 429) without checking anything, so parallel guesses cannot get more
     checks than the limit. An admitted attempt costs exactly one scrypt verification whether or
-    not the account exists or has a password. A success clears the account-from-this-client
-    window and re-hashes a password stored with older parameters.
+    not the account exists or has a password. A success takes its hit back, clears the
+    account-from-this-client window and re-hashes a password stored with older parameters.
     """
     email = (email or "").strip()
     password = password or ""
@@ -156,7 +156,10 @@ def sign_in(ctx: Context, email: str, password: str, client: str = "unknown") ->
     ok = known and (matches if stored else open_sign_in(ctx, merchant))
     if not ok:
         raise AuthenticationFailed(INVALID_SIGN_IN)
-    limits.forget(ctx, buckets[1:2])  # the owner got in from here: its own failures are moot
+    # A success is not a guess: the client's and the account's windows take its hit back (an
+    # office behind one address signs in all day), and the owner's failures from here are moot.
+    limits.uncount(ctx, [buckets[0], buckets[2]])
+    limits.forget(ctx, [buckets[1]])
     if stored and needs_rehash(stored):
         new_hash = hash_password(password)
         with ctx.db.connection() as conn:

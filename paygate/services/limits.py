@@ -107,10 +107,19 @@ def hit(ctx: Context, buckets: list[Bucket | None]) -> list[Count]:
 
 
 def forget(ctx: Context, buckets: list[Bucket | None]) -> None:
+    """Drop the buckets' windows altogether."""
     keys_ = [b.key for b in buckets if b is not None]
     if keys_:
         with ctx.db.connection() as conn:
             repo.forget(conn, keys_)
+
+
+def uncount(ctx: Context, buckets: list[Bucket | None]) -> None:
+    """Take this request's hit back from each bucket."""
+    keys_ = [b.key for b in buckets if b is not None]
+    if keys_:
+        with ctx.db.connection() as conn:
+            repo.uncount(conn, keys_)
 
 
 # -- the two users ----------------------------------------------------------------------------

@@ -233,3 +233,12 @@ def test_the_account_page_explains_a_common_password(ctx):
         "/dashboard/account", {"new_password": "Password1234", "confirm_password": "Password1234"}
     )
     assert refused.status_code == 400 and "most common passwords" in refused.text
+
+
+def test_successful_sign_ins_do_not_use_up_the_clients_window(make_ctx, owner):
+    """An office behind one address signs in all day: only failures fill its window."""
+    ctx = make_ctx(PAYGATE_LIMIT_SIGN_IN_IP="3/900")
+    for _ in range(5):
+        assert attempt(ctx, owner.email, PASSWORD) == "signed in"
+    outcomes = [attempt(ctx, owner.email, "guess") for _ in range(4)]
+    assert outcomes == ["refused"] * 3 + ["limited"]
