@@ -82,11 +82,6 @@ def create(
             # the merchant's own server may still create further payments on an order.
             if order.status == OrderStatus.PAID:
                 raise BadRequest(ORDER_ALREADY_PAID, field="order_id")
-            # Nor start a second attempt while the buyer's first is still pending (the unique
-            # index on pending checkout payments refuses the same under concurrent requests).
-            # A pending payment the merchant's server created does not count.
-            if repo.has_pending_checkout(conn, order.id):
-                raise Conflict(PAYMENT_ALREADY_PENDING, field="order_id")
             merchant = found(merchants_repo.by_id(conn, order.merchant_id), "Merchant")
             checkout = True
         else:
@@ -97,6 +92,12 @@ def create(
         if chosen not in processor.methods:
             raise BadRequest(PAYMENT_METHOD_NOT_SUPPORTED.format(method=chosen), field="method")
         details = validation.payment_request(body)
+        # A buyer may not start a second attempt while the first is still pending (checked
+        # after the request's own validation, so a typo still gets its message; the unique
+        # index on pending checkout payments refuses the same under concurrent requests). A
+        # pending payment the merchant's server created does not count.
+        if checkout and repo.has_pending_checkout(conn, order.id):
+            raise Conflict(PAYMENT_ALREADY_PENDING, field="order_id")
         now = datetime.now(UTC)
         payment = Payment(
             id=ids.payment_id(),

@@ -237,6 +237,11 @@ def test_a_buyers_second_attempt_while_one_is_pending_is_refused(make_ctx):
         "Wait for its result before trying again."
     )
     assert second.json["error"]["field"] == "order_id"
+    # A typo still gets its own message first.
+    typo = api.simulate_post(
+        PUBLIC, json={"order_id": order_id, "method": "upi", "vpa": "oops"}, remote_addr="192.0.2.1"
+    )
+    assert typo.status_code == 400 and typo.json["error"]["code"] == "INVALID_VPA"
     # The merchant's API keeps the contract: several payments per order.
     assert api.simulate_post("/api/v1/payments", json=body, headers=AUTH).status_code == 201
     # Once the buyer's payment is declined, the buyer may try again (when no payment is pending).
