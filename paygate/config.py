@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -89,6 +90,26 @@ def _environment(name: str, raw: str) -> str:
 
 def _list(name: str, raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _rate(name: str, raw: str) -> tuple[int, int]:
+    """``COUNT/SECONDS``: at most COUNT within a window of SECONDS (a COUNT of 0: no limit)."""
+    count, _, seconds = raw.partition("/")
+    try:
+        limit = (int(count), int(seconds))
+    except ValueError:
+        raise ValueError(f"{name} must be COUNT/SECONDS like 5/600, got {raw!r}") from None
+    if limit[0] < 0 or limit[1] < 1:
+        raise ValueError(f"{name} needs COUNT >= 0 and SECONDS >= 1, got {raw!r}")
+    return limit
+
+
+def _networks(name: str, raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated addresses or CIDR ranges."""
+    try:
+        return tuple(ipaddress.ip_network(part, strict=False) for part in _list(name, raw))
+    except ValueError as exc:
+        raise ValueError(f"{name} must list IP addresses or CIDR ranges: {exc}") from None
 
 
 def setting(variable: str, parse: Callable[[str, str], Any], default: Any) -> Any:
@@ -182,6 +203,28 @@ class Settings:
     # The test-mode processor's ledger file (docs/operations.md, "Proving it"); None: off.
     testmode_ledger: str | None = setting("PAYGATE_TESTMODE_LEDGER", _str, None)
 
+    # Abuse limits (docs/operations.md, "Abuse limits"): COUNT/SECONDS, counted atomically in
+    # PostgreSQL. Public payment creation (the checkout's endpoint, no credentials):
+    limit_public_order: tuple[int, int] = setting("PAYGATE_LIMIT_PUBLIC_ORDER", _rate, (5, 600))
+    limit_public_ip: tuple[int, int] = setting("PAYGATE_LIMIT_PUBLIC_IP", _rate, (10, 60))
+    limit_public_merchant: tuple[int, int] = setting(
+        "PAYGATE_LIMIT_PUBLIC_MERCHANT", _rate, (600, 60)
+    )
+    # Dashboard sign-in attempts; each window a limit was exceeded in is followed by one twice
+    # as long (growing back-off, up to 16 times the base window).
+    limit_sign_in_ip: tuple[int, int] = setting("PAYGATE_LIMIT_SIGN_IN_IP", _rate, (30, 900))
+    limit_sign_in_account_ip: tuple[int, int] = setting(
+        "PAYGATE_LIMIT_SIGN_IN_ACCOUNT_IP", _rate, (10, 900)
+    )
+    limit_sign_in_account: tuple[int, int] = setting(
+        "PAYGATE_LIMIT_SIGN_IN_ACCOUNT", _rate, (100, 900)
+    )
+    # Proxies whose X-Forwarded-For is believed: the client is the right-most hop that is not
+    # one of them. Empty (the default): the client is the socket peer, X-Forwarded-For ignored.
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = setting(
+        "PAYGATE_TRUSTED_PROXIES", _networks, ()
+    )
+
     def __post_init__(self) -> None:
         if self.janitor_interval_seconds is None:
             interval = 0.25 if self.webhook_retry_intervals_test else 1.0
@@ -248,7 +291,7 @@ class Settings:
             if raw is None:
                 continue
             raw = raw.strip()
-            if not raw and f.metadata["parse"] is not _list:
+            if not raw and f.metadata["parse"] not in (_list, _networks):
                 continue
             values[f.name] = f.metadata["parse"](f.metadata["env"], raw)
         return cls(**values)

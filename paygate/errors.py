@@ -53,6 +53,10 @@ NOTES_NUMBER_TOO_LARGE = "notes numbers are too large"
 
 # Payments, cards, refunds.
 ORDER_ALREADY_PAID = "Order already paid"  # (beyond) public checkout endpoint only
+PAYMENT_ALREADY_PENDING = (  # public checkout endpoint only
+    "A payment for this order is already being processed. Wait for its result before trying again."
+)
+DUPLICATE_PAYMENT_REFUND_REASON = "duplicate payment for a paid order"  # automatic refunds
 PAYMENT_METHOD_NOT_SUPPORTED = "Payment method {method} is not supported"
 CAPTURE_FAILED = "Capture failed at the processor"
 CARD_REQUIRED = "card details are required for method card"
@@ -81,7 +85,10 @@ IDEMPOTENCY_KEY_IN_FLIGHT = "A request with this Idempotency-Key is still being 
 
 # Sign-in and passwords (dashboard).
 INVALID_SIGN_IN = "Invalid email or password"
-TOO_MANY_SIGN_INS = "Too many failed sign-ins for this email. Try again in {minutes} minutes."
+TOO_MANY_SIGN_INS = "Too many failed sign-ins. Try again in {wait}."
+PASSWORD_TOO_COMMON = (
+    "This password is one of the most common passwords. Choose one that is harder to guess."
+)
 PASSWORD_INCORRECT = "Current password is incorrect"
 PASSWORD_TOO_SHORT = "Password must be at least {length} characters"
 PASSWORD_TOO_LONG = "Password must be at most {length} characters"
@@ -118,6 +125,7 @@ WEBHOOK_SECRET_UNREADABLE = (
     "The webhook secret cannot be decrypted (the server key changed, or the stored value was "
     "altered); regenerate it"
 )
+RATE_LIMITED_MESSAGE = "Too many requests. Try again in {seconds} seconds."
 
 
 class PaygateError(Exception):
@@ -171,6 +179,18 @@ class Conflict(PaygateError):
     """The request collides with another one in flight (409)."""
 
     status = 409
+
+
+class RateLimited(PaygateError):
+    """Over an abuse limit (429): ``retry_after`` seconds until the window ends (the API sends
+    it as ``Retry-After``)."""
+
+    code = "RATE_LIMITED"
+    status = 429
+
+    def __init__(self, retry_after: int, description: str | None = None):
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(description or RATE_LIMITED_MESSAGE.format(seconds=self.retry_after))
 
 
 class IdempotencyMismatch(PaygateError):

@@ -293,22 +293,22 @@ def test_pages_send_security_headers(client):
     assert client.get("/static/nope.css").status_code == 404
 
 
-def test_repeated_failed_sign_ins_lock_that_email_for_the_window(client, ctx, other_merchant):
+def test_repeated_failed_sign_ins_pause_that_email_from_that_client(client, ctx, other_merchant):
+    # Issue 15 replaced the per-email lock-out with the abuse limiter's windows (per client,
+    # per account from a client, per account): tests/security/test_sign_in.py covers the rest.
     auth.set_password(ctx, other_merchant, "", "the right one", "the right one")
-    with ctx.db.connection() as conn:  # failures other tests left (the table is not truncated)
-        conn.execute("DELETE FROM dashboard_sign_in_failures")
+    limit = ctx.settings.limit_sign_in_account_ip[0]
     client.get("/login")
-    for _ in range(auth.MAX_SIGN_IN_FAILURES):
+    for _ in range(limit):
         guess = client.post("/login", {"email": "OTHER@example.com", "password": "guess"})
         assert guess.status_code == 401
     locked = client.post("/login", {"email": "other@example.com", "password": "the right one"})
     assert locked.status_code == 429 and "Too many failed sign-ins" in locked.text
+    assert int(locked.headers["retry-after"]) > 0
     assert "pg_session" not in client.cookies
     client.login()  # another email is not affected
-    with ctx.db.connection() as conn:
-        conn.execute(
-            "UPDATE dashboard_sign_in_failures SET window_start = now() - interval '16 minutes'"
-        )
+    with ctx.db.connection() as conn:  # the window ends
+        conn.execute("UPDATE rate_limits SET window_end = now() - interval '16 minutes'")
     fresh = DashboardClient(client.client.app)
     fresh.login("other@example.com", "the right one")
     assert fresh.get("/dashboard").status_code == 200

@@ -44,6 +44,9 @@ def _send(resp: falcon.Response, status: int, body: bytes) -> None:
 def handle_domain_error(req, resp, ex: PaygateError, params) -> None:
     if ex.status == 503:  # the database is away: the client may retry, and soon
         resp.set_header("Retry-After", "1")
+    retry_after = getattr(ex, "retry_after", None)  # RateLimited (429)
+    if retry_after is not None:
+        resp.set_header("Retry-After", str(retry_after))
     _send(resp, ex.status, envelope(ex.code, ex.description, req, field=ex.field))
 
 

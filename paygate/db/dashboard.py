@@ -1,5 +1,5 @@
-"""Dashboard records: the stored session-signing key, staff sessions, sign-in failures, and a
-payment's timeline facts."""
+"""Dashboard records: the stored session-signing key, staff sessions, and a payment's timeline
+facts. (Sign-in attempts are counted by the one abuse limiter, ``paygate.db.limits``.)"""
 
 from __future__ import annotations
 
@@ -18,39 +18,6 @@ def secret(conn: psycopg.Connection, name: str, candidate: str) -> str:
     )
     row = conn.execute("SELECT value FROM dashboard_secrets WHERE name = %s", (name,)).fetchone()
     return row["value"]
-
-
-def sign_in_failures(conn: psycopg.Connection, email: str, window_seconds: float) -> int:
-    """Failed sign-ins for ``email`` in the current window."""
-    row = conn.execute(
-        """SELECT failures FROM dashboard_sign_in_failures
-            WHERE email = lower(%s) AND window_start > now() - make_interval(secs => %s)""",
-        (email, window_seconds),
-    ).fetchone()
-    return row["failures"] if row else 0
-
-
-def record_sign_in_failure(conn: psycopg.Connection, email: str, window_seconds: float) -> None:
-    """Count one failure (a new window once the old one is over); forget long-gone windows."""
-    conn.execute(
-        """WITH gone AS (
-               DELETE FROM dashboard_sign_in_failures
-                WHERE window_start < now() - make_interval(secs => %(window)s * 4)
-           )
-           INSERT INTO dashboard_sign_in_failures AS f (email, failures)
-           VALUES (lower(%(email)s), 1)
-           ON CONFLICT (email) DO UPDATE
-              SET failures = CASE WHEN f.window_start > now() - make_interval(secs => %(window)s)
-                                  THEN f.failures + 1 ELSE 1 END,
-                  window_start = CASE
-                      WHEN f.window_start > now() - make_interval(secs => %(window)s)
-                      THEN f.window_start ELSE now() END""",
-        {"email": email, "window": window_seconds},
-    )
-
-
-def clear_sign_in_failures(conn: psycopg.Connection, email: str) -> None:
-    conn.execute("DELETE FROM dashboard_sign_in_failures WHERE email = lower(%s)", (email,))
 
 
 def payment_moments(conn: psycopg.Connection, payment_id: str, merchant_id: str) -> dict | None:

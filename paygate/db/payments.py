@@ -6,10 +6,12 @@ workers racing on one payment) changes the row at most once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
+from ..errors import PAYMENT_ALREADY_PENDING, Conflict
 from . import scheduling
 from .idempotency import COMPLETE_CTE
 from .outbox import events_cte
@@ -23,11 +25,11 @@ COLUMNS = (
 INSERT = f"""
 WITH payment AS (
     INSERT INTO payments (id, order_id, merchant_id, amount, currency, method, processor, vpa,
-                          card_network, card_last4, created_at, updated_at, next_check_at,
-                          enqueued_at)
+                          card_network, card_last4, checkout, created_at, updated_at,
+                          next_check_at, enqueued_at)
     VALUES (%(id)s, %(order_id)s, %(merchant_id)s, %(amount)s, %(currency)s, %(method)s,
-            %(processor)s, %(vpa)s, %(card_network)s, %(card_last4)s, %(created_at)s,
-            %(created_at)s, %(created_at)s, now())
+            %(processor)s, %(vpa)s, %(card_network)s, %(card_last4)s, %(checkout)s,
+            %(created_at)s, %(created_at)s, %(created_at)s, now())
     RETURNING id
 ), {events_cte()}, {COMPLETE_CTE}
 SELECT (SELECT id FROM payment) AS id,
@@ -36,9 +38,27 @@ SELECT (SELECT id FROM payment) AS id,
 
 
 def insert(conn: psycopg.Connection, params: dict[str, Any]) -> list:
-    """Insert a pending payment and its creation events; return the new webhook log ids."""
-    row = conn.execute(INSERT, params).fetchone()
+    """Insert a pending payment and its creation events; return the new webhook log ids.
+    A second pending checkout payment on one order is refused (Conflict)."""
+    try:
+        row = conn.execute(INSERT, params).fetchone()
+    except psycopg.errors.UniqueViolation as exc:
+        if getattr(exc.diag, "constraint_name", None) != "idx_payments_one_pending_checkout":
+            raise
+        raise Conflict(PAYMENT_ALREADY_PENDING, field="order_id") from exc
     return row["webhook_ids"]
+
+
+def has_pending_checkout(conn: psycopg.Connection, order_id: str) -> bool:
+    """Whether a checkout (public) payment of the order is still pending."""
+    return (
+        conn.execute(
+            """SELECT 1 FROM payments
+                WHERE order_id = %s AND status = 'pending' AND checkout LIMIT 1""",
+            (order_id,),
+        ).fetchone()
+        is not None
+    )
 
 
 def get(conn: psycopg.Connection, payment_id: str, merchant_id: str | None = None) -> dict | None:
@@ -114,20 +134,33 @@ WITH settled AS (
            processor_reference = coalesce(%(reference)s, processor_reference),
            settled_at = now(), updated_at = %(updated_at)s, locked_until = NULL
      WHERE id = %(resource_id)s AND status = 'pending'
- RETURNING id, order_id
+ RETURNING id, order_id, checkout
 ), paid AS (
     UPDATE orders SET status = 'paid', updated_at = now()
      WHERE id = (SELECT order_id FROM settled) AND %(status)s = 'success' AND status = 'created'
+ RETURNING id
 ), {events_cte(only_if="settled")}
 SELECT (SELECT count(*) FROM settled) AS settled,
+       (SELECT count(*) FROM paid) AS paid,
+       coalesce((SELECT checkout FROM settled), FALSE) AS checkout,
        coalesce((SELECT array_agg(id) FROM events), '{{}}') AS webhook_ids
 """
 
 
-def settle(conn: psycopg.Connection, params: dict[str, Any]) -> tuple[bool, list]:
-    """Move a pending payment to success/failed with its event; (changed, webhook ids)."""
+@dataclass(frozen=True)
+class Settled:
+    changed: bool  # the payment moved from pending (False: someone else settled it)
+    duplicate: bool  # a checkout payment succeeded on an order that was already paid
+    webhook_ids: list
+
+
+def settle(conn: psycopg.Connection, params: dict[str, Any]) -> Settled:
+    """Move a pending payment to success/failed with its event. A success pays its order; the
+    order's row lock makes one of two concurrent successes the payer, the other a duplicate."""
     row = conn.execute(SETTLE, params).fetchone()
-    return bool(row["settled"]), row["webhook_ids"]
+    changed = bool(row["settled"])
+    duplicate = changed and params["status"] == "success" and row["checkout"] and not row["paid"]
+    return Settled(changed, duplicate, row["webhook_ids"])
 
 
 def defer(

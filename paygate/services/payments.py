@@ -22,12 +22,15 @@ from ..db.rows import payment_from_row
 from ..errors import (
     CAPTURE_AMOUNT_TOO_LARGE,
     CAPTURE_FAILED,
+    DUPLICATE_PAYMENT_REFUND_REASON,
     ORDER_ALREADY_PAID,
     PAYMENT_ALREADY_CAPTURED,
+    PAYMENT_ALREADY_PENDING,
     PAYMENT_FAILED_DESCRIPTION,
     PAYMENT_METHOD_NOT_SUPPORTED,
     PAYMENT_NOT_CAPTURABLE,
     BadRequest,
+    Conflict,
     UnknownProcessor,
 )
 from ..types import (
@@ -40,7 +43,7 @@ from ..types import (
     Payment,
     PaymentStatus,
 )
-from . import Context, ids, processing, validation, views
+from . import Context, ids, limits, processing, refunds, validation, views
 from .idempotency import Token, token_params
 from .lookup import found, lookup
 
@@ -49,6 +52,16 @@ log = logging.getLogger(__name__)
 
 def event(name: str, payment: Payment, now: float | None = None) -> dict[str, Any]:
     return events.envelope(name, {"payment": views.payment_view(payment)}, now)
+
+
+def count_public_attempt(ctx: Context, order_id: str, client: str) -> str | None:
+    """Count a public (checkout) payment attempt against the abuse limits (RateLimited when one
+    is exceeded); the order's merchant id, None for an unknown order."""
+    with ctx.db.connection() as conn:
+        order = orders_repo.get(conn, order_id)
+    merchant_id = order.merchant_id if order is not None else None
+    limits.public_payment_attempt(ctx, order_id, merchant_id, client)
+    return merchant_id
 
 
 def create(
@@ -70,12 +83,21 @@ def create(
             if order.status == OrderStatus.PAID:
                 raise BadRequest(ORDER_ALREADY_PAID, field="order_id")
             merchant = found(merchants_repo.by_id(conn, order.merchant_id), "Merchant")
+            checkout = True
+        else:
+            checkout = False
         processor_name = merchant.processor
         processor = ctx.plugins.processor(processor_name)
         chosen = validation.method(body.get("method"))
         if chosen not in processor.methods:
             raise BadRequest(PAYMENT_METHOD_NOT_SUPPORTED.format(method=chosen), field="method")
         details = validation.payment_request(body)
+        # A buyer may not start a second attempt while the first is still pending (checked
+        # after the request's own validation, so a typo still gets its message; the unique
+        # index on pending checkout payments refuses the same under concurrent requests). A
+        # pending payment the merchant's server created does not count.
+        if checkout and repo.has_pending_checkout(conn, order.id):
+            raise Conflict(PAYMENT_ALREADY_PENDING, field="order_id")
         now = datetime.now(UTC)
         payment = Payment(
             id=ids.payment_id(),
@@ -107,6 +129,7 @@ def create(
                 "vpa": payment.vpa,
                 "card_network": payment.card_network,
                 "card_last4": payment.card_last4,
+                "checkout": checkout,
                 "created_at": now,
                 **event_params(payment.merchant_id, payment.id, created),
                 **token_params(token, 201, view),
@@ -243,8 +266,10 @@ def _settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
         updated_at=now,
     )
     name = events.PAYMENT_SUCCESS if success else events.PAYMENT_FAILED
-    with ctx.db.connection() as conn:
-        changed, webhook_ids = repo.settle(
+    refund = None
+    refund_webhook_ids: list = []
+    with ctx.db.transaction() as conn:
+        outcome = repo.settle(
             conn,
             {
                 "status": str(settled.status),
@@ -255,7 +280,24 @@ def _settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
                 **event_params(payment.merchant_id, payment.id, [event(name, settled)]),
             },
         )
-    if not changed:
+        if outcome.changed and success and outcome.duplicate:
+            # A buyer's payment succeeded on an order another payment had already paid (two
+            # tabs, two concurrent attempts): refund it in full, in the same transaction, so a
+            # crash cannot leave the buyer charged twice. The refund then takes the normal
+            # path (its job asks the processor; refund.created / refund.processed).
+            refund, refund_webhook_ids = refunds.create_automatic(
+                ctx, conn, settled, DUPLICATE_PAYMENT_REFUND_REASON
+            )
+    if not outcome.changed:
         return "skipped"
-    ctx.dispatcher.webhooks(webhook_ids)
+    ctx.dispatcher.webhooks(outcome.webhook_ids)
+    if refund is not None:
+        log.warning(
+            "payment %s succeeded on already paid order %s: refunded automatically as %s",
+            payment.id,
+            payment.order_id,
+            refund.id,
+        )
+        ctx.dispatcher.refund(refund.id)
+        ctx.dispatcher.webhooks(refund_webhook_ids)
     return str(settled.status)

@@ -144,6 +144,42 @@ def create(
     return refund
 
 
+def create_automatic(ctx: Context, conn, payment: Payment, reason: str) -> tuple[Refund, list]:
+    """A full refund the gateway itself starts (a duplicate payment for a paid order), inside
+    the caller's transaction: the same guarded insert and ``refund.created`` event as a
+    merchant's refund, without the refund-policy plugins (a policy may not keep a buyer charged
+    twice). The caller dispatches the refund job and the webhooks after commit."""
+    now = datetime.now(UTC)
+    refund = Refund(
+        id=ids.refund_id(),
+        payment_id=payment.id,
+        merchant_id=payment.merchant_id,
+        amount=payment.amount - payment.amount_refunded,
+        reason=reason,
+        status=RefundStatus.PENDING,
+        created_at=now,
+        updated_at=now,
+    )
+    created, webhook_ids = repo.insert(
+        conn,
+        {
+            "payment_id": payment.id,
+            "amount": refund.amount,
+            "reason": refund.reason,
+            "created_at": now,
+            **event_params(
+                payment.merchant_id,
+                refund.id,
+                [event(events.REFUND_CREATED, refund, now.timestamp())],
+            ),
+            **token_params(None, 201, {}),
+        },
+    )
+    if not created:  # cannot happen: the payment turned success in this very transaction
+        raise RuntimeError(f"automatic refund of {payment.id} was refused by the guard")
+    return refund, webhook_ids
+
+
 def get(ctx: Context, merchant: Merchant, refund_id: str) -> Refund:
     """One refund of ``merchant`` (another merchant's is "Refund not found" too)."""
 

@@ -83,7 +83,8 @@ def test_no_card_data_at_rest_anywhere(chaos_run, record_figures):
     digest = hashlib.sha256(f"{CARDS[0]}{CVV}".encode()).hexdigest()
     assert find_derivatives([("planted digest", digest.encode())], NEEDLES)
 
-    run = chaos_run("scan", TEST_PROCESSING_DELAY="300")
+    # Twelve public payments from one client in seconds: over the default per-client limit.
+    run = chaos_run("scan", TEST_PROCESSING_DELAY="300", PAYGATE_LIMIT_PUBLIC_IP="100/60")
     run.start(consumers=2, concurrency=4, api_workers=1)
     servers = run.servers
     samples: list[bytes] = []

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from paygate.errors import NotFound, PaygateError
-from paygate.services import auth, merchants
+from paygate.services import auth, limits, merchants
 from paygate.types import Merchant
 
 from . import security
@@ -54,9 +54,13 @@ class Login(Page):
     def on_post(self, req, resp):
         form = self.form(req)
         email = form.get("email", "").strip()
+        client = limits.client_ip(self.ctx, req.remote_addr, req.get_header("X-Forwarded-For"))
         try:
-            merchant = auth.sign_in(self.ctx, email, form.get("password", ""))
-        except PaygateError as exc:  # wrong credentials (401) or too many failures (429)
+            merchant = auth.sign_in(self.ctx, email, form.get("password", ""), client)
+        except PaygateError as exc:  # wrong credentials (401) or too many attempts (429)
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after is not None:
+                resp.set_header("Retry-After", str(retry_after))
             self._page(req, resp, email=email, error=exc.description, status=exc.status)
             return
         security.start_session(self.ctx, req, resp, merchant)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from ...services import idempotency, orders, payments, validation, views
+from ...errors import NotFound
+from ...services import idempotency, limits, payments, validation, views
 from ..middleware import merchant_of
 from . import Resource, send, send_answer
 
@@ -27,15 +28,16 @@ class Payments(Resource):
 
 
 class PaymentsPublic(Resource):
-    """The checkout page's create: no credentials, the merchant is the order's."""
+    """The checkout page's create: no credentials, the merchant is the order's. Every attempt
+    counts against the abuse limits (per order, client and merchant) before anything else."""
 
     def on_post(self, req, resp):
         body = self.body(req)
         key = req.get_header("Idempotency-Key")
-        # A key is the order's merchant's; without one there is no need to look it up.
-        merchant_id = (
-            "" if key is None else orders.merchant_id_of(self.ctx, validation.order_id_of(body))
-        )
+        client = limits.client_ip(self.ctx, req.remote_addr, req.get_header("X-Forwarded-For"))
+        merchant_id = payments.count_public_attempt(self.ctx, validation.order_id_of(body), client)
+        if merchant_id is None:
+            raise NotFound.of("Order")
         answer = idempotency.run(
             self.ctx,
             merchant_id,
