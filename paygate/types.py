@@ -170,6 +170,8 @@ class Payment:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     captured_at: datetime | None = None
+    # Created by a buyer on the public checkout endpoint (not by the merchant's server).
+    checkout: bool = False
 
     @property
     def money(self) -> Money:

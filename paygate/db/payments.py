@@ -19,7 +19,8 @@ from .outbox import events_cte
 COLUMNS = (
     "id, order_id, merchant_id, amount, currency, method, status, processor, vpa, card_network, "
     "card_last4, captured, captured_at, amount_refunded, error_code, error_description, "
-    "processor_reference, processor_attempts, charge_acknowledged, created_at, updated_at"
+    "processor_reference, processor_attempts, charge_acknowledged, checkout, created_at, "
+    "updated_at"
 )
 
 INSERT = f"""

@@ -109,6 +109,7 @@ def create(
             processor=processor_name,
             created_at=now,
             updated_at=now,
+            checkout=checkout,
             **details,
         )
         view = views.payment_view(payment)
@@ -129,7 +130,7 @@ def create(
                 "vpa": payment.vpa,
                 "card_network": payment.card_network,
                 "card_last4": payment.card_last4,
-                "checkout": checkout,
+                "checkout": payment.checkout,
                 "created_at": now,
                 **event_params(payment.merchant_id, payment.id, created),
                 **token_params(token, 201, view),
@@ -268,7 +269,11 @@ def _settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
     name = events.PAYMENT_SUCCESS if success else events.PAYMENT_FAILED
     refund = None
     refund_webhook_ids: list = []
-    with ctx.db.transaction() as conn:
+    # Only a buyer's (checkout) success can find its order already paid and need the automatic
+    # refund written with it; every other settle stays the one autocommitted statement it was
+    # (no transaction left open, and no extra round trips, on the worker's hot path).
+    atomic = success and payment.checkout
+    with ctx.db.transaction() if atomic else ctx.db.connection() as conn:
         outcome = repo.settle(
             conn,
             {
