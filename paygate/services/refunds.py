@@ -110,35 +110,10 @@ def create(
         denied = ctx.plugins.refund_policy(payment, request, payment.amount_refunded)
         if isinstance(denied, RefundDenied):
             raise RefundNotAllowed(denied.reason)
-        now = datetime.now(UTC)
-        refund = Refund(
-            id=ids.refund_id(),
-            payment_id=payment.id,
-            merchant_id=payment.merchant_id,
-            amount=request.amount,
-            reason=request.reason,
-            status=RefundStatus.PENDING,
-            created_at=now,
-            updated_at=now,
-        )
-        view = views.refund_view(refund)
-        created, webhook_ids = repo.insert(
-            conn,
-            {
-                "payment_id": payment.id,
-                "amount": refund.amount,
-                "reason": refund.reason,
-                "created_at": now,
-                **event_params(
-                    payment.merchant_id,
-                    refund.id,
-                    [event(events.REFUND_CREATED, refund, now.timestamp())],
-                ),
-                **token_params(token, 201, view),
-            },
-        )
-        if not created:  # the guard refused although the checks passed: roll everything back
+        inserted = _insert_pending(conn, payment, request.amount, request.reason, token)
+        if inserted is None:  # the guard refused although the checks passed: roll back
             raise BadRequest(REFUND_EXCEEDS_AVAILABLE, field="amount")
+        refund, webhook_ids = inserted
     ctx.dispatcher.refund(refund.id)
     ctx.dispatcher.webhooks(webhook_ids)
     return refund
@@ -149,12 +124,24 @@ def create_automatic(ctx: Context, conn, payment: Payment, reason: str) -> tuple
     the caller's transaction: the same guarded insert and ``refund.created`` event as a
     merchant's refund, without the refund-policy plugins (a policy may not keep a buyer charged
     twice). The caller dispatches the refund job and the webhooks after commit."""
+    inserted = _insert_pending(conn, payment, payment.amount - payment.amount_refunded, reason)
+    if inserted is None:  # cannot happen: the payment turned success in this very transaction
+        raise RuntimeError(f"automatic refund of {payment.id} was refused by the guard")
+    return inserted
+
+
+def _insert_pending(
+    conn, payment: Payment, amount: int, reason: str | None, token: Token | None = None
+) -> tuple[Refund, list] | None:
+    """A pending refund of ``payment`` and its ``refund.created`` event, in one guarded
+    statement (with the Idempotency-Key's stored answer when ``token``): the refund and its
+    webhook ids, or None when the guard found the amount no longer available."""
     now = datetime.now(UTC)
     refund = Refund(
         id=ids.refund_id(),
         payment_id=payment.id,
         merchant_id=payment.merchant_id,
-        amount=payment.amount - payment.amount_refunded,
+        amount=amount,
         reason=reason,
         status=RefundStatus.PENDING,
         created_at=now,
@@ -164,20 +151,18 @@ def create_automatic(ctx: Context, conn, payment: Payment, reason: str) -> tuple
         conn,
         {
             "payment_id": payment.id,
-            "amount": refund.amount,
-            "reason": refund.reason,
+            "amount": amount,
+            "reason": reason,
             "created_at": now,
             **event_params(
                 payment.merchant_id,
                 refund.id,
                 [event(events.REFUND_CREATED, refund, now.timestamp())],
             ),
-            **token_params(None, 201, {}),
+            **token_params(token, 201, views.refund_view(refund)),
         },
     )
-    if not created:  # cannot happen: the payment turned success in this very transaction
-        raise RuntimeError(f"automatic refund of {payment.id} was refused by the guard")
-    return refund, webhook_ids
+    return (refund, webhook_ids) if created else None
 
 
 def get(ctx: Context, merchant: Merchant, refund_id: str) -> Refund:
