@@ -244,3 +244,17 @@ def test_the_documented_worked_example_policy_works(ctx, api):
         assert refund(api, payment["id"], {"amount": 500}).status_code == 201  # the remainder
     finally:
         unregistered(ctx, example)
+
+
+def test_the_documented_policy_test_passes_against_the_worked_example(paygate_settings):
+    """The test block after ``<!-- policy-test -->`` in docs/refund-policies.md, run as printed
+    with the worked example standing in for ``paygate_policy_min_refund`` (the installed-entry-
+    point test is left out: no such distribution is installed here)."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "refund-policies.md").read_text()
+    block = text.split("<!-- policy-test -->", 1)[1].split("```python\n", 1)[1]
+    block = block.split("\n```", 1)[0]
+    block = block.replace("import paygate_policy_min_refund as policy\n", "")
+    namespace = {"policy": worked_example()}
+    exec(compile(block, "docs/refund-policies.md", "exec"), namespace)
+    namespace["test_small_partial_refunds_are_denied_and_the_rest_allowed"](paygate_settings)
+
