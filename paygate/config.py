@@ -79,6 +79,8 @@ def _seconds(name: str, raw: str) -> float:
     if seconds < 0:
         raise ValueError(f"{name} must not be negative, got {raw!r}")
     return seconds
+
+
 def _environment(name: str, raw: str) -> str:
     """``development`` or ``production``: a typo must not quietly run a production deployment
     in development mode."""
@@ -256,6 +258,11 @@ class Settings:
                 "checkout; production mode (PAYGATE_ENV=production) needs the merchants' "
                 "origins, e.g. https://shop.example.com"
             )
+
+    @property
+    def public_urls(self) -> tuple[str, str, str]:
+        """The API, dashboard and checkout as browsers reach them."""
+        return (self.api_url, self.dashboard_url, self.checkout_url)
 
     @property
     def retry_delays(self) -> tuple[int, ...]:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from .config import TEST_MERCHANT_ID, Settings
 from .db import Database, connect
 from .db.api_keys import legacy as legacy_secrets
-from .db.merchants import by_id, seed_test_merchant
+from .db.merchants import active_on_processor, by_id, seed_test_merchant
 from .db.migrate import migrate
 from .errors import ServiceUnavailable
 from .jobs.queue import Queue, build_queue
@@ -55,6 +55,7 @@ def prepare_database(settings: Settings) -> None:
             applied = migrate(conn)
             created = not settings.is_production and seed_test_merchant(conn, settings)
             leftover = settings.is_production and by_id(conn, TEST_MERCHANT_ID)
+            simulated = settings.is_production and active_on_processor(conn, "test")
             plaintexts = bool(legacy_secrets(conn))
         hashed = _with_record(settings, merchants.hash_legacy_secrets) if plaintexts else 0
         sealed = _with_record(settings, webhook_secrets.seal_stored_plaintext)
@@ -68,6 +69,8 @@ def prepare_database(settings: Settings) -> None:
         log.info("replaced %d plaintext API secrets by their keyed hashes", hashed)
     if sealed:
         log.info("sealed the plaintext webhook secrets of %d merchant(s)", sealed)
+    if settings.is_production:
+        _warn_about_production(settings, simulated)
     if leftover and leftover.is_active:
         # A database seeded before production mode was switched on: its credentials are
         # published in CONTRACT.md (docs/operations.md, "Production mode").
@@ -76,6 +79,29 @@ def prepare_database(settings: Settings) -> None:
             "database; rotate its API key and webhook secret or deactivate it",
             leftover.email,
             leftover.id,
+        )
+
+
+def _warn_about_production(settings: Settings, simulated: int) -> None:
+    """What production mode allows but an operator most likely did not mean (each a WARNING at
+    every start; docs/operations.md, "Production mode")."""
+    if simulated:
+        log.warning(
+            "production mode: %d active merchant(s) route payments to the simulated test "
+            "processor; install a real processor plugin and `paygate merchants set-processor`",
+            simulated,
+        )
+    if settings.allow_private_webhook_urls:
+        log.warning(
+            "production mode: PAYGATE_ALLOW_PRIVATE_WEBHOOKS is on, so merchants can point "
+            "webhooks at this network's private addresses"
+        )
+    plain = [url for url in settings.public_urls if not url.startswith("https://")]
+    if plain:
+        log.warning(
+            "production mode: public URLs are not https (%s); set PAYGATE_API_URL, "
+            "PAYGATE_DASHBOARD_URL and PAYGATE_CHECKOUT_URL to what browsers reach",
+            ", ".join(plain),
         )
 
 

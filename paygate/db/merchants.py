@@ -192,3 +192,11 @@ def set_current_key(conn: psycopg.Connection, merchant_id: str, api_key: str) ->
 def all_merchants(conn: psycopg.Connection) -> list[Merchant]:
     rows = conn.execute(f"SELECT {COLUMNS} FROM merchants ORDER BY created_at, email").fetchall()
     return [merchant_from_row(row) for row in rows]
+
+
+def active_on_processor(conn: psycopg.Connection, processor: str) -> int:
+    """How many active merchants route their payments to ``processor``."""
+    row = conn.execute(
+        "SELECT count(*) AS n FROM merchants WHERE is_active AND processor = %s", (processor,)
+    ).fetchone()
+    return row["n"]

@@ -258,3 +258,42 @@ def test_paygate_up_in_production_serves_no_test_merchant(fresh_database, redis_
     refused = paygate("up", env={**env, "PAYGATE_SECRET_KEY": ""})
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     assert "PAYGATE_SECRET_KEY is not set" in refused.stderr
+
+
+def test_production_start_up_warns_about_a_simulated_bank_private_webhooks_and_http_urls(
+    clean, database_url, caplog
+):
+    """What production mode allows but an operator most likely did not mean is said at every
+    start: merchants on the simulated test processor, private webhook targets, http URLs."""
+    from paygate.wiring import prepare_database
+    from tests.fixtures import make_settings
+
+    settings = make_settings(
+        PAYGATE_ENV="production",
+        PAYGATE_SECRET_KEY="k" * 40,
+        PAYGATE_FRAME_ANCESTORS="https://shop.example.com",
+        PAYGATE_ALLOW_PRIVATE_WEBHOOKS="true",
+        DATABASE_URL=database_url,
+    )
+    with caplog.at_level("WARNING", logger="paygate"):
+        prepare_database(settings)
+    said = " | ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "route payments to the simulated test processor" in said
+    assert "PAYGATE_ALLOW_PRIVATE_WEBHOOKS is on" in said
+    assert "public URLs are not https (http://localhost:8000" in said
+
+    caplog.clear()
+    quiet = make_settings(
+        PAYGATE_ENV="production",
+        PAYGATE_SECRET_KEY="k" * 40,
+        PAYGATE_FRAME_ANCESTORS="https://shop.example.com",
+        PAYGATE_ALLOW_PRIVATE_WEBHOOKS="false",
+        PAYGATE_API_URL="https://api.pay.example.com",
+        PAYGATE_DASHBOARD_URL="https://dash.pay.example.com",
+        PAYGATE_CHECKOUT_URL="https://checkout.pay.example.com",
+        DATABASE_URL=database_url,
+    )
+    with caplog.at_level("WARNING", logger="paygate"):
+        prepare_database(quiet)
+    said = " | ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "PAYGATE_ALLOW_PRIVATE_WEBHOOKS" not in said and "not https" not in said
