@@ -305,9 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--concurrency", type=int, help="worker threads")
     worker.set_defaults(func=cmd_worker)
 
-    sub.add_parser("migrate", help="apply migrations and seed the test merchant").set_defaults(
-        func=cmd_migrate
-    )
+    sub.add_parser(
+        "migrate", help="apply migrations (and in development seed the test merchant)"
+    ).set_defaults(func=cmd_migrate)
 
     plugins = sub.add_parser("plugins", help="list loaded plugins")
     plugins.add_argument("--json", action="store_true")
