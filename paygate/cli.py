@@ -233,6 +233,22 @@ def _merchants_action(args, ctx) -> None:
         if not args.json:
             for key in retired:
                 print(f"old key {key.api_key}: {_key_state(key, now)}", file=sys.stderr)
+    elif args.action == "revoke-key":
+        revoked = merchants.revoke_key(ctx, merchant, args.key)
+        print(
+            f"revoked {revoked.api_key} of {merchant.email} (running API processes refuse it "
+            f"within {merchants.CREDENTIAL_CACHE_SECONDS:g} s)"
+        )
+    elif args.action in ("deactivate", "activate"):
+        merchant = merchants.set_active(ctx, merchant, args.action == "activate")
+        if merchant.is_active:
+            print(f"merchant {merchant.email} ({merchant.id}) is active again")
+        else:
+            print(
+                f"merchant {merchant.email} ({merchant.id}) is inactive: its API keys are "
+                f"refused (running API processes within "
+                f"{merchants.CREDENTIAL_CACHE_SECONDS:g} s), its dashboard sessions ended"
+            )
     elif args.action == "set-password":
         password = _read_password()
         auth.set_password(ctx, merchant, "", password, password, require_current=False)
@@ -354,6 +370,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long the old keys stay valid: seconds or 90s, 15m, 24h, 7d (default 24h)",
     )
     rotate.add_argument("--json", action="store_true", help="print one JSON object")
+    revoke = actions.add_parser(
+        "revoke-key",
+        help="revoke one API key now, keeping the merchant's others",
+        description="Revoke one API key of the merchant at once (a leaked old key), leaving its "
+        "other keys working. The current key cannot be revoked: rotate-key first.",
+    )
+    revoke.add_argument("merchant", help="merchant id or email")
+    revoke.add_argument("key", help="the API key to revoke (key_...; see list)")
+    for action, what in (
+        ("deactivate", "refuse its API keys and dashboard sign-in, and end its sessions"),
+        ("activate", "let an inactive merchant work again"),
+    ):
+        toggle = actions.add_parser(action, help=what, description=f"{what[0].upper()}{what[1:]}.")
+        toggle.add_argument("merchant", help="merchant id or email")
     password = actions.add_parser(
         "set-password",
         help="set the merchant's dashboard password (prompt or stdin, never an argument)",

@@ -103,6 +103,11 @@ OVERLAP_INVALID = (
 )
 PASSWORD_INPUT_MISSING = "No password given: type it at the prompt or pipe it on stdin"
 API_KEY_CREATED = "New API key created. Copy the secret now: it is shown only this once."
+API_KEY_NOT_LIVE = "{key} is not a live API key of {email}"
+API_KEY_IS_CURRENT = (
+    "{key} is the current API key of {email}: issue a new one first (rotate-key), then revoke "
+    "this one"
+)
 
 # Dashboard and checkout forms and pages.
 FORM_AMOUNT_INVALID = "Enter an amount in rupees greater than ₹0.00, like 250.00"

@@ -76,9 +76,10 @@ def prepare_database(settings: Settings) -> None:
         # published in CONTRACT.md (docs/operations.md, "Production mode").
         log.warning(
             "production mode: the development test merchant %s (%s) is still active in this "
-            "database; rotate its API key and webhook secret or deactivate it",
+            "database; switch it off: paygate merchants deactivate %s",
             leftover.email,
             leftover.id,
+            leftover.email,
         )
 
 

@@ -75,6 +75,18 @@ def retire_live(
     return [api_key_from_row(row) for row in rows]
 
 
+def revoke(conn: psycopg.Connection, merchant_id: str, api_key: str) -> ApiKey | None:
+    """Revoke one live key of the merchant now; the key revoked, or None (no such live key)."""
+    row = conn.execute(
+        f"""UPDATE api_keys SET revoked_at = now(), expires_at = LEAST(expires_at, now())
+             WHERE merchant_id = %s AND api_key = %s AND revoked_at IS NULL
+               AND (expires_at IS NULL OR expires_at > now())
+         RETURNING {KEY_COLUMNS}""",
+        (merchant_id, api_key),
+    ).fetchone()
+    return api_key_from_row(row) if row is not None else None
+
+
 def of_merchant(conn: psycopg.Connection, merchant_id: str) -> list[ApiKey]:
     """The merchant's keys, newest first."""
     rows = conn.execute(

@@ -185,6 +185,10 @@ def set_password_hash(conn: psycopg.Connection, merchant_id: str, password_hash:
     _update(conn, merchant_id, "password_hash = %(hash)s", {"hash": password_hash})
 
 
+def set_active(conn: psycopg.Connection, merchant_id: str, active: bool) -> Merchant | None:
+    return _update(conn, merchant_id, "is_active = %(active)s", {"active": active})
+
+
 def set_current_key(conn: psycopg.Connection, merchant_id: str, api_key: str) -> Merchant | None:
     return _update(conn, merchant_id, "api_key = %(key)s", {"key": api_key})
 

@@ -20,8 +20,11 @@ from datetime import UTC, datetime, timedelta
 
 from ..config import TEST_MERCHANT_ID
 from ..db import api_keys as keys_repo
+from ..db import dashboard as dashboard_repo
 from ..db import merchants as repo
 from ..errors import (
+    API_KEY_IS_CURRENT,
+    API_KEY_NOT_LIVE,
     MERCHANT_EMAIL_INVALID,
     MERCHANT_EMAIL_TAKEN,
     MERCHANT_NAME_INVALID,
@@ -215,6 +218,32 @@ def rotate_key(
     for key in retired:
         forget_cached(key.api_key)
     return updated, issued, retired
+
+
+def revoke_key(ctx: Context, merchant: Merchant, api_key: str) -> ApiKey:
+    """Revoke one of the merchant's keys now (a leaked old key), keeping the others. The
+    current key cannot be revoked: issue a new one first, or the merchant would be left with
+    none. Running API processes stop accepting it within ``CREDENTIAL_CACHE_SECONDS``."""
+    if api_key == merchant.api_key:
+        raise BadRequest(API_KEY_IS_CURRENT.format(key=api_key, email=merchant.email), field="key")
+    with ctx.db.transaction() as conn:
+        revoked = keys_repo.revoke(conn, merchant.id, api_key)
+    if revoked is None:
+        raise BadRequest(API_KEY_NOT_LIVE.format(key=api_key, email=merchant.email), field="key")
+    forget_cached(api_key)
+    return revoked
+
+
+def set_active(ctx: Context, merchant: Merchant, active: bool) -> Merchant:
+    """Switch a merchant on or off. An inactive merchant's API keys answer 401 (in running
+    processes within ``CREDENTIAL_CACHE_SECONDS``), it cannot sign in to the dashboard, and
+    deactivating ends its dashboard sessions. Nothing is deleted: activate brings it back."""
+    with ctx.db.transaction() as conn:
+        updated = found(repo.set_active(conn, merchant.id, active), "Merchant")
+        if not active:
+            dashboard_repo.revoke_sessions(conn, merchant_id=merchant.id)
+    forget_cached(merchant_id=merchant.id)
+    return updated
 
 
 def check_overlap(overlap_seconds: float) -> float:

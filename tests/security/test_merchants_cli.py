@@ -146,7 +146,19 @@ def test_set_password_reads_stdin_and_applies_the_dashboard_rules(created, ctx):
     assert extra.returncode == 2
 
 
-@pytest.mark.parametrize("action", ["create", "list", "rotate-key", "set-password", "show"])
+@pytest.mark.parametrize(
+    "action",
+    [
+        "create",
+        "list",
+        "rotate-key",
+        "revoke-key",
+        "deactivate",
+        "activate",
+        "set-password",
+        "show",
+    ],
+)
 def test_every_merchants_command_has_help(action):
     result = subprocess.run(
         [sys.executable, "-m", "paygate", "merchants", action, "--help"],
@@ -155,3 +167,37 @@ def test_every_merchants_command_has_help(action):
         timeout=60,
     )
     assert result.returncode == 0 and "usage: paygate merchants" in result.stdout
+
+
+def test_revoke_key_revokes_one_old_key_and_keeps_the_rest(created, ctx, api):
+    """A leaked key from an earlier rotation goes at once; the keys in use keep working."""
+    first = json.loads(ok(paygate("rotate-key", created["id"], "--overlap", "2h", "--json")))
+    second = json.loads(ok(paygate("rotate-key", created["id"], "--overlap", "2h", "--json")))
+    out = ok(paygate("revoke-key", "shop@example.com", created["api_key"]))
+    assert f"revoked {created['api_key']}" in out
+    merchants.forget_cached()  # this test process is another API process: its cache (5 s) goes
+    assert status(api, created["api_key"], created["api_secret"]) == 401
+    assert status(api, first["api_key"], first["api_secret"]) == 404  # still in its overlap
+    assert status(api, second["api_key"], second["api_secret"]) == 404
+
+
+def test_revoke_key_refuses_the_current_key_and_a_key_that_is_not_live(created, api):
+    assert "current API key" in one_line_error(
+        paygate("revoke-key", created["id"], created["api_key"])
+    )
+    assert "not a live API key" in one_line_error(paygate("revoke-key", created["id"], "key_x"))
+    assert status(api, created["api_key"], created["api_secret"]) == 404  # untouched
+
+
+def test_deactivate_refuses_keys_and_sign_in_and_activate_brings_them_back(created, ctx, api):
+    ok(paygate("set-password", created["id"], stdin="a fine long password\n"))
+    assert "is inactive" in ok(paygate("deactivate", "shop@example.com"))
+    merchants.forget_cached()
+    assert status(api, created["api_key"], created["api_secret"]) == 401
+    with pytest.raises(auth.AuthenticationFailed):
+        auth.sign_in(ctx, "shop@example.com", "a fine long password")
+    assert "(inactive)" in ok(paygate("list"))
+    assert "active again" in ok(paygate("activate", created["id"]))
+    merchants.forget_cached()
+    assert status(api, created["api_key"], created["api_secret"]) == 404
+    assert auth.sign_in(ctx, "shop@example.com", "a fine long password").id == created["id"]
