@@ -50,18 +50,6 @@ def insert(conn: psycopg.Connection, params: dict[str, Any]) -> list:
     return row["webhook_ids"]
 
 
-def has_pending_checkout(conn: psycopg.Connection, order_id: str) -> bool:
-    """Whether a checkout (public) payment of the order is still pending."""
-    return (
-        conn.execute(
-            """SELECT 1 FROM payments
-                WHERE order_id = %s AND status = 'pending' AND checkout LIMIT 1""",
-            (order_id,),
-        ).fetchone()
-        is not None
-    )
-
-
 def get(conn: psycopg.Connection, payment_id: str, merchant_id: str | None = None) -> dict | None:
     if merchant_id is None:
         return conn.execute(

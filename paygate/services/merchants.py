@@ -214,9 +214,7 @@ def rotate_key(
             revoke=overlap_seconds == 0,
         )
         updated = found(repo.set_current_key(conn, merchant.id, issued.key.api_key), "Merchant")
-    forget_cached(merchant_id=merchant.id)
-    for key in retired:
-        forget_cached(key.api_key)
+    forget_cached(merchant_id=merchant.id)  # every cached key of the merchant, retired ones too
     return updated, issued, retired
 
 

@@ -37,11 +37,6 @@ def get_public(ctx: Context, order_id: str) -> tuple[Order, str]:
     return lookup(ctx, "Order", order_id, lambda conn: repo.get_public(conn, order_id))
 
 
-def merchant_id_of(ctx: Context, order_id: str) -> str:
-    """The merchant an order belongs to (the public endpoints' idempotency scope)."""
-    return lookup(ctx, "Order", order_id, lambda conn: repo.get(conn, order_id)).merchant_id
-
-
 def list_orders(ctx: Context, merchant: Merchant, limit: Any, offset: Any) -> Listing[Order]:
     """A page of the merchant's orders, newest first."""
     lim, off = validation.pagination(limit, offset)

@@ -25,12 +25,10 @@ from ..errors import (
     DUPLICATE_PAYMENT_REFUND_REASON,
     ORDER_ALREADY_PAID,
     PAYMENT_ALREADY_CAPTURED,
-    PAYMENT_ALREADY_PENDING,
     PAYMENT_FAILED_DESCRIPTION,
     PAYMENT_METHOD_NOT_SUPPORTED,
     PAYMENT_NOT_CAPTURABLE,
     BadRequest,
-    Conflict,
     UnknownProcessor,
 )
 from ..types import (
@@ -92,12 +90,10 @@ def create(
         if chosen not in processor.methods:
             raise BadRequest(PAYMENT_METHOD_NOT_SUPPORTED.format(method=chosen), field="method")
         details = validation.payment_request(body)
-        # A buyer may not start a second attempt while the first is still pending (checked
-        # after the request's own validation, so a typo still gets its message; the unique
-        # index on pending checkout payments refuses the same under concurrent requests). A
-        # pending payment the merchant's server created does not count.
-        if checkout and repo.has_pending_checkout(conn, order.id):
-            raise Conflict(PAYMENT_ALREADY_PENDING, field="order_id")
+        # A buyer may not start a second attempt while the first is still pending: the unique
+        # index on pending checkout payments refuses it in the insert below (after the
+        # request's own validation, so a typo still gets its message; concurrent requests
+        # too), as a Conflict. A pending payment the merchant's server created does not count.
         now = datetime.now(UTC)
         payment = Payment(
             id=ids.payment_id(),
@@ -114,9 +110,10 @@ def create(
         )
         view = views.payment_view(payment)
         stamp = now.timestamp()
+        # One view serves the stored answer and both events (they carry the same payment).
         created = [
-            event(events.PAYMENT_CREATED, payment, stamp),
-            event(events.PAYMENT_PENDING, payment, stamp),
+            events.envelope(events.PAYMENT_CREATED, {"payment": view}, stamp),
+            events.envelope(events.PAYMENT_PENDING, {"payment": view}, stamp),
         ]
         webhook_ids = repo.insert(
             conn,

@@ -147,6 +147,7 @@ def _insert_pending(
         created_at=now,
         updated_at=now,
     )
+    view = views.refund_view(refund)  # one view for the event and the stored answer
     created, webhook_ids = repo.insert(
         conn,
         {
@@ -157,9 +158,9 @@ def _insert_pending(
             **event_params(
                 payment.merchant_id,
                 refund.id,
-                [event(events.REFUND_CREATED, refund, now.timestamp())],
+                [events.envelope(events.REFUND_CREATED, {"refund": view}, now.timestamp())],
             ),
-            **token_params(token, 201, views.refund_view(refund)),
+            **token_params(token, 201, view),
         },
     )
     return (refund, webhook_ids) if created else None
