@@ -8,16 +8,11 @@ import logging
 import sys
 
 from . import __version__
-from .config import Settings
+from .config import APPS, Settings
 from .errors import PluginError
 
 log = logging.getLogger("paygate")
 
-APPS = {
-    "api": ("paygate.api.app:get_app", "port"),
-    "dashboard": ("paygate.web.dashboard.app:get_app", "dashboard_port"),
-    "checkout": ("paygate.web.checkout.app:get_app", "checkout_port"),
-}
 # Commands that start servers or workers: their plugins are loaded (and checked) up front.
 STARTS_PROCESSES = ("up", "worker", *APPS)
 # Commands that start a process or touch the database: production mode checks its settings
@@ -119,7 +114,9 @@ def parse_duration(text: str) -> float:
 
 
 def _moment(value) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else "-"
+    from .services.views import iso  # the one wire moment format (UTC, second precision)
+
+    return iso(value) or "-"
 
 
 def _key_state(key, now) -> str:
@@ -133,12 +130,14 @@ def _key_state(key, now) -> str:
 
 
 def _key_json(key, now) -> dict:
+    from .services.views import iso
+
     return {
         "api_key": key.api_key,
-        "created_at": _moment(key.created_at),
-        "last_used_at": key.last_used_at and _moment(key.last_used_at),
-        "expires_at": key.expires_at and _moment(key.expires_at),
-        "revoked_at": key.revoked_at and _moment(key.revoked_at),
+        "created_at": iso(key.created_at),
+        "last_used_at": iso(key.last_used_at),
+        "expires_at": iso(key.expires_at),
+        "revoked_at": iso(key.revoked_at),
         "live": key.live_at(now),
     }
 

@@ -119,6 +119,15 @@ def setting(variable: str, parse: Callable[[str, str], Any], default: Any) -> An
     return field(default=default, metadata={"env": variable, "parse": parse})
 
 
+# The web processes: their app factory (module:function) and the Settings field of their port.
+# ``paygate api|dashboard|checkout`` serve them, ``paygate up`` starts one of each.
+APPS = {
+    "api": ("paygate.api.app:get_app", "port"),
+    "dashboard": ("paygate.web.dashboard.app:get_app", "dashboard_port"),
+    "checkout": ("paygate.web.checkout.app:get_app", "checkout_port"),
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting, each declared once: its variable, its parser and its default.

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from .config import Settings
+from .config import APPS, Settings
 from .embedded import EmbeddedError, free_port, port_in_use, postgres_in, valkey_in
 from .wiring import prepare_database
 
@@ -104,17 +104,9 @@ def run_up(
             env["REDIS_URL"] = kv.url
         settings = Settings.from_env(env)
         prepare_database(settings)
-        for name, port in (
-            ("api", settings.port),
-            ("dashboard", settings.dashboard_port),
-            ("checkout", settings.checkout_port),
-        ):
-            module = {
-                "api": "paygate.api.app",
-                "dashboard": "paygate.web.dashboard.app",
-                "checkout": "paygate.web.checkout.app",
-            }[name]
-            if importlib.util.find_spec(module) is None:
+        for name, (factory, port_field) in APPS.items():
+            port = getattr(settings, port_field)
+            if importlib.util.find_spec(factory.partition(":")[0]) is None:
                 continue
             if port_in_use(port):
                 raise SystemExit(f"paygate: port {port} is already in use ({name})")

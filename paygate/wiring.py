@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TypeVar
 
 from .config import TEST_MERCHANT_ID, Settings
 from .db import Database, connect
-from .db.api_keys import legacy as legacy_secrets
 from .db.merchants import active_on_processor, by_id, seed_test_merchant
 from .db.migrate import migrate
 from .errors import ServiceUnavailable
@@ -23,6 +23,7 @@ from .plugins import load_plugins
 from .services import Context, merchants, webhook_secrets
 
 log = logging.getLogger("paygate")
+T = TypeVar("T")
 
 
 def require_database_url(settings: Settings) -> str:
@@ -56,9 +57,7 @@ def prepare_database(settings: Settings) -> None:
             created = not settings.is_production and seed_test_merchant(conn, settings)
             leftover = settings.is_production and by_id(conn, TEST_MERCHANT_ID)
             simulated = settings.is_production and active_on_processor(conn, "test")
-            plaintexts = bool(legacy_secrets(conn))
-        hashed = _with_record(settings, merchants.hash_legacy_secrets) if plaintexts else 0
-        sealed = _with_record(settings, webhook_secrets.seal_stored_plaintext)
+        hashed, sealed = _with_record(settings, _replace_plaintext_secrets)
     except ServiceUnavailable as exc:
         raise SystemExit(f"paygate: {exc.description}") from None
     if applied:
@@ -106,7 +105,13 @@ def _warn_about_production(settings: Settings, simulated: int) -> None:
         )
 
 
-def _with_record(settings: Settings, work: Callable[[Context], int]) -> int:
+def _replace_plaintext_secrets(ctx: Context) -> tuple[int, int]:
+    """API secrets left in plaintext become keyed hashes, webhook secrets are sealed (rows from
+    before migrations 004/005, the seed, or written by hand): how many of each."""
+    return merchants.hash_legacy_secrets(ctx), webhook_secrets.seal_stored_plaintext(ctx)
+
+
+def _with_record(settings: Settings, work: Callable[[Context], T]) -> T:
     """Run ``work`` with a context that has only what start-up chores need: the settings (the
     server key lives there) and a one-connection pool. SQL cannot compute keyed hashes or
     encrypt, so these run here rather than in a migration; each is idempotent."""

@@ -17,6 +17,3 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds

@@ -13,7 +13,6 @@ import hmac
 import logging
 import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -32,12 +31,6 @@ from tests.fixtures import AUTH, set_webhook_url
 LEGACY_ID = str(uuid.UUID("0b7d5c1e-3f0a-4d1b-8a8e-6c2f9d4e7a51"))
 LEGACY_SECRET = "whsec_" + base64.b64encode(b"legacy-plaintext-secret-24b").decode()
 LEGACY_PREVIOUS = "whsec_" + base64.b64encode(b"legacy-previous-secret-24by").decode()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as server:
-        yield server
 
 
 @pytest.fixture
