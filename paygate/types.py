@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -172,6 +173,20 @@ class Payment:
     captured_at: datetime | None = None
     # Created by a buyer on the public checkout endpoint (not by the merchant's server).
     checkout: bool = False
+    # Processor API v2 (issue 16). The opaque token the processor gave for the method details
+    # at creation (never shown, never in a webhook); None for a processor without ``tokenize``.
+    method_token: str | None = field(default=None, repr=False)
+    # While the buyer must act (3-D Secure, a bank page, a UPI collect request): where to send
+    # them. Shown as ``next_action`` on the merchant and public GET; None otherwise.
+    next_action: NextAction | None = None
+    # What a capture took (a partial capture takes less than ``amount``); refunds fit in it.
+    amount_captured: int | None = None
+    # ``pending`` while a capture's outcome is unknown, ``failed`` after a refused capture
+    # (the processor's code and description in capture_error_*), None before any capture.
+    capture_status: str | None = None
+    capture_error_code: str | None = None
+    capture_error_description: str | None = None
+    released_at: datetime | None = None
 
     @property
     def money(self) -> Money:
@@ -179,7 +194,10 @@ class Payment:
 
     @property
     def refundable_amount(self) -> int:
-        return self.amount - self.amount_refunded
+        """What refunds may still take: the captured amount when a capture took part of the
+        payment, else the whole amount, less refunds pending or processed."""
+        ceiling = self.amount if self.amount_captured is None else self.amount_captured
+        return ceiling - self.amount_refunded
 
 
 @dataclass(frozen=True)
@@ -254,6 +272,12 @@ class ChargeRequest:
     payment: Payment
     idempotency_key: str
     attempt: int = 1
+    # v2: the token ``tokenize`` gave for this payment's method details (None for a processor
+    # without ``tokenize``), the merchant's settings for this processor, and where a buyer sent
+    # to a ``next_action`` comes back (an absolute URL on the checkout app).
+    token: str | None = field(default=None, repr=False)
+    config: ProcessorConfig = field(default_factory=dict, repr=False)
+    return_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -269,6 +293,8 @@ class ProcessorAnswer:
     error_description: str | None = None
     reference: str | None = None
     retry_after: float | None = None
+    # Only on a PENDING charge or sync answer: the buyer must act first (see NextAction).
+    next_action: NextAction | None = None
 
     # What ``failed()`` records when the processor gives no reason.
     FAILED_CODE: ClassVar[str] = "FAILED"
@@ -303,6 +329,20 @@ class ChargeResult(ProcessorAnswer):
     @classmethod
     def success(cls, reference: str | None = None) -> ChargeResult:
         return cls(Outcome.SUCCESS, reference=reference)
+
+    @classmethod
+    def action_required(
+        cls, url: str, retry_after: float | None = None, reference: str | None = None
+    ) -> ChargeResult:
+        """Pending until the buyer has acted at ``url`` (absolute); ``retry_after``: when to
+        ask (``sync``) again if no callback or return arrives first (e.g. the challenge's
+        timeout)."""
+        return cls(
+            Outcome.PENDING,
+            reference=reference,
+            retry_after=retry_after,
+            next_action=NextAction(url=url),
+        )
 
 
 @dataclass(frozen=True)
@@ -373,12 +413,138 @@ class DeliveryResult:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class NextAction:
+    """What the buyer must do before the processor can decide: today always a redirect to an
+    absolute URL (3-D Secure, the bank's page, a UPI app hand-off). The buyer comes back to
+    ``ChargeRequest.return_url``."""
+
+    url: str
+    type: str = "redirect"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"type": self.type, "url": self.url}
+
+
+@dataclass(frozen=True)
+class CardDetails:
+    """A card as the buyer typed it, validated. Exists only in memory during one request: the
+    number, CVV and expiry are never stored, logged or shown (``repr`` hides them)."""
+
+    number: str = field(repr=False)
+    expiry_month: int = field(repr=False)
+    expiry_year: int = field(repr=False)  # four digits
+    cvv: str = field(repr=False)
+    holder_name: str | None = field(default=None, repr=False)
+    network: str = "unknown"
+    last4: str = ""
+
+
+@dataclass(frozen=True)
+class MethodDetails:
+    """The full payment method details, handed to ``Processor.tokenize`` once."""
+
+    method: str  # "card" or "upi"
+    card: CardDetails | None = None
+    vpa: str | None = None
+
+
+@dataclass(frozen=True)
+class ProcessorSetting:
+    """One per-merchant setting a processor declares in ``Processor.settings``.
+
+    ``secret`` values are write-only (never shown back, encrypted at rest like every value).
+    ``validate`` gets the value and returns None when it is acceptable, else a message shown
+    to the operator. Without ``required`` a missing value is handed to the processor as absent.
+    """
+
+    name: str
+    description: str = ""
+    required: bool = True
+    secret: bool = False
+    validate: Callable[[str], str | None] | None = field(default=None, compare=False, repr=False)
+
+
+# A merchant's values for its processor's settings (``{name: value}``), read-only.
+ProcessorConfig = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class TokenizeRequest:
+    """Method details to exchange for an opaque token, at payment creation, before anything is
+    written. ``idempotency_key`` is the id the payment will have."""
+
+    details: MethodDetails = field(repr=False)
+    merchant_id: str
+    amount: int
+    currency: str
+    idempotency_key: str
+    config: ProcessorConfig = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class TokenResult:
+    """``token`` (opaque, at most 255 characters) or a refusal with a decline code."""
+
+    token: str | None = field(default=None, repr=False)
+    error_code: str | None = None
+    error_description: str | None = None
+
+    @classmethod
+    def ok(cls, token: str) -> TokenResult:
+        return cls(token=token)
+
+    @classmethod
+    def refused(cls, error_code: str, error_description: str) -> TokenResult:
+        return cls(error_code=error_code, error_description=error_description)
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    """A notification a PSP posted to ``POST /api/v1/processors/{name}/callbacks``, as
+    received: the raw body (verify signatures over these exact bytes) and the headers
+    (lower-case names)."""
+
+    body: bytes = field(repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class CallbackTarget:
+    """Which record a callback is about (unverified yet): a payment or a refund id (the
+    idempotency key the gateway gave the processor), and the PSP's event id if it has one
+    (duplicates of one event id are recorded once)."""
+
+    payment_id: str | None = None
+    refund_id: str | None = None
+    event_id: str | None = None
+
+
 @runtime_checkable
 class Processor(Protocol):
     """A payment processor: the bank, network or PSP that actually moves money.
 
     ``name`` is the registry key; ``methods`` the payment methods it accepts (``card``, ``upi``).
     Every operation is called with a stable idempotency key (the payment or refund id).
+
+    Version 1 (required): ``charge(request)``, ``capture(payment, amount)``,
+    ``refund(payment, refund)``, ``sync(payment)``.
+
+    Version 2 (each optional; see docs/plugins.md "Wrapping a PSP"):
+
+    - ``settings``: a sequence of :class:`ProcessorSetting`, set per merchant by operators;
+      the values reach every operation as ``config`` (``ChargeRequest.config``,
+      ``TokenizeRequest.config``, and a ``config`` keyword argument to ``capture``, ``refund``,
+      ``sync`` and ``release`` when their signature names it).
+    - ``currencies`` (a set of ISO codes, or None for any), ``min_amount`` and ``max_amount``
+      (minor units, or None): what the processor can take; the API refuses the rest with 400.
+    - ``tokenize(request: TokenizeRequest) -> TokenResult``: the method details, once, at
+      creation; only the token is stored and ``ChargeRequest.token`` carries it.
+    - ``release(payment, config) -> ChargeResult``: give back an uncaptured authorization.
+    - ``callback_target(request: CallbackRequest) -> CallbackTarget | None`` and
+      ``read_callback(request, config) -> ChargeResult | RefundResult | None``: a PSP's
+      notification, located without trust, then verified with the merchant's settings (None
+      or an exception: refused, nothing changes).
     """
 
     name: str
