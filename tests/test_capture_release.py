@@ -140,7 +140,11 @@ def test_refunds_fit_in_a_partial_capture(ctx, api):
     payment = _settled(ctx, api)
     assert _capture(api, payment["id"], {"amount": 20000}).json["amount_captured"] == 20000
     too_much = _refund(api, payment["id"], 20001)
-    assert error_of(too_much) == (400, "BAD_REQUEST_ERROR", "Refund amount exceeds available amount")
+    assert error_of(too_much) == (
+        400,
+        "BAD_REQUEST_ERROR",
+        "Refund amount exceeds available amount",
+    )
     assert _refund(api, payment["id"], 15000).status_code == 201
     assert error_of(_refund(api, payment["id"], 5001))[0] == 400
     assert _refund(api, payment["id"], 5000).status_code == 201

@@ -40,7 +40,6 @@ from paygate import (
     Payment,
     Refund,
     RefundResult,
-    declines,
     hookimpl,
 )
 
@@ -125,7 +124,7 @@ class TestModeProcessor:
         if remaining > 0:
             return RefundResult.pending(retry_after=remaining)
         if refund.reason == FAILING_REFUND_REASON:
-            return RefundResult.failed(declines.REFUND_FAILED)
+            return RefundResult.failed()  # REFUND_FAILED (docs/declines.md)
         return RefundResult.processed(reference=f"test_rfnd_{refund.id}")
 
     # -- helpers --------------------------------------------------------------------------
@@ -136,7 +135,7 @@ class TestModeProcessor:
             return ChargeResult.pending(retry_after=remaining)
         if self.succeeds(payment):
             return ChargeResult.success(reference=f"test_{payment.id}")
-        return ChargeResult.failed(declines.PAYMENT_FAILED)  # the contract's generic decline
+        return ChargeResult.failed()  # PAYMENT_FAILED, the contract's generic decline
 
     def _money(self, operation: str, key: str, payment_id: str) -> None:
         """Record a call that moves money the first time its key is seen, and only then."""
