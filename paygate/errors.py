@@ -69,6 +69,9 @@ PAYMENT_RELEASED = "Payment authorization was released"
 PAYMENT_NOT_RELEASABLE = "Payment not in releasable state"
 RELEASE_NOT_SUPPORTED = "Processor '{processor}' cannot release an authorization"
 RELEASE_FAILED_DESCRIPTION = "Release failed at the processor"
+CAPTURE_PENDING_NOTICE = (
+    "Capture sent; the processor has not confirmed it yet. Paygate asks again until it knows."
+)
 REFUND_WHILE_CAPTURE_PENDING = (
     "A capture of this payment is still pending at the processor; refund after it is known"
 )

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from paygate import ChargeResult, RefundResult
+from paygate.config import TEST_MERCHANT_ID
 from paygate.db import payment_operations
 from paygate.services import merchants, payments, recovery, refunds
 from tests.api.helpers import create_order, error_of, pay_upi
@@ -381,3 +382,24 @@ def test_processor_reference_on_merchant_views_not_on_the_public_one(ctx, api, b
             (created["id"], "refund.processed"),
         ).fetchone()["payload"]
     assert processed["data"]["refund"]["processor_reference"] == f"auth_rfnd_{created['id']}"
+
+
+def test_a_crash_after_the_intent_loses_nothing(ctx, api, bank):
+    """The request died after writing its intent and before recording the answer (the worst
+    moment): once the lease runs out the janitor dispatches the row and the job captures."""
+    set_webhook_url(ctx, "http://127.0.0.1:9/hook")
+    payment = _settled(ctx, api)
+    with ctx.db.transaction() as conn:  # what capture() commits before asking
+        assert payment_operations.begin(conn, payment["id"], TEST_MERCHANT_ID, "capture", 12000, 30)
+    assert _read(api, payment["id"])["capture_status"] == "pending"
+    assert recovery.due_work(ctx, 0.0)["payment_operations"] == []  # the request's lease
+    with ctx.db.connection() as conn:
+        conn.execute(
+            "UPDATE payment_operations SET locked_until = now() - interval '1 second',"
+            " next_check_at = now() - interval '1 second' WHERE id = %s",
+            (payment["id"],),
+        )
+    assert recovery.due_work(ctx, 0.0)["payment_operations"] == [payment["id"]]
+    assert payments.process_operation(ctx, payment["id"]) == "captured"
+    assert _read(api, payment["id"])["amount_captured"] == 12000
+    assert _events(ctx, payment["id"]).count("payment.captured") == 1
