@@ -42,7 +42,7 @@ from ..types import (
     RefundResult,
     RefundStatus,
 )
-from . import Context, ids, processing, validation, views
+from . import Context, ids, processing, processors, validation, views
 from .idempotency import Token, token_params
 from .lookup import found, lookup
 
@@ -210,7 +210,7 @@ def process(ctx: Context, refund_id: str) -> str:
     refund = refund_from_row(row)
     attempt = row["processor_attempts"]
     try:
-        processor = ctx.plugins.processor(payment.processor)
+        processor = processors.for_payment(ctx, payment)
 
         def ask() -> RefundResult:
             return processor.refund(payment, refund)
@@ -226,10 +226,12 @@ def process(ctx: Context, refund_id: str) -> str:
         with ctx.db.connection() as conn:
             repo.defer(conn, refund_id, processing.wait_after(result, attempt), result.reference)
         return "deferred"
-    return _finish(ctx, refund, result)
+    return finish(ctx, refund, result)
 
 
-def _finish(ctx: Context, refund: Refund, result: RefundResult) -> str:
+def finish(ctx: Context, refund: Refund, result: RefundResult) -> str:
+    """Record a final outcome of a pending refund with its event (guarded: ``skipped`` when it
+    was no longer pending). The worker and a verified processor callback both come here."""
     now = datetime.now(UTC)
     if result.outcome == Outcome.SUCCESS:
         done = replace(
