@@ -278,6 +278,8 @@ def capture(ctx: Context, merchant: Merchant, payment_id: str, body: Any) -> Pay
         amount = payment.amount if requested is None else requested
         if amount < payment.amount_refunded:
             raise BadRequest(CAPTURE_BELOW_REFUNDED, field="amount")
+        # An uninstalled processor is refused now (400), not left pending for a job forever.
+        ctx.plugins.processor(payment.processor)
         lease = ctx.settings.job_lease_seconds
         if not operations_repo.begin(conn, payment.id, merchant.id, CAPTURE, amount, lease):
             raise BadRequest(CAPTURE_IN_PROGRESS)
