@@ -284,6 +284,11 @@ def test_release_rules(ctx, api):
     captured = _settled(ctx, api)
     _capture(api, captured["id"])
     assert error_of(_release(api, captured["id"]))[2] == "Payment already captured"
+    refunded = _settled(ctx, api)
+    assert _refund(api, refunded["id"], 100).status_code == 201
+    assert error_of(_release(api, refunded["id"]))[2] == (
+        "Payment has refunds; it cannot be released"
+    )
     missing = _release(api, "pay_0000000000000000")
     assert error_of(missing) == (404, "NOT_FOUND_ERROR", "Payment not found")
     body = api.simulate_post(

@@ -37,6 +37,7 @@ from ..errors import (
     PROCESSOR_AMOUNT_TOO_LARGE,
     PROCESSOR_AMOUNT_TOO_SMALL,
     PROCESSOR_CURRENCY_NOT_SUPPORTED,
+    RELEASE_AFTER_REFUNDS,
     RELEASE_FAILED_DESCRIPTION,
     RELEASE_NOT_SUPPORTED,
     TOKENIZE_REFUSED,
@@ -305,6 +306,8 @@ def release(
             raise BadRequest(PAYMENT_RELEASED)
         if payment.captured:
             raise BadRequest(PAYMENT_ALREADY_CAPTURED)
+        if payment.amount_refunded:  # refunds reserved money of this authorization
+            raise BadRequest(RELEASE_AFTER_REFUNDS)
         processor = processors.for_payment(ctx, payment)
         if not processor.has("release"):
             raise BadRequest(RELEASE_NOT_SUPPORTED.format(processor=processor.name))
