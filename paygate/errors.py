@@ -69,7 +69,6 @@ PAYMENT_RELEASED = "Payment authorization was released"
 PAYMENT_NOT_RELEASABLE = "Payment not in releasable state"
 RELEASE_NOT_SUPPORTED = "Processor '{processor}' cannot release an authorization"
 RELEASE_FAILED_DESCRIPTION = "Release failed at the processor"
-RELEASE_AFTER_REFUNDS = "Payment has refunds; it cannot be released"
 CAPTURE_PENDING_NOTICE = (
     "Capture sent; the processor has not confirmed it yet. Paygate asks again until it knows."
 )
