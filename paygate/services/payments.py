@@ -41,7 +41,7 @@ from ..types import (
     Payment,
     PaymentStatus,
 )
-from . import Context, ids, limits, processing, refunds, validation, views
+from . import Context, ids, limits, processing, processor_configs, refunds, validation, views
 from .idempotency import Token, token_params
 from .lookup import found, lookup
 
@@ -90,6 +90,8 @@ def create(
         if chosen not in processor.methods:
             raise BadRequest(PAYMENT_METHOD_NOT_SUPPORTED.format(method=chosen), field="method")
         details = validation.payment_request(body)
+        # Its required settings are set and open (400/500 here, not in the worker).
+        processor_configs.check_ready(ctx, merchant.id, processor_name)
         # A buyer may not start a second attempt while the first is still pending: the unique
         # index on pending checkout payments refuses it in the insert below (after the
         # request's own validation, so a typo still gets its message; concurrent requests
