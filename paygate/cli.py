@@ -67,7 +67,7 @@ def cmd_worker(args, settings: Settings) -> int:
 
 def cmd_plugins(args, settings: Settings) -> int:
     """List what is loaded; a plugin that fails is reported (exit 1), never fatal here."""
-    from .plugins import load_plugins
+    from .plugins import declared_settings, load_plugins
 
     plugins = load_plugins(settings, tolerant=True)
     not_ready = _not_ready_merchants(settings, plugins)
@@ -97,7 +97,7 @@ def cmd_plugins(args, settings: Settings) -> int:
         print(f"    distribution: {row.distribution or '-'} {row.version}".rstrip())
         print(f"    hooks:        {', '.join(row.hooks) or '-'}")
         for name in row.processors:
-            for setting in getattr(plugins.processors[name], "settings", None) or ():
+            for setting in declared_settings(plugins.processors[name]):
                 flags = ", ".join(
                     f
                     for f, on in (("required", setting.required), ("secret", setting.secret))
@@ -138,8 +138,10 @@ def _report_failures(plugins) -> int:
 def _not_ready_merchants(settings: Settings, plugins):
     """Active merchants whose processor lacks required settings, when a database is configured
     and reachable (None otherwise: the listing works without one)."""
+    from .plugins import declared_settings
+
     if not settings.database_url or not any(
-        getattr(p, "settings", None) for p in plugins.processors.values()
+        declared_settings(p) for p in plugins.processors.values()
     ):
         return None
     from .services import merchants, processor_configs

@@ -12,7 +12,7 @@ import importlib
 import importlib.metadata
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,15 +51,19 @@ REQUIRED = {
 SETTING_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
-def settings_problem(settings: Any) -> str | None:
-    """Why a processor's ``settings`` is not a well-formed declaration, or None: a sequence of
-    ``ProcessorSetting`` with unique names matching ``[a-z][a-z0-9_]*``."""
-    if settings is None:
-        return None
-    if isinstance(settings, (str, bytes, Mapping)) or not isinstance(settings, Iterable):
-        return f"settings must be a sequence of ProcessorSetting, got {type(settings).__name__}"
+def declared_settings(processor: Any) -> tuple[ProcessorSetting, ...]:
+    """The per-merchant settings ``processor`` declares: its ``settings`` when that is a list
+    or tuple (a version 1 processor may keep something else under that name, such as the
+    gateway's ``Settings``: not a declaration, so none)."""
+    settings = getattr(processor, "settings", None)
+    return tuple(settings) if isinstance(settings, (list, tuple)) else ()
+
+
+def settings_problem(processor: Any) -> str | None:
+    """Why a processor's ``settings`` declaration is not well formed, or None: a list or
+    tuple of ``ProcessorSetting`` with unique names matching ``[a-z][a-z0-9_]*``."""
     seen: set[str] = set()
-    for item in settings:
+    for item in declared_settings(processor):
         if not isinstance(item, ProcessorSetting):
             return f"settings must hold ProcessorSetting objects, got {item!r}"
         if not isinstance(item.name, str) or not SETTING_NAME.fullmatch(item.name):
@@ -223,7 +227,7 @@ class Plugins:
                         f"plugin {plugin_name!r} registered processor {name!r} whose methods "
                         f"are not a non-empty set of names: {methods!r}"
                     )
-                problem = settings_problem(getattr(obj, "settings", None))
+                problem = settings_problem(obj)
                 if problem:
                     raise PluginError(
                         f"plugin {plugin_name!r} registered processor {name!r} whose {problem} "
@@ -288,7 +292,7 @@ class Plugins:
                             "secret": bool(setting.secret),
                             "description": setting.description,
                         }
-                        for setting in getattr(processor, "settings", None) or ()
+                        for setting in declared_settings(processor)
                     ],
                 }
                 for name, processor in sorted(self.processors.items())

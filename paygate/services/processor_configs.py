@@ -49,6 +49,7 @@ from ..errors import (
     ProcessorConfigUnreadable,
     ProcessorNotConfigured,
 )
+from ..plugins import declared_settings
 from ..types import ProcessorConfig, ProcessorSetting
 from . import Context
 from .keys import derived_key
@@ -134,7 +135,7 @@ class ResealReport:
 def declared(ctx: Context, processor: str) -> tuple[ProcessorSetting, ...]:
     """The settings ``processor`` declares (none for a version 1 processor). Raises
     ``UnknownProcessor`` for a processor that is not registered."""
-    return tuple(getattr(ctx.plugins.processor(processor), "settings", None) or ())
+    return declared_settings(ctx.plugins.processor(processor))
 
 
 # -- keys and sealing -----------------------------------------------------------------------------
