@@ -26,6 +26,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import ProcessorUnavailable
+from ..plugins import declared_settings
 from ..types import (
     CallbackRequest,
     CallbackTarget,
@@ -73,7 +74,7 @@ def _inspect_config(method: Callable[..., Any]) -> bool:
 
 
 def declares_settings(processor: Any) -> bool:
-    return bool(getattr(processor, "settings", None))
+    return bool(declared_settings(processor))
 
 
 class Bound:
