@@ -41,7 +41,7 @@ from ..types import (
     Payment,
     PaymentStatus,
 )
-from . import Context, ids, limits, processing, refunds, validation, views
+from . import Context, ids, limits, processing, processors, refunds, validation, views
 from .idempotency import Token, token_params
 from .lookup import found, lookup
 
@@ -50,6 +50,11 @@ log = logging.getLogger(__name__)
 
 def event(name: str, payment: Payment, now: float | None = None) -> dict[str, Any]:
     return events.envelope(name, {"payment": views.payment_view(payment)}, now)
+
+
+def return_url(ctx: Context, payment_id: str) -> str:
+    """Where a buyer sent to a ``next_action`` comes back: the checkout app's return route."""
+    return f"{ctx.settings.checkout_url.rstrip('/')}/checkout/return/{payment_id}"
 
 
 def count_public_attempt(ctx: Context, order_id: str, client: str) -> str | None:
@@ -182,7 +187,7 @@ def capture(ctx: Context, merchant: Merchant, payment_id: str, body: Any) -> Pay
         if requested is not None and requested > payment.amount:
             raise BadRequest(CAPTURE_AMOUNT_TOO_LARGE, field="amount")
         amount = payment.amount if requested is None else requested
-        result = ctx.plugins.processor(payment.processor).capture(payment, amount)
+        result = processors.for_payment(ctx, payment).capture(payment, amount)
         if result.outcome != Outcome.SUCCESS:
             raise BadRequest(result.error_description or CAPTURE_FAILED)
         now = datetime.now(UTC)
@@ -217,12 +222,18 @@ def process(ctx: Context, payment_id: str) -> str:
     acknowledged = row["charge_acknowledged"]
     attempt = row["processor_attempts"]
     try:
-        processor = ctx.plugins.processor(payment.processor)
+        processor = processors.for_payment(ctx, payment)
 
         def charge() -> ChargeResult:
             nonlocal acknowledged
             answer = processor.charge(
-                ChargeRequest(payment=payment, idempotency_key=payment.id, attempt=attempt)
+                ChargeRequest(
+                    payment=payment,
+                    idempotency_key=payment.id,
+                    attempt=attempt,
+                    token=payment.method_token,
+                    return_url=return_url(ctx, payment.id),
+                )
             )
             acknowledged = True  # the processor has seen it: from now on only sync
             return answer
