@@ -20,17 +20,17 @@ COLUMNS = (
     "id, order_id, merchant_id, amount, currency, method, status, processor, vpa, card_network, "
     "card_last4, captured, captured_at, amount_refunded, error_code, error_description, "
     "processor_reference, processor_attempts, charge_acknowledged, checkout, created_at, "
-    "updated_at"
+    "updated_at, method_token, next_action_url"
 )
 
 INSERT = f"""
 WITH payment AS (
     INSERT INTO payments (id, order_id, merchant_id, amount, currency, method, processor, vpa,
                           card_network, card_last4, checkout, created_at, updated_at,
-                          next_check_at, enqueued_at)
+                          next_check_at, enqueued_at, method_token)
     VALUES (%(id)s, %(order_id)s, %(merchant_id)s, %(amount)s, %(currency)s, %(method)s,
             %(processor)s, %(vpa)s, %(card_network)s, %(card_last4)s, %(checkout)s,
-            %(created_at)s, %(created_at)s, %(created_at)s, now())
+            %(created_at)s, %(created_at)s, %(created_at)s, now(), %(method_token)s)
     RETURNING id
 ), {events_cte()}, {COMPLETE_CTE}
 SELECT (SELECT id FROM payment) AS id,

@@ -28,7 +28,12 @@ from ..errors import (
     PAYMENT_FAILED_DESCRIPTION,
     PAYMENT_METHOD_NOT_SUPPORTED,
     PAYMENT_NOT_CAPTURABLE,
+    PROCESSOR_AMOUNT_TOO_LARGE,
+    PROCESSOR_AMOUNT_TOO_SMALL,
+    PROCESSOR_CURRENCY_NOT_SUPPORTED,
+    TOKENIZE_REFUSED,
     BadRequest,
+    ProcessorDeclined,
     UnknownProcessor,
 )
 from ..types import (
@@ -40,6 +45,7 @@ from ..types import (
     Outcome,
     Payment,
     PaymentStatus,
+    TokenizeRequest,
 )
 from . import Context, ids, limits, processing, processors, refunds, validation, views
 from .idempotency import Token, token_params
@@ -75,8 +81,11 @@ def create(
 ) -> Payment:
     """Create a pending payment. ``merchant`` None means the public (checkout) endpoint: the
     merchant is the order's. Check order (CONTRACT.md section 2): the order exists and is the
-    merchant's (404), the method is valid and the merchant's processor takes it (400), then the
-    method's fields. Nothing is written unless every check passes."""
+    merchant's (404), the method is valid and the merchant's processor takes it (400), the
+    processor takes the order's currency and amount (400), then the method's fields. A
+    processor with ``tokenize`` then gets the full method details (a refusal is a 400 with its
+    code as ``reason``; no answer within ``PAYGATE_TOKENIZE_TIMEOUT_SECONDS`` a 503), and only
+    its token is stored. Nothing is written unless every step passes."""
     order_id = validation.order_id_of(body)
     with ctx.db.connection() as conn:
         order = found(orders_repo.get(conn, order_id, merchant.id if merchant else None), "Order")
@@ -90,10 +99,11 @@ def create(
         else:
             checkout = False
         processor_name = merchant.processor
-        processor = ctx.plugins.processor(processor_name)
+        processor = processors.for_merchant(ctx, merchant.id, processor_name)
         chosen = validation.method(body.get("method"))
         if chosen not in processor.methods:
             raise BadRequest(PAYMENT_METHOD_NOT_SUPPORTED.format(method=chosen), field="method")
+        check_capabilities(processor, order.amount, order.currency)
         details = validation.payment_request(body)
         # A buyer may not start a second attempt while the first is still pending: the unique
         # index on pending checkout payments refuses it in the insert below (after the
@@ -113,34 +123,98 @@ def create(
             checkout=checkout,
             **details,
         )
-        view = views.payment_view(payment)
-        stamp = now.timestamp()
-        # One view serves the stored answer and both events (they carry the same payment).
-        created = [
-            events.envelope(events.PAYMENT_CREATED, {"payment": view}, stamp),
-            events.envelope(events.PAYMENT_PENDING, {"payment": view}, stamp),
-        ]
-        webhook_ids = repo.insert(
-            conn,
-            {
-                "id": payment.id,
-                "order_id": payment.order_id,
-                "amount": payment.amount,
-                "currency": payment.currency,
-                "method": payment.method,
-                "processor": processor_name,
-                "vpa": payment.vpa,
-                "card_network": payment.card_network,
-                "card_last4": payment.card_last4,
-                "checkout": payment.checkout,
-                "created_at": now,
-                **event_params(payment.merchant_id, payment.id, created),
-                **token_params(token, 201, view),
-            },
-        )
+        tokenizing = processor.has("tokenize")
+        inline = tokenizing and processor.tokenizes_inline
+        if inline:  # in-process and instant (the test processor): no pool, no second checkout
+            payment = _with_token(ctx, processor, payment, body, details)
+        if inline or not tokenizing:
+            webhook_ids = _insert(conn, payment, token)
+    if tokenizing and not inline:
+        # A network call: made without holding a database connection.
+        payment = _with_token(ctx, processor, payment, body, details)
+        with ctx.db.connection() as conn:
+            webhook_ids = _insert(conn, payment, token)
     ctx.dispatcher.payment(payment.id)
     ctx.dispatcher.webhooks(webhook_ids)
     return payment
+
+
+def check_capabilities(processor: processors.Bound, amount: int, currency: str) -> None:
+    """The processor's declared currencies and amount limits (400 with a clear message)."""
+    currencies = processor.currencies
+    if currencies is not None and currency.upper() not in currencies:
+        raise BadRequest(
+            PROCESSOR_CURRENCY_NOT_SUPPORTED.format(currency=currency, processor=processor.name)
+        )
+    minimum, maximum = processor.min_amount, processor.max_amount
+    if minimum is not None and amount < minimum:
+        raise BadRequest(
+            PROCESSOR_AMOUNT_TOO_SMALL.format(
+                amount=amount, minimum=minimum, processor=processor.name
+            )
+        )
+    if maximum is not None and amount > maximum:
+        raise BadRequest(
+            PROCESSOR_AMOUNT_TOO_LARGE.format(
+                amount=amount, maximum=maximum, processor=processor.name
+            )
+        )
+
+
+def _with_token(
+    ctx: Context,
+    processor: processors.Bound,
+    payment: Payment,
+    body: dict[str, Any],
+    details: dict[str, Any],
+) -> Payment:
+    """``payment`` with the token the processor gave for the body's method details."""
+    request = TokenizeRequest(
+        details=validation.method_details(body, details),
+        merchant_id=payment.merchant_id,
+        amount=payment.amount,
+        currency=payment.currency,
+        idempotency_key=payment.id,
+    )
+    result = processors.tokenize(ctx, processor, request)
+    if result.token is None:
+        raise ProcessorDeclined(
+            result.error_code or ChargeResult.FAILED_CODE,
+            result.error_description or TOKENIZE_REFUSED,
+            field="card" if payment.method == "card" else "vpa",
+        )
+    return replace(payment, method_token=result.token)
+
+
+def _insert(conn: Any, payment: Payment, token: Token | None) -> list:
+    """Write the payment and its payment.created/payment.pending events (and the stored
+    answer of an idempotent create); the new webhook log ids."""
+    view = views.payment_view(payment)
+    stamp = payment.created_at.timestamp()
+    # One view serves the stored answer and both events (they carry the same payment).
+    created = [
+        events.envelope(events.PAYMENT_CREATED, {"payment": view}, stamp),
+        events.envelope(events.PAYMENT_PENDING, {"payment": view}, stamp),
+    ]
+    return repo.insert(
+        conn,
+        {
+            "id": payment.id,
+            "order_id": payment.order_id,
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "method": payment.method,
+            "processor": payment.processor,
+            "vpa": payment.vpa,
+            "card_network": payment.card_network,
+            "card_last4": payment.card_last4,
+            "checkout": payment.checkout,
+            "created_at": payment.created_at,
+            "method_token": payment.method_token,
+            **event_params(payment.merchant_id, payment.id, created),
+            **token_params(token, 201, view),
+        },
+    )
 
 
 def get(ctx: Context, merchant: Merchant | None, payment_id: str) -> Payment:

@@ -16,10 +16,16 @@ version 1 processor costs no query). Every operation goes through it:
 from __future__ import annotations
 
 import inspect
+import logging
+import queue
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from typing import Any
 
+from ..errors import ProcessorUnavailable
 from ..types import (
     CallbackRequest,
     CallbackTarget,
@@ -33,6 +39,8 @@ from ..types import (
     TokenResult,
 )
 from . import Context, processor_configs
+
+log = logging.getLogger(__name__)
 
 # The optional operations a processor may have (``Bound.has``).
 OPTIONAL_OPS = frozenset({"tokenize", "release", "callback_target", "read_callback"})
@@ -112,7 +120,13 @@ class Bound:
 
     @property
     def methods(self) -> frozenset[str]:
-        return frozenset(self.processor.methods)
+        return self.processor.methods
+
+    @property
+    def tokenizes_inline(self) -> bool:
+        """The processor's ``tokenize`` runs in-process and at once (``tokenize_inline =
+        True``, the test processor): called directly, without the bounded thread hop."""
+        return bool(getattr(self.processor, "tokenize_inline", False))
 
     @property
     def currencies(self) -> frozenset[str] | None:
@@ -162,6 +176,90 @@ class Bound:
 
     def read_callback(self, request: CallbackRequest) -> ChargeResult | RefundResult | None:
         return self._call("read_callback", request)
+
+
+# -- tokenize with a bound on time ----------------------------------------------------------
+
+TOKENIZE_THREADS = 8
+# Retry-After of a 503 when tokenize did not answer: the processor may be back soon.
+TOKENIZE_RETRY_AFTER = 5
+
+
+class _Pool:
+    """A few daemon threads that run processor calls a request waits for with a timeout. A
+    call that hangs holds one thread, never the request, and never blocks the process's exit
+    (which a ``ThreadPoolExecutor``'s threads would)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.started = 0
+        self.lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        self.jobs.put((future, fn, args))
+        if self.started < self.size:
+            with self.lock:
+                if self.started < self.size:
+                    self.started += 1
+                    threading.Thread(
+                        target=self._run, name=f"paygate-processor-{self.started}", daemon=True
+                    ).start()
+        return future
+
+    def _run(self) -> None:
+        while True:
+            future, fn, args = self.jobs.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # handed to the waiting request
+                future.set_exception(exc)
+
+
+_POOL = _Pool(TOKENIZE_THREADS)
+
+
+def tokenize(ctx: Context, bound: Bound, request: TokenizeRequest) -> TokenResult:
+    """``bound.tokenize(request)`` within ``PAYGATE_TOKENIZE_TIMEOUT_SECONDS``: the processor's
+    answer (a token or a refusal), or ProcessorUnavailable (503, retry-safe) when it raised,
+    did not answer in time, or answered something that is not a TokenResult. Nothing of the
+    method details is logged: only the processor's name and the kind of failure."""
+    try:
+        if bound.tokenizes_inline:
+            result = bound.tokenize(request)
+        else:
+            future = _POOL.submit(bound.tokenize, request)
+            try:
+                result = future.result(timeout=ctx.settings.tokenize_timeout_seconds)
+            except FutureTimeout:
+                future.cancel()
+                log.warning(
+                    "tokenize by processor %s: no answer within %ss (payment %s not created)",
+                    bound.name,
+                    ctx.settings.tokenize_timeout_seconds,
+                    request.idempotency_key,
+                )
+                raise ProcessorUnavailable(TOKENIZE_RETRY_AFTER) from None
+    except ProcessorUnavailable:
+        raise
+    except Exception as exc:
+        log.warning(
+            "tokenize by processor %s failed (%s; payment %s not created)",
+            bound.name,
+            type(exc).__name__,
+            request.idempotency_key,
+        )
+        raise ProcessorUnavailable(TOKENIZE_RETRY_AFTER) from None
+    token = getattr(result, "token", None)
+    if not isinstance(result, TokenResult) or (
+        token is not None and (not isinstance(token, str) or not 0 < len(token) <= 255)
+    ):
+        log.error("tokenize by processor %s answered no usable TokenResult", bound.name)
+        raise ProcessorUnavailable(TOKENIZE_RETRY_AFTER)
+    return result
 
 
 def for_merchant(ctx: Context, merchant_id: str, processor_name: str) -> Bound:
