@@ -110,6 +110,8 @@ class TestModeProcessor:
     methods = frozenset({"upi", "card"})
     supports_partial_refund = True
     supports_manual_capture = False
+    # ``tokenize`` is in-process and instant: the core calls it inline (no thread hop).
+    tokenize_inline = True
 
     def __init__(self, settings):
         self.settings = settings
