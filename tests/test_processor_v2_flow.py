@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from paygate import ChargeResult, NotFound
 from paygate.config import TEST_MERCHANT_ID
 from paygate.services import merchants, payments
 from paygate.testing import register_plugin
@@ -223,3 +224,62 @@ def test_currencies_and_amount_limits_are_refused_with_a_clear_400(ctx, api, ban
     assert counts(ctx)[0] == 0 and bank.tokenized == []
     bank.max_amount = 25000
     assert pay(api, order["id"]).status_code == 201
+
+
+# -- buyer actions -----------------------------------------------------------------------------
+
+CHALLENGE = "https://acs.vaultbank.example/challenge/abc"
+
+
+def due_in(ctx, payment_id: str) -> float:
+    with ctx.db.connection() as conn:
+        row = conn.execute(
+            "SELECT extract(epoch FROM next_check_at - now()) AS s FROM payments WHERE id = %s",
+            (payment_id,),
+        ).fetchone()
+    return float(row["s"])
+
+
+def test_next_action_is_shown_while_the_buyer_must_act_and_goes_at_settle(ctx, api, bank):
+    bank.charges = [ChargeResult.action_required(CHALLENGE, retry_after=600, reference="vb_9")]
+    bank.syncs = [ChargeResult.success(reference="vb_9")]
+    payment_id = pay(api, create_order(api)["id"]).json["id"]
+    merchant_path, public_path = (
+        f"/api/v1/payments/{payment_id}",
+        f"/api/v1/payments/{payment_id}/public",
+    )
+    assert "next_action" not in get(api, merchant_path).json
+
+    assert payments.process(ctx, payment_id) == "deferred"
+    assert bank.synced == []  # a buyer action is not polled inline
+    expected = {"type": "redirect", "url": CHALLENGE}
+    merchant_view = get(api, merchant_path).json
+    assert merchant_view["status"] == "pending" and merchant_view["next_action"] == expected
+    assert get(api, public_path, headers={}).json["next_action"] == expected
+    assert 590 < due_in(ctx, payment_id) <= 600  # the challenge's retry_after is honoured
+    assert payments.process(ctx, payment_id) == "skipped"  # not due
+
+    # The buyer comes back: asked at once (due now, job dispatched); many returns are harmless.
+    returned = payments.buyer_returned(ctx, payment_id)
+    assert returned.id == payment_id and returned.next_action.url == CHALLENGE
+    assert payments.buyer_returned(ctx, payment_id).status == "pending"
+    assert due_in(ctx, payment_id) <= 0
+    assert payments.process(ctx, payment_id) == "success"
+    assert bank.synced == [payment_id]
+
+    merchant_view = get(api, merchant_path).json
+    assert merchant_view["status"] == "success" and "next_action" not in merchant_view
+    assert "next_action" not in get(api, public_path, headers={}).json
+    with ctx.db.connection() as conn:
+        bodies = [r["body"] for r in conn.execute("SELECT body FROM webhook_logs").fetchall()]
+        url = conn.execute(
+            "SELECT next_action_url FROM payments WHERE id = %s", (payment_id,)
+        ).fetchone()["next_action_url"]
+    assert url is None and all("next_action" not in body for body in bodies)
+    # After settle a return changes nothing.
+    assert payments.buyer_returned(ctx, payment_id).status == "success"
+
+
+def test_buyer_returned_for_an_unknown_payment_is_not_found(ctx):
+    with pytest.raises(NotFound):
+        payments.buyer_returned(ctx, "pay_doesnotexist00")

@@ -328,15 +328,35 @@ def process(ctx: Context, payment_id: str) -> str:
             repo.defer(conn, payment_id, processing.backoff(attempt), None, acknowledged)
         return "deferred"
     if result.outcome == Outcome.PENDING:
+        action = result.next_action
         with ctx.db.connection() as conn:
             repo.defer(
-                conn, payment_id, processing.wait_after(result, attempt), result.reference, True
+                conn,
+                payment_id,
+                processing.wait_after(result, attempt),
+                result.reference,
+                True,
+                action.url if action is not None else None,
             )
         return "deferred"
-    return _settle(ctx, payment, result)
+    return settle(ctx, payment, result)
 
 
-def _settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
+def buyer_returned(ctx: Context, payment_id: str) -> Payment:
+    """The buyer came back from a ``next_action`` (the checkout app's return route): a pending
+    payment is asked about at once (due now, its job dispatched). Safe to call any number of
+    times; a settled payment is left as it is. NotFound for an unknown id."""
+    with ctx.db.connection() as conn:
+        row = found(repo.make_due(conn, payment_id), "Payment")
+    if row["made_due"]:
+        ctx.dispatcher.payment(payment_id)
+    return payment_from_row(row)
+
+
+def settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
+    """Record a final outcome of a pending payment with its event, in one guarded statement:
+    the worker's sync and a verified processor callback both come here. ``skipped`` when the
+    payment was no longer pending (a final outcome never flips)."""
     success = result.outcome == Outcome.SUCCESS
     now = datetime.now(UTC)
     settled = replace(
@@ -347,6 +367,7 @@ def _settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
         if success
         else (result.error_description or PAYMENT_FAILED_DESCRIPTION),
         updated_at=now,
+        next_action=None,
     )
     name = events.PAYMENT_SUCCESS if success else events.PAYMENT_FAILED
     refund = None
