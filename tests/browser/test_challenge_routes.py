@@ -226,3 +226,26 @@ def test_an_abandoned_challenge_fails_with_authentication_timeout(make_ctx):
     failed = payments.get(ctx, None, payment["id"])
     assert (failed.status, failed.error_code) == (PaymentStatus.FAILED, "AUTHENTICATION_TIMEOUT")
     assert failed.next_action is None
+
+
+def test_a_buyer_back_without_answering_makes_the_payment_due_and_sees_it_pending(
+    ctx, client, challenged
+):
+    def due_in() -> float:
+        with ctx.db.connection() as conn:
+            row = conn.execute(
+                "SELECT extract(epoch FROM next_check_at - now()) AS s FROM payments WHERE id = %s",
+                (challenged["id"],),
+            ).fetchone()
+        return float(row["s"])
+
+    assert due_in() > 500  # the worker would ask again when the challenge times out
+    back = client.simulate_get(f"/checkout/return/{challenged['id']}")
+    assert back.status_code == 303
+    assert due_in() <= 0  # asked at once
+    shown = client.simulate_get("/checkout", query_string=urlsplit(back.headers["location"]).query)
+    assert shown.status_code == 200 and f'data-payment-id="{challenged["id"]}"' in shown.text
+    # The processor still waits for the buyer: the page will send them to the challenge again.
+    assert payments.process(ctx, challenged["id"]) == "deferred"
+    public = client.simulate_get(f"/api/v1/payments/{challenged['id']}/public").json
+    assert public["next_action"]["type"] == "redirect"
