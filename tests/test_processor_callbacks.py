@@ -242,3 +242,18 @@ def test_recorded_callbacks_are_in_the_dashboards_payment_timeline(ctx, api, ban
     assert "Processor callback (payment): failed, no change" in lines[2]
     assert "CARD_DECLINED" in lines[2]
     assert "payment-next-action" not in by_test_id(page)
+
+
+def test_concurrent_redeliveries_of_one_event_are_recorded_and_applied_once(ctx, api, bank):
+    from concurrent.futures import ThreadPoolExecutor
+
+    payment_id = pending_payment(ctx, api)
+    body = callback_body(payment_id=payment_id, event_id="ev_race", status="success")
+    headers = {"X-Vaultbank-Signature": sign(body)}
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(lambda _: callbacks.receive(ctx, "vaultbank", body, headers), range(8))
+        )
+    assert sorted(a["applied"] for a in answers) == [False] * 7 + [True]
+    assert len(recorded(ctx)) == 1 and recorded(ctx)[0]["applied"]
+    assert state(ctx, payment_id)["status"] == "success"

@@ -13,7 +13,7 @@ from paygate.config import TEST_MERCHANT_ID
 from paygate.services import merchants, payments
 from paygate.testing import register_plugin
 from tests.factories import create_order, get, post
-from tests.fixtures import AUTH
+from tests.fixtures import AUTH, set_webhook_url
 from tests.plugins.helpers import ProvidesProcessors, ScriptedBank
 from tests.v2bank import VaultBank
 
@@ -72,8 +72,11 @@ def everything_at_rest(ctx) -> str:
 # -- tokenization ------------------------------------------------------------------------------
 
 
-def test_card_details_reach_tokenize_once_and_only_the_token_is_kept(ctx, api, bank, caplog):
+def test_card_details_reach_tokenize_once_and_only_the_token_is_kept(
+    ctx, api, bank, caplog, receiver
+):
     caplog.set_level(logging.DEBUG)
+    set_webhook_url(ctx, receiver.url())
     order = create_order(api, 25000)
     answer = pay(api, order["id"], headers={**AUTH, "Idempotency-Key": "tok-1"})
     assert answer.status_code == 201, answer.text
@@ -106,7 +109,9 @@ def test_card_details_reach_tokenize_once_and_only_the_token_is_kept(ctx, api, b
         caplog.text,
     ]
     with ctx.db.connection() as conn:
-        seen += [r["body"] for r in conn.execute("SELECT body FROM webhook_logs").fetchall()]
+        bodies = [r["body"] for r in conn.execute("SELECT body FROM webhook_logs").fetchall()]
+    assert len(bodies) == 3  # payment.created, payment.pending, payment.success
+    seen += bodies
     for text in seen:
         assert (
             token not in text
@@ -246,7 +251,8 @@ def due_in(ctx, payment_id: str) -> float:
     return float(row["s"])
 
 
-def test_next_action_is_shown_while_the_buyer_must_act_and_goes_at_settle(ctx, api, bank):
+def test_next_action_is_shown_while_the_buyer_must_act_and_goes_at_settle(ctx, api, bank, receiver):
+    set_webhook_url(ctx, receiver.url())
     bank.charges = [ChargeResult.action_required(CHALLENGE, retry_after=600, reference="vb_9")]
     bank.syncs = [ChargeResult.success(reference="vb_9")]
     payment_id = pay(api, create_order(api)["id"]).json["id"]
@@ -281,7 +287,8 @@ def test_next_action_is_shown_while_the_buyer_must_act_and_goes_at_settle(ctx, a
         url = conn.execute(
             "SELECT next_action_url FROM payments WHERE id = %s", (payment_id,)
         ).fetchone()["next_action_url"]
-    assert url is None and all("next_action" not in body for body in bodies)
+    assert url is None and len(bodies) == 3
+    assert all("next_action" not in body for body in bodies)
     # After settle a return changes nothing.
     assert payments.buyer_returned(ctx, payment_id).status == "success"
 
