@@ -12,7 +12,7 @@ from paygate.services import callbacks, merchants, payments
 from paygate.testing import register_plugin
 from tests.factories import create_order, get, post
 from tests.fixtures import AUTH
-from tests.plugins.helpers import ProvidesProcessors
+from tests.plugins.helpers import ProvidesProcessors, ScriptedBank
 from tests.v2bank import VaultBank, callback_body, sign
 
 CHALLENGE = "https://acs.vaultbank.example/challenge/1"
@@ -176,9 +176,11 @@ def test_unknown_processors_and_processors_without_callbacks_are_404(ctx, api, b
     answer = send(api, b"{}", processor="nosuchbank")
     assert answer.status_code == 404
     assert answer.json["error"]["description"] == "Processor 'nosuchbank' not found"
-    answer = send(api, b"{}", processor="test")
+    v1 = ScriptedBank()  # a version 1 processor (the built-in test processor takes callbacks)
+    with register_plugin(ctx, ProvidesProcessors(v1)):
+        answer = send(api, b"{}", processor=v1.name)
     assert answer.status_code == 404
-    assert answer.json["error"]["description"] == "Processor 'test' does not take callbacks"
+    assert answer.json["error"]["description"] == "Processor 'scripted' does not take callbacks"
     assert recorded(ctx) == []
 
 

@@ -14,7 +14,7 @@ from paygate.services import merchants, payments
 from paygate.testing import register_plugin
 from tests.factories import create_order, get, post
 from tests.fixtures import AUTH, set_webhook_url
-from tests.plugins.helpers import ProvidesProcessors
+from tests.plugins.helpers import ProvidesProcessors, ScriptedBank
 from tests.v2bank import VaultBank
 
 PAN = "4111 1111 1111 1111"
@@ -197,8 +197,14 @@ def test_a_hanging_tokenize_is_a_503_within_the_bound_and_a_retry_works(make_ctx
 
 
 def test_a_processor_without_tokenize_stores_no_token(ctx, api):
-    order = create_order(api)
-    answer = pay(api, order["id"])
+    v1 = ScriptedBank()  # a version 1 processor (the built-in test processor tokenizes)
+    with register_plugin(ctx, ProvidesProcessors(v1)):
+        merchants.set_processor(ctx, TEST_MERCHANT_ID, v1.name)
+        try:
+            order = create_order(api)
+            answer = pay(api, order["id"])
+        finally:
+            merchants.set_processor(ctx, TEST_MERCHANT_ID, "test")
     assert answer.status_code == 201
     assert stored_token(ctx, answer.json["id"]) is None
 
