@@ -114,7 +114,8 @@ class TestModeProcessor:
     tokenize_inline = True
 
     def __init__(self, settings):
-        self.settings = settings
+        # The gateway's Settings (not a per-merchant ``settings`` declaration: it has none).
+        self.gateway = settings
         self.ledger_path = settings.testmode_ledger
         secret = settings.secret_key or DEVELOPMENT_CALLBACK_SECRET
         self.callback_key = hmac.new(secret.encode(), CALLBACK_KEY_LABEL, "sha256").digest()
@@ -122,15 +123,15 @@ class TestModeProcessor:
     # -- the decisions -----------------------------------------------------------------------
 
     def processing_delay_ms(self, key: str) -> int:
-        s = self.settings
+        s = self.gateway
         if s.test_mode:
             return max(0, s.test_processing_delay_ms)
         low, high = sorted((s.processing_delay_min_ms, s.processing_delay_max_ms))
         return int(low + _unit(key, "delay") * (high - low))
 
     def refund_delay_ms(self, key: str) -> int:
-        if self.settings.test_mode:
-            return max(0, self.settings.test_processing_delay_ms)
+        if self.gateway.test_mode:
+            return max(0, self.gateway.test_processing_delay_ms)
         span = REFUND_DELAY_MAX_MS - REFUND_DELAY_MIN_MS
         return int(REFUND_DELAY_MIN_MS + _unit(key, "refund-delay") * span)
 
@@ -151,21 +152,21 @@ class TestModeProcessor:
         behaviour = behaviour or self.behaviour(payment)
         if behaviour in (SUCCEED, DECLINE):
             return behaviour == SUCCEED
-        if self.settings.test_mode:
-            return self.settings.test_payment_success
+        if self.gateway.test_mode:
+            return self.gateway.test_payment_success
         rate = (
-            self.settings.upi_success_rate
+            self.gateway.upi_success_rate
             if payment.method == "upi"
-            else self.settings.card_success_rate
+            else self.gateway.card_success_rate
         )
         return _unit(payment.id, "outcome") < rate
 
     def challenge_url(self, payment_id: str) -> str:
-        return f"{self.settings.checkout_url}/checkout/challenge/{payment_id}"
+        return f"{self.gateway.checkout_url}/checkout/challenge/{payment_id}"
 
     def challenge_seconds_left(self, payment: Payment) -> float:
         """How long the buyer still has to answer the 3-D Secure challenge (0 when it is over)."""
-        delay_ms = int(self.settings.testmode_challenge_seconds * 1000)
+        delay_ms = int(self.gateway.testmode_challenge_seconds * 1000)
         return max(0.0, _remaining_seconds(payment.created_at, delay_ms))
 
     def awaits_challenge(self, payment: Payment) -> bool:

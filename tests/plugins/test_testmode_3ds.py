@@ -106,7 +106,7 @@ def test_the_3ds_card_asks_for_the_challenge_until_the_timeout():
     result = proc.charge(ChargeRequest(payment=fresh, idempotency_key=fresh.id, token=token))
     assert result.outcome == Outcome.PENDING
     assert result.next_action.type == "redirect"
-    assert result.next_action.url == (f"{proc.settings.checkout_url}/checkout/challenge/{fresh.id}")
+    assert result.next_action.url == (f"{proc.gateway.checkout_url}/checkout/challenge/{fresh.id}")
     assert 495 < result.retry_after <= 500
     again = proc.sync(fresh)
     assert again.outcome == Outcome.PENDING and again.next_action == result.next_action
