@@ -8,7 +8,7 @@ import re
 import secrets
 import string
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -355,17 +355,18 @@ class ProcessorContract:
 
     def test_settings_are_declared_well_and_the_config_satisfies_them(self):
         processor = self.make_processor()
-        if not hasattr(processor, "settings"):
+        declared = getattr(processor, "settings", None)
+        if not isinstance(declared, list | tuple):
+            # a version 1 processor may keep something else under that name (the gateway's
+            # Settings): only a list or tuple is a declaration, as the gateway reads it
             pytest.skip("no settings: the processor takes no per-merchant configuration")
-        declared = processor.settings
-        assert isinstance(declared, Sequence) and not isinstance(declared, str)
         names = [s.name for s in declared]
         assert len(names) == len(set(names)), f"settings declared twice: {names}"
         config = self.make_config(processor)
         assert isinstance(config, Mapping)
         for setting in declared:
             assert isinstance(setting, ProcessorSetting), f"{setting!r} is no ProcessorSetting"
-            assert re.fullmatch(r"[a-z][a-z0-9_]{0,62}", setting.name), (
+            assert re.fullmatch(r"[a-z][a-z0-9_]*", setting.name), (
                 f"setting name {setting.name!r}: lower case letters, digits and _"
             )
             assert setting.validate is None or callable(setting.validate)
@@ -524,8 +525,7 @@ class ProcessorContract:
         ) % (payment.id.encode(), payment.id.encode())
         forged = [CallbackRequest(body=claim, headers={}), CallbackRequest(body=b"", headers={})]
         if genuine is not None:
-            tampered = genuine.body.replace(b"}", b" }", 1)
-            assert tampered != genuine.body
+            tampered = genuine.body[:1] + b" " + genuine.body[1:]  # still JSON, not signed
             forged += [
                 CallbackRequest(body=tampered, headers=genuine.headers),
                 CallbackRequest(body=genuine.body, headers={}),
