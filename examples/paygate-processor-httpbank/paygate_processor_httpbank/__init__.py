@@ -293,7 +293,7 @@ class HttpbankProcessor:
             "POST",
             f"/v1/charges/{charge_id}/capture",
             {"amount": amount},
-            key=f"{payment.id}:capture",
+            key=f"{payment.id}:capture:{amount}",  # a retry of this capture, not another
         )
         if status == 200:
             return ChargeResult.success(reference=data.get("id"))

@@ -357,4 +357,6 @@ def test_the_books_survive_a_restart_without_card_data(kit, tmp_path):
 def test_the_bank_never_logs_card_data(bank):
     text = bank.log.read_text()
     assert "httpbank POST /v1/tokens" in text  # the log is being written
-    assert PAN not in text and not re.search(r"(?i)(?<![a-z0-9])(cvc|cvv|exp_month)(?![a-z0-9])", text)
+    assert PAN not in text and not re.search(
+        r"(?i)(?<![a-z0-9])(cvc|cvv|exp_month)(?![a-z0-9])", text
+    )
