@@ -194,6 +194,8 @@ class Settings:
     heartbeat_interval_seconds: float = setting("PAYGATE_HEARTBEAT_INTERVAL", _float, 2.0)
     heartbeat_ttl_seconds: float = setting("PAYGATE_HEARTBEAT_TTL", _float, 10.0)
     webhook_timeout_seconds: float = setting("PAYGATE_WEBHOOK_TIMEOUT", _float, 5.0)
+    # The whole of a processor's ``tokenize`` at payment creation (the caller waits for it).
+    tokenize_timeout_seconds: float = setting("PAYGATE_TOKENIZE_TIMEOUT_SECONDS", _seconds, 10.0)
 
     # Plugins and webhooks.
     disable_plugins: tuple[str, ...] = setting("PAYGATE_DISABLE_PLUGINS", _list, ())

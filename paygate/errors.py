@@ -132,6 +132,19 @@ WEBHOOK_SECRET_UNREADABLE = (
 )
 RATE_LIMITED_MESSAGE = "Too many requests. Try again in {seconds} seconds."
 
+# Processor API v2 (issue 16): capabilities, tokenization, buyer actions, callbacks.
+PROCESSOR_CURRENCY_NOT_SUPPORTED = "Currency {currency} is not supported by processor '{processor}'"
+PROCESSOR_AMOUNT_TOO_SMALL = (
+    "Amount {amount} is below the minimum of {minimum} for processor '{processor}'"
+)
+PROCESSOR_AMOUNT_TOO_LARGE = (
+    "Amount {amount} is above the maximum of {maximum} for processor '{processor}'"
+)
+TOKENIZE_REFUSED = "The payment method was refused by the processor"
+PROCESSOR_UNAVAILABLE = (
+    "The payment processor could not be reached, nothing was created; retry later"
+)
+
 
 class PaygateError(Exception):
     """Base class. ``code`` is the contract's error code, ``description`` its human text."""
@@ -241,6 +254,24 @@ class ServiceUnavailable(PaygateError):
 
     def __init__(self, description: str = SERVICE_UNAVAILABLE):
         super().__init__(description)
+
+
+class ProcessorUnavailable(ServiceUnavailable):
+    """A processor did not answer in time (or failed) while the caller waits for it; nothing
+    was written, the same request may be sent again (503 with ``Retry-After``)."""
+
+    def __init__(self, retry_after: int = 5, description: str = PROCESSOR_UNAVAILABLE):
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(description)
+
+
+class ProcessorDeclined(BadRequest):
+    """A processor refused (a tokenization, a capture): 400 ``BAD_REQUEST_ERROR`` with the
+    processor's description, and its decline code as ``reason`` in the error object."""
+
+    def __init__(self, reason: str, description: str, *, field: str | None = None):
+        super().__init__(description, field=field)
+        self.reason = reason
 
 
 class SecretUnreadable(PaygateError):

@@ -47,7 +47,8 @@ def handle_domain_error(req, resp, ex: PaygateError, params) -> None:
     retry_after = getattr(ex, "retry_after", None)  # RateLimited (429)
     if retry_after is not None:
         resp.set_header("Retry-After", str(retry_after))
-    _send(resp, ex.status, envelope(ex.code, ex.description, req, field=ex.field))
+    reason = getattr(ex, "reason", None)  # a processor's decline code (ProcessorDeclined)
+    _send(resp, ex.status, envelope(ex.code, ex.description, req, field=ex.field, reason=reason))
 
 
 def handle_http_error(req, resp, ex: falcon.HTTPError, params) -> None:

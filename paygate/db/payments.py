@@ -20,17 +20,17 @@ COLUMNS = (
     "id, order_id, merchant_id, amount, currency, method, status, processor, vpa, card_network, "
     "card_last4, captured, captured_at, amount_refunded, error_code, error_description, "
     "processor_reference, processor_attempts, charge_acknowledged, checkout, created_at, "
-    "updated_at"
+    "updated_at, method_token, next_action_url"
 )
 
 INSERT = f"""
 WITH payment AS (
     INSERT INTO payments (id, order_id, merchant_id, amount, currency, method, processor, vpa,
                           card_network, card_last4, checkout, created_at, updated_at,
-                          next_check_at, enqueued_at)
+                          next_check_at, enqueued_at, method_token)
     VALUES (%(id)s, %(order_id)s, %(merchant_id)s, %(amount)s, %(currency)s, %(method)s,
             %(processor)s, %(vpa)s, %(card_network)s, %(card_last4)s, %(checkout)s,
-            %(created_at)s, %(created_at)s, %(created_at)s, now())
+            %(created_at)s, %(created_at)s, %(created_at)s, now(), %(method_token)s)
     RETURNING id
 ), {events_cte()}, {COMPLETE_CTE}
 SELECT (SELECT id FROM payment) AS id,
@@ -121,7 +121,8 @@ WITH settled AS (
        SET status = %(status)s, error_code = %(error_code)s,
            error_description = %(error_description)s,
            processor_reference = coalesce(%(reference)s, processor_reference),
-           settled_at = now(), updated_at = %(updated_at)s, locked_until = NULL
+           settled_at = now(), updated_at = %(updated_at)s, locked_until = NULL,
+           next_action_url = NULL
      WHERE id = %(resource_id)s AND status = 'pending'
  RETURNING id, order_id, checkout
 ), paid AS (
@@ -158,18 +159,49 @@ def defer(
     delay_seconds: float,
     reference: str | None,
     acknowledged: bool,
+    next_action_url: str | None = None,
 ) -> None:
     """The outcome is not known yet: release the lease and look again after ``delay_seconds``.
-    ``acknowledged`` records that the processor has seen the charge (sync from now on)."""
+    ``acknowledged`` records that the processor has seen the charge (sync from now on);
+    ``next_action_url``, where the buyer must go first (kept when None)."""
     scheduling.defer(
         conn,
         "payments",
         payment_id,
         delay_seconds,
         reference,
-        "charge_acknowledged = charge_acknowledged OR %s",
-        (acknowledged,),
+        "charge_acknowledged = charge_acknowledged OR %s, "
+        "next_action_url = coalesce(%s, next_action_url)",
+        (acknowledged, next_action_url),
     )
+
+
+def set_next_action(
+    conn: psycopg.Connection, payment_id: str, url: str, reference: str | None
+) -> bool:
+    """A pending payment's buyer must act at ``url`` (a processor's callback said so)."""
+    row = conn.execute(
+        """UPDATE payments SET next_action_url = %s, updated_at = now(),
+                  processor_reference = coalesce(%s, processor_reference)
+            WHERE id = %s AND status = 'pending' AND next_action_url IS DISTINCT FROM %s
+        RETURNING id""",
+        (url, reference, payment_id, url),
+    ).fetchone()
+    return row is not None
+
+
+def make_due(conn: psycopg.Connection, payment_id: str) -> dict | None:
+    """The buyer is back from a next_action: a pending payment is due now (the caller
+    dispatches its job). The payment as it is, None for an unknown id."""
+    return conn.execute(
+        f"""WITH due AS (
+                UPDATE payments SET next_check_at = now(), enqueued_at = now()
+                 WHERE id = %(id)s AND status = 'pending'
+             RETURNING id)
+            SELECT {COLUMNS}, (SELECT count(*) FROM due) AS made_due
+              FROM payments WHERE id = %(id)s""",
+        {"id": payment_id},
+    ).fetchone()
 
 
 CAPTURE = f"""

@@ -8,6 +8,7 @@ from ..types import (
     ApiKey,
     DeliveryStatus,
     Merchant,
+    NextAction,
     Order,
     OrderStatus,
     Payment,
@@ -21,7 +22,7 @@ from ..types import (
 _PAYMENT_FIELDS = (
     "id merchant_id order_id amount currency method processor vpa card_network card_last4 "
     "captured amount_refunded error_code error_description processor_reference created_at "
-    "updated_at captured_at checkout"
+    "updated_at captured_at checkout method_token"
 ).split()
 _MERCHANT_FIELDS = (
     "name email api_key webhook_url processor password_hash is_active "
@@ -44,6 +45,9 @@ _REFUND_FIELDS = (
 def payment_from_row(row: dict[str, Any]) -> Payment:
     values = {name: row[name] for name in _PAYMENT_FIELDS if name in row}
     values["merchant_id"] = str(values["merchant_id"])
+    url = row.get("next_action_url")
+    if url is not None:
+        values["next_action"] = NextAction(url=url)
     return Payment(status=PaymentStatus(row["status"]), **values)
 
 

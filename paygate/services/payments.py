@@ -28,7 +28,12 @@ from ..errors import (
     PAYMENT_FAILED_DESCRIPTION,
     PAYMENT_METHOD_NOT_SUPPORTED,
     PAYMENT_NOT_CAPTURABLE,
+    PROCESSOR_AMOUNT_TOO_LARGE,
+    PROCESSOR_AMOUNT_TOO_SMALL,
+    PROCESSOR_CURRENCY_NOT_SUPPORTED,
+    TOKENIZE_REFUSED,
     BadRequest,
+    ProcessorDeclined,
     UnknownProcessor,
 )
 from ..types import (
@@ -40,8 +45,9 @@ from ..types import (
     Outcome,
     Payment,
     PaymentStatus,
+    TokenizeRequest,
 )
-from . import Context, ids, limits, processing, refunds, validation, views
+from . import Context, ids, limits, processing, processors, refunds, validation, views
 from .idempotency import Token, token_params
 from .lookup import found, lookup
 
@@ -50,6 +56,11 @@ log = logging.getLogger(__name__)
 
 def event(name: str, payment: Payment, now: float | None = None) -> dict[str, Any]:
     return events.envelope(name, {"payment": views.payment_view(payment)}, now)
+
+
+def return_url(ctx: Context, payment_id: str) -> str:
+    """Where a buyer sent to a ``next_action`` comes back: the checkout app's return route."""
+    return f"{ctx.settings.checkout_url.rstrip('/')}/checkout/return/{payment_id}"
 
 
 def count_public_attempt(ctx: Context, order_id: str, client: str) -> str | None:
@@ -70,8 +81,11 @@ def create(
 ) -> Payment:
     """Create a pending payment. ``merchant`` None means the public (checkout) endpoint: the
     merchant is the order's. Check order (CONTRACT.md section 2): the order exists and is the
-    merchant's (404), the method is valid and the merchant's processor takes it (400), then the
-    method's fields. Nothing is written unless every check passes."""
+    merchant's (404), the method is valid and the merchant's processor takes it (400), the
+    processor takes the order's currency and amount (400), then the method's fields. A
+    processor with ``tokenize`` then gets the full method details (a refusal is a 400 with its
+    code as ``reason``; no answer within ``PAYGATE_TOKENIZE_TIMEOUT_SECONDS`` a 503), and only
+    its token is stored. Nothing is written unless every step passes."""
     order_id = validation.order_id_of(body)
     with ctx.db.connection() as conn:
         order = found(orders_repo.get(conn, order_id, merchant.id if merchant else None), "Order")
@@ -85,10 +99,11 @@ def create(
         else:
             checkout = False
         processor_name = merchant.processor
-        processor = ctx.plugins.processor(processor_name)
+        processor = processors.for_merchant(ctx, merchant.id, processor_name)
         chosen = validation.method(body.get("method"))
         if chosen not in processor.methods:
             raise BadRequest(PAYMENT_METHOD_NOT_SUPPORTED.format(method=chosen), field="method")
+        check_capabilities(processor, order.amount, order.currency)
         details = validation.payment_request(body)
         # A buyer may not start a second attempt while the first is still pending: the unique
         # index on pending checkout payments refuses it in the insert below (after the
@@ -108,34 +123,98 @@ def create(
             checkout=checkout,
             **details,
         )
-        view = views.payment_view(payment)
-        stamp = now.timestamp()
-        # One view serves the stored answer and both events (they carry the same payment).
-        created = [
-            events.envelope(events.PAYMENT_CREATED, {"payment": view}, stamp),
-            events.envelope(events.PAYMENT_PENDING, {"payment": view}, stamp),
-        ]
-        webhook_ids = repo.insert(
-            conn,
-            {
-                "id": payment.id,
-                "order_id": payment.order_id,
-                "amount": payment.amount,
-                "currency": payment.currency,
-                "method": payment.method,
-                "processor": processor_name,
-                "vpa": payment.vpa,
-                "card_network": payment.card_network,
-                "card_last4": payment.card_last4,
-                "checkout": payment.checkout,
-                "created_at": now,
-                **event_params(payment.merchant_id, payment.id, created),
-                **token_params(token, 201, view),
-            },
-        )
+        tokenizing = processor.has("tokenize")
+        inline = tokenizing and processor.tokenizes_inline
+        if inline:  # in-process and instant (the test processor): no pool, no second checkout
+            payment = _with_token(ctx, processor, payment, body, details)
+        if inline or not tokenizing:
+            webhook_ids = _insert(conn, payment, token)
+    if tokenizing and not inline:
+        # A network call: made without holding a database connection.
+        payment = _with_token(ctx, processor, payment, body, details)
+        with ctx.db.connection() as conn:
+            webhook_ids = _insert(conn, payment, token)
     ctx.dispatcher.payment(payment.id)
     ctx.dispatcher.webhooks(webhook_ids)
     return payment
+
+
+def check_capabilities(processor: processors.Bound, amount: int, currency: str) -> None:
+    """The processor's declared currencies and amount limits (400 with a clear message)."""
+    currencies = processor.currencies
+    if currencies is not None and currency.upper() not in currencies:
+        raise BadRequest(
+            PROCESSOR_CURRENCY_NOT_SUPPORTED.format(currency=currency, processor=processor.name)
+        )
+    minimum, maximum = processor.min_amount, processor.max_amount
+    if minimum is not None and amount < minimum:
+        raise BadRequest(
+            PROCESSOR_AMOUNT_TOO_SMALL.format(
+                amount=amount, minimum=minimum, processor=processor.name
+            )
+        )
+    if maximum is not None and amount > maximum:
+        raise BadRequest(
+            PROCESSOR_AMOUNT_TOO_LARGE.format(
+                amount=amount, maximum=maximum, processor=processor.name
+            )
+        )
+
+
+def _with_token(
+    ctx: Context,
+    processor: processors.Bound,
+    payment: Payment,
+    body: dict[str, Any],
+    details: dict[str, Any],
+) -> Payment:
+    """``payment`` with the token the processor gave for the body's method details."""
+    request = TokenizeRequest(
+        details=validation.method_details(body, details),
+        merchant_id=payment.merchant_id,
+        amount=payment.amount,
+        currency=payment.currency,
+        idempotency_key=payment.id,
+    )
+    result = processors.tokenize(ctx, processor, request)
+    if result.token is None:
+        raise ProcessorDeclined(
+            result.error_code or ChargeResult.FAILED_CODE,
+            result.error_description or TOKENIZE_REFUSED,
+            field="card" if payment.method == "card" else "vpa",
+        )
+    return replace(payment, method_token=result.token)
+
+
+def _insert(conn: Any, payment: Payment, token: Token | None) -> list:
+    """Write the payment and its payment.created/payment.pending events (and the stored
+    answer of an idempotent create); the new webhook log ids."""
+    view = views.payment_view(payment)
+    stamp = payment.created_at.timestamp()
+    # One view serves the stored answer and both events (they carry the same payment).
+    created = [
+        events.envelope(events.PAYMENT_CREATED, {"payment": view}, stamp),
+        events.envelope(events.PAYMENT_PENDING, {"payment": view}, stamp),
+    ]
+    return repo.insert(
+        conn,
+        {
+            "id": payment.id,
+            "order_id": payment.order_id,
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "method": payment.method,
+            "processor": payment.processor,
+            "vpa": payment.vpa,
+            "card_network": payment.card_network,
+            "card_last4": payment.card_last4,
+            "checkout": payment.checkout,
+            "created_at": payment.created_at,
+            "method_token": payment.method_token,
+            **event_params(payment.merchant_id, payment.id, created),
+            **token_params(token, 201, view),
+        },
+    )
 
 
 def get(ctx: Context, merchant: Merchant | None, payment_id: str) -> Payment:
@@ -182,7 +261,7 @@ def capture(ctx: Context, merchant: Merchant, payment_id: str, body: Any) -> Pay
         if requested is not None and requested > payment.amount:
             raise BadRequest(CAPTURE_AMOUNT_TOO_LARGE, field="amount")
         amount = payment.amount if requested is None else requested
-        result = ctx.plugins.processor(payment.processor).capture(payment, amount)
+        result = processors.for_payment(ctx, payment).capture(payment, amount)
         if result.outcome != Outcome.SUCCESS:
             raise BadRequest(result.error_description or CAPTURE_FAILED)
         now = datetime.now(UTC)
@@ -217,12 +296,18 @@ def process(ctx: Context, payment_id: str) -> str:
     acknowledged = row["charge_acknowledged"]
     attempt = row["processor_attempts"]
     try:
-        processor = ctx.plugins.processor(payment.processor)
+        processor = processors.for_payment(ctx, payment)
 
         def charge() -> ChargeResult:
             nonlocal acknowledged
             answer = processor.charge(
-                ChargeRequest(payment=payment, idempotency_key=payment.id, attempt=attempt)
+                ChargeRequest(
+                    payment=payment,
+                    idempotency_key=payment.id,
+                    attempt=attempt,
+                    token=payment.method_token,
+                    return_url=return_url(ctx, payment.id),
+                )
             )
             acknowledged = True  # the processor has seen it: from now on only sync
             return answer
@@ -243,12 +328,29 @@ def process(ctx: Context, payment_id: str) -> str:
             repo.defer(conn, payment_id, processing.backoff(attempt), None, acknowledged)
         return "deferred"
     if result.outcome == Outcome.PENDING:
+        action = result.next_action
         with ctx.db.connection() as conn:
             repo.defer(
-                conn, payment_id, processing.wait_after(result, attempt), result.reference, True
+                conn,
+                payment_id,
+                processing.wait_after(result, attempt),
+                result.reference,
+                True,
+                action.url if action is not None else None,
             )
         return "deferred"
     return _settle(ctx, payment, result)
+
+
+def buyer_returned(ctx: Context, payment_id: str) -> Payment:
+    """The buyer came back from a ``next_action`` (the checkout app's return route): a pending
+    payment is asked about at once (due now, its job dispatched). Safe to call any number of
+    times; a settled payment is left as it is. NotFound for an unknown id."""
+    with ctx.db.connection() as conn:
+        row = found(repo.make_due(conn, payment_id), "Payment")
+    if row["made_due"]:
+        ctx.dispatcher.payment(payment_id)
+    return payment_from_row(row)
 
 
 def _settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
@@ -262,6 +364,7 @@ def _settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
         if success
         else (result.error_description or PAYMENT_FAILED_DESCRIPTION),
         updated_at=now,
+        next_action=None,
     )
     name = events.PAYMENT_SUCCESS if success else events.PAYMENT_FAILED
     refund = None

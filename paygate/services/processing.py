@@ -56,6 +56,8 @@ def ask_until_known(
     result = first()
     asked = 0
     while result.outcome == Outcome.PENDING:
+        if getattr(result, "next_action", None) is not None:
+            break  # the buyer must act first: no use asking again now
         # Without a retry_after each inline ask backs off further, so the job soon defers.
         wait = wait_after(result, attempt + asked)
         if wait > INLINE_WAIT_SECONDS or clock() + wait > deadline:

@@ -40,7 +40,7 @@ from ..types import (
     RefundResult,
     RefundStatus,
 )
-from . import Context, ids, processing, validation, views
+from . import Context, ids, processing, processors, validation, views
 from .idempotency import Token, token_params
 from .lookup import found, lookup
 
@@ -202,7 +202,7 @@ def process(ctx: Context, refund_id: str) -> str:
     refund = refund_from_row(row)
     attempt = row["processor_attempts"]
     try:
-        processor = ctx.plugins.processor(payment.processor)
+        processor = processors.for_payment(ctx, payment)
 
         def ask() -> RefundResult:
             return processor.refund(payment, refund)

@@ -40,6 +40,7 @@ from ..errors import (
     NotFound,
     ValidationFailed,
 )
+from ..types import CardDetails, MethodDetails
 from .cards import (  # noqa: F401  (re-exported: the card rules are part of this module's API)
     CardSummary,
     card,
@@ -171,6 +172,29 @@ def vpa(value: Any) -> str:
     if not isinstance(value, str) or len(value) > 255 or not VPA_PATTERN.fullmatch(value):
         raise ValidationFailed("INVALID_VPA", VPA_INVALID, field="vpa")
     return value
+
+
+def method_details(body: dict[str, Any], summary: dict[str, Any]) -> MethodDetails:
+    """The full method details of a payment body ``payment_request`` has accepted (its answer
+    is ``summary``), for the processor's ``tokenize``: held in memory for that one call, never
+    stored, logged or returned (``CardDetails`` hides them from ``repr``)."""
+    if summary["method"] == "upi":
+        return MethodDetails(method="upi", vpa=summary["vpa"])
+    raw = body["card"]
+    month, year = expiry(raw.get("expiry_month"), raw.get("expiry_year"))
+    code = raw.get("cvv")
+    return MethodDetails(
+        method="card",
+        card=CardDetails(
+            number=card_number(raw.get("number")),
+            expiry_month=month,
+            expiry_year=year,
+            cvv=str(code) if isinstance(code, int) else code,
+            holder_name=raw.get("holder_name"),
+            network=summary["card_network"],
+            last4=summary["card_last4"],
+        ),
+    )
 
 
 def payment_request(body: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import WEBHOOK_RETRY_SCHEDULED
-from ..types import Listing, Merchant, Order, Payment, Refund, T, WebhookLog
+from ..types import Listing, Merchant, Order, Payment, PaymentStatus, Refund, T, WebhookLog
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -59,19 +59,22 @@ ERROR = ("error_code", "error_description")
 
 
 def payment_public_view(payment: Payment) -> dict[str, Any]:
-    return {
+    view = {
         **pick(payment, *PAYMENT_HEAD),
         "status": str(payment.status),
         **pick(payment, *ERROR),
         "created_at": iso(payment.created_at),
     }
+    if payment.next_action is not None and payment.status == PaymentStatus.PENDING:
+        view["next_action"] = payment.next_action.as_dict()
+    return view
 
 
 def payment_view(payment: Payment) -> dict[str, Any]:
     """The full payment: the method's fields, capture and refund state, and ``updated_at``
     besides what the public view shows. Written out field by field: it is built on every
     payment request and event (the hot path)."""
-    return {
+    view = {
         "id": payment.id,
         "order_id": payment.order_id,
         "amount": payment.amount,
@@ -86,6 +89,10 @@ def payment_view(payment: Payment) -> dict[str, Any]:
         "created_at": iso(payment.created_at),
         "updated_at": iso(payment.updated_at),
     }
+    # While the buyer must act (absent otherwise, and once the payment is final).
+    if payment.next_action is not None and payment.status == PaymentStatus.PENDING:
+        view["next_action"] = payment.next_action.as_dict()
+    return view
 
 
 def refund_view(refund: Refund) -> dict[str, Any]:
