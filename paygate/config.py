@@ -215,6 +215,11 @@ class Settings:
     refund_window_days: int = setting("PAYGATE_REFUND_WINDOW_DAYS", _days, 0)
     # The test-mode processor's ledger file (docs/operations.md, "Proving it"); None: off.
     testmode_ledger: str | None = setting("PAYGATE_TESTMODE_LEDGER", _str, None)
+    # The test processor's 3-D Secure challenge (card 4000 0000 0000 3220): a challenge not
+    # answered within this many seconds of the payment's creation fails AUTHENTICATION_TIMEOUT.
+    testmode_challenge_seconds: float = setting(
+        "PAYGATE_TESTMODE_CHALLENGE_SECONDS", _seconds, 600.0
+    )
 
     # Abuse limits (docs/operations.md, "Abuse limits"): COUNT/SECONDS, counted atomically in
     # PostgreSQL. Public payment creation (the checkout's endpoint, no credentials):

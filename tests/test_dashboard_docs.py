@@ -67,6 +67,7 @@ def test_docs_test_values_are_the_test_processors(docs):
     ):
         assert value in table
     assert "4242 4242 4242 4242" in table and "4000 0000 0000 0002" in table
+    assert "4000 0000 0000 3220" in table
 
 
 def test_docs_retry_schedule_is_the_configured_one(docs, ctx):

@@ -11,7 +11,26 @@ Magic values (they win over ``TEST_MODE``, ``TEST_PAYMENT_SUCCESS`` and the succ
 - UPI ``success@test`` always succeeds, ``failure@test`` always fails.
 - Card ``4242 4242 4242 4242`` (visa ending 4242) always succeeds; ``4000 0000 0000 0002``
   (visa ending 0002) is always declined.
+- Card ``4000 0000 0000 3220`` (visa ending 3220) needs 3-D Secure: the charge answers
+  ``action_required`` with the challenge page of the checkout app
+  (``{checkout_url}/checkout/challenge/{payment id}``); its buttons post a signed callback
+  (approve: success; deny: failed ``AUTHENTICATION_FAILED``); a challenge left unanswered for
+  ``PAYGATE_TESTMODE_CHALLENGE_SECONDS`` (600) after the payment was created fails
+  ``AUTHENTICATION_TIMEOUT``.
 - A refund whose reason is ``fail@test`` is refused by the processor.
+
+Tokenization (processor API v2): ``tokenize`` is in-process and instant. The token is
+``tok_test_<behaviour>_<random>``: it keeps only the behaviour class of the method (``succeed``,
+``decline``, ``challenge`` or ``normal``), never the card number, so charge and sync know what
+to do from the token alone. A payment without a token (made before tokenization existed) is
+decided by its card network and last 4 or its VPA, as before (and is never challenged).
+
+Callbacks: ``POST /api/v1/processors/test/callbacks`` takes the JSON body
+``{"payment_id", "event_id", "result": "approve"|"deny"}`` signed with HMAC-SHA256 (hex) in the
+``paygate-test-signature`` header. The key is derived from ``PAYGATE_SECRET_KEY``
+(``callback_key``); in development without a secret key it is a fixed development value, known
+to anyone (production refuses to start without the secret key). A forged or unsigned callback
+is refused (``read_callback`` answers None).
 
 Set ``PAYGATE_TESTMODE_LEDGER`` (``settings.testmode_ledger``) to a file path and the processor
 keeps a ledger that every worker process shares, so the crash-safety tests can see double
@@ -30,16 +49,24 @@ charges:
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import os
+import secrets
 import tempfile
 from datetime import UTC, datetime
 
 from paygate import (
+    CallbackRequest,
+    CallbackTarget,
     ChargeRequest,
     ChargeResult,
+    MethodDetails,
     Payment,
     Refund,
     RefundResult,
+    TokenizeRequest,
+    TokenResult,
     hookimpl,
 )
 
@@ -47,7 +74,27 @@ ALWAYS_SUCCEED_VPA = "success@test"
 ALWAYS_FAIL_VPA = "failure@test"
 ALWAYS_SUCCEED_CARD = ("visa", "4242")
 ALWAYS_DECLINE_CARD = ("visa", "0002")
+CHALLENGE_CARD = ("visa", "3220")
 FAILING_REFUND_REASON = "fail@test"
+
+# Behaviour classes, the only thing a token says about the method details.
+SUCCEED = "succeed"
+DECLINE = "decline"
+CHALLENGE = "challenge"
+NORMAL = "normal"
+BEHAVIOURS = (SUCCEED, DECLINE, CHALLENGE, NORMAL)
+TOKEN_PREFIX = "tok_test_"
+
+SIGNATURE_HEADER = "paygate-test-signature"
+CALLBACK_KEY_LABEL = b"paygate-test-processor-callbacks"
+# Development only (no PAYGATE_SECRET_KEY): a fixed, public key. Production needs the secret key.
+DEVELOPMENT_CALLBACK_SECRET = "paygate-test-processor-development-key"
+APPROVE = "approve"
+DENY = "deny"
+AUTHENTICATION_FAILED = "AUTHENTICATION_FAILED"
+AUTHENTICATION_FAILED_DESCRIPTION = "The card issuer could not authenticate the buyer"
+AUTHENTICATION_TIMEOUT = "AUTHENTICATION_TIMEOUT"
+AUTHENTICATION_TIMEOUT_DESCRIPTION = "The buyer did not complete 3-D Secure in time"
 REFUND_DELAY_MIN_MS = 3000
 REFUND_DELAY_MAX_MS = 5000
 
@@ -63,10 +110,14 @@ class TestModeProcessor:
     methods = frozenset({"upi", "card"})
     supports_partial_refund = True
     supports_manual_capture = False
+    # ``tokenize`` is in-process and instant: the core calls it inline (no thread hop).
+    tokenize_inline = True
 
     def __init__(self, settings):
         self.settings = settings
         self.ledger_path = settings.testmode_ledger
+        secret = settings.secret_key or DEVELOPMENT_CALLBACK_SECRET
+        self.callback_key = hmac.new(secret.encode(), CALLBACK_KEY_LABEL, "sha256").digest()
 
     # -- the decisions -----------------------------------------------------------------------
 
@@ -83,12 +134,23 @@ class TestModeProcessor:
         span = REFUND_DELAY_MAX_MS - REFUND_DELAY_MIN_MS
         return int(REFUND_DELAY_MIN_MS + _unit(key, "refund-delay") * span)
 
-    def succeeds(self, payment: Payment) -> bool:
-        if payment.method == "upi" and payment.vpa in (ALWAYS_SUCCEED_VPA, ALWAYS_FAIL_VPA):
-            return payment.vpa == ALWAYS_SUCCEED_VPA
+    def behaviour(self, payment: Payment, token: str | None = None) -> str:
+        """What the method does: from the token when the payment has one, else (a payment made
+        before tokenization) from its card network and last 4 or its VPA."""
+        token = token or payment.method_token
+        if token and token.startswith(TOKEN_PREFIX):
+            kind = token[len(TOKEN_PREFIX) :].split("_", 1)[0]
+            if kind in BEHAVIOURS:
+                return kind
+        if payment.method == "upi":
+            return {ALWAYS_SUCCEED_VPA: SUCCEED, ALWAYS_FAIL_VPA: DECLINE}.get(payment.vpa, NORMAL)
         card = (payment.card_network, payment.card_last4)
-        if payment.method == "card" and card in (ALWAYS_SUCCEED_CARD, ALWAYS_DECLINE_CARD):
-            return card == ALWAYS_SUCCEED_CARD
+        return {ALWAYS_SUCCEED_CARD: SUCCEED, ALWAYS_DECLINE_CARD: DECLINE}.get(card, NORMAL)
+
+    def succeeds(self, payment: Payment, behaviour: str | None = None) -> bool:
+        behaviour = behaviour or self.behaviour(payment)
+        if behaviour in (SUCCEED, DECLINE):
+            return behaviour == SUCCEED
         if self.settings.test_mode:
             return self.settings.test_payment_success
         rate = (
@@ -98,15 +160,82 @@ class TestModeProcessor:
         )
         return _unit(payment.id, "outcome") < rate
 
+    def challenge_url(self, payment_id: str) -> str:
+        return f"{self.settings.checkout_url}/checkout/challenge/{payment_id}"
+
+    def challenge_seconds_left(self, payment: Payment) -> float:
+        """How long the buyer still has to answer the 3-D Secure challenge (0 when it is over)."""
+        delay_ms = int(self.settings.testmode_challenge_seconds * 1000)
+        return max(0.0, _remaining_seconds(payment.created_at, delay_ms))
+
+    def awaits_challenge(self, payment: Payment) -> bool:
+        """True for a pending 3-D Secure payment whose challenge may still be answered (the
+        checkout app's challenge page asks before showing its buttons)."""
+        return (
+            payment.processor == self.name
+            and payment.status == "pending"
+            and self.behaviour(payment) == CHALLENGE
+            and self.challenge_seconds_left(payment) > 0
+        )
+
     # -- the Processor protocol ------------------------------------------------------------
+
+    def tokenize(self, request: TokenizeRequest) -> TokenResult:
+        """In-process and instant: a random token carrying only the behaviour class."""
+        kind = _behaviour_of(request.details)
+        return TokenResult.ok(f"{TOKEN_PREFIX}{kind}_{secrets.token_hex(12)}")
 
     def charge(self, request: ChargeRequest) -> ChargeResult:
         self._money("charge", request.idempotency_key, request.payment.id)
-        return self._outcome(request.payment)
+        return self._outcome(request.payment, self.behaviour(request.payment, request.token))
 
     def sync(self, payment: Payment) -> ChargeResult:
         self._note(f"sync {payment.id}")
-        return self._outcome(payment)
+        return self._outcome(payment, self.behaviour(payment))
+
+    # -- callbacks (the 3-D Secure challenge's answer) --------------------------------------
+
+    def sign(self, body: bytes) -> str:
+        return hmac.new(self.callback_key, body, "sha256").hexdigest()
+
+    def challenge_callback(self, payment_id: str, result: str) -> CallbackRequest:
+        """The signed notification the simulated bank sends when the buyer answers the
+        challenge (``approve`` or ``deny``): the checkout app's challenge page posts it."""
+        body = json.dumps(
+            {
+                "payment_id": payment_id,
+                "event_id": f"evt_test_{secrets.token_hex(8)}",
+                "result": result,
+            }
+        ).encode()
+        return CallbackRequest(body=body, headers={SIGNATURE_HEADER: self.sign(body)})
+
+    def callback_target(self, request: CallbackRequest) -> CallbackTarget | None:
+        message = _callback_message(request.body)
+        if message is None:
+            return None
+        event_id = message.get("event_id")
+        return CallbackTarget(
+            payment_id=message["payment_id"],
+            event_id=event_id if isinstance(event_id, str) else None,
+        )
+
+    def read_callback(self, request: CallbackRequest, config=None) -> ChargeResult | None:
+        signature = request.headers.get(SIGNATURE_HEADER) or ""
+        if not hmac.compare_digest(signature.encode(), self.sign(request.body).encode()):
+            return None
+        message = _callback_message(request.body)
+        if message is None:
+            return None
+        if message.get("result") == APPROVE:
+            return ChargeResult.success(reference=f"test_{message['payment_id']}")
+        if message.get("result") == DENY:
+            return ChargeResult.failed(
+                AUTHENTICATION_FAILED,
+                AUTHENTICATION_FAILED_DESCRIPTION,
+                reference=f"test_{message['payment_id']}",
+            )
+        return None
 
     def capture(self, payment: Payment, amount: int) -> ChargeResult:
         self._note(f"capture {payment.id}")
@@ -123,11 +252,18 @@ class TestModeProcessor:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _outcome(self, payment: Payment) -> ChargeResult:
+    def _outcome(self, payment: Payment, behaviour: str) -> ChargeResult:
+        if behaviour == CHALLENGE:
+            left = self.challenge_seconds_left(payment)
+            if left <= 0:
+                return ChargeResult.failed(
+                    AUTHENTICATION_TIMEOUT, AUTHENTICATION_TIMEOUT_DESCRIPTION
+                )
+            return ChargeResult.action_required(self.challenge_url(payment.id), retry_after=left)
         remaining = _remaining_seconds(payment.created_at, self.processing_delay_ms(payment.id))
         if remaining > 0:
             return ChargeResult.pending(retry_after=remaining)
-        if self.succeeds(payment):
+        if self.succeeds(payment, behaviour):
             return ChargeResult.success(reference=f"test_{payment.id}")
         return ChargeResult.failed()
 
@@ -158,6 +294,31 @@ class TestModeProcessor:
                 os.write(fd, f"{line}\n".encode())  # one write() under O_APPEND: no interleaving
             finally:
                 os.close(fd)
+
+
+def _behaviour_of(details: MethodDetails) -> str:
+    if details.method == "upi":
+        return {ALWAYS_SUCCEED_VPA: SUCCEED, ALWAYS_FAIL_VPA: DECLINE}.get(details.vpa, NORMAL)
+    card = details.card
+    if card is None:
+        return NORMAL
+    number = "".join(ch for ch in card.number if ch.isdigit())
+    return {
+        "4242424242424242": SUCCEED,
+        "4000000000000002": DECLINE,
+        "4000000000003220": CHALLENGE,
+    }.get(number, NORMAL)
+
+
+def _callback_message(body: bytes) -> dict | None:
+    """The callback's JSON object when it has a payment id, else None."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or not isinstance(message.get("payment_id"), str):
+        return None
+    return message
 
 
 def _remaining_seconds(started: datetime | None, delay_ms: int) -> float:

@@ -1,5 +1,7 @@
-"""The checkout app (:3001): ``create_app(ctx)`` wires the page, the SDK, static assets and the
-three public API endpoints the page calls on its own origin; ``get_app()`` reads the
+"""The checkout app (:3001): ``create_app(ctx)`` wires the page, the buyer's detour pages
+(``/checkout/challenge/{id}``: the test processor's 3-D Secure; ``/checkout/return/{id}``: back
+from any processor's page), the SDK, static assets and the three public API endpoints the page
+calls on its own origin; ``get_app()`` reads the
 environment (gunicorn's entry point, ``web.checkout.app:get_app()``)."""
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from paygate.api.resources import orders, payments
 from paygate.services import Context
 
 from ..formatting import money
+from .challenge import Challenge, Return
 from .pages import CheckoutPage, Root, not_found_page
 from .security import SecurityHeaders
 
@@ -106,6 +109,8 @@ def create_app(ctx: Context) -> falcon.App:
     app.add_error_handler(falcon.HTTPNotFound, not_found_page(templates, assets))
     app.add_route("/", Root())
     app.add_route("/checkout", CheckoutPage(ctx, templates, assets))
+    app.add_route("/checkout/challenge/{payment_id}", Challenge(ctx, templates, assets))
+    app.add_route("/checkout/return/{payment_id}", Return(ctx))
     app.add_route("/checkout.js", CheckoutScript(read_sdk()))
     app.add_static_route("/static", str(STATIC))
     for path, resource in API_ROUTES:

@@ -19,8 +19,9 @@ from paygate.errors import (
     NotFound,
     PaygateError,
     ServiceUnavailable,
+    UnknownProcessor,
 )
-from paygate.services import Context, merchants, orders
+from paygate.services import Context, merchants, orders, payments
 from paygate.types import Order, OrderStatus
 
 from ..formatting import money
@@ -98,9 +99,13 @@ def unavailable() -> Notice:
     )
 
 
-def load_order(ctx: Context, order_id: str | None, key: str | None) -> tuple[Order, str]:
-    """The order a buyer may pay now and its merchant's name, or the Notice that explains why
-    not."""
+def load_order(
+    ctx: Context, order_id: str | None, key: str | None, payment_id: str | None = None
+) -> tuple[Order, str, str | None]:
+    """The order a buyer may pay now, its merchant's name and the payment of that order the
+    page follows (``payment_id``, given when the buyer comes back from a processor's page:
+    then a paid order still shows, with that payment's outcome), or the Notice that explains
+    why not."""
     if not order_id:
         raise missing_order()
     if len(order_id) > MAX_ORDER_ID:
@@ -110,17 +115,39 @@ def load_order(ctx: Context, order_id: str | None, key: str | None) -> tuple[Ord
         if key is not None:
             if not merchants.owns_key(ctx, order.merchant_id, key):
                 raise wrong_key()
+        followed = None
+        if payment_id and len(payment_id) <= MAX_ORDER_ID:
+            try:
+                payment = payments.get(ctx, None, payment_id)
+            except NotFound:
+                payment = None
+            if payment is not None and payment.order_id == order.id:
+                followed = payment.id
     except NotFound:
         raise unknown_order() from None
     except ServiceUnavailable:
         raise unavailable() from None
-    if order.status != OrderStatus.CREATED:
+    if order.status != OrderStatus.CREATED and followed is None:
         raise order_paid()
-    return order, merchant_name
+    return order, merchant_name, followed
+
+
+ALL_METHODS = ("upi", "card")
+
+
+def methods_of(ctx: Context, merchant_id: str) -> tuple[str, ...]:
+    """The methods the merchant's processor takes, in the page's order (both when the
+    processor is not loaded: the payment request then gets the API's clear refusal)."""
+    try:
+        merchant = merchants.record(ctx, merchant_id)
+        accepted = ctx.plugins.processor(merchant.processor).methods
+    except (NotFound, UnknownProcessor):
+        return ALL_METHODS
+    return tuple(m for m in ALL_METHODS if m in accepted) or ALL_METHODS
 
 
 class CheckoutPage:
-    """``GET /checkout?order_id=ID[&key=KEY][&embedded=true]``."""
+    """``GET /checkout?order_id=ID[&key=KEY][&embedded=true][&payment_id=ID]``."""
 
     def __init__(self, ctx: Context, templates: jinja2.Environment, assets: dict[str, str]):
         self.ctx = ctx
@@ -134,7 +161,9 @@ class CheckoutPage:
         resp.content_type = falcon.MEDIA_HTML
         resp.cache_control = ["no-store"]
         try:
-            order, merchant_name = load_order(self.ctx, order_id, key)
+            order, merchant_name, payment_id = load_order(
+                self.ctx, order_id, key, req.get_param("payment_id")
+            )
         except Notice as notice:
             resp.status = notice.status
             resp.text = self.render(
@@ -154,10 +183,14 @@ class CheckoutPage:
             amount=money(order.amount, order.currency),
             merchant_name=merchant_name or "Merchant",
             embedded=embedded,
+            payment_id=payment_id,
+            methods=methods_of(self.ctx, order.merchant_id),
             # Embedded without a key yet: the page may reload itself once with the SDK's key
             # (checkout-bridge.js), so it stays hidden until its script decides. The `hidden`
-            # attribute, not a rule in checkout.css: the stylesheet may still be loading.
-            awaiting_key=embedded and key is None,
+            # attribute, not a rule in checkout.css: the stylesheet may still be loading. Back
+            # from a processor's page (payment_id) the server cannot know whether the SDK's
+            # frame holds the page (only the frame's name tells): the script decides too.
+            awaiting_key=(embedded and key is None) or (payment_id is not None and not embedded),
         )
 
     on_head = on_get

@@ -46,9 +46,15 @@
     };
   }
 
+  /* The SDK's frame keeps its name when it goes to a processor's page and back, so a page
+   * reached through the return URL (which cannot say "embedded") still knows who holds it. */
+  function framedBySdk() {
+    return window.parent !== window && window.name.indexOf(NAME_PREFIX) === 0;
+  }
+
   /** A bridge to the parent page; posting is a no-op unless embedded in a frame. */
   function connect(embedded) {
-    var framed = embedded && window.parent !== window;
+    var framed = (embedded || framedBySdk()) && window.parent !== window;
     var parent = framed ? info() : { target: "", channel: null, key: null };
     var bridge = {
       embedded: framed,
@@ -72,12 +78,22 @@
 
   /* The SDK's key travels in the frame name, not the iframe URL (which the contract fixes):
    * reload once with it in the query so the server checks it against the order's merchant.
-   * Returns true when the page is being replaced. */
+   * Back from a processor's page in the SDK's frame, the URL lacks embedded=true too: the same
+   * reload adds it, so the server draws the embedded page. Returns true when the page is
+   * being replaced. */
   function checkKey(bridge) {
-    if (!bridge.embedded || !bridge.key) return false;
+    if (!bridge.embedded) return false;
     var params = new URLSearchParams(window.location.search);
-    if (params.has("key")) return false;
-    params.set("key", bridge.key);
+    var changed = false;
+    if (bridge.key && !params.has("key")) {
+      params.set("key", bridge.key);
+      changed = true;
+    }
+    if (params.get("embedded") !== "true" && framedBySdk()) {
+      params.set("embedded", "true");
+      changed = true;
+    }
+    if (!changed) return false;
     window.location.replace(window.location.pathname + "?" + params.toString());
     return true;
   }

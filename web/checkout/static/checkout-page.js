@@ -1,8 +1,11 @@
 /*
- * Paygate hosted checkout: method choice, inline accessible errors before any request (rules
- * in checkout-rules.js), payment creation, status polling every 2 s, processing / success /
- * error states, and, when embedded by checkout.js, messages to the merchant page
- * (checkout-bridge.js).
+ * Paygate hosted checkout: method choice (the methods the merchant's processor takes), inline
+ * accessible errors before any request (rules in checkout-rules.js), payment creation, status
+ * polling every 2 s, processing / success / error states, the buyer's detour when the
+ * processor asks for it (next_action: 3-D Secure, a bank's page; the page, or the SDK's frame,
+ * goes there and comes back through the return URL to this page with ?payment_id=, which
+ * follows that payment to its outcome), and, when embedded by checkout.js, messages to the
+ * merchant page (checkout-bridge.js).
  *
  * Card numbers and CVVs only ever leave this page in the body of the payment request.
  */
@@ -86,6 +89,10 @@
     this.stage = document.getElementById("pay-stage");
     this.slot = document.getElementById("form-slot");
     this.methodButtons = root.querySelectorAll("[data-method]");
+    this.firstMethod = this.methodButtons.length
+      ? this.methodButtons[0].getAttribute("data-method")
+      : "upi";
+    this.resumeId = root.getAttribute("data-payment-id");
     this.method = null;
     this.forms = {};
     this.current = null; // the state panel shown instead of the stage, if any
@@ -99,8 +106,9 @@
         self.selectMethod(button.getAttribute("data-method"), true);
       });
     });
-    this.selectMethod("upi", false);
+    this.selectMethod(this.firstMethod, false);
     this.bridge.post("checkout_ready", { orderId: this.orderId });
+    if (this.resumeId) this.processing({ id: this.resumeId }); // back from the processor
   };
 
   Checkout.prototype.template = function (id) {
@@ -257,6 +265,7 @@
           if (payment && payment.status === "failed") {
             return self.failed(payment, payment.error_description, payment.error_code);
           }
+          if (payment && self.detour(payment.next_action)) return;
           // Still pending, or a hiccup reading it: the payment goes on server-side, keep asking.
           if (Date.now() - started > SLOW_AFTER_MS && self.current) {
             self.current.querySelector("[data-hint]").textContent =
@@ -268,6 +277,21 @@
           self.poll(paymentId, started);
         });
     }, POLL_INTERVAL_MS);
+  };
+
+  /* The processor needs the buyer first (3-D Secure, the bank's page): go there, the whole
+   * page when hosted, this frame inside the SDK's modal (its name, and so the channel to the
+   * merchant page, survives the trip). The buyer comes back through the return URL. */
+  Checkout.prototype.detour = function (action) {
+    if (!action || action.type !== "redirect" || !/^https?:\/\//i.test(action.url || "")) {
+      return false;
+    }
+    if (this.current) {
+      this.current.querySelector("[data-hint]").textContent =
+        "Taking you to your bank to verify this payment...";
+    }
+    window.location.assign(action.url);
+    return true;
   };
 
   Checkout.prototype.summary = function (payment) {
@@ -306,7 +330,7 @@
     if (this.current) this.current.remove();
     this.current = null;
     this.panel.insertBefore(this.stage, this.panel.firstChild);
-    this.selectMethod(this.method || "upi", true);
+    this.selectMethod(this.method || this.firstMethod, true);
   };
 
   // -- notices (unknown order, paid order, wrong key) ----------------------------------------
