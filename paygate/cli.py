@@ -17,7 +17,7 @@ log = logging.getLogger("paygate")
 STARTS_PROCESSES = ("up", "worker", *APPS)
 # Commands that start a process or touch the database: production mode checks its settings
 # (``Settings.check_startup``) before any of them does anything.
-CHECKS_SETTINGS = (*STARTS_PROCESSES, "migrate", "merchants")
+CHECKS_SETTINGS = (*STARTS_PROCESSES, "migrate", "merchants", "processors")
 
 
 def _setup_logging(level: str = "INFO") -> None:
@@ -66,12 +66,26 @@ def cmd_worker(args, settings: Settings) -> int:
 
 
 def cmd_plugins(args, settings: Settings) -> int:
-    from .plugins import load_plugins
+    """List what is loaded; a plugin that fails is reported (exit 1), never fatal here."""
+    from .plugins import declared_settings, load_plugins
 
-    plugins = load_plugins(settings)
+    plugins = load_plugins(settings, tolerant=True)
+    not_ready = _not_ready_merchants(settings, plugins)
     if args.json:
-        print(json.dumps(plugins.catalog(), indent=2))
-        return 0
+        catalog = plugins.catalog()
+        if not_ready is not None:
+            catalog["merchants_not_ready"] = [
+                {
+                    "merchant_id": merchant.id,
+                    "email": merchant.email,
+                    "processor": described.processor,
+                    "missing": list(described.missing),
+                    "error": described.error,
+                }
+                for merchant, described in not_ready
+            ]
+        print(json.dumps(catalog, indent=2))
+        return _report_failures(plugins)
     for row in plugins.info():
         provides = [f"processor {p}" for p in row.processors]
         provides += [f"notifier {n}" for n in row.notifiers]
@@ -82,9 +96,70 @@ def cmd_plugins(args, settings: Settings) -> int:
         print(f"    provides:     {', '.join(provides) or '-'}")
         print(f"    distribution: {row.distribution or '-'} {row.version}".rstrip())
         print(f"    hooks:        {', '.join(row.hooks) or '-'}")
+        for name in row.processors:
+            for setting in declared_settings(plugins.processors[name]):
+                flags = ", ".join(
+                    f
+                    for f, on in (("required", setting.required), ("secret", setting.secret))
+                    if on
+                )
+                print(
+                    f"    setting:      {name}.{setting.name} ({flags or 'optional'})"
+                    f"{' - ' + setting.description if setting.description else ''}"
+                )
     if plugins.disabled:
         print(f"disabled by PAYGATE_DISABLE_PLUGINS: {', '.join(plugins.disabled)}")
+    for merchant, described in not_ready or ():
+        problem = described.error or f"missing required settings: {', '.join(described.missing)}"
+        print(
+            f"merchant {merchant.email} ({merchant.id}) on processor {described.processor}: "
+            f"{problem} (paygate processors configure)"
+        )
+    for failure in plugins.failures:
+        print(f"FAILED {failure.name}: {failure.error}")
+    return _report_failures(plugins)
+
+
+def _report_failures(plugins) -> int:
+    """Each failed plugin on one ``paygate:`` line of stderr; 1 if any."""
+    for failure in plugins.failures:
+        print(f"paygate: {failure.error}", file=sys.stderr)
+    if plugins.failures:
+        print(
+            f"{len(plugins.failures)} plugin(s) failed to load: `paygate up`, api, worker, "
+            "dashboard and checkout refuse to start until each is fixed, uninstalled or listed "
+            "in PAYGATE_DISABLE_PLUGINS",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def _not_ready_merchants(settings: Settings, plugins):
+    """Active merchants whose processor lacks required settings, when a database is configured
+    and reachable (None otherwise: the listing works without one)."""
+    from .plugins import declared_settings
+
+    if not settings.database_url or not any(
+        declared_settings(p) for p in plugins.processors.values()
+    ):
+        return None
+    from .services import merchants, processor_configs
+    from .wiring import build_context
+
+    try:
+        ctx = build_context(settings, role="cli", plugins=plugins)
+    except Exception as exc:  # the listing itself must not depend on the database
+        log.warning("merchants' processor settings not checked: %s", exc)
+        return None
+    try:
+        active = [m for m in merchants.all_merchants(ctx) if m.is_active]
+        return processor_configs.not_ready(ctx, active)
+    except Exception as exc:
+        log.warning("merchants' processor settings not checked: %s", exc)
+        return None
+    finally:
+        ctx.db.close()
 
 
 def check_plugins(settings: Settings) -> None:
@@ -192,6 +267,7 @@ def _merchants_action(args, ctx) -> None:
     if args.action == "create":
         merchant, issued = merchants.create(ctx, args.name, args.email, args.processor)
         _print_issued(args, merchant, issued, f"created merchant {merchant.name}")
+        _warn_not_ready(ctx, merchant)
         return
     if args.action == "list":
         rows = [(m, merchants.keys_of(ctx, m)) for m in merchants.all_merchants(ctx)]
@@ -220,6 +296,7 @@ def _merchants_action(args, ctx) -> None:
         return
     merchant = merchants.find(ctx, args.merchant)
     if args.action == "set-processor":
+        _route(args, ctx, merchant)
         merchant = merchants.set_processor(ctx, merchant.id, args.processor)
         print(
             f"merchant {merchant.email} ({merchant.id}) now routes new payments to "
@@ -263,12 +340,77 @@ def _merchants_action(args, ctx) -> None:
         print(f"api key:   {merchant.api_key}")
 
 
+def _assignments(pairs, from_env) -> dict[str, str]:
+    """``--set NAME=VALUE`` and ``--set-from-env NAME=ENVVAR`` as one ``{name: value}``."""
+    from .config import environment_value
+    from .errors import PROCESSOR_SETTING_ENV_MISSING, BadRequest
+
+    values = dict(pairs or ())
+    for name, variable in from_env or ():
+        value = environment_value(variable)
+        if value is None:
+            raise BadRequest(
+                PROCESSOR_SETTING_ENV_MISSING.format(variable=variable, name=name), field=name
+            )
+        values[name] = value
+    return values
+
+
+def _route(args, ctx, merchant) -> None:
+    """Before ``set-processor``: set the values given, then refuse a processor that still lacks
+    required settings for the merchant (or whose settings do not decrypt)."""
+    from .errors import PROCESSOR_SETTING_REQUIRED, BadRequest
+    from .services import processor_configs
+
+    ctx.plugins.processor(args.processor)  # unknown (or failed to load): refused first
+    values = _assignments(args.set, args.set_from_env)
+    if values:
+        processor_configs.set_values(ctx, merchant.id, args.processor, values, actor="cli")
+    described = processor_configs.describe(ctx, merchant.id, args.processor)
+    if described.error:
+        raise BadRequest(described.error)
+    if described.missing:
+        raise BadRequest(
+            PROCESSOR_SETTING_REQUIRED.format(
+                processor=args.processor,
+                merchant=merchant.email,
+                names=", ".join(described.missing),
+            )
+            + " (give them with --set NAME=VALUE or --set-from-env NAME=ENVVAR)"
+        )
+
+
+def _warn_not_ready(ctx, merchant) -> None:
+    from .services import processor_configs
+
+    described = processor_configs.describe(ctx, merchant.id, merchant.processor)
+    if described.missing:
+        print(
+            f"warning: processor {merchant.processor} needs settings before payments can be "
+            f"created: paygate processors configure {merchant.email} {merchant.processor} "
+            + " ".join(f"{name}=..." for name in described.missing),
+            file=sys.stderr,
+        )
+
+
+def _lookup_context(settings: Settings):
+    """A context for commands that only look plugins up: a broken plugin is left out (its
+    processors are unknown), never fatal, so ``merchants list`` works whatever is installed."""
+    from .plugins import load_plugins
+    from .wiring import build_context
+
+    plugins = load_plugins(settings, tolerant=True)
+    for failure in plugins.failures:
+        log.debug("plugin %s left out: %s", failure.name, failure.error)
+    return build_context(settings, role="cli", plugins=plugins)
+
+
 def cmd_merchants(args, settings: Settings) -> int:
     from .errors import PaygateError
-    from .wiring import build_context, prepare_database
+    from .wiring import prepare_database
 
     prepare_database(settings)
-    ctx = build_context(settings, role="cli")
+    ctx = _lookup_context(settings)
     try:
         _merchants_action(args, ctx)
     except PaygateError as exc:
@@ -279,11 +421,136 @@ def cmd_merchants(args, settings: Settings) -> int:
     return 0
 
 
+def _print_described(described, *, current: bool = False) -> None:
+    marker = "  (the merchant's processor)" if current else ""
+    print(f"{described.processor}{marker}")
+    if described.error:
+        print(f"    error:   {described.error}")
+    for state in described.settings:
+        if state.secret:
+            shown = "set (secret)" if state.is_set else "not set (secret)"
+        else:
+            shown = state.value if state.is_set else "not set"
+        need = "required" if state.required else "optional"
+        print(f"    {state.name} = {shown}  [{need}]")
+    if not described.settings:
+        print("    (declares no settings)")
+    for name in described.undeclared:
+        print(f"    {name}: stored, but no longer declared by the processor")
+    if described.missing:
+        print(f"    missing: {', '.join(described.missing)}")
+    if described.updated_at:
+        print(
+            f"    updated {_moment(described.updated_at)} by {described.updated_by} "
+            f"(sealed under key {described.key_id})"
+        )
+
+
+def _processors_action(args, ctx) -> int:
+    from .services import merchants, processor_configs
+
+    if args.action == "reseal":
+        report = processor_configs.reseal(ctx)
+        first = processor_configs.keyring(ctx)[0][0]
+        print(
+            f"resealed {report.resealed} processor configuration(s) under key {first}; "
+            f"{report.current} already were; {len(report.unreadable)} unreadable"
+        )
+        for merchant_id, processor, key_id in report.unreadable:
+            print(
+                f"unreadable: merchant {merchant_id} processor {processor} (sealed under key "
+                f"{key_id}, not in PAYGATE_ENCRYPTION_KEYS): add that key back and reseal, or "
+                f"clear and configure again",
+                file=sys.stderr,
+            )
+        return 1 if report.unreadable else 0
+    merchant = merchants.find(ctx, args.merchant)
+    if args.action == "configure":
+        values = _assignments(args.values, args.set_from_env)
+        described = processor_configs.set_values(
+            ctx, merchant.id, args.processor, values, actor="cli", unset=args.unset or ()
+        )
+        print(
+            f"settings of {args.processor} for {merchant.email} saved (running processes use "
+            f"them within {processor_configs.CACHE_SECONDS:g} s)"
+        )
+        _print_described(described, current=args.processor == merchant.processor)
+    elif args.action == "clear":
+        removed = processor_configs.clear(ctx, merchant.id, args.processor, actor="cli")
+        print(
+            f"settings of {args.processor} for {merchant.email} "
+            + ("removed" if removed else "were not set")
+        )
+    else:
+        names = [args.processor] if args.processor else [merchant.processor]
+        if not args.processor:
+            names += [
+                d.processor
+                for d in processor_configs.described_for(ctx, merchant.id)
+                if d.processor != merchant.processor
+            ]
+        described = [processor_configs.describe(ctx, merchant.id, name) for name in names]
+        if args.json:
+            print(json.dumps([d.as_dict() for d in described], indent=2))
+        else:
+            print(f"merchant {merchant.email} ({merchant.id}) routes to {merchant.processor}")
+            for d in described:
+                _print_described(d, current=d.processor == merchant.processor)
+    return 0
+
+
+def cmd_processors(args, settings: Settings) -> int:
+    from .errors import PaygateError
+    from .wiring import prepare_database
+
+    prepare_database(settings)
+    ctx = _lookup_context(settings)
+    try:
+        return _processors_action(args, ctx)
+    except PaygateError as exc:
+        print(f"paygate: {exc.description}", file=sys.stderr)
+        return 1
+    finally:
+        ctx.db.close()
+
+
+def assignment(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` -> (name, value) (argparse type; the value may be empty or hold ``=``)."""
+    from .errors import PROCESSOR_SETTING_ASSIGNMENT
+
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(PROCESSOR_SETTING_ASSIGNMENT.format(text=text))
+    return name.strip(), value
+
+
 def cmd_up(args, settings: Settings) -> int:
     from .supervisor import run_up
 
     return run_up(
         settings, state_dir=args.state_dir, with_worker=not args.no_worker, host=args.host
+    )
+
+
+def _setting_arguments(parser: argparse.ArgumentParser, values: str) -> None:
+    if values == "values":
+        parser.add_argument(
+            "values", nargs="*", type=assignment, metavar="NAME=VALUE", help="values to set"
+        )
+    else:
+        parser.add_argument(
+            "--set",
+            action="append",
+            type=assignment,
+            metavar="NAME=VALUE",
+            help="set a setting of the processor for this merchant first (repeatable)",
+        )
+    parser.add_argument(
+        "--set-from-env",
+        action="append",
+        type=assignment,
+        metavar="NAME=ENVVAR",
+        help="set NAME from environment variable ENVVAR (keeps secrets out of shell history)",
     )
 
 
@@ -395,7 +662,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     route.add_argument("merchant", help="merchant id or email")
     route.add_argument("processor", help="a processor name (see `paygate plugins`)")
+    _setting_arguments(route, "--set")
     merchants.set_defaults(func=cmd_merchants)
+
+    processors = sub.add_parser(
+        "processors",
+        help="per-merchant processor settings: configure, show, clear, reseal",
+        description="Per-merchant processor settings (docs/operations.md, Processor settings). "
+        "Values are sealed at rest; secrets are never shown. Exit status: 0 done, 1 refused "
+        "(the reason on stderr), 2 usage.",
+    )
+    p_actions = processors.add_subparsers(dest="action", required=True)
+    configure = p_actions.add_parser(
+        "configure",
+        help="set (NAME=VALUE) or remove (--unset NAME) settings of a merchant's processor",
+        description="Set some settings of PROCESSOR for MERCHANT; the others stay. Checked "
+        "against the processor's declaration (unknown names, its validation, required ones). "
+        "A secret is better given with --set-from-env NAME=ENVVAR (out of shell history).",
+    )
+    configure.add_argument("merchant", help="merchant id or email")
+    configure.add_argument("processor", help="a processor name (see `paygate plugins`)")
+    _setting_arguments(configure, "values")
+    configure.add_argument("--unset", action="append", metavar="NAME", help="remove a value")
+    show = p_actions.add_parser(
+        "show",
+        help="show a merchant's processor settings (secrets as set/unset only)",
+        description="The merchant's settings for PROCESSOR (default: its processor, and every "
+        "other processor it has settings for). Secret values are never shown.",
+    )
+    show.add_argument("merchant", help="merchant id or email")
+    show.add_argument("processor", nargs="?", help="a processor name")
+    show.add_argument("--json", action="store_true")
+    clear = p_actions.add_parser(
+        "clear", help="remove every setting of a merchant for a processor (even unreadable ones)"
+    )
+    clear.add_argument("merchant", help="merchant id or email")
+    clear.add_argument("processor", help="a processor name")
+    p_actions.add_parser(
+        "reseal",
+        help="re-seal every stored configuration under the first PAYGATE_ENCRYPTION_KEYS key",
+        description="Key rotation: put the new key first in PAYGATE_ENCRYPTION_KEYS (keep the "
+        "old one after it), run this, then drop the old key. Exit 1 if some configuration "
+        "opens with no configured key (each is named).",
+    )
+    processors.set_defaults(func=cmd_processors)
     return parser
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -23,6 +24,8 @@ MIN_SECRET_KEY_BYTES = 32
 # opened from disk. Production's default is none: only the checkout's own origin ('self').
 DEVELOPMENT_FRAME_ANCESTORS = ("*", "file:")
 STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
+# The id of the processor-settings key derived from the master key (PAYGATE_ENCRYPTION_KEYS).
+MASTER_KEY_ID = "master"
 
 
 # -- parsers: each turns the variable's text into the setting's value ---------------------------
@@ -114,9 +117,50 @@ def _networks(name: str, raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IP
         raise ValueError(f"{name} must list IP addresses or CIDR ranges: {exc}") from None
 
 
-def setting(variable: str, parse: Callable[[str, str], Any], default: Any) -> Any:
-    """A Settings field read from ``variable`` by ``parse``; its default is stated here only."""
-    return field(default=default, metadata={"env": variable, "parse": parse})
+def _encryption_keys(name: str, raw: str) -> tuple[tuple[str, bytes | None], ...]:
+    """``id:base64url(32 bytes)`` entries, comma-separated; the first seals, all open. The bare
+    id ``master`` stands for the key derived from the master key (the default without this
+    variable), so a move away from it can keep opening what it sealed until ``reseal``."""
+    import base64
+    import binascii
+
+    keys: list[tuple[str, bytes | None]] = []
+    for part in _list(name, raw):
+        key_id, sep, encoded = part.partition(":")
+        key_id = key_id.strip()
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", key_id):
+            raise ValueError(f"{name}: key ids are 1 to 32 letters, digits, '_', '.' or '-'")
+        if key_id == MASTER_KEY_ID and not sep:
+            keys.append((key_id, None))
+            continue
+        try:
+            key = base64.urlsafe_b64decode(encoded.strip() + "=" * (-len(encoded.strip()) % 4))
+        except (binascii.Error, ValueError):
+            key = b""
+        if not sep or len(key) != 32:
+            raise ValueError(
+                f"{name}: key {key_id!r} must be id:base64url(32 random bytes), e.g. "
+                f"{key_id}:" + "$(python -c 'import base64,os; "
+                "print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
+            )
+        if any(existing == key_id for existing, _ in keys):
+            raise ValueError(f"{name}: key id {key_id!r} appears twice")
+        keys.append((key_id, key))
+    return tuple(keys)
+
+
+def environment_value(variable: str) -> str | None:
+    """One variable of the process environment, as it is (``paygate merchants set-processor
+    --set-from-env``: a secret handed to a command without entering the shell history)."""
+    return os.environ.get(variable)
+
+
+def setting(
+    variable: str, parse: Callable[[str, str], Any], default: Any, *, secret: bool = False
+) -> Any:
+    """A Settings field read from ``variable`` by ``parse``; its default is stated here only.
+    A ``secret`` one stays out of ``repr(settings)``."""
+    return field(default=default, repr=not secret, metadata={"env": variable, "parse": parse})
 
 
 # The web processes: their app factory (module:function) and the Settings field of their port.
@@ -209,6 +253,11 @@ class Settings:
     )
     max_body_bytes: int = setting("PAYGATE_MAX_BODY_BYTES", _int, 64 * 1024)
     secret_key: str = setting("PAYGATE_SECRET_KEY", _str, "")
+    # Keys sealing per-merchant processor settings (docs/security.md): the first seals, every
+    # one opens. Empty: one key derived from the master key, id "master".
+    encryption_keys: tuple[tuple[str, bytes | None], ...] = setting(
+        "PAYGATE_ENCRYPTION_KEYS", _encryption_keys, (), secret=True
+    )
     # A dashboard session unused for this long ends (the 12-hour absolute limit stays).
     session_idle_minutes: int = setting("PAYGATE_SESSION_IDLE_MINUTES", _int, 30)
     # The built-in refund_window policy: refunds only within this many days (0: off).

@@ -131,6 +131,25 @@ WEBHOOK_SECRET_UNREADABLE = (
     "altered); regenerate it"
 )
 RATE_LIMITED_MESSAGE = "Too many requests. Try again in {seconds} seconds."
+# Per-merchant processor settings (issue 16; docs/operations.md, "Processor settings").
+PROCESSOR_SETTING_UNKNOWN = "Processor '{processor}' has no setting '{name}' (it has: {known})"
+PROCESSOR_SETTING_REQUIRED = (
+    "Processor '{processor}' needs these settings for merchant {merchant}: {names}"
+)
+PROCESSOR_SETTING_INVALID = "Setting '{name}' of processor '{processor}': {problem}"
+PROCESSOR_SETTING_NOT_TEXT = "must be text of at most {max_length} characters, without NUL"
+PROCESSOR_SETTING_ASSIGNMENT = "Expected NAME=VALUE, got {text!r}"
+PROCESSOR_SETTING_ENV_MISSING = "Environment variable {variable} (for setting {name}) is not set"
+PROCESSOR_NOT_CONFIGURED = (
+    "Payments cannot be created: this merchant's processor '{processor}' is missing required "
+    "settings ({names}); set them in the dashboard's Processor page or with `paygate "
+    "processors configure`"
+)
+PROCESSOR_CONFIG_UNREADABLE = (
+    "The settings of processor '{processor}' for this merchant cannot be decrypted (sealed "
+    "under key '{key_id}', which PAYGATE_ENCRYPTION_KEYS does not hold or which does not open "
+    "them): the operation is refused"
+)
 
 # Processor API v2 (issue 16): capabilities, tokenization, buyer actions, callbacks.
 PROCESSOR_CURRENCY_NOT_SUPPORTED = "Currency {currency} is not supported by processor '{processor}'"
@@ -283,6 +302,30 @@ class SecretUnreadable(PaygateError):
 
     def __init__(self, description: str = WEBHOOK_SECRET_UNREADABLE):
         super().__init__(description)
+
+
+class ProcessorNotConfigured(PaygateError):
+    """The merchant's processor lacks required settings: what needs it is refused (400)."""
+
+    def __init__(self, processor: str, missing: list[str]):
+        super().__init__(
+            PROCESSOR_NOT_CONFIGURED.format(processor=processor, names=", ".join(missing))
+        )
+        self.processor = processor
+        self.missing = tuple(missing)
+
+
+class ProcessorConfigUnreadable(PaygateError):
+    """Stored processor settings do not open with any configured key (wrong or missing key,
+    altered, or moved to another merchant or processor). Never used as is: refused (500)."""
+
+    code = "SERVER_ERROR"
+    status = 500
+
+    def __init__(self, processor: str, key_id: str):
+        super().__init__(PROCESSOR_CONFIG_UNREADABLE.format(processor=processor, key_id=key_id))
+        self.processor = processor
+        self.key_id = key_id
 
 
 class UnknownProcessor(PaygateError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ import pluggy
 from . import hookspecs
 from .config import Settings
 from .errors import PluginError, UnknownNotifier, UnknownProcessor
-from .types import Notifier, Payment, Processor, RefundDenied, RefundRequest
+from .types import Notifier, Payment, Processor, ProcessorSetting, RefundDenied, RefundRequest
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,45 @@ REQUIRED = {
     "charge capture refund sync".split(),
     "notifier": ["name", "deliver"],
 }
+# A per-merchant setting's name (``Processor.settings``): what ``NAME=VALUE`` and forms use.
+SETTING_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def declared_settings(processor: Any) -> tuple[ProcessorSetting, ...]:
+    """The per-merchant settings ``processor`` declares: its ``settings`` when that is a list
+    or tuple (a version 1 processor may keep something else under that name, such as the
+    gateway's ``Settings``: not a declaration, so none)."""
+    settings = getattr(processor, "settings", None)
+    return tuple(settings) if isinstance(settings, (list, tuple)) else ()
+
+
+def settings_problem(processor: Any) -> str | None:
+    """Why a processor's ``settings`` declaration is not well formed, or None: a list or
+    tuple of ``ProcessorSetting`` with unique names matching ``[a-z][a-z0-9_]*``."""
+    seen: set[str] = set()
+    for item in declared_settings(processor):
+        if not isinstance(item, ProcessorSetting):
+            return f"settings must hold ProcessorSetting objects, got {item!r}"
+        if not isinstance(item.name, str) or not SETTING_NAME.fullmatch(item.name):
+            return f"setting name {item.name!r} must match [a-z][a-z0-9_]*"
+        if item.name in seen:
+            return f"setting {item.name!r} is declared twice"
+        if item.validate is not None and not callable(item.validate):
+            return f"setting {item.name!r}: validate must be a function or None"
+        seen.add(item.name)
+    return None
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin that could not be loaded or registered (``load_plugins(tolerant=True)``)."""
+
+    name: str
+    error: str
+    stage: str = "load"  # "load" (import, hook names) or "register" (a registration hook)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"name": self.name, "error": self.error}
 
 
 @dataclass(frozen=True)
@@ -90,6 +130,9 @@ class Plugins:
     sources: dict[str, str] = field(default_factory=dict)  # plugin name -> "dist version"
     disabled_plugins: list[str] = field(default_factory=list)
     disabled_entries: list[str] = field(default_factory=list)  # processors/notifiers kept out
+    # Plugins left out because they failed (only when loaded with ``tolerant=True``).
+    failures: list[PluginFailure] = field(default_factory=list)
+    tolerant: bool = False
     _owner: dict[str, str] = field(default_factory=dict)  # "processor:test" -> plugin name
 
     # -- typed call sites: the only code that calls pm.hook.* ---------------------------------
@@ -129,6 +172,7 @@ class Plugins:
         self.notifiers.clear()
         self._owner.clear()
         self.disabled_entries.clear()
+        self.failures[:] = [f for f in self.failures if f.stage != "register"]
         for hook_name, registry, kind in (
             ("paygate_register_processors", self.processors, "processor"),
             ("paygate_register_notifiers", self.notifiers, "notifier"),
@@ -143,9 +187,17 @@ class Plugins:
                     impl.function(*[kwargs[arg] for arg in impl.argnames])
                 except Exception as exc:
                     kind_of = "" if isinstance(exc, PluginError) else f"{type(exc).__name__}: "
-                    raise PluginError(
+                    error = PluginError(
                         f"plugin {plugin_name!r} failed in {hook_name}: {kind_of}{exc}"
-                    ) from exc
+                    )
+                    if not self.tolerant:
+                        raise error from exc
+                    # Left out whole: nothing it registered before failing stays.
+                    for key in [k for k, owner in self._owner.items() if owner == plugin_name]:
+                        if key.startswith(f"{kind}:"):
+                            registry.pop(key.split(":", 1)[1], None)
+                            del self._owner[key]
+                    self.failures.append(PluginFailure(plugin_name, str(error), "register"))
         for name in self.settings.disable_plugins:
             for kind, registry in (("processor", self.processors), ("notifier", self.notifiers)):
                 if registry.pop(name, None) is not None:
@@ -174,6 +226,12 @@ class Plugins:
                     raise PluginError(
                         f"plugin {plugin_name!r} registered processor {name!r} whose methods "
                         f"are not a non-empty set of names: {methods!r}"
+                    )
+                problem = settings_problem(obj)
+                if problem:
+                    raise PluginError(
+                        f"plugin {plugin_name!r} registered processor {name!r} whose {problem} "
+                        "(see docs/plugins.md, Per-merchant settings)"
                     )
             key = f"{kind}:{name}"
             if name in registry:
@@ -227,6 +285,15 @@ class Plugins:
                     "supports_partial_refund": bool(processor.supports_partial_refund),
                     "supports_manual_capture": bool(processor.supports_manual_capture),
                     "default": name == DEFAULT_PROCESSOR,
+                    "settings": [
+                        {
+                            "name": setting.name,
+                            "required": bool(setting.required),
+                            "secret": bool(setting.secret),
+                            "description": setting.description,
+                        }
+                        for setting in declared_settings(processor)
+                    ],
                 }
                 for name, processor in sorted(self.processors.items())
             ],
@@ -239,6 +306,7 @@ class Plugins:
                 for name in sorted(self.notifiers)
             ],
             "disabled": self.disabled,
+            "failed": [failure.as_dict() for failure in self.failures],
         }
 
 
@@ -283,13 +351,20 @@ def _load_entry_points(plugins: Plugins, disabled: set[str]) -> set[str]:
         claimed[ep.name] = dist
         origin = f"from distribution {dist!r} {version} "
         try:
-            module = ep.load()
-        except Exception as exc:
-            raise PluginError(
-                f"plugin {ep.name!r} {origin}failed to load: {exc.__class__.__name__}: {exc}. "
-                f"Fix or uninstall it, or start without it: PAYGATE_DISABLE_PLUGINS={ep.name}"
-            ) from exc
-        _register(plugins.pm, module, ep.name, origin)
+            try:
+                module = ep.load()
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {ep.name!r} {origin}failed to load: {exc.__class__.__name__}: "
+                    f"{exc}. Fix or uninstall it, or start without it: "
+                    f"PAYGATE_DISABLE_PLUGINS={ep.name}"
+                ) from exc
+            _register(plugins.pm, module, ep.name, origin)
+        except PluginError as exc:
+            if not plugins.tolerant:
+                raise
+            plugins.failures.append(PluginFailure(ep.name, str(exc)))
+            continue
         plugins.sources[ep.name] = f"{dist} {version}"
     return seen
 
@@ -300,16 +375,19 @@ def load_plugins(
     defaults: Iterable[str] = DEFAULT_PLUGINS,
     entry_points: bool = True,
     extra: Iterable[object] = (),
+    tolerant: bool = False,
 ) -> Plugins:
     """Build the plugin manager: built-ins, then installed distributions, then ``extra``.
 
     A plugin that fails to import, a hook implementation whose name or arguments match no hook
     spec (a typo), a registration hook that raises, and two processors or notifiers with one
-    name all raise :class:`PluginError` naming the plugin.
+    name all raise :class:`PluginError` naming the plugin. With ``tolerant`` (``paygate
+    plugins``, the commands that only need the registries to look things up) such a plugin is
+    left out and recorded in ``Plugins.failures`` instead; serving processes never use it.
     """
     pm = new_plugin_manager()
     disabled = set(settings.disable_plugins)
-    plugins = Plugins(pm=pm, settings=settings)
+    plugins = Plugins(pm=pm, settings=settings, tolerant=tolerant)
     known: set[str] = set()  # every name PAYGATE_DISABLE_PLUGINS could have meant
     for dotted in defaults:
         known |= {dotted, dotted.rsplit(".", 1)[-1]}
@@ -317,19 +395,33 @@ def load_plugins(
             plugins.disabled_plugins.append(dotted)
             continue
         try:
-            module = importlib.import_module(dotted)
-        except Exception as exc:
-            raise PluginError(f"built-in plugin {dotted!r} failed to import: {exc}") from exc
-        _register(pm, module, dotted, "")
+            try:
+                module = importlib.import_module(dotted)
+            except Exception as exc:
+                raise PluginError(f"built-in plugin {dotted!r} failed to import: {exc}") from exc
+            _register(pm, module, dotted, "")
+        except PluginError as exc:
+            if not tolerant:
+                raise
+            plugins.failures.append(PluginFailure(dotted, str(exc)))
+            continue
         plugins.sources[dotted] = f"paygate {_own_version()}"
     if entry_points:
         known |= _load_entry_points(plugins, disabled)
     for obj in extra:
         _register(pm, obj, getattr(obj, "__name__", None) or type(obj).__name__, "")
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise PluginError(f"unknown hook implementation: {exc}") from exc
+    while True:
+        try:
+            pm.check_pending()
+            break
+        except pluggy.PluginValidationError as exc:
+            error = PluginError(f"unknown hook implementation: {exc}")
+            if not tolerant:
+                raise error from exc
+            name = pm.get_name(exc.plugin) or repr(exc.plugin)
+            pm.unregister(exc.plugin)
+            plugins.sources.pop(name, None)
+            plugins.failures.append(PluginFailure(name, str(error)))
     plugins.reload_registries()
     known |= {entry.split(":", 1)[1] for entry in plugins.disabled_entries}
     unmatched = disabled - known

@@ -19,7 +19,7 @@ from .db.merchants import active_on_processor, by_id, seed_test_merchant
 from .db.migrate import migrate
 from .errors import ServiceUnavailable
 from .jobs.queue import Queue, build_queue
-from .plugins import load_plugins
+from .plugins import Plugins, load_plugins
 from .services import Context, merchants, webhook_secrets
 
 log = logging.getLogger("paygate")
@@ -124,10 +124,15 @@ def _with_record(settings: Settings, work: Callable[[Context], T]) -> T:
 
 
 def build_context(
-    settings: Settings | None = None, *, role: str = "api", queue: Queue | None = None
+    settings: Settings | None = None,
+    *,
+    role: str = "api",
+    queue: Queue | None = None,
+    plugins: Plugins | None = None,
 ) -> Context:
     """The services context of one process (``role`` names its pool). ``settings`` default to
-    the environment's; ``queue`` to a new one built from them, bound to the returned context."""
+    the environment's; ``queue`` to a new one built from them, bound to the returned context;
+    ``plugins`` to ``load_plugins(settings)`` (strict: a broken plugin stops the process)."""
     settings = settings or Settings.from_env()
     require_safe_settings(settings)
     queue = queue or build_queue(settings)
@@ -140,7 +145,7 @@ def build_context(
     ctx = Context(
         settings=settings,
         db=db,
-        plugins=load_plugins(settings),
+        plugins=plugins if plugins is not None else load_plugins(settings),
         dispatcher=queue.dispatcher,
     )
     queue.bind(ctx)

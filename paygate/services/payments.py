@@ -47,7 +47,17 @@ from ..types import (
     PaymentStatus,
     TokenizeRequest,
 )
-from . import Context, ids, limits, processing, processors, refunds, validation, views
+from . import (
+    Context,
+    ids,
+    limits,
+    processing,
+    processor_configs,
+    processors,
+    refunds,
+    validation,
+    views,
+)
 from .idempotency import Token, token_params
 from .lookup import found, lookup
 
@@ -105,6 +115,8 @@ def create(
             raise BadRequest(PAYMENT_METHOD_NOT_SUPPORTED.format(method=chosen), field="method")
         check_capabilities(processor, order.amount, order.currency)
         details = validation.payment_request(body)
+        # Its required settings are set and open (400/500 here, not in the worker).
+        processor_configs.check_ready(ctx, merchant.id, processor_name)
         # A buyer may not start a second attempt while the first is still pending: the unique
         # index on pending checkout payments refuses it in the insert below (after the
         # request's own validation, so a typo still gets its message; concurrent requests

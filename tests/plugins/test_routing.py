@@ -246,6 +246,7 @@ def test_plugins_endpoint_lists_plugins_processors_and_the_merchants_routing(ctx
         "supports_partial_refund": True,
         "supports_manual_capture": False,
         "default": True,
+        "settings": [],
     }
     assert {
         "name": "webhook",

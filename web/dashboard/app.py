@@ -14,7 +14,7 @@ import falcon
 from paygate.errors import NotFound, PaygateError
 from paygate.services import Context
 
-from . import home, render, signin, transactions, webhooks
+from . import home, processor, render, signin, transactions, webhooks
 from .base import StaticFiles
 from .security import FormRefused, SessionMiddleware
 
@@ -37,6 +37,7 @@ ROUTES = [
     ("/dashboard/webhooks", webhooks.Webhooks),
     ("/dashboard/webhooks/{log_id}", webhooks.Delivery),
     ("/dashboard/webhooks/{log_id}/retry", webhooks.Retry),
+    ("/dashboard/processor", processor.Processor),
 ]
 
 
