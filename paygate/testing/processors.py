@@ -98,6 +98,29 @@ def check_next_action(result: ChargeResult, operation: str) -> None:
     )
 
 
+NETWORK_PREFIXES = {"visa": "4", "mastercard": "51", "rupay": "60", "amex": "37"}
+
+
+def luhn_valid(number: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(number)):
+        digit = int(ch) * (2 if i % 2 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return total % 10 == 0
+
+
+def card_number(network: str, last4: str) -> str:
+    """A Luhn-valid 16-digit test card number of ``network`` ending in ``last4`` (what the
+    kit's payments record): ``4000 0000 000X 1111`` for a visa ending in 1111."""
+    prefix = NETWORK_PREFIXES.get(network, "4")
+    head = prefix + "0" * (11 - len(prefix))
+    for digit in "0123456789":
+        number = f"{head}{digit}{last4}"
+        if luhn_valid(number):
+            return number
+    raise ValueError(f"no card number ends in {last4!r}")  # unreachable: one digit fits
+
+
 def _digits(text: str) -> str:
     return re.sub(r"\D", "", text)
 
@@ -135,14 +158,16 @@ class ProcessorContract:
     def method_details(self, processor: Processor, payment: Payment) -> MethodDetails:
         """What the buyer typed for ``payment`` (given to ``tokenize``): a test card or VPA."""
         if payment.method == "card":
+            network = payment.card_network or "visa"
+            last4 = payment.card_last4 or "1111"
             card = CardDetails(
-                number="4111111111111111",
+                number=card_number(network, last4),
                 expiry_month=12,
                 expiry_year=datetime.now(UTC).year + 3,
                 cvv="123",
                 holder_name="Asha Buyer",
-                network="visa",
-                last4="1111",
+                network=network,
+                last4=last4,
             )
             return MethodDetails(method="card", card=card)
         return MethodDetails(method=payment.method, vpa=payment.vpa or "user@paytm")
