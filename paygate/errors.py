@@ -159,6 +159,9 @@ PROCESSOR_AMOUNT_TOO_SMALL = (
 PROCESSOR_AMOUNT_TOO_LARGE = (
     "Amount {amount} is above the maximum of {maximum} for processor '{processor}'"
 )
+PROCESSOR_NOT_FOUND = "Processor '{name}' not found"
+PROCESSOR_TAKES_NO_CALLBACKS = "Processor '{name}' does not take callbacks"
+CALLBACK_NOT_VERIFIED = "Callback could not be verified"
 TOKENIZE_REFUSED = "The payment method was refused by the processor"
 PROCESSOR_UNAVAILABLE = (
     "The payment processor could not be reached, nothing was created; retry later"

@@ -8,7 +8,16 @@ import falcon
 from ..services import Context
 from . import errors
 from .middleware import AuthMiddleware, CORSMiddleware, RequestIdMiddleware, TransportSecurity
-from .resources import openapi, orders, payments, plugins, refunds, system, webhooks
+from .resources import (
+    openapi,
+    orders,
+    payments,
+    plugins,
+    processors,
+    refunds,
+    system,
+    webhooks,
+)
 
 ROUTES = [
     ("/health", system.Health),
@@ -30,6 +39,7 @@ ROUTES = [
     ("/api/v1/webhooks/test", webhooks.WebhookTest),
     ("/api/v1/webhooks/{webhook_id}/retry", webhooks.WebhookRetry),
     ("/api/v1/plugins", plugins.Plugins),
+    ("/api/v1/processors/{name}/callbacks", processors.Callbacks),
 ]
 
 # Test helpers of the contract (the test merchant's key, job counters): development only. In

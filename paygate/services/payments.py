@@ -351,7 +351,7 @@ def process(ctx: Context, payment_id: str) -> str:
                 action.url if action is not None else None,
             )
         return "deferred"
-    return _settle(ctx, payment, result)
+    return settle(ctx, payment, result)
 
 
 def buyer_returned(ctx: Context, payment_id: str) -> Payment:
@@ -365,7 +365,10 @@ def buyer_returned(ctx: Context, payment_id: str) -> Payment:
     return payment_from_row(row)
 
 
-def _settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
+def settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
+    """Record a final outcome of a pending payment with its event, in one guarded statement:
+    the worker's sync and a verified processor callback both come here. ``skipped`` when the
+    payment was no longer pending (a final outcome never flips)."""
     success = result.outcome == Outcome.SUCCESS
     now = datetime.now(UTC)
     settled = replace(

@@ -218,10 +218,12 @@ def process(ctx: Context, refund_id: str) -> str:
         with ctx.db.connection() as conn:
             repo.defer(conn, refund_id, processing.wait_after(result, attempt), result.reference)
         return "deferred"
-    return _finish(ctx, refund, result)
+    return finish(ctx, refund, result)
 
 
-def _finish(ctx: Context, refund: Refund, result: RefundResult) -> str:
+def finish(ctx: Context, refund: Refund, result: RefundResult) -> str:
+    """Record a final outcome of a pending refund with its event (guarded: ``skipped`` when it
+    was no longer pending). The worker and a verified processor callback both come here."""
     now = datetime.now(UTC)
     if result.outcome == Outcome.SUCCESS:
         done = replace(refund, status=RefundStatus.PROCESSED, processed_at=now, updated_at=now)

@@ -14,7 +14,9 @@ from paygate.errors import (
     NotFound,
     PaygateError,
 )
-from paygate.services import dashboard, idempotency, payments, refunds, views
+from paygate.services import callbacks, dashboard, idempotency, payments, refunds, views
+from paygate.services.callbacks import ProcessorCallback
+from paygate.services.dashboard import Moment
 from paygate.types import Listing
 
 from ..formatting import money
@@ -95,6 +97,27 @@ class Transactions(Page):
         )
 
 
+def callback_moment(callback: ProcessorCallback) -> Moment:
+    """A processor callback as a line of the payment's timeline."""
+    about = f"refund {callback.refund_id}" if callback.refund_id else "payment"
+    if callback.verified:
+        effect = "applied" if callback.applied else "no change"
+        title = f"Processor callback ({about}): {callback.outcome}, {effect}"
+    else:
+        title = f"Processor callback ({about}) refused"
+    detail = " · ".join(
+        part
+        for part in (
+            callback.processor,
+            f"event {callback.event_id}" if callback.event_id else "",
+            callback.error_code or "",
+            f"reference {callback.reference}" if callback.reference else "",
+        )
+        if part
+    )
+    return Moment(callback.received_at, "callback", title, detail)
+
+
 class Transaction(Page):
     """One payment: details, timeline, refunds, deliveries; capture and refund forms."""
 
@@ -103,6 +126,10 @@ class Transaction(Page):
     def show(self, req, resp, payment_id: str, *, status: int = 200, **errors: Any) -> None:
         merchant = self.merchant(req)
         detail = dashboard.payment_detail(self.ctx, merchant, payment_id)
+        received = callbacks.for_payment(self.ctx, detail.payment.id)
+        timeline = sorted(
+            [*detail.timeline, *(callback_moment(c) for c in received)], key=lambda m: m.at
+        )
         values = {"capture_error": None, "refund_error": None, "refund_form": None}
         values.update(errors)
         self.render(
@@ -112,6 +139,7 @@ class Transaction(Page):
             status=status,
             active="transactions",
             detail=detail,
+            timeline=timeline,
             p=detail.payment,
             webhook_url_set=bool(merchant.webhook_url),
             refund_key="dash_" + secrets.token_urlsafe(18),
