@@ -59,6 +59,22 @@ PAYMENT_ALREADY_PENDING = (  # public checkout endpoint only
 DUPLICATE_PAYMENT_REFUND_REASON = "duplicate payment for a paid order"  # automatic refunds
 PAYMENT_METHOD_NOT_SUPPORTED = "Payment method {method} is not supported"
 CAPTURE_FAILED = "Capture failed at the processor"
+# Capture and release (issue 16).
+CAPTURE_BELOW_REFUNDED = "Capture amount is less than the amount already refunded"
+CAPTURE_IN_PROGRESS = (
+    "A capture or release of this payment is still pending at the processor; "
+    "read the payment again later"
+)
+PAYMENT_RELEASED = "Payment authorization was released"
+PAYMENT_NOT_RELEASABLE = "Payment not in releasable state"
+RELEASE_NOT_SUPPORTED = "Processor '{processor}' cannot release an authorization"
+RELEASE_FAILED_DESCRIPTION = "Release failed at the processor"
+CAPTURE_PENDING_NOTICE = (
+    "Capture sent; the processor has not confirmed it yet. Paygate asks again until it knows."
+)
+REFUND_WHILE_CAPTURE_PENDING = (
+    "A capture of this payment is still pending at the processor; refund after it is known"
+)
 CARD_REQUIRED = "card details are required for method card"
 CVV_INVALID = "cvv must be 3 or 4 digits"
 PARTIAL_REFUND_NOT_SUPPORTED = "Processor '{processor}' supports full refunds only"  # (beyond)

@@ -15,6 +15,7 @@ PAYMENT_PENDING = "payment.pending"
 PAYMENT_SUCCESS = "payment.success"
 PAYMENT_FAILED = "payment.failed"
 PAYMENT_CAPTURED = "payment.captured"
+PAYMENT_RELEASED = "payment.released"
 REFUND_CREATED = "refund.created"
 REFUND_PROCESSED = "refund.processed"
 REFUND_FAILED = "refund.failed"
@@ -26,7 +27,16 @@ CATALOGUE: tuple[tuple[str, str], ...] = (
     (PAYMENT_PENDING, "The payment is being processed."),
     (PAYMENT_SUCCESS, "The payment succeeded; fulfil the order."),
     (PAYMENT_FAILED, "The payment failed; error_code and error_description say why."),
-    (PAYMENT_CAPTURED, "A successful payment was captured."),
+    (
+        PAYMENT_CAPTURED,
+        "A successful payment was captured (amount_captured says how much; a capture whose "
+        "outcome was not known at once is sent when the processor confirms it).",
+    ),
+    (
+        PAYMENT_RELEASED,
+        "An uncaptured authorization was given back to the buyer (released_at is set); it "
+        "can no longer be captured or refunded.",
+    ),
     (REFUND_CREATED, "A refund was created (status pending)."),
     (REFUND_PROCESSED, "The refund reached the buyer (processed_at is set)."),
     (REFUND_FAILED, "The processor refused the refund; error_code and error_description say why."),

@@ -352,3 +352,23 @@ def test_amounts_in_rupees_become_paise():
     assert parse_rupees("0.01") == 1
     for bad in ("", "0", "-5", "1.234", "abc", "1e3", "NaN", "Infinity", "9" * 20):
         assert parse_rupees(bad) is None, bad
+
+
+def test_the_payment_page_shows_capture_release_and_reference(client, ctx, test_merchant):
+    from paygate.services import payments
+
+    payment = pay(ctx, test_merchant, 50000)
+    detail = f"/dashboard/transactions/{payment['id']}"
+    client.get(detail)
+    assert client.post(detail + "/capture", {"amount": "200.00"}).status_code == 303
+    page = client.get(detail).text
+    assert "Payment captured (" in page
+    assert "200.00" in by_test_id(page)["payment-captured"][0].text
+    assert by_test_id(page)["payment-processor-reference"][0].text == f"test_{payment['id']}"
+    assert "200.00 can still be refunded" in page
+    released = pay(ctx, test_merchant, 50000)
+    payments.release(ctx, test_merchant, released["id"], None)
+    page = client.get(f"/dashboard/transactions/{released['id']}").text
+    assert "payment-released" in by_test_id(page)
+    assert "The authorization was released" in page
+    assert 'data-test-id="capture-form"' not in page and 'data-test-id="refund-form"' not in page

@@ -32,6 +32,7 @@ ROUTES = [
     ("/api/v1/payments/{payment_id}", payments.Payment),
     ("/api/v1/payments/{payment_id}/public", payments.PaymentPublic),
     ("/api/v1/payments/{payment_id}/capture", payments.Capture),
+    ("/api/v1/payments/{payment_id}/release", payments.Release),
     ("/api/v1/payments/{payment_id}/refunds", refunds.PaymentRefunds),
     ("/api/v1/refunds/{refund_id}", refunds.Refund),
     ("/api/v1/webhooks", webhooks.Webhooks),

@@ -20,7 +20,8 @@ COLUMNS = (
     "id, order_id, merchant_id, amount, currency, method, status, processor, vpa, card_network, "
     "card_last4, captured, captured_at, amount_refunded, error_code, error_description, "
     "processor_reference, processor_attempts, charge_acknowledged, checkout, created_at, "
-    "updated_at, method_token, next_action_url"
+    "updated_at, method_token, next_action_url, amount_captured, capture_status, "
+    "capture_error_code, capture_error_description, released_at"
 )
 
 INSERT = f"""
@@ -202,20 +203,3 @@ def make_due(conn: psycopg.Connection, payment_id: str) -> dict | None:
               FROM payments WHERE id = %(id)s""",
         {"id": payment_id},
     ).fetchone()
-
-
-CAPTURE = f"""
-WITH captured AS (
-    UPDATE payments SET captured = TRUE, captured_at = now(), updated_at = %(updated_at)s
-     WHERE id = %(resource_id)s AND merchant_id = %(merchant_id)s AND status = 'success'
-       AND NOT captured
- RETURNING id
-), {events_cte(only_if="captured")}
-SELECT (SELECT count(*) FROM captured) AS captured,
-       coalesce((SELECT array_agg(id) FROM events), '{{}}') AS webhook_ids
-"""
-
-
-def capture(conn: psycopg.Connection, params: dict[str, Any]) -> tuple[bool, list]:
-    row = conn.execute(CAPTURE, params).fetchone()
-    return bool(row["captured"]), row["webhook_ids"]

@@ -29,7 +29,8 @@ WITH reserved AS (
     UPDATE payments
        SET amount_refunded = amount_refunded + %(amount)s, updated_at = %(created_at)s
      WHERE id = %(payment_id)s AND merchant_id = %(merchant_id)s AND status = 'success'
-       AND amount_refunded + %(amount)s <= amount
+       AND amount_refunded + %(amount)s <= coalesce(amount_captured, amount)
+       AND released_at IS NULL AND capture_status IS DISTINCT FROM 'pending'
  RETURNING id
 ), refund AS (
     INSERT INTO refunds (id, payment_id, merchant_id, amount, reason, created_at, updated_at,

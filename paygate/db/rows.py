@@ -22,7 +22,8 @@ from ..types import (
 _PAYMENT_FIELDS = (
     "id merchant_id order_id amount currency method processor vpa card_network card_last4 "
     "captured amount_refunded error_code error_description processor_reference created_at "
-    "updated_at captured_at checkout method_token"
+    "updated_at captured_at checkout method_token amount_captured capture_status "
+    "capture_error_code capture_error_description released_at"
 ).split()
 _MERCHANT_FIELDS = (
     "name email api_key webhook_url processor password_hash is_active "

@@ -1,4 +1,5 @@
-"""Due-work queries shared by every job kind (payments, refunds, webhook deliveries).
+"""Due-work queries shared by every job kind (payments, refunds, captures and releases,
+webhook deliveries).
 
 A job row is *due* when its status is ``pending``, its due time has passed and no worker holds a
 live lease on it. Dispatching marks ``enqueued_at`` so a row is re-dispatched at most once per
@@ -20,6 +21,7 @@ import psycopg
 DUE_COLUMN = {
     "payments": "next_check_at",
     "refunds": "next_check_at",
+    "payment_operations": "next_check_at",
     "webhook_logs": "next_retry_at",
 }
 
@@ -58,7 +60,7 @@ def database_now(conn: psycopg.Connection) -> datetime:
 
 
 # Job kinds whose rows a processor works on: claimed with a lease, deferred while pending.
-PROCESSOR_JOBS = ("payments", "refunds")
+PROCESSOR_JOBS = ("payments", "refunds", "payment_operations")
 
 
 def claim(

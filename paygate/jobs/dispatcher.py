@@ -80,6 +80,10 @@ class HueyDispatcher:
     def refund(self, refund_id: str) -> bool:
         return self._enqueue(self.tasks.process_refund, refund_id)
 
+    def payment_operation(self, payment_id: str) -> bool:
+        """A capture or release of ``payment_id`` whose outcome is not known yet."""
+        return self._enqueue(self.tasks.process_payment_operation, payment_id)
+
     def webhooks(self, log_ids: list) -> bool:
         """One Redis round trip for all of them (a create's two events, a sweep's hundreds)."""
         if not log_ids:

@@ -61,7 +61,10 @@ class Janitor:
                 total[table] += count
             if self._queue_suspect:  # an enqueue failed: Redis went away again
                 break
-        names = {"webhook_logs": "webhook deliveries"}
+        names = {
+            "webhook_logs": "webhook deliveries",
+            "payment_operations": "captures/releases",
+        }
         counts = ", ".join(f"{n} {names.get(table, table)}" for table, n in total.items())
         if any(total.values()):
             log.warning(
@@ -77,6 +80,9 @@ class Janitor:
         send = {
             "payments": lambda ids: all([self.dispatcher.payment(i) for i in ids]),
             "refunds": lambda ids: all([self.dispatcher.refund(i) for i in ids]),
+            "payment_operations": lambda ids: all(
+                [self.dispatcher.payment_operation(i) for i in ids]
+            ),
             "webhook_logs": self.dispatcher.webhooks,
         }
         for table, ids in work.items():

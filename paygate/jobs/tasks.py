@@ -10,7 +10,7 @@ from ..services import Context, payments, refunds, webhooks
 
 
 class Tasks:
-    """The three tasks, registered on ``huey``; each runs with the context ``context()`` gives.
+    """The tasks, registered on ``huey``; each runs with the context ``context()`` gives.
 
     The functions are defined here, in this module, so their Huey names
     (``paygate.jobs.tasks.process_payment``, ...) are the same in the enqueuing process and the
@@ -27,9 +27,14 @@ class Tasks:
             refunds.process(context(), refund_id)
 
         @huey.task()
+        def process_payment_operation(payment_id: str) -> None:
+            payments.process_operation(context(), payment_id)
+
+        @huey.task()
         def deliver_webhook(log_id: str) -> None:
             webhooks.deliver(context(), str(log_id))
 
         self.process_payment = process_payment
         self.process_refund = process_refund
+        self.process_payment_operation = process_payment_operation
         self.deliver_webhook = deliver_webhook

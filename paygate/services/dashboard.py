@@ -131,8 +131,17 @@ def payment_detail(ctx: Context, merchant: Merchant, payment_id: str) -> Payment
         refunds=refunds,
         deliveries=deliveries,
         timeline=timeline,
-        refundable=payment.refundable_amount if payment.status == PaymentStatus.SUCCESS else 0,
-        capturable=payment.status == PaymentStatus.SUCCESS and not payment.captured,
+        refundable=payment.refundable_amount if _authorized(payment) else 0,
+        capturable=_authorized(payment) and not payment.captured,
+    )
+
+
+def _authorized(payment: Payment) -> bool:
+    """A success whose authorization still stands (not released, no capture being settled)."""
+    return (
+        payment.status == PaymentStatus.SUCCESS
+        and payment.released_at is None
+        and payment.capture_status != "pending"
     )
 
 

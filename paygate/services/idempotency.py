@@ -33,6 +33,7 @@ ORDER_CREATE = "orders.create"
 PAYMENT_CREATE = "payments.create"
 PAYMENT_CREATE_PUBLIC = "payments.create_public"  # the checkout page's; merchant from the order
 REFUND_CREATE = "refunds.create"  # target: the payment refunded
+PAYMENT_RELEASE = "payments.release"  # target: the payment released
 
 
 @dataclass(frozen=True)

@@ -13,24 +13,32 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import events
+from .. import declines, events
 from ..db import merchants as merchants_repo
 from ..db import orders as orders_repo
+from ..db import payment_operations as operations_repo
 from ..db import payments as repo
 from ..db.outbox import event_params
+from ..db.payment_operations import CAPTURE, RELEASE
 from ..db.rows import payment_from_row
 from ..errors import (
     CAPTURE_AMOUNT_TOO_LARGE,
+    CAPTURE_BELOW_REFUNDED,
     CAPTURE_FAILED,
+    CAPTURE_IN_PROGRESS,
     DUPLICATE_PAYMENT_REFUND_REASON,
     ORDER_ALREADY_PAID,
     PAYMENT_ALREADY_CAPTURED,
     PAYMENT_FAILED_DESCRIPTION,
     PAYMENT_METHOD_NOT_SUPPORTED,
     PAYMENT_NOT_CAPTURABLE,
+    PAYMENT_NOT_RELEASABLE,
+    PAYMENT_RELEASED,
     PROCESSOR_AMOUNT_TOO_LARGE,
     PROCESSOR_AMOUNT_TOO_SMALL,
     PROCESSOR_CURRENCY_NOT_SUPPORTED,
+    RELEASE_FAILED_DESCRIPTION,
+    RELEASE_NOT_SUPPORTED,
     TOKENIZE_REFUSED,
     BadRequest,
     ProcessorDeclined,
@@ -253,10 +261,15 @@ def list_payments(ctx: Context, merchant: Merchant, params: dict[str, Any]) -> L
 
 
 def capture(ctx: Context, merchant: Merchant, payment_id: str, body: Any) -> Payment:
-    """Capture a successful payment once, for at most its amount; emits ``payment.captured``.
+    """Capture a successful payment once, for at most its amount (refunds then fit in what was
+    captured); emits ``payment.captured``.
 
-    Check order: the payment is the merchant's (404), the body (400), then the state. The row
-    stays locked while the processor is asked, so two concurrent captures cannot both reach it.
+    Check order: the payment is the merchant's (404), the body (400), then the state. The
+    intent is written (``capture_status: "pending"``) under the row lock, then the processor
+    is asked with no lock held: a second capture meanwhile is refused as in progress. A
+    refusal is recorded and raised (400 with the processor's ``reason``); an exception or a
+    pending answer leaves the capture pending (the caller answers 202) and a job asks again
+    with the same idempotency key (the payment id) until the processor knows.
     """
     get(ctx, merchant, payment_id)
     body = validation.require_object(body)  # an empty body arrives as {}
@@ -268,30 +281,183 @@ def capture(ctx: Context, merchant: Merchant, payment_id: str, body: Any) -> Pay
         payment = payment_from_row(found(repo.lock(conn, payment_id, merchant.id), "Payment"))
         if payment.status != PaymentStatus.SUCCESS:
             raise BadRequest(PAYMENT_NOT_CAPTURABLE)
+        if payment.released_at is not None:
+            raise BadRequest(PAYMENT_RELEASED)
         if payment.captured:
             raise BadRequest(PAYMENT_ALREADY_CAPTURED)
         if requested is not None and requested > payment.amount:
             raise BadRequest(CAPTURE_AMOUNT_TOO_LARGE, field="amount")
         amount = payment.amount if requested is None else requested
-        result = processors.for_payment(ctx, payment).capture(payment, amount)
-        if result.outcome != Outcome.SUCCESS:
-            raise BadRequest(result.error_description or CAPTURE_FAILED)
-        now = datetime.now(UTC)
-        captured = replace(payment, captured=True, captured_at=now, updated_at=now)
-        changed, webhook_ids = repo.capture(
+        if amount < payment.amount_refunded:
+            raise BadRequest(CAPTURE_BELOW_REFUNDED, field="amount")
+        # An uninstalled processor is refused now (400), not left pending for a job forever.
+        ctx.plugins.processor(payment.processor)
+        lease = ctx.settings.job_lease_seconds
+        if not operations_repo.begin(conn, payment.id, merchant.id, CAPTURE, amount, lease):
+            raise BadRequest(CAPTURE_IN_PROGRESS)
+    payment = replace(payment, capture_status="pending")
+    return _ask_and_record(ctx, payment, CAPTURE, amount)
+
+
+def release(
+    ctx: Context, merchant: Merchant, payment_id: str, body: Any, token: Token | None = None
+) -> Payment:
+    """Give back a successful, uncaptured authorization (``POST .../release``); emits
+    ``payment.released``. The processor must have ``release`` (400 otherwise). Like a capture:
+    refused -> 400 with the processor's ``reason``; unknown -> pending (202), a job asks again.
+    ``token`` (an Idempotency-Key) stores the answer once the release is known."""
+    get(ctx, merchant, payment_id)
+    if body is not None:
+        validation.reject_unknown(validation.require_object(body), set())
+    with ctx.db.transaction() as conn:
+        payment = payment_from_row(found(repo.lock(conn, payment_id, merchant.id), "Payment"))
+        if payment.status != PaymentStatus.SUCCESS:
+            raise BadRequest(PAYMENT_NOT_RELEASABLE)
+        if payment.released_at is not None:
+            raise BadRequest(PAYMENT_RELEASED)
+        if payment.captured:
+            raise BadRequest(PAYMENT_ALREADY_CAPTURED)
+        processor = processors.for_payment(ctx, payment)
+        if not processor.has("release"):
+            raise BadRequest(RELEASE_NOT_SUPPORTED.format(processor=processor.name))
+        lease = ctx.settings.job_lease_seconds
+        if not operations_repo.begin(conn, payment.id, merchant.id, RELEASE, payment.amount, lease):
+            raise BadRequest(CAPTURE_IN_PROGRESS)
+    released = _ask_and_record(ctx, payment, RELEASE, payment.amount)
+    if token is not None:
+        code = 200 if released.released_at is not None else 202
+        with ctx.db.connection() as conn:
+            operations_repo.complete_key(
+                conn, merchant.id, token.params(code, views.payment_view(released))
+            )
+    return released
+
+
+def is_pending(payment: Payment, operation: str) -> bool:
+    """The answer of a capture or a release whose outcome is not known yet (the API's 202)."""
+    if operation == CAPTURE:
+        return payment.capture_status == "pending"
+    return payment.released_at is None
+
+
+def _ask(ctx: Context, payment: Payment, operation: str, amount: int) -> ChargeResult:
+    """Ask the processor to capture or release, through the adapter (the merchant's settings
+    as ``config=`` when the method takes them)."""
+    processor = processors.for_payment(ctx, payment)
+    if operation == CAPTURE:
+        return processor.capture(payment, amount)
+    return processor.release(payment)
+
+
+def _ask_and_record(ctx: Context, payment: Payment, operation: str, amount: int) -> Payment:
+    """The request's own ask: the outcome recorded, a refusal raised, an unknown one left to
+    the job (the payment as it stands)."""
+    try:
+        result = _ask(ctx, payment, operation, amount)
+    except Exception:  # never a 500, never a guess: the job asks again
+        log.exception("processor error on %s of payment %s", operation, payment.id)
+        result = None
+    recorded = _record(ctx, payment, operation, amount, result, attempt=1)
+    if result is not None and result.outcome == Outcome.FAILED:
+        default = CAPTURE_FAILED if operation == CAPTURE else RELEASE_FAILED_DESCRIPTION
+        code = declines.CAPTURE_FAILED if operation == CAPTURE else declines.RELEASE_FAILED
+        raise ProcessorDeclined(result.error_code or code, result.error_description or default)
+    return recorded
+
+
+def _record(
+    ctx: Context,
+    payment: Payment,
+    operation: str,
+    amount: int,
+    result: ChargeResult | None,
+    attempt: int,
+) -> Payment:
+    """Record what the processor said (None: it raised) and return the payment as it stands."""
+    if result is None or result.outcome == Outcome.PENDING:
+        delay = (
+            processing.backoff(attempt)
+            if result is None
+            else processing.wait_after(result, attempt)
+        )
+        with ctx.db.connection() as conn:
+            operations_repo.defer(conn, payment.id, delay, result.reference if result else None)
+        return payment
+    success = result.outcome == Outcome.SUCCESS
+    now = datetime.now(UTC)
+    envelopes = []
+    if success and operation == CAPTURE:
+        done = replace(
+            payment,
+            captured=True,
+            captured_at=now,
+            amount_captured=amount,
+            capture_status="success",
+            capture_error_code=None,
+            capture_error_description=None,
+            updated_at=now,
+        )
+        envelopes = [event(events.PAYMENT_CAPTURED, done, now.timestamp())]
+    elif success:
+        done = replace(payment, released_at=now, updated_at=now)
+        envelopes = [event(events.PAYMENT_RELEASED, done, now.timestamp())]
+    else:
+        done = payment
+    code = description = None
+    if not success:
+        default = CAPTURE_FAILED if operation == CAPTURE else RELEASE_FAILED_DESCRIPTION
+        code = result.error_code or (
+            declines.CAPTURE_FAILED if operation == CAPTURE else declines.RELEASE_FAILED
+        )
+        description = result.error_description or default
+    with ctx.db.connection() as conn:
+        changed, webhook_ids = operations_repo.finish(
             conn,
+            operation,
+            success,
             {
-                "resource_id": payment.id,
-                "updated_at": now,
-                **event_params(
-                    payment.merchant_id, payment.id, [event(events.PAYMENT_CAPTURED, captured)]
-                ),
+                "now": now,
+                "reference": result.reference,
+                "error_code": code,
+                "error_description": description,
+                **event_params(payment.merchant_id, payment.id, envelopes),
             },
         )
-    if not changed:  # cannot happen under the row lock; refuse rather than report a capture
-        raise BadRequest(PAYMENT_ALREADY_CAPTURED)
+        if not changed or not success:  # recorded already, or the refusal: read it back
+            return payment_from_row(repo.get(conn, payment.id))
     ctx.dispatcher.webhooks(webhook_ids)
-    return captured
+    return done
+
+
+def process_operation(ctx: Context, payment_id: str) -> str:
+    """The job of a capture or a release whose outcome was not known: ask again (the same
+    idempotency key, the payment id) and record what the processor knows. Safe to run any
+    number of times."""
+    lease = ctx.settings.job_lease_seconds
+    with ctx.db.connection() as conn:
+        op = operations_repo.claim(conn, payment_id, lease)
+        if op is None:
+            return "skipped"
+        payment = payment_from_row(repo.get(conn, payment_id))
+    operation, amount, attempt = op["operation"], op["amount"], op["processor_attempts"]
+
+    def ask() -> ChargeResult:
+        return _ask(ctx, payment, operation, amount)
+
+    try:
+        result = processing.ask_until_known(ask, ask, attempt=attempt, lease_seconds=lease)
+    except Exception as exc:
+        if isinstance(exc, UnknownProcessor):
+            log.error("%s of payment %s waits for its processor", operation, payment_id)
+        else:
+            log.exception("processor error on %s of payment %s", operation, payment_id)
+        result = None
+    recorded = _record(ctx, payment, operation, amount, result, attempt)
+    if result is None or result.outcome == Outcome.PENDING:
+        return "deferred"
+    if operation == CAPTURE:
+        return "captured" if recorded.captured else "failed"
+    return "released" if recorded.released_at is not None else "failed"
 
 
 # -- worker side ------------------------------------------------------------------------------
@@ -379,6 +545,7 @@ def settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
         if success
         else (result.error_description or PAYMENT_FAILED_DESCRIPTION),
         updated_at=now,
+        processor_reference=result.reference or payment.processor_reference,
         next_action=None,
     )
     name = events.PAYMENT_SUCCESS if success else events.PAYMENT_FAILED

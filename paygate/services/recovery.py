@@ -10,12 +10,13 @@ from ..db import idempotency as idempotency_repo
 from ..db import scheduling
 from . import Context
 
-KINDS = ("payments", "refunds", "webhook_logs")
+KINDS = ("payments", "refunds", "payment_operations", "webhook_logs")
 BATCH = 500
 
 
 def due_work(ctx: Context, redispatch_after: float, limit: int = BATCH) -> dict[str, list[str]]:
-    """Ids per table (``payments``, ``refunds``, ``webhook_logs``) to dispatch now."""
+    """Ids per table (``payments``, ``refunds``, ``payment_operations`` (captures and
+    releases whose outcome is not known), ``webhook_logs``) to dispatch now."""
     with ctx.db.connection() as conn:
         return {
             table: scheduling.due_for_dispatch(conn, table, redispatch_after, limit)

@@ -23,8 +23,10 @@ from ..db.rows import payment_from_row, refund_from_row
 from ..errors import (
     PARTIAL_REFUND_NOT_SUPPORTED,
     PAYMENT_NOT_REFUNDABLE,
+    PAYMENT_RELEASED,
     REFUND_EXCEEDS_AVAILABLE,
     REFUND_FAILED_DESCRIPTION,
+    REFUND_WHILE_CAPTURE_PENDING,
     BadRequest,
     RefundNotAllowed,
     ValidationFailed,
@@ -75,11 +77,17 @@ def check_invariants(ctx: Context, payment: Payment, amount: int) -> None:
     """The core's rules, checked before any policy and not overridable by one."""
     if payment.status != PaymentStatus.SUCCESS:
         raise BadRequest(PAYMENT_NOT_REFUNDABLE)
+    if payment.released_at is not None:
+        raise BadRequest(PAYMENT_RELEASED)
+    if payment.capture_status == "pending":
+        raise BadRequest(REFUND_WHILE_CAPTURE_PENDING)
+    # Within the captured amount when a capture took part of the payment (refundable_amount).
     if amount > payment.refundable_amount:
         raise BadRequest(REFUND_EXCEEDS_AVAILABLE, field="amount")
     # An uninstalled processor is refused now rather than left for the worker to retry forever.
     processor = ctx.plugins.processor(payment.processor)
-    if not processor.supports_partial_refund and amount != payment.amount:
+    whole = payment.amount if payment.amount_captured is None else payment.amount_captured
+    if not processor.supports_partial_refund and amount != whole:
         raise BadRequest(
             PARTIAL_REFUND_NOT_SUPPORTED.format(processor=processor.name), field="amount"
         )
@@ -124,7 +132,7 @@ def create_automatic(ctx: Context, conn, payment: Payment, reason: str) -> tuple
     the caller's transaction: the same guarded insert and ``refund.created`` event as a
     merchant's refund, without the refund-policy plugins (a policy may not keep a buyer charged
     twice). The caller dispatches the refund job and the webhooks after commit."""
-    inserted = _insert_pending(conn, payment, payment.amount - payment.amount_refunded, reason)
+    inserted = _insert_pending(conn, payment, payment.refundable_amount, reason)
     if inserted is None:  # cannot happen: the payment turned success in this very transaction
         raise RuntimeError(f"automatic refund of {payment.id} was refused by the guard")
     return inserted
@@ -226,7 +234,13 @@ def finish(ctx: Context, refund: Refund, result: RefundResult) -> str:
     was no longer pending). The worker and a verified processor callback both come here."""
     now = datetime.now(UTC)
     if result.outcome == Outcome.SUCCESS:
-        done = replace(refund, status=RefundStatus.PROCESSED, processed_at=now, updated_at=now)
+        done = replace(
+            refund,
+            status=RefundStatus.PROCESSED,
+            processed_at=now,
+            updated_at=now,
+            processor_reference=result.reference or refund.processor_reference,
+        )
         name, write = events.REFUND_PROCESSED, repo.mark_processed
         params: dict[str, Any] = {"processed_at": now}
     else:
@@ -236,6 +250,7 @@ def finish(ctx: Context, refund: Refund, result: RefundResult) -> str:
             error_code=result.error_code or "REFUND_FAILED",
             error_description=result.error_description or REFUND_FAILED_DESCRIPTION,
             updated_at=now,
+            processor_reference=result.reference or refund.processor_reference,
         )
         name, write = events.REFUND_FAILED, repo.mark_failed
         params = {

@@ -83,9 +83,15 @@ def payment_view(payment: Payment) -> dict[str, Any]:
         **_method_fields(payment),
         "status": str(payment.status),
         "captured": payment.captured,
+        "amount_captured": payment.amount_captured,
+        "capture_status": payment.capture_status,
+        "capture_error_code": payment.capture_error_code,
+        "capture_error_description": payment.capture_error_description,
+        "released_at": iso(payment.released_at),
         "amount_refunded": payment.amount_refunded,
         "error_code": payment.error_code,
         "error_description": payment.error_description,
+        "processor_reference": payment.processor_reference,
         "created_at": iso(payment.created_at),
         "updated_at": iso(payment.updated_at),
     }
@@ -100,6 +106,7 @@ def refund_view(refund: Refund) -> dict[str, Any]:
         **pick(refund, "id", "payment_id", "amount", "reason"),
         "status": str(refund.status),
         **pick(refund, *ERROR),
+        "processor_reference": refund.processor_reference,
         "created_at": iso(refund.created_at),
         "processed_at": iso(refund.processed_at),
     }

@@ -39,7 +39,7 @@ charges:
 - The file gets one line per call: ``charge <key> <payment id>`` for the first charge with an
   idempotency key (the money moves), ``charge-repeat <key> <payment id>`` for a charge repeated
   with a key already seen (the bank answers from its record: no money moves), ``sync <payment
-  id>``, ``capture <payment id>``, and ``refund``/``refund-repeat <refund id> <payment id>``.
+  id>``, ``capture <payment id>``, ``release <payment id>``, and ``refund``/``refund-repeat <refund id> <payment id>``.
 - ``<ledger>.d/`` holds one file per money movement (``charge-<hash of key>``, ``refund-<...>``)
   created atomically (link, which fails if it exists), so "has this key moved money?" has one
   answer across processes and survives a SIGKILL at any instant. A payment charged under two
@@ -238,8 +238,14 @@ class TestModeProcessor:
         return None
 
     def capture(self, payment: Payment, amount: int) -> ChargeResult:
+        """Any amount up to the payment's (the gateway checks it): captured at once."""
         self._note(f"capture {payment.id}")
-        return ChargeResult.success(reference=f"test_cap_{payment.id}")
+        return ChargeResult.success(reference=f"test_cap_{payment.id}_{amount}")
+
+    def release(self, payment: Payment, config=None) -> ChargeResult:
+        """An uncaptured authorization given back at once."""
+        self._note(f"release {payment.id}")
+        return ChargeResult.success(reference=f"test_rel_{payment.id}")
 
     def refund(self, payment: Payment, refund: Refund) -> RefundResult:
         self._money("refund", refund.id, payment.id)
@@ -247,7 +253,7 @@ class TestModeProcessor:
         if remaining > 0:
             return RefundResult.pending(retry_after=remaining)
         if refund.reason == FAILING_REFUND_REASON:
-            return RefundResult.failed()
+            return RefundResult.failed()  # REFUND_FAILED (docs/declines.md)
         return RefundResult.processed(reference=f"test_rfnd_{refund.id}")
 
     # -- helpers --------------------------------------------------------------------------
@@ -265,7 +271,7 @@ class TestModeProcessor:
             return ChargeResult.pending(retry_after=remaining)
         if self.succeeds(payment, behaviour):
             return ChargeResult.success(reference=f"test_{payment.id}")
-        return ChargeResult.failed()
+        return ChargeResult.failed()  # PAYMENT_FAILED, the contract's generic decline
 
     def _money(self, operation: str, key: str, payment_id: str) -> None:
         """Record a call that moves money the first time its key is seen, and only then."""

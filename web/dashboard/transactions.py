@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from paygate.errors import (
+    CAPTURE_PENDING_NOTICE,
     FORM_AMOUNT_INVALID,
     REFUND_FORM_USED,
     Conflict,
@@ -17,7 +18,7 @@ from paygate.errors import (
 from paygate.services import callbacks, dashboard, idempotency, payments, refunds, views
 from paygate.services.callbacks import ProcessorCallback
 from paygate.services.dashboard import Moment
-from paygate.types import Listing
+from paygate.types import Listing, Money
 
 from ..formatting import money
 from .base import Page
@@ -167,12 +168,13 @@ class Capture(Transaction):
         except PaygateError as exc:
             self.show(req, resp, payment_id, status=400, capture_error=exc.description)
             return
-        self.redirect(
-            req,
-            resp,
-            f"/dashboard/transactions/{payment_id}",
-            f"Payment captured ({captured.money}).",
-        )
+        if captured.capture_status == "pending":
+            notice = CAPTURE_PENDING_NOTICE
+        else:
+            notice = (
+                f"Payment captured ({Money(captured.amount_captured or 0, captured.currency)})."
+            )
+        self.redirect(req, resp, f"/dashboard/transactions/{payment_id}", notice)
 
 
 class Refund(Transaction):

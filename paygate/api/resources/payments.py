@@ -62,9 +62,44 @@ class PaymentPublic(Resource):
 
 
 class Capture(Resource):
+    """200 with the captured payment; 202 while the processor's answer is not known
+    (``capture_status: "pending"``, a job asks again)."""
+
     auth = True
 
     def on_post(self, req, resp, payment_id):
         body = self.body(req, required=False)
         captured = payments.capture(self.ctx, merchant_of(req), payment_id, body)
-        send(resp, views.payment_view(captured))
+        status = 202 if payments.is_pending(captured, payments.CAPTURE) else 200
+        send(resp, views.payment_view(captured), status)
+
+
+class Release(Resource):
+    """Give back an uncaptured authorization: 200 with ``released_at`` set, 202 while the
+    processor's answer is not known. An Idempotency-Key replays the first answer."""
+
+    auth = True
+
+    def on_post(self, req, resp, payment_id):
+        merchant = merchant_of(req)
+        body = self.body(req, required=False)
+        key = req.get_header("Idempotency-Key")
+
+        def release(token):
+            return payments.release(self.ctx, merchant, payment_id, body, token)
+
+        if key is None:
+            released = release(None)
+            status = 202 if payments.is_pending(released, payments.RELEASE) else 200
+            send(resp, views.payment_view(released), status)
+            return
+        answer = idempotency.run(
+            self.ctx,
+            merchant.id,
+            idempotency.PAYMENT_RELEASE,
+            key,
+            body,
+            lambda token: views.payment_view(release(token)),
+            target=payment_id,
+        )
+        send_answer(resp, answer)
