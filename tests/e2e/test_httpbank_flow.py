@@ -106,7 +106,6 @@ def test_a_card_payment_through_httpbank_challenged_settled_captured_refunded_no
         payment_id = pay_on_the_hosted_page(gateway, bank.url)
         payment = gateway.api_call("GET", f"/api/v1/payments/{payment_id}").json()
         assert (payment["status"], payment["method"]) == ("success", "card")
-        assert payment["processor"] == "httpbank"
         assert payment["processor_reference"].startswith("ch_")
         assert "next_action" not in payment and "method_token" not in payment
 
@@ -210,6 +209,9 @@ def scan_for_card_data(gateway, bank, database_url, redis_url, payment_id) -> No
     assert any(name.endswith("api.log") for name, _ in logs)
     assert b"POST /v1/tokens" in dict(logs)[str(bank.log)]
 
+    # The scanner finds what it looks for, or a clean result means nothing.
+    planted = f'{{"number": "{PAN}", "cvv": "{CVV}", "name": "{HOLDER}"}}'.encode()
+    assert len(find_leaks([("planted", planted)], NEEDLES, strict=True)) >= 3
     leaks = find_leaks(strict, NEEDLES, strict=True) + find_leaks(logs, NEEDLES, strict=False)
     leaks += find_derivatives(strict + logs, NEEDLES)
     assert leaks == []
