@@ -11,15 +11,19 @@ with the chaos suite's scanner."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psycopg
 import pytest
 import redis
+import requests
+from paygate_processor_httpbank.bank import sign
 from paygate_processor_httpbank.testing import ACCOUNT, start_bank
 from playwright.sync_api import expect, sync_playwright
 from psycopg.rows import dict_row
@@ -115,6 +119,9 @@ def test_a_card_payment_through_httpbank_challenged_settled_captured_refunded_no
         assert all(c["processor"] == "httpbank" for c in recorded)
         assert recorded[0]["outcome"] == "success"
 
+        # A forged callback is refused, a late one claiming the opposite changes nothing.
+        late_and_forged(gateway, payment, database_url)
+
         # Manual capture (httpbank authorizes): part of it.
         captured = gateway.api_call(
             "POST", f"/api/v1/payments/{payment_id}/capture", json={"amount": 20000}
@@ -144,6 +151,35 @@ def test_a_card_payment_through_httpbank_challenged_settled_captured_refunded_no
         gateway.stop_all()  # logs flushed before they are read
 
     scan_for_card_data(gateway, bank, database_url, redis_url, payment_id)
+
+
+def late_and_forged(gateway, payment: dict, database_url: str) -> None:
+    url = f"{gateway.url}/api/v1/processors/httpbank/callbacks"
+    data = {
+        "id": payment["processor_reference"],
+        "object": "charge",
+        "idempotency_key": payment["id"],
+        "status": "failed",
+        "error": {"code": "CARD_DECLINED", "message": "Declined"},
+    }
+    before = len(callbacks_of(database_url, payment["id"]))
+    for secret, event_id, expected in (
+        ("hb_whsec_forger_0000", "evt_forged", 400),
+        (ACCOUNT[2], "evt_late", 200),
+    ):
+        body = json.dumps({"id": event_id, "type": "charge.failed", "data": data}).encode()
+        headers = {"Httpbank-Signature": sign(secret, body, int(time.time()))}
+        answer = requests.post(url, data=body, headers=headers, timeout=10)
+        assert answer.status_code == expected, answer.text
+        if expected == 200:
+            assert answer.json() == {"received": True, "applied": False}
+    after = gateway.api_call("GET", f"/api/v1/payments/{payment['id']}").json()
+    assert (after["status"], after["error_code"]) == ("success", None)
+    recorded = callbacks_of(database_url, payment["id"])[before:]
+    assert [(c["event_id"], c["verified"], c["applied"]) for c in recorded] == [
+        ("evt_forged", False, False),
+        ("evt_late", True, False),
+    ]
 
 
 def pay_on_the_hosted_page(gateway, bank_url: str) -> str:
