@@ -44,6 +44,7 @@ from paygate import (
     RefundResult,
     TokenizeRequest,
     TokenResult,
+    declines,
     hookimpl,
 )
 
@@ -55,24 +56,10 @@ SIGNATURE_TOLERANCE = 300  # seconds between the bank signing a callback and us 
 DEFAULT_TIMEOUT = 5.0  # seconds for one call to the bank (connect and read)
 CHALLENGE_RECHECK = 30.0  # while the buyer is on the bank's page: ask again after this
 PROCESSING_RECHECK = 1.0
-# The codes Paygate's decline catalogue (paygate/declines.py, docs/declines.md) knows; the
-# bank's other codes are reported as PAYMENT_FAILED with the bank's description.
-KNOWN_CODES = frozenset(
-    {
-        "PAYMENT_FAILED",
-        "CARD_DECLINED",
-        "INSUFFICIENT_FUNDS",
-        "EXPIRED_CARD",
-        "INCORRECT_CVV",
-        "AUTHENTICATION_FAILED",
-        "AUTHENTICATION_TIMEOUT",
-        "INVALID_VPA",
-        "LIMIT_EXCEEDED",
-        "CAPTURE_FAILED",
-        "RELEASE_FAILED",
-        "REFUND_FAILED",
-    }
-)
+# Paygate's decline catalogue (paygate/declines.py, docs/declines.md): the bank's codes that are
+# in it pass through; any other is reported as the operation's generic code (PAYMENT_FAILED,
+# CAPTURE_FAILED, ...) with the bank's description.
+KNOWN_CODES = frozenset(decline.code for decline in declines.CATALOGUE)
 
 
 class BankUnavailable(Exception):
@@ -131,7 +118,7 @@ def charge_result(charge: Mapping[str, Any]) -> ChargeResult:
     if status in ("authorized", "succeeded", "voided"):
         return ChargeResult.success(reference=reference)
     if status == "failed":
-        code, message = _code(charge.get("error"), "PAYMENT_FAILED")
+        code, message = _code(charge.get("error"), declines.PAYMENT_FAILED)
         return ChargeResult.failed(code, message, reference=reference)
     if status == "requires_action":
         url = (charge.get("next_action") or {}).get("url")
@@ -144,7 +131,7 @@ def refund_result(refund: Mapping[str, Any]) -> RefundResult:
     if status == "succeeded":
         return RefundResult.processed(reference=reference)
     if status == "failed":
-        code, message = _code(refund.get("error"), "REFUND_FAILED")
+        code, message = _code(refund.get("error"), declines.REFUND_FAILED)
         return RefundResult.failed(code, message, reference=reference)
     return RefundResult.pending(retry_after=PROCESSING_RECHECK, reference=reference)
 
@@ -249,18 +236,18 @@ class HttpbankProcessor:
         elif details.method == "upi" and details.vpa:
             body = {"vpa": details.vpa}
         else:
-            return TokenResult.refused("PAYMENT_FAILED", "Httpbank takes cards and UPI only")
+            return TokenResult.refused(declines.PAYMENT_FAILED, "Httpbank takes cards and UPI only")
         status, data = self._call(
             request.config, "POST", "/v1/tokens", body, key=f"{request.idempotency_key}:token"
         )
         if status == 200 and data.get("token"):
             return TokenResult.ok(data["token"])
-        code, message = _code(data.get("error"), "PAYMENT_FAILED")
+        code, message = _code(data.get("error"), declines.PAYMENT_FAILED)
         return TokenResult.refused(code, message)
 
     def charge(self, request: ChargeRequest) -> ChargeResult:
         if not request.token:
-            return ChargeResult.failed("PAYMENT_FAILED", "The payment has no Httpbank token")
+            return ChargeResult.failed(declines.PAYMENT_FAILED, "The payment has no Httpbank token")
         payment = request.payment
         body = {
             "token": request.token,
@@ -275,7 +262,7 @@ class HttpbankProcessor:
         )
         if status == 200:
             return charge_result(data)
-        code, message = _code(data.get("error"), "PAYMENT_FAILED")
+        code, message = _code(data.get("error"), declines.PAYMENT_FAILED)
         return ChargeResult.failed(code, message)
 
     def sync(self, payment: Payment, config: Mapping[str, str]) -> ChargeResult:
@@ -287,7 +274,9 @@ class HttpbankProcessor:
     def capture(self, payment: Payment, amount: int, config: Mapping[str, str]) -> ChargeResult:
         charge_id = self._charge_id(payment, config)
         if charge_id is None:
-            return ChargeResult.failed("CAPTURE_FAILED", "Httpbank has no charge for this payment")
+            return ChargeResult.failed(
+                declines.CAPTURE_FAILED, "Httpbank has no charge for this payment"
+            )
         status, data = self._call(
             config,
             "POST",
@@ -297,25 +286,29 @@ class HttpbankProcessor:
         )
         if status == 200:
             return ChargeResult.success(reference=data.get("id"))
-        code, message = _code(data.get("error"), "CAPTURE_FAILED")
+        code, message = _code(data.get("error"), declines.CAPTURE_FAILED)
         return ChargeResult.failed(code, message, reference=charge_id)
 
     def release(self, payment: Payment, config: Mapping[str, str]) -> ChargeResult:
         charge_id = self._charge_id(payment, config)
         if charge_id is None:
-            return ChargeResult.failed("RELEASE_FAILED", "Httpbank has no charge for this payment")
+            return ChargeResult.failed(
+                declines.RELEASE_FAILED, "Httpbank has no charge for this payment"
+            )
         status, data = self._call(
             config, "POST", f"/v1/charges/{charge_id}/void", {}, key=f"{payment.id}:release"
         )
         if status == 200:
             return ChargeResult.success(reference=data.get("id"))
-        code, message = _code(data.get("error"), "RELEASE_FAILED")
+        code, message = _code(data.get("error"), declines.RELEASE_FAILED)
         return ChargeResult.failed(code, message, reference=charge_id)
 
     def refund(self, payment: Payment, refund: Refund, config: Mapping[str, str]) -> RefundResult:
         charge_id = self._charge_id(payment, config)
         if charge_id is None:
-            return RefundResult.failed("REFUND_FAILED", "Httpbank has no charge for this payment")
+            return RefundResult.failed(
+                declines.REFUND_FAILED, "Httpbank has no charge for this payment"
+            )
         status, data = self._call(
             config,
             "POST",
@@ -325,7 +318,7 @@ class HttpbankProcessor:
         )
         if status == 200:
             return refund_result(data)
-        code, message = _code(data.get("error"), "REFUND_FAILED")
+        code, message = _code(data.get("error"), declines.REFUND_FAILED)
         return RefundResult.failed(code, message)
 
     # -- callbacks ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import json
 import re
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import paygate_processor_httpbank
@@ -21,6 +22,7 @@ from paygate_processor_httpbank import (
     charge_result,
     verify_signature,
 )
+from paygate_processor_httpbank import bank as httpbank
 from paygate_processor_httpbank.bank import sign
 from paygate_processor_httpbank.testing import ACCOUNT, OTHER_ACCOUNT, start_bank
 
@@ -32,6 +34,7 @@ from paygate import (
     NextAction,
     Outcome,
     TokenizeRequest,
+    declines,
 )
 from paygate.testing import ProcessorContract
 
@@ -279,6 +282,15 @@ def test_an_unreachable_bank_raises_and_never_guesses(kit):
     wrong_key = {**config_for(kit.bank_url), "api_key": "hb_key_nobody"}
     with pytest.raises(BankUnavailable, match="401"):
         tokenize(processor, wrong_key, card())
+
+
+def test_every_code_the_bank_gives_is_in_paygates_decline_catalogue():
+    catalogue = {decline.code for decline in declines.CATALOGUE}
+    given = {code for code, _ in httpbank.TOKENIZE_REFUSALS.values()}
+    given |= {code for code, _ in httpbank.AMOUNT_DECLINES.values()}
+    given |= set(re.findall(r'"([A-Z_]+_(?:FAILED|TIMEOUT|DECLINED|EXCEEDED|VPA|CVV|CARD))"',
+                            Path(httpbank.__file__).read_text()))  # fmt: skip
+    assert given and given <= catalogue, given - catalogue
 
 
 def test_charge_result_maps_every_bank_status():
