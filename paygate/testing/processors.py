@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from ..config import TEST_MERCHANT_ID
+from ..plugins import declared_settings, settings_problem
 from ..types import (
     CallbackRequest,
     CallbackTarget,
@@ -389,11 +390,13 @@ class ProcessorContract:
 
     def test_settings_are_declared_well_and_the_config_satisfies_them(self):
         processor = self.make_processor()
-        declared = getattr(processor, "settings", None)
-        if not isinstance(declared, list | tuple):
+        if not isinstance(getattr(processor, "settings", None), list | tuple):
             # a version 1 processor may keep something else under that name (the gateway's
             # Settings): only a list or tuple is a declaration, as the gateway reads it
             pytest.skip("no settings: the processor takes no per-merchant configuration")
+        problem = settings_problem(processor)  # what the gateway refuses at registration
+        assert problem is None, f"settings: {problem}"
+        declared = declared_settings(processor)
         names = [s.name for s in declared]
         assert len(names) == len(set(names)), f"settings declared twice: {names}"
         config = self.make_config(processor)

@@ -169,3 +169,25 @@ def test_config_is_passed_only_to_operations_that_name_it():
     for operation in (v1, v2, loose):
         call_with_config(operation, "p", config={"k": "v"})
     assert seen == [("v1", "p"), ("v2", {"k": "v"}), ("kw", {"config": {"k": "v"}})]
+
+
+def test_the_kit_fails_a_settings_declaration_the_gateway_would_refuse():
+    class Twice(VaultContract):
+        def make_processor(self):
+            vault = Vault()
+            vault.settings = (ProcessorSetting("secret"), ProcessorSetting("secret"))
+            return vault
+
+    with pytest.raises(AssertionError, match="declared twice"):
+        Twice().test_settings_are_declared_well_and_the_config_satisfies_them()
+
+
+def test_a_v1_processor_with_an_unrelated_settings_attribute_is_not_checked_for_them():
+    class Legacy(VaultContract):
+        def make_processor(self):
+            vault = Vault()
+            vault.settings = object()  # e.g. the gateway's Settings, kept by a v1 processor
+            return vault
+
+    with pytest.raises(pytest.skip.Exception):
+        Legacy().test_settings_are_declared_well_and_the_config_satisfies_them()
