@@ -17,7 +17,9 @@ import requests
 from .gateway import Gateway
 
 ALPHABET = string.ascii_letters + string.digits
-RESET_TABLES = "webhook_attempts, webhook_logs, refunds, payments, idempotency_keys"
+RESET_TABLES = (
+    "processor_callbacks, webhook_attempts, webhook_logs, refunds, payments, idempotency_keys"
+)
 
 
 @dataclass(frozen=True)
