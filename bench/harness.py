@@ -18,7 +18,8 @@ from .gateway import Gateway
 
 ALPHABET = string.ascii_letters + string.digits
 RESET_TABLES = (
-    "processor_callbacks, webhook_attempts, webhook_logs, refunds, payments, idempotency_keys"
+    "processor_callbacks, payment_operations, webhook_attempts, webhook_logs, refunds, payments, "
+    "idempotency_keys"
 )
 
 

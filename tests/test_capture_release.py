@@ -403,3 +403,19 @@ def test_a_crash_after_the_intent_loses_nothing(ctx, api, bank):
     assert payments.process_operation(ctx, payment["id"]) == "captured"
     assert _read(api, payment["id"])["amount_captured"] == 12000
     assert _events(ctx, payment["id"]).count("payment.captured") == 1
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_racing_captures_and_releases_move_the_authorization_once(ctx, api, round_):
+    """One lock order (the payment row, then its operation): no deadlock, never a 5xx."""
+    set_webhook_url(ctx, "http://127.0.0.1:9/hook")
+    payment = _settled(ctx, api)
+
+    def act(i):
+        return (_capture(api, payment["id"]) if i % 2 else _release(api, payment["id"])).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = sorted(pool.map(act, range(8)))
+    assert codes == [200] + [400] * 7
+    events = _events(ctx, payment["id"])
+    assert events.count("payment.captured") + events.count("payment.released") == 1

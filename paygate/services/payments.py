@@ -285,6 +285,8 @@ def capture(ctx: Context, merchant: Merchant, payment_id: str, body: Any) -> Pay
             raise BadRequest(PAYMENT_RELEASED)
         if payment.captured:
             raise BadRequest(PAYMENT_ALREADY_CAPTURED)
+        if payment.capture_status == "pending":
+            raise BadRequest(CAPTURE_IN_PROGRESS)
         if requested is not None and requested > payment.amount:
             raise BadRequest(CAPTURE_AMOUNT_TOO_LARGE, field="amount")
         amount = payment.amount if requested is None else requested
@@ -410,7 +412,10 @@ def _record(
             declines.CAPTURE_FAILED if operation == CAPTURE else declines.RELEASE_FAILED
         )
         description = result.error_description or default
-    with ctx.db.connection() as conn:
+    # The payment row first, as capture() and release() take it before the operation's row:
+    # one lock order, so a capture racing the record of another cannot deadlock.
+    with ctx.db.transaction() as conn:
+        repo.lock(conn, payment.id, payment.merchant_id)
         changed, webhook_ids = operations_repo.finish(
             conn,
             operation,
