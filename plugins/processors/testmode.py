@@ -303,17 +303,20 @@ class TestModeProcessor:
 
 
 def _behaviour_of(details: MethodDetails) -> str:
+    """The magic values by card network and last 4, as a payment's record holds them (so a
+    visa ending 4242 behaves the same with or without a token)."""
     if details.method == "upi":
         return {ALWAYS_SUCCEED_VPA: SUCCEED, ALWAYS_FAIL_VPA: DECLINE}.get(details.vpa, NORMAL)
     card = details.card
     if card is None:
         return NORMAL
-    number = "".join(ch for ch in card.number if ch.isdigit())
+    digits = "".join(ch for ch in card.number if ch.isdigit())
+    key = (card.network, card.last4 or digits[-4:])
     return {
-        "4242424242424242": SUCCEED,
-        "4000000000000002": DECLINE,
-        "4000000000003220": CHALLENGE,
-    }.get(number, NORMAL)
+        ALWAYS_SUCCEED_CARD: SUCCEED,
+        ALWAYS_DECLINE_CARD: DECLINE,
+        CHALLENGE_CARD: CHALLENGE,
+    }.get(key, NORMAL)
 
 
 def _callback_message(body: bytes) -> dict | None:

@@ -6,6 +6,7 @@ tests (test_three_d_secure.py) walk the same pages in Chromium."""
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import falcon.testing
@@ -185,3 +186,66 @@ def test_the_checkout_offers_only_the_methods_of_the_merchants_processor(ctx, cl
     assert 'data-test-id="method-upi"' in page.text
     assert 'data-test-id="method-card"' not in page.text
     assert 'data-methods="upi"' in page.text
+
+
+def test_the_test_processors_callbacks_through_the_api(ctx, api, challenged):
+    """The callback endpoint with the test processor's signed bodies: a forged one is refused
+    and changes nothing; the signed approval settles the payment once; a late denial (and a
+    replay) change nothing."""
+    processor = ctx.plugins.processor("test")
+    path = "/api/v1/processors/test/callbacks"
+
+    def send(request):
+        return api.simulate_post(path, body=request.body, headers=dict(request.headers))
+
+    approval = processor.challenge_callback(challenged["id"], "approve")
+    forged = type(approval)(approval.body, {"paygate-test-signature": "0" * 64})
+    refused = send(forged)
+    assert refused.status_code == 400
+    assert payments.get(ctx, None, challenged["id"]).status == PaymentStatus.PENDING
+
+    applied = send(approval)
+    assert (applied.status_code, applied.json) == (200, {"received": True, "applied": True})
+    assert send(approval).json == {"received": True, "applied": False}  # a replay
+    denial = send(processor.challenge_callback(challenged["id"], "deny"))
+    assert denial.json == {"received": True, "applied": False}  # a final outcome never flips
+    settled = payments.get(ctx, None, challenged["id"])
+    assert (settled.status, settled.error_code) == (PaymentStatus.SUCCESS, None)
+
+
+def test_an_abandoned_challenge_fails_with_authentication_timeout(make_ctx):
+    ctx = make_ctx(PAYGATE_TESTMODE_CHALLENGE_SECONDS="1")
+    client = falcon.testing.TestClient(create_app(ctx))
+    order = service_order(ctx, merchants.get(ctx, TEST_MERCHANT_ID))
+    payment = buyer_payment(client, order["id"])
+    assert payments.process(ctx, payment["id"]) == "deferred"
+    assert client.simulate_get(f"/checkout/challenge/{payment['id']}").status_code == 200
+    time.sleep(1.2)  # the worker asks again when the challenge times out (its retry_after)
+    assert client.simulate_get(f"/checkout/challenge/{payment['id']}").status_code == 404
+    assert payments.process(ctx, payment["id"]) == "failed"
+    failed = payments.get(ctx, None, payment["id"])
+    assert (failed.status, failed.error_code) == (PaymentStatus.FAILED, "AUTHENTICATION_TIMEOUT")
+    assert failed.next_action is None
+
+
+def test_a_buyer_back_without_answering_makes_the_payment_due_and_sees_it_pending(
+    ctx, client, challenged
+):
+    def due_in() -> float:
+        with ctx.db.connection() as conn:
+            row = conn.execute(
+                "SELECT extract(epoch FROM next_check_at - now()) AS s FROM payments WHERE id = %s",
+                (challenged["id"],),
+            ).fetchone()
+        return float(row["s"])
+
+    assert due_in() > 500  # the worker would ask again when the challenge times out
+    back = client.simulate_get(f"/checkout/return/{challenged['id']}")
+    assert back.status_code == 303
+    assert due_in() <= 0  # asked at once
+    shown = client.simulate_get("/checkout", query_string=urlsplit(back.headers["location"]).query)
+    assert shown.status_code == 200 and f'data-payment-id="{challenged["id"]}"' in shown.text
+    # The processor still waits for the buyer: the page will send them to the challenge again.
+    assert payments.process(ctx, challenged["id"]) == "deferred"
+    public = client.simulate_get(f"/api/v1/payments/{challenged['id']}/public").json
+    assert public["next_action"]["type"] == "redirect"

@@ -153,3 +153,22 @@ def test_sdk_modal_challenge_denied_calls_on_failure(page, httpserver, gateway):
     payment = payment_of(gateway, failure["paymentId"])
     assert (payment["status"], payment["error_code"]) == ("failed", "AUTHENTICATION_FAILED")
     screenshot(page, "3ds-sdk-denied")
+
+
+def test_escape_on_the_challenge_page_closes_the_modal_and_the_payment_waits(
+    page, httpserver, gateway
+):
+    order = create_order(gateway, 50000)
+    frame = open_modal(page, httpserver, gateway, order["id"])
+    press(frame.get_by_test_id("method-card"))
+    fill_challenge_card(frame)
+    press(frame.get_by_test_id("pay-button"))
+    approve = frame.get_by_test_id("challenge-approve")
+    expect(approve).to_be_visible(timeout=SETTLED)
+    inner = page.locator("[data-test-id=payment-iframe]").element_handle().content_frame()
+    payment_id = CHALLENGE_URL.search(inner.url)[1]
+    approve.focus()
+    approve.press("Escape")
+    wait_event(page, "close")
+    expect(page.get_by_test_id("payment-modal")).to_have_count(0)
+    assert public_payment(gateway, payment_id)["status"] == "pending"

@@ -82,6 +82,8 @@ def test_tokens_are_opaque_random_and_carry_only_the_behaviour_class():
     assert first != second and first.startswith("tok_test_challenge_")
     assert "3220" not in first and CHALLENGE_NUMBER not in first and len(first) <= 255
     assert tokenize(proc, card("4242424242424242")).startswith("tok_test_succeed_")
+    # By network and last 4, like a payment's record: any visa ending 4242 always succeeds.
+    assert tokenize(proc, card("4000000000024242")).startswith("tok_test_succeed_")
     assert tokenize(proc, card("4000000000000002")).startswith("tok_test_decline_")
     assert tokenize(proc, card("4111111111111111")).startswith("tok_test_normal_")
     upi = MethodDetails(method="upi", vpa="failure@test")

@@ -110,7 +110,7 @@ def create_app(ctx: Context) -> falcon.App:
     app.add_route("/", Root())
     app.add_route("/checkout", CheckoutPage(ctx, templates, assets))
     app.add_route("/checkout/challenge/{payment_id}", Challenge(ctx, templates, assets))
-    app.add_route("/checkout/return/{payment_id}", Return(ctx))
+    app.add_route("/checkout/return/{payment_id}", Return(ctx, templates, assets))
     app.add_route("/checkout.js", CheckoutScript(read_sdk()))
     app.add_static_route("/static", str(STATIC))
     for path, resource in API_ROUTES:

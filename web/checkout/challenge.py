@@ -157,21 +157,27 @@ class Return:
     the order's checkout page (``?payment_id=`` makes it follow that payment). Inside the SDK's
     modal the frame keeps its name, which tells the page it is embedded (checkout-bridge.js)."""
 
-    def __init__(self, ctx: Context):
+    def __init__(self, ctx: Context, templates: jinja2.Environment, assets: dict[str, str]):
         self.ctx = ctx
+        self.templates = templates
+        self.assets = assets
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, payment_id: str) -> None:
         resp.cache_control = ["no-store"]
+        resp.content_type = falcon.MEDIA_HTML
+        if len(payment_id) > MAX_PAYMENT_ID:
+            raise falcon.HTTPNotFound()
         try:
-            if len(payment_id) > MAX_PAYMENT_ID:
-                raise NotFound(NOT_FOUND.format(kind="Payment"))
-            payment = payments.get(self.ctx, None, payment_id)
+            payment = payments.buyer_returned(self.ctx, payment_id)
         except NotFound:
             raise falcon.HTTPNotFound() from None
-        try:
-            payments.buyer_returned(self.ctx, payment.id)
-        except PaygateError as exc:  # the payment goes on server-side: show it anyway
-            log.warning("buyer return for %s: %s", payment_id, exc.description)
+        except PaygateError as exc:
+            log.warning("buyer return for %s failed: %s", payment_id, exc.description)
+            notice = unavailable()
+            resp.status = notice.status
+            resp.text = self.templates.get_template("notice.html").render(
+                assets=self.assets, notice=notice, order_id="", embedded=False
+            )
+            return
         resp.status = falcon.HTTP_303
-        resp.content_type = falcon.MEDIA_HTML
         resp.location = checkout_path(payment)

@@ -351,7 +351,12 @@
   var checkoutRoot = document.querySelector("[data-test-id=checkout-container]");
   var noticeRoot = document.querySelector("[data-notice-code]");
   var root = checkoutRoot || noticeRoot;
-  if (!root) return;
+  if (!root) {
+    // Another page of the checkout app in the SDK's frame (a processor's challenge page):
+    // Escape still closes the modal.
+    Bridge.connect(false);
+    return;
+  }
   var bridge = Bridge.connect(root.getAttribute("data-embedded") === "true");
   if (Bridge.checkKey(bridge)) return;
   root.hidden = false; // hidden while it might still reload with the SDK's key
