@@ -401,3 +401,24 @@ def test_dashboard_processor_page_for_a_processor_without_settings(client):
     found = by_test_id(client.get("/dashboard/processor").text)
     assert found["processor-name"][0].text == "test"
     assert "processor-no-settings" in found
+
+
+# -- the key setting ------------------------------------------------------------------------------
+
+
+def test_encryption_keys_are_parsed_checked_and_kept_out_of_repr():
+    a, b = key_text(), key_text()
+    settings = make_settings(PAYGATE_ENCRYPTION_KEYS=f"b:{b}, a:{a}=, master")
+    assert [key_id for key_id, _ in settings.encryption_keys] == ["b", "a", "master"]
+    assert settings.encryption_keys[0][1] == base64.urlsafe_b64decode(b + "=")
+    assert settings.encryption_keys[2][1] is None  # the derived key
+    assert b not in repr(settings) and "encryption_keys" not in repr(settings)
+    assert make_settings().encryption_keys == ()
+    for wrong, message in [
+        ("a:" + key_text()[:20], "32 random bytes"),
+        ("nocolon", "32 random bytes"),
+        (f"a:{a},a:{b}", "appears twice"),
+        (f"bad id:{a}", "key ids are"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            make_settings(PAYGATE_ENCRYPTION_KEYS=wrong)

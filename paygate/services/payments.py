@@ -124,7 +124,7 @@ def create(
         check_capabilities(processor, order.amount, order.currency)
         details = validation.payment_request(body)
         # Its required settings are set and open (400/500 here, not in the worker).
-        processor_configs.check_ready(ctx, merchant.id, processor_name)
+        processor_configs.check_ready(ctx, merchant.id, processor_name, conn=conn)
         # A buyer may not start a second attempt while the first is still pending: the unique
         # index on pending checkout payments refuses it in the insert below (after the
         # request's own validation, so a typo still gets its message; concurrent requests

@@ -217,14 +217,17 @@ def forget_cached(merchant_id: str | None = None, processor: str | None = None) 
             _rows.pop((str(merchant_id), processor or ""), None)
 
 
-def _stored(ctx: Context, merchant_id: str, processor: str) -> dict[str, Any] | None:
+def _stored(ctx: Context, merchant_id: str, processor: str, conn=None) -> dict[str, Any] | None:
     cache_key = (str(merchant_id), processor)
     now = time.monotonic()
     cached = _rows.get(cache_key)
     if cached is not None and cached[0] > now:
         return cached[1]
-    with ctx.db.connection() as conn:
+    if conn is not None:
         row = repo.stored(conn, merchant_id, processor)
+    else:
+        with ctx.db.connection() as own:
+            row = repo.stored(own, merchant_id, processor)
     with _lock:
         if len(_rows) >= CACHE_LIMIT:
             _rows.clear()
@@ -235,7 +238,7 @@ def _stored(ctx: Context, merchant_id: str, processor: str) -> dict[str, Any] | 
 # -- reading --------------------------------------------------------------------------------------
 
 
-def values_for(ctx: Context, merchant_id: str, processor: str) -> ProcessorConfig:
+def values_for(ctx: Context, merchant_id: str, processor: str, *, conn=None) -> ProcessorConfig:
     """The merchant's values for ``processor``'s settings (read-only; empty when it declares
     none). Raises ``ProcessorNotConfigured`` (400) when a required setting has no value and
     ``ProcessorConfigUnreadable`` (500) when the stored values do not decrypt: the operation
@@ -252,10 +255,10 @@ def values_for(ctx: Context, merchant_id: str, processor: str) -> ProcessorConfi
     return MappingProxyType({k: v for k, v in values.items() if k in names and v})
 
 
-def check_ready(ctx: Context, merchant_id: str, processor: str) -> None:
+def check_ready(ctx: Context, merchant_id: str, processor: str, *, conn=None) -> None:
     """Raise what ``values_for`` raises when ``processor`` cannot work for the merchant
     (payment creation calls it before anything is written)."""
-    values_for(ctx, merchant_id, processor)
+    values_for(ctx, merchant_id, processor, conn=conn)
 
 
 def describe(ctx: Context, merchant_id: str, processor: str) -> Description:
