@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -181,7 +182,7 @@ def test_a_frictionless_card_and_upi_authorize_without_a_challenge(kit):
         payment = kit.make_payment(processor, method)
         if details is not None:
             token = tokenize(processor, config_for(kit.bank_url), details, key=payment.id).token
-            payment = payment.__class__(**{**payment.__dict__, "method_token": token})
+            payment = replace(payment, method_token=token)
         else:
             payment = kit.tokenized(processor, payment)
         result = processor.charge(kit.charge_request(processor, payment))
@@ -195,7 +196,7 @@ def test_magic_amounts_and_cards_decline_after_the_challenge(kit):
         assert (result.outcome, result.error_code) == (Outcome.FAILED, code)
     payment = kit.make_payment(processor, "card")
     token = tokenize(processor, config_for(kit.bank_url), card("4000000000009995"), payment.id)
-    payment = payment.__class__(**{**payment.__dict__, "method_token": token.token})
+    payment = replace(payment, method_token=token.token)
     _, result = kit.run_charge(processor, payment)
     assert result.error_code == "INSUFFICIENT_FUNDS"
     upi = kit.make_payment(processor, "upi", vpa="declined@httpbank")
@@ -241,7 +242,7 @@ def test_a_capture_whose_answer_was_lost_answers_the_same_when_asked_again(kit):
 def test_sync_finds_the_charge_without_a_reference(kit):
     processor = kit.make_processor()
     payment, result = kit.settled_payment(processor)
-    lost = payment.__class__(**{**payment.__dict__, "processor_reference": None})
+    lost = replace(payment, processor_reference=None)
     synced = processor.sync(lost, config=config_for(kit.bank_url))
     assert (synced.outcome, synced.reference) == (Outcome.SUCCESS, result.reference)
     never = kit.make_payment(processor)
@@ -355,7 +356,7 @@ def test_the_books_survive_a_restart_without_card_data(kit, tmp_path):
     try:
         config = config_for(running.url)
         again = processor.sync(
-            payment.__class__(**{**payment.__dict__, "processor_reference": first.reference}),
+            replace(payment, processor_reference=first.reference),
             config=config,
         )
         assert again.reference == first.reference and again.outcome == Outcome.PENDING
@@ -372,3 +373,21 @@ def test_the_bank_never_logs_card_data(bank):
     assert PAN not in text and not re.search(
         r"(?i)(?<![a-z0-9])(cvc|cvv|exp_month)(?![a-z0-9])", text
     )
+
+
+def test_an_abandoned_challenge_fails_with_authentication_timeout(kit, tmp_path):
+    running = start_bank(tmp_path, "--challenge-timeout", "0.3")
+    try:
+        processor, config = kit.make_processor(), config_for(running.url)
+        payment = kit.make_payment(processor, "card")
+        token = tokenize(processor, config, card(), key=payment.id).token
+        request = ChargeRequest(payment, payment.id, token=token, config=config)
+        first = processor.charge(request)
+        assert first.next_action is not None
+        time.sleep(0.5)
+        reference = first.reference
+        later = processor.sync(replace(payment, processor_reference=reference), config=config)
+        assert (later.outcome, later.error_code) == (Outcome.FAILED, "AUTHENTICATION_TIMEOUT")
+        assert requests.get(first.next_action.url, timeout=5).text.count("challenge-approve") == 0
+    finally:
+        running.stop()
