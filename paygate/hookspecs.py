@@ -26,21 +26,37 @@ def paygate_register_processors(register: Callable[[Processor], None], settings:
     """Register payment processors.
 
     Call ``register(processor)`` once for each processor the plugin provides. A processor is any
-    object satisfying :class:`paygate.types.Processor`: a unique ``name`` (the registry key that
-    merchants choose with their ``processor`` setting), ``methods`` (a non-empty set such as
+    object satisfying :class:`paygate.types.Processor`. Version 1 (required): a unique ``name``
+    (the registry key that merchants are routed to), ``methods`` (a non-empty set such as
     ``{"card", "upi"}``), ``supports_partial_refund``, ``supports_manual_capture``, and the
-    operations ``charge(request)``, ``capture(payment, amount)``, ``refund(payment, refund)`` and
-    ``sync(payment)``.
+    operations ``charge(request)``, ``capture(payment, amount)``, ``refund(payment, refund)``
+    and ``sync(payment)``.
+
+    Version 2 (each optional, detected on the object; docs/plugins.md "Wrapping a PSP"):
+    ``settings`` (a list or tuple of :class:`ProcessorSetting`: per-merchant values that reach
+    every operation as ``config``: ``ChargeRequest.config``, ``TokenizeRequest.config``, and a
+    ``config`` keyword argument to ``capture``, ``refund``, ``sync``, ``release`` and
+    ``read_callback`` only when the method's signature names it, so a version 1 method is called
+    exactly as before); ``currencies``, ``min_amount``, ``max_amount`` (what payment creation
+    accepts); ``tokenize(request) -> TokenResult`` (the method details, once, at creation; only
+    the token is stored and ``ChargeRequest.token`` carries it); ``release(payment, config)``;
+    ``callback_target(request)`` and ``read_callback(request, config)`` (a PSP's notification at
+    ``POST /api/v1/processors/{name}/callbacks``: located without trust, then verified).
 
     Operations answer :class:`ChargeResult` / :class:`RefundResult`; ``PENDING`` means "not known
-    yet" and carries ``retry_after`` (seconds, > 0) or None for the worker's backoff. The worker
-    charges once, then calls ``sync`` until the outcome is final, and never guesses one; an
-    exception from an operation is treated like ``PENDING``. Every call carries a stable
-    idempotency key (the payment or refund id): repeating a call must never move money twice,
-    and a final outcome never changes. ``reference`` fits in 255 characters.
+    yet" and carries ``retry_after`` (seconds, > 0) or None for the worker's backoff;
+    ``ChargeResult.action_required(url)`` is a pending answer that sends the buyer to ``url``.
+    The worker charges once, then calls ``sync`` with the payment as the record holds it (the
+    last ``processor_reference`` returned) until the outcome is final, and never guesses one; an
+    exception from an operation is treated like ``PENDING`` (at tokenization: 503, nothing
+    written). Every call carries a stable idempotency key (the payment or refund id): repeating a
+    call must never move money twice, and a final outcome never changes. ``reference`` fits in
+    255 characters.
 
     ``settings`` is the gateway's :class:`paygate.config.Settings` (read-only), so a processor can
-    honour ``TEST_MODE`` and friends without reading the environment itself.
+    honour ``TEST_MODE`` and friends without reading the environment itself and knows
+    ``settings.api_url`` (where its PSP's callbacks arrive). Per-merchant values (credentials)
+    are never read here: declare them in the processor's ``settings``.
 
     Registering an object that lacks part of the protocol, or two processors with one name, is a
     start-up error that names the plugin(s). Return value is ignored.

@@ -23,17 +23,28 @@ from ..config import Settings
 from ..errors import PluginError
 from ..plugins import Plugins, load_plugins
 from .notifiers import NotifierContract
-from .processors import ProcessorContract, check_answer
+from .processors import (
+    ProcessorContract,
+    call_with_config,
+    check_answer,
+    check_next_action,
+    check_token,
+    takes_config,
+)
 from .receiver import Receiver
 
 __all__ = [
     "NotifierContract",
     "ProcessorContract",
     "Receiver",
+    "call_with_config",
     "check_answer",
+    "check_next_action",
+    "check_token",
     "paygate_plugins",
     "paygate_settings",
     "register_plugin",
+    "takes_config",
 ]
 
 

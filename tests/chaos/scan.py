@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
+from psycopg import sql
 
 from paygate.services import idempotency
 
@@ -87,6 +89,50 @@ def find_leaks(sources: Iterable[tuple[str, bytes]], needles: Needles, strict: b
 
 def read_files(paths: Iterable[Path]) -> list[tuple[str, bytes]]:
     return [(str(path), path.read_bytes()) for path in paths]
+
+
+def table_contents(database_url: str) -> list[tuple[str, bytes]]:
+    """(``table <name>``, every row as PostgreSQL prints it): every column of every table of
+    every schema but the catalogue's, for a database reached by URL (no pg_dump needed)."""
+    found = []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_type = 'BASE TABLE' "
+            "AND table_schema NOT IN ('pg_catalog', 'information_schema') "
+            "ORDER BY 1, 2"
+        ).fetchall()
+        for schema, table in tables:
+            query = sql.SQL("SELECT t::text FROM {} t").format(sql.Identifier(schema, table))
+            rows = conn.execute(query).fetchall()
+            data = "\n".join(row[0] for row in rows).encode()
+            found.append((f"table {schema}.{table}", data))
+    return found
+
+
+def redis_contents(conn) -> bytes:
+    """Every live key and value of a Redis connection (``redis.Redis``), as bytes."""
+    out = []
+    for key in conn.scan_iter(count=500):
+        out.append(key)
+        kind = conn.type(key).decode()
+        if kind == "string":
+            out.append(conn.get(key) or b"")
+        elif kind == "list":
+            out.extend(conn.lrange(key, 0, -1))
+        elif kind == "set":
+            out.extend(conn.smembers(key))
+        elif kind == "zset":
+            out.extend(conn.zrange(key, 0, -1))
+        elif kind == "hash":
+            for k, v in conn.hgetall(key).items():
+                out.extend((k, v))
+        elif kind == "stream":
+            for entry_id, fields in conn.xrange(key):
+                out.append(entry_id)
+                for k, v in fields.items():
+                    out.extend((k, v))
+    return b"\n".join(out)
 
 
 def digest_forms(data: bytes) -> dict[str, str]:

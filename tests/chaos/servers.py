@@ -30,6 +30,7 @@ from paygate.embedded import (
     postgres_in,
     valkey_in,
 )
+from tests.chaos import scan
 
 
 @dataclass
@@ -113,23 +114,8 @@ class ChaosServers:
 
     def redis_contents(self) -> bytes:
         """Every live key and value, as bytes."""
-        out = []
         with self.redis() as conn:
-            for key in conn.scan_iter(count=500):
-                out.append(key)
-                kind = conn.type(key).decode()
-                if kind == "string":
-                    out.append(conn.get(key) or b"")
-                elif kind == "list":
-                    out.extend(conn.lrange(key, 0, -1))
-                elif kind == "set":
-                    out.extend(conn.smembers(key))
-                elif kind == "zset":
-                    out.extend(conn.zrange(key, 0, -1))
-                elif kind == "hash":
-                    for k, v in conn.hgetall(key).items():
-                        out.extend((k, v))
-        return b"\n".join(out)
+            return scan.redis_contents(conn)
 
     def log_files(self) -> list[Path]:
         """Server logs and every gateway process log written under the chaos root."""
