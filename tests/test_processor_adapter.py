@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from paygate import ChargeRequest, ChargeResult, Payment, Refund, RefundResult
 from paygate.config import TEST_MERCHANT_ID
-from paygate.services import merchants, payments, processors, refunds
+from paygate.services import merchants, payments, processor_configs, processors, refunds
 from paygate.testing import register_plugin
 from paygate.types import PaymentStatus, ProcessorSetting, RefundStatus
 from tests.fixtures import AUTH
@@ -122,7 +122,13 @@ def test_worker_and_refunds_go_through_the_adapter(ctx, api):
     for bank in (V1Bank(), V2Bank()):
         with register_plugin(ctx, ProvidesProcessors(bank)):
             merchants.set_processor(ctx, TEST_MERCHANT_ID, bank.name)
-            payment_id = create_payment(api, 10000).json["id"]
+            if isinstance(bank, V2Bank):
+                processor_configs.set_values(
+                    ctx, TEST_MERCHANT_ID, bank.name, {"api_key": "sk_v2bank"}, actor="test"
+                )
+            created_payment = create_payment(api, 10000)
+            assert created_payment.status_code == 201, created_payment.text
+            payment_id = created_payment.json["id"]
             assert payments.process(ctx, payment_id) == "success"
             path = f"/api/v1/payments/{payment_id}/refunds"
             created = api.simulate_post(path, json={"amount": 4000}, headers=AUTH)
@@ -132,6 +138,6 @@ def test_worker_and_refunds_go_through_the_adapter(ctx, api):
         kinds = [call[0] for call in bank.calls]
         assert kinds == ["charge", "refund"]
         if isinstance(bank, V2Bank):
-            assert bank.calls[1] == ("refund", {})  # config= was passed (empty: none set)
+            assert bank.calls[1] == ("refund", {"api_key": "sk_v2bank"})  # config= was passed
         else:
             assert bank.calls[1] == ("refund", created.json["id"])
