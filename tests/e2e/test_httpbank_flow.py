@@ -12,7 +12,6 @@ with the chaos suite's scanner."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -25,12 +24,12 @@ import redis
 import requests
 from paygate_processor_httpbank.bank import sign
 from paygate_processor_httpbank.testing import ACCOUNT, start_bank
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from psycopg.rows import dict_row
 
 from paygate.config import TEST_MERCHANT_ID
 from paygate.embedded import free_port
-from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, DESKTOP, screenshot
+from tests.browser.conftest import DESKTOP, screenshot
 from tests.chaos.scan import (
     Needles,
     find_derivatives,
@@ -74,7 +73,7 @@ def callbacks_of(database_url: str, payment_id: str) -> list[dict]:
 
 
 def test_a_card_payment_through_httpbank_challenged_settled_captured_refunded_no_card_at_rest(
-    gateway_factory, database_url, redis_url, tmp_path
+    gateway_factory, database_url, redis_url, tmp_path, browser
 ):
     bank = start_bank(tmp_path)
     try:
@@ -107,7 +106,7 @@ def test_a_card_payment_through_httpbank_challenged_settled_captured_refunded_no
         gateway.start_api()
         gateway.wait_healthy(worker=True)
 
-        payment_id = pay_on_the_hosted_page(gateway, bank.url)
+        payment_id = pay_on_the_hosted_page(browser, gateway, bank.url)
         payment = gateway.api_call("GET", f"/api/v1/payments/{payment_id}").json()
         assert (payment["status"], payment["method"]) == ("success", "card")
         assert payment["processor_reference"].startswith("ch_")
@@ -182,45 +181,43 @@ def late_and_forged(gateway, payment: dict, database_url: str) -> None:
     ]
 
 
-def pay_on_the_hosted_page(gateway, bank_url: str) -> str:
+def pay_on_the_hosted_page(browser, gateway, bank_url: str) -> str:
     """The buyer: the hosted checkout page, a card, the bank's challenge, approve; the payment's
     id once the page shows the outcome."""
     order = create_order(gateway, 50000)
-    with sync_playwright() as playwright:
-        playwright.selectors.set_test_id_attribute("data-test-id")
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_context(viewport=DESKTOP).new_page()
-            page.set_default_timeout(SETTLED_MS)
-            page.goto(f"{gateway.checkout_url}/checkout?order_id={order['id']}")
-            page.get_by_test_id("method-card").click()
-            page.get_by_test_id("card-number-input").fill("4242 4242 4242 4242")
-            page.get_by_test_id("expiry-input").fill("12/30")
-            page.get_by_test_id("cvv-input").fill(CVV)
-            page.get_by_test_id("cardholder-name-input").fill(HOLDER)
-            with page.expect_response(
-                lambda r: r.request.method == "POST" and r.url.endswith("/payments/public")
-            ) as created:
-                page.get_by_test_id("pay-button").click()
-            assert created.value.status == 201, created.value.text()
-            payment_id = created.value.json()["id"]
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(SETTLED_MS)
+        page.goto(f"{gateway.checkout_url}/checkout?order_id={order['id']}")
+        page.get_by_test_id("method-card").click()
+        page.get_by_test_id("card-number-input").fill("4242 4242 4242 4242")
+        page.get_by_test_id("expiry-input").fill("12/30")
+        page.get_by_test_id("cvv-input").fill(CVV)
+        page.get_by_test_id("cardholder-name-input").fill(HOLDER)
+        with page.expect_response(
+            lambda r: r.request.method == "POST" and r.url.endswith("/payments/public")
+        ) as created:
+            page.get_by_test_id("pay-button").click()
+        assert created.value.status == 201, created.value.text()
+        payment_id = created.value.json()["id"]
 
-            # The worker's charge answered action_required: the page goes to the bank.
-            page.wait_for_url(re.compile(re.escape(bank_url) + r"/challenge/ch_\w+"))
-            pending = gateway.api_call("GET", f"/api/v1/payments/{payment_id}").json()
-            assert pending["status"] == "pending"
-            assert pending["next_action"] == {"type": "redirect", "url": page.url}
-            expect(page.get_by_text("4242")).to_be_visible()
-            screenshot(page, "httpbank-challenge")
-            page.get_by_test_id("challenge-approve").click()
+        # The worker's charge answered action_required: the page goes to the bank.
+        page.wait_for_url(re.compile(re.escape(bank_url) + r"/challenge/ch_\w+"))
+        pending = gateway.api_call("GET", f"/api/v1/payments/{payment_id}").json()
+        assert pending["status"] == "pending"
+        assert pending["next_action"] == {"type": "redirect", "url": page.url}
+        expect(page.get_by_text("4242")).to_be_visible()
+        screenshot(page, "httpbank-challenge")
+        page.get_by_test_id("challenge-approve").click()
 
-            # The bank redirects to the return URL; the checkout shows the outcome.
-            page.wait_for_url(re.compile(rf"{re.escape(gateway.checkout_url)}/checkout\?.*"))
-            expect(page.get_by_test_id("success-state")).to_be_visible()
-            expect(page.get_by_test_id("payment-id")).to_have_text(payment_id)
-            screenshot(page, "httpbank-success")
-        finally:
-            browser.close()
+        # The bank redirects to the return URL; the checkout shows the outcome.
+        page.wait_for_url(re.compile(rf"{re.escape(gateway.checkout_url)}/checkout\?.*"))
+        expect(page.get_by_test_id("success-state")).to_be_visible()
+        expect(page.get_by_test_id("payment-id")).to_have_text(payment_id)
+        screenshot(page, "httpbank-success")
+    finally:
+        context.close()
     wait_for(
         lambda: (
             gateway.api_call("GET", f"/api/v1/payments/{payment_id}").json()["status"] == "success"
@@ -251,9 +248,3 @@ def scan_for_card_data(gateway, bank, database_url, redis_url, payment_id) -> No
     leaks = find_leaks(strict, NEEDLES, strict=True) + find_leaks(logs, NEEDLES, strict=False)
     leaks += find_derivatives(strict + logs, NEEDLES)
     assert leaks == []
-
-
-@pytest.fixture(autouse=True)
-def _chromium_present():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
