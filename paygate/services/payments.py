@@ -49,6 +49,7 @@ from ..types import (
     ChargeResult,
     Listing,
     Merchant,
+    Order,
     OrderStatus,
     Outcome,
     Payment,
@@ -130,8 +131,18 @@ def create(
         # request's own validation, so a typo still gets its message; concurrent requests
         # too), as a Conflict. A pending payment the merchant's server created does not count.
         now = datetime.now(UTC)
+        payment_id = ids.payment_id()
+        tokenizing = processor.has("tokenize")
+        inline = tokenizing and processor.tokenizes_inline
+        # In-process and instant (the test processor): no pool, no second checkout, and the
+        # token goes into the one Payment built here.
+        method_token = (
+            _token(ctx, processor, payment_id, merchant.id, order, body, details)
+            if inline
+            else None
+        )
         payment = Payment(
-            id=ids.payment_id(),
+            id=payment_id,
             merchant_id=merchant.id,
             order_id=order.id,
             amount=order.amount,
@@ -141,17 +152,15 @@ def create(
             created_at=now,
             updated_at=now,
             checkout=checkout,
+            method_token=method_token,
             **details,
         )
-        tokenizing = processor.has("tokenize")
-        inline = tokenizing and processor.tokenizes_inline
-        if inline:  # in-process and instant (the test processor): no pool, no second checkout
-            payment = _with_token(ctx, processor, payment, body, details)
         if inline or not tokenizing:
             webhook_ids = _insert(conn, payment, token)
     if tokenizing and not inline:
         # A network call: made without holding a database connection.
-        payment = _with_token(ctx, processor, payment, body, details)
+        method_token = _token(ctx, processor, payment_id, merchant.id, order, body, details)
+        payment = replace(payment, method_token=method_token)
         with ctx.db.connection() as conn:
             webhook_ids = _insert(conn, payment, token)
     ctx.dispatcher.payment(payment.id)
@@ -181,29 +190,32 @@ def check_capabilities(processor: processors.Bound, amount: int, currency: str) 
         )
 
 
-def _with_token(
+def _token(
     ctx: Context,
     processor: processors.Bound,
-    payment: Payment,
+    payment_id: str,
+    merchant_id: str,
+    order: Order,
     body: dict[str, Any],
     details: dict[str, Any],
-) -> Payment:
-    """``payment`` with the token the processor gave for the body's method details."""
+) -> str:
+    """The token the processor gives for the body's method details (ProcessorDeclined when it
+    refuses them)."""
     request = TokenizeRequest(
         details=validation.method_details(body, details),
-        merchant_id=payment.merchant_id,
-        amount=payment.amount,
-        currency=payment.currency,
-        idempotency_key=payment.id,
+        merchant_id=merchant_id,
+        amount=order.amount,
+        currency=order.currency,
+        idempotency_key=payment_id,
     )
     result = processors.tokenize(ctx, processor, request)
     if result.token is None:
         raise ProcessorDeclined(
             result.error_code or ChargeResult.FAILED_CODE,
             result.error_description or TOKENIZE_REFUSED,
-            field="card" if payment.method == "card" else "vpa",
+            field="card" if details["method"] == "card" else "vpa",
         )
-    return replace(payment, method_token=result.token)
+    return result.token
 
 
 def _insert(conn: Any, payment: Payment, token: Token | None) -> list:

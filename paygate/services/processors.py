@@ -151,13 +151,15 @@ class Bound:
         return method(*args)
 
     def tokenize(self, request: TokenizeRequest) -> TokenResult:
-        if not request.config:
-            request = replace(request, config=self.config)
+        config = self.config
+        if config and not request.config:  # no copy of the request when there is nothing to add
+            request = replace(request, config=config)
         return self.processor.tokenize(request)
 
     def charge(self, request: ChargeRequest) -> ChargeResult:
-        if not request.config:
-            request = replace(request, config=self.config)
+        config = self.config
+        if config and not request.config:
+            request = replace(request, config=config)
         return self.processor.charge(request)
 
     def sync(self, payment: Payment) -> ChargeResult:

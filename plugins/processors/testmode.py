@@ -311,8 +311,7 @@ def _behaviour_of(details: MethodDetails) -> str:
     card = details.card
     if card is None:
         return NORMAL
-    digits = "".join(ch for ch in card.number if ch.isdigit())
-    key = (card.network, card.last4 or digits[-4:])
+    key = (card.network, card.last4 or "".join(ch for ch in card.number if ch.isdigit())[-4:])
     return {
         ALWAYS_SUCCEED_CARD: SUCCEED,
         ALWAYS_DECLINE_CARD: DECLINE,
