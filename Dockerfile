@@ -10,12 +10,19 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
+# Dependencies first, from the hashed lock (scripts/lock regenerates it): every file pip fetches
+# must match a listed sha256, and --no-deps means nothing unlisted is pulled in.
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
 COPY setup.cfg pyproject.toml README.md ./
 COPY paygate ./paygate
 COPY plugins ./plugins
 COPY web ./web
 COPY sdk ./sdk
-RUN pip install . \
+# The project itself, resolving nothing: its dependencies and its build backend (setuptools,
+# wheel: also in the lock, hence --no-build-isolation) are in place already.
+RUN pip install --no-deps --no-build-isolation . \
+    && pip check \
     && useradd --system --uid 10001 --home /app paygate
 
 USER paygate
