@@ -286,6 +286,12 @@ class Settings:
     limit_sign_in_account: tuple[int, int] = setting(
         "PAYGATE_LIMIT_SIGN_IN_ACCOUNT", _rate, (100, 900)
     )
+    # Processor callbacks (no credentials) that are refused, per client address: what an
+    # unverifiable caller can make the gateway record before it gets 429 (verified callbacks
+    # never count).
+    limit_callback_refusals: tuple[int, int] = setting(
+        "PAYGATE_LIMIT_CALLBACK_REFUSALS", _rate, (30, 60)
+    )
     # Proxies whose X-Forwarded-For is believed: the client is the right-most hop that is not
     # one of them. Empty (the default): the client is the socket peer, X-Forwarded-For ignored.
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = setting(

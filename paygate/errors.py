@@ -66,6 +66,10 @@ CAPTURE_IN_PROGRESS = (
     "read the payment again later"
 )
 PAYMENT_RELEASED = "Payment authorization was released"
+REFUND_BEFORE_CAPTURE = (
+    "Payment is authorized but not captured: capture it first (refunds fit in the captured "
+    "amount), or release the authorization"
+)
 PAYMENT_NOT_RELEASABLE = "Payment not in releasable state"
 RELEASE_NOT_SUPPORTED = "Processor '{processor}' cannot release an authorization"
 RELEASE_FAILED_DESCRIPTION = "Release failed at the processor"

@@ -46,11 +46,35 @@ def _pick_port(configured: int | None, preferred: int) -> int:
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "paygate", *args],
+        # -P: the working directory is not put on sys.path, so a folder named ``paygate``
+        # there (the folder a clone was made in, say) cannot shadow the installed package.
+        [sys.executable, "-P", "-m", "paygate", *args],
         env=env,
         start_new_session=True,
         preexec_fn=_die_with_parent,
     )
+
+
+STARTUP_SECONDS = 60.0
+
+
+def _wait_listening(
+    children: list[tuple[str, subprocess.Popen, int]], ports: dict[str, int], timeout: float
+) -> str | None:
+    """Wait until every web app in ``ports`` listens; the name of one that exited or did not
+    listen within ``timeout`` seconds, else None."""
+    deadline = time.monotonic() + timeout
+    waiting = dict(ports)
+    while waiting:
+        for name, proc, _ in children:
+            if proc.poll() is not None:
+                return name
+        waiting = {name: port for name, port in waiting.items() if not port_in_use(port)}
+        if waiting and time.monotonic() > deadline:
+            return ", ".join(waiting)
+        if waiting:
+            time.sleep(0.1)
+    return None
 
 
 def _stop_all(children: list[tuple[str, subprocess.Popen, int]], timeout: float = 15.0) -> None:
@@ -104,6 +128,7 @@ def run_up(
             env["REDIS_URL"] = kv.url
         settings = Settings.from_env(env)
         prepare_database(settings)
+        ports: dict[str, int] = {}
         for name, (factory, port_field) in APPS.items():
             port = getattr(settings, port_field)
             if importlib.util.find_spec(factory.partition(":")[0]) is None:
@@ -111,8 +136,15 @@ def run_up(
             if port_in_use(port):
                 raise SystemExit(f"paygate: port {port} is already in use ({name})")
             children.append((name, _spawn([name, "--no-migrate"], env), signal.SIGTERM))
+            ports[name] = port
         if with_worker:
             children.append(("worker", _spawn(["worker"], env), signal.SIGINT))
+        # The banner says "running" only once every web app listens (or names the one that
+        # did not start, and everything stops).
+        failed = _wait_listening(children, ports, STARTUP_SECONDS)
+        if failed:
+            log.error("%s did not start (see its output above); stopping everything", failed)
+            return 1
         _banner(settings, env, state, [name for name, _, _ in children])
         while not stopping:
             for name, proc, _ in children:

@@ -152,6 +152,17 @@ def test_refunds_fit_in_a_partial_capture(ctx, api):
     assert _read(api, payment["id"])["amount_refunded"] == 20000
 
 
+def test_an_authorization_is_refunded_only_after_a_capture(ctx, api, bank):
+    # With manual capture a successful payment holds money but moved none: a refund first
+    # would reach the processor and fail there; the API refuses it at once instead.
+    payment = _settled(ctx, api)
+    early = _refund(api, payment["id"], 1000)
+    assert error_of(early)[:2] == (400, "BAD_REQUEST_ERROR")
+    assert "not captured" in error_of(early)[2]
+    assert _capture(api, payment["id"], {"amount": 20000}).status_code == 200
+    assert _refund(api, payment["id"], 1000).status_code == 201
+
+
 def test_concurrent_refunds_never_exceed_the_captured_amount(ctx, api):
     payment = _settled(ctx, api)
     _capture(api, payment["id"], {"amount": 20000})
@@ -371,6 +382,7 @@ def test_processor_reference_on_merchant_views_not_on_the_public_one(ctx, api, b
             (payment["id"], "payment.success"),
         ).fetchone()["payload"]
     assert success["data"]["payment"]["processor_reference"] == reference
+    assert _capture(api, payment["id"]).status_code == 200  # an authorization: capture first
     created = _refund(api, payment["id"], 1000).json
     assert created["processor_reference"] is None
     assert refunds.process(ctx, created["id"]) == "processed"

@@ -195,6 +195,29 @@ def test_a_callback_body_over_the_limit_is_413(make_ctx):
         assert send(api, b"x" * 2048).status_code == 413
 
 
+def test_refused_callbacks_past_the_limit_get_429_and_are_not_recorded(make_ctx):
+    import falcon.testing
+
+    from paygate.api.app import create_app
+
+    ctx = make_ctx(PAYGATE_LIMIT_CALLBACK_REFUSALS="3/60")
+    api = falcon.testing.TestClient(create_app(ctx))
+    bank = VaultBank(charges=[ChargeResult.pending(retry_after=600)])
+    with register_plugin(ctx, ProvidesProcessors(bank)):
+        merchants.set_processor(ctx, TEST_MERCHANT_ID, bank.name)
+        payment_id = pending_payment(ctx, api)
+        body = callback_body(payment_id=payment_id, event_id="ev_limit", status="success")
+        statuses = [send(api, body, "0" * 64).status_code for _ in range(3)]
+        over = send(api, body, "0" * 64)
+        assert statuses == [400, 400, 400]
+        assert over.status_code == 429 and over.json["error"]["code"] == "RATE_LIMITED"
+        assert int(over.headers["Retry-After"]) > 0
+        assert len(recorded(ctx)) == 3  # the refused one past the limit left nothing
+        # A verified callback never counts: the PSP's own notification still applies.
+        assert send(api, body, sign(body)).json == {"received": True, "applied": True}
+        merchants.set_processor(ctx, TEST_MERCHANT_ID, "test")
+
+
 def test_refund_callbacks_finish_the_refund_once(ctx, api, bank):
     bank.charges = [ChargeResult.success()]
     order = create_order(api, 10000)

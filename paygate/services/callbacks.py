@@ -39,7 +39,7 @@ from ..types import (
     Refund,
     RefundResult,
 )
-from . import Context, ids, payments, processors, refunds
+from . import Context, ids, limits, payments, processors, refunds
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +72,19 @@ def _short(value: Any) -> str | None:
 
 
 def receive(
-    ctx: Context, processor_name: str, body: bytes, headers: Mapping[str, str]
+    ctx: Context,
+    processor_name: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    client: str | None = None,
 ) -> dict[str, Any]:
     """Handle one notification for processor ``processor_name``: ``{"received": true,
     "applied": bool}`` for a verified one (``applied``: it changed the record). NotFound for an
     unknown processor or one without callback operations; BadRequest (recorded, nothing else
-    changed) for one that cannot be located or verified."""
+    changed) for one that cannot be located or verified. ``client`` (the caller's address, from
+    the API) counts refusals against ``PAYGATE_LIMIT_CALLBACK_REFUSALS``: past it RateLimited
+    (429) and nothing is recorded; in-process callers (the test processor's challenge page)
+    pass None."""
     try:
         raw = ctx.plugins.processor(processor_name)
     except UnknownProcessor:
@@ -102,6 +109,8 @@ def receive(
     }
 
     def refuse(code: str) -> BadRequest:
+        if client is not None:
+            limits.callback_refusal(ctx, client)  # raises past the limit: nothing recorded
         with ctx.db.connection() as conn:
             repo.record(conn, {**entry, "error_code": code})
         log.warning("callback to processor %s refused (%s)", processor_name, code)

@@ -30,6 +30,7 @@ PRUNE_ONE_IN = 200
 MAX_BACKOFF_STRIKES = 4  # sign-in windows grow up to 16 times their base length
 
 PUBLIC_PAYMENT = "pay"
+CALLBACK_REFUSED = "callback-refused"
 SIGN_IN = "signin"
 
 
@@ -168,3 +169,8 @@ def sign_in_buckets(ctx: Context, email: str, client: str) -> list[Bucket | None
             ctx, f"{SIGN_IN}-account", account, settings.limit_sign_in_account, max_strikes=grow
         ),
     ]
+
+
+def callback_refusal(ctx: Context, client: str) -> None:
+    """Count a refused processor callback from ``client`` (RateLimited past the limit)."""
+    hit(ctx, [bucket(ctx, CALLBACK_REFUSED, client, ctx.settings.limit_callback_refusals)])

@@ -24,6 +24,7 @@ from ..errors import (
     PARTIAL_REFUND_NOT_SUPPORTED,
     PAYMENT_NOT_REFUNDABLE,
     PAYMENT_RELEASED,
+    REFUND_BEFORE_CAPTURE,
     REFUND_EXCEEDS_AVAILABLE,
     REFUND_FAILED_DESCRIPTION,
     REFUND_WHILE_CAPTURE_PENDING,
@@ -81,11 +82,15 @@ def check_invariants(ctx: Context, payment: Payment, amount: int) -> None:
         raise BadRequest(PAYMENT_RELEASED)
     if payment.capture_status == "pending":
         raise BadRequest(REFUND_WHILE_CAPTURE_PENDING)
+    # An uninstalled processor is refused now rather than left for the worker to retry forever.
+    processor = ctx.plugins.processor(payment.processor)
+    # With manual capture a successful payment is an authorization: no money moved yet, so
+    # nothing can go back until a capture took it (a release gives the hold back instead).
+    if processor.supports_manual_capture and not payment.captured:
+        raise BadRequest(REFUND_BEFORE_CAPTURE)
     # Within the captured amount when a capture took part of the payment (refundable_amount).
     if amount > payment.refundable_amount:
         raise BadRequest(REFUND_EXCEEDS_AVAILABLE, field="amount")
-    # An uninstalled processor is refused now rather than left for the worker to retry forever.
-    processor = ctx.plugins.processor(payment.processor)
     whole = payment.amount if payment.amount_captured is None else payment.amount_captured
     if not processor.supports_partial_refund and amount != whole:
         raise BadRequest(

@@ -255,7 +255,7 @@ class TestModeProcessor:
             return RefundResult.pending(retry_after=remaining)
         if refund.reason == FAILING_REFUND_REASON:
             return RefundResult.failed()  # REFUND_FAILED (docs/declines.md)
-        return RefundResult.processed(reference=f"test_rfnd_{refund.id}")
+        return RefundResult.processed(reference=f"test_{refund.id}")
 
     # -- helpers --------------------------------------------------------------------------
 
