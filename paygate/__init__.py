@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pluggy
 
+from . import declines
 from .errors import (
     BadRequest,
     Conflict,
@@ -89,6 +90,7 @@ __all__ = [
     "ValidationFailed",
     "__version__",
     "compact_json",
+    "declines",
     "hookimpl",
     "webhook_address_allowed",
     "webhook_url_problem",

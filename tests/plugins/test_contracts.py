@@ -26,6 +26,10 @@ class TestTestModeProcessorHonoursTheContract(ProcessorContract):
     def declining_payment(self, processor) -> Payment:
         return self.make_payment(processor, "upi", vpa="failure@test")
 
+    def make_callback(self, processor, payment):
+        # What the simulated bank's challenge page posts when the buyer approves.
+        return processor.challenge_callback(payment.id, "approve")
+
 
 class TestTestModeProcessorOutsideTestModeHonoursTheContract(ProcessorContract):
     """``test`` with random outcomes (decided per payment) and the magic values."""
