@@ -290,13 +290,7 @@ def capture(ctx: Context, merchant: Merchant, payment_id: str, body: Any) -> Pay
     if requested is not None:
         requested = validation.amount(requested, minimum=1)
     with ctx.db.transaction() as conn:
-        payment = payment_from_row(found(repo.lock(conn, payment_id, merchant.id), "Payment"))
-        if payment.status != PaymentStatus.SUCCESS:
-            raise BadRequest(PAYMENT_NOT_CAPTURABLE)
-        if payment.released_at is not None:
-            raise BadRequest(PAYMENT_RELEASED)
-        if payment.captured:
-            raise BadRequest(PAYMENT_ALREADY_CAPTURED)
+        payment = _locked_authorization(conn, payment_id, merchant, PAYMENT_NOT_CAPTURABLE)
         if payment.capture_status == "pending":
             raise BadRequest(CAPTURE_IN_PROGRESS)
         if requested is not None and requested > payment.amount:
@@ -313,6 +307,21 @@ def capture(ctx: Context, merchant: Merchant, payment_id: str, body: Any) -> Pay
     return _ask_and_record(ctx, payment, CAPTURE, amount)
 
 
+def _locked_authorization(
+    conn: Any, payment_id: str, merchant: Merchant, not_ready: str
+) -> Payment:
+    """The merchant's payment, locked, while it is an authorization a capture or a release may
+    act on: successful, not released, not captured (400 ``not_ready`` / released / captured)."""
+    payment = payment_from_row(found(repo.lock(conn, payment_id, merchant.id), "Payment"))
+    if payment.status != PaymentStatus.SUCCESS:
+        raise BadRequest(not_ready)
+    if payment.released_at is not None:
+        raise BadRequest(PAYMENT_RELEASED)
+    if payment.captured:
+        raise BadRequest(PAYMENT_ALREADY_CAPTURED)
+    return payment
+
+
 def release(
     ctx: Context, merchant: Merchant, payment_id: str, body: Any, token: Token | None = None
 ) -> Payment:
@@ -324,13 +333,7 @@ def release(
     if body is not None:
         validation.reject_unknown(validation.require_object(body), set())
     with ctx.db.transaction() as conn:
-        payment = payment_from_row(found(repo.lock(conn, payment_id, merchant.id), "Payment"))
-        if payment.status != PaymentStatus.SUCCESS:
-            raise BadRequest(PAYMENT_NOT_RELEASABLE)
-        if payment.released_at is not None:
-            raise BadRequest(PAYMENT_RELEASED)
-        if payment.captured:
-            raise BadRequest(PAYMENT_ALREADY_CAPTURED)
+        payment = _locked_authorization(conn, payment_id, merchant, PAYMENT_NOT_RELEASABLE)
         processor = processors.for_payment(ctx, payment)
         if not processor.has("release"):
             raise BadRequest(RELEASE_NOT_SUPPORTED.format(processor=processor.name))

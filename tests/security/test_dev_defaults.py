@@ -49,6 +49,7 @@ def up(monkeypatch, capsys):
     monkeypatch.setattr(supervisor, "_spawn", spawn)
     monkeypatch.setattr(supervisor, "prepare_database", lambda settings: None)
     monkeypatch.setattr(supervisor, "port_in_use", lambda port: False)
+    monkeypatch.setattr(supervisor, "_wait_listening", lambda children, ports, timeout: None)
     monkeypatch.setenv("DATABASE_URL", "postgresql://gateway_user:hunter2pass@db:5432/pg")
     monkeypatch.setenv("REDIS_URL", "redis://:redispass99@redis:6379/0")
     monkeypatch.delenv("PAYGATE_BIND", raising=False)
@@ -174,3 +175,27 @@ def _answers(url: str) -> bool:
         return True
     except requests.RequestException:
         return False
+
+
+def test_paygate_up_waits_for_its_web_apps_before_saying_running():
+    """The banner waits until every web app listens; a child that exits first is named."""
+    import socket
+    import subprocess
+    import sys
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    quitter = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        alive = [("api", sleeper, 0)]
+        assert supervisor._wait_listening(alive, {"api": port}, timeout=5) is None
+        listener.close()
+        assert supervisor._wait_listening(alive, {"api": port}, timeout=0.3) == "api"
+        quitter.wait()
+        assert supervisor._wait_listening([("api", quitter, 0)], {"api": port}, 5) == "api"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
