@@ -1,13 +1,13 @@
 """Card rules of CONTRACT.md section 2: cleaning, length, Luhn, network, expiry, CVV.
 
-Card numbers and CVVs are only ever held in local variables here; what leaves this module is a
-``CardSummary`` (the network and the last four digits). ``validation`` re-exports these names.
+Card numbers and CVVs are only ever held in local variables here and in the ``CardDetails``
+``card`` answers (its ``repr`` hides them): the processor's ``tokenize`` gets it, the record
+only its network and last four digits. ``validation`` re-exports these names.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from ..errors import (
     BadRequest,
     ValidationFailed,
 )
+from ..types import CardDetails
 
 MAX_HOLDER_NAME = 255
 MAX_NUMBER_LENGTH = 40  # 19 digits with spaces or dashes between every one fits
@@ -29,14 +30,6 @@ CARD_FIELDS = {"number", "expiry_month", "expiry_year", "cvv", "holder_name"}
 MAX_YEAR = 9999  # the contract sets no upper bound; four digits is what a year can be
 MONTH_DIGITS = re.compile(r"[0-9]{1,2}")
 YEAR_DIGITS = re.compile(r"[0-9]{2}|[0-9]{4}")
-
-
-@dataclass(frozen=True)
-class CardSummary:
-    """All that is kept of a card."""
-
-    network: str
-    last4: str
 
 
 def luhn_ok(digits: str) -> bool:
@@ -117,7 +110,7 @@ def cvv(value: Any) -> None:
         raise BadRequest(CVV_INVALID, field="card.cvv")
 
 
-def card(value: Any, *, today: datetime | None = None) -> CardSummary:
+def card(value: Any, *, today: datetime | None = None) -> CardDetails:
     if not isinstance(value, dict):
         raise BadRequest(CARD_REQUIRED, field="card")
     unknown = sorted(set(value) - CARD_FIELDS)
@@ -126,12 +119,21 @@ def card(value: Any, *, today: datetime | None = None) -> CardSummary:
             UNKNOWN_FIELD.format(field=f"card.{unknown[0]}"), field=f"card.{unknown[0]}"
         )
     digits = card_number(value.get("number"))
-    expiry(value.get("expiry_month"), value.get("expiry_year"), today=today)
-    cvv(value.get("cvv"))
+    month, year = expiry(value.get("expiry_month"), value.get("expiry_year"), today=today)
+    code = value.get("cvv")
+    cvv(code)
     holder = value.get("holder_name")
     if holder is not None and (not isinstance(holder, str) or len(holder) > MAX_HOLDER_NAME):
         raise BadRequest(
             FIELD_NOT_SHORT_STRING.format(field="holder_name", max_length=MAX_HOLDER_NAME),
             field="card.holder_name",
         )
-    return CardSummary(network=card_network(digits), last4=digits[-4:])
+    return CardDetails(
+        number=digits,
+        expiry_month=month,
+        expiry_year=year,
+        cvv=str(code) if isinstance(code, int) else code,
+        holder_name=holder,
+        network=card_network(digits),
+        last4=digits[-4:],
+    )

@@ -49,6 +49,7 @@ from ..types import (
     ChargeResult,
     Listing,
     Merchant,
+    MethodDetails,
     Order,
     OrderStatus,
     Outcome,
@@ -61,7 +62,6 @@ from . import (
     ids,
     limits,
     processing,
-    processor_configs,
     processors,
     refunds,
     validation,
@@ -123,9 +123,9 @@ def create(
         if chosen not in processor.methods:
             raise BadRequest(PAYMENT_METHOD_NOT_SUPPORTED.format(method=chosen), field="method")
         check_capabilities(processor, order.amount, order.currency)
-        details = validation.payment_request(body)
+        details, method_details = validation.payment_request(body)
         # Its required settings are set and open (400/500 here, not in the worker).
-        processor_configs.check_ready(ctx, merchant.id, processor_name, conn=conn)
+        processor.load_config(conn)  # read once, reused by tokenize
         # A buyer may not start a second attempt while the first is still pending: the unique
         # index on pending checkout payments refuses it in the insert below (after the
         # request's own validation, so a typo still gets its message; concurrent requests
@@ -137,7 +137,7 @@ def create(
         # In-process and instant (the test processor): no pool, no second checkout, and the
         # token goes into the one Payment built here.
         method_token = (
-            _token(ctx, processor, payment_id, merchant.id, order, body, details)
+            _token(ctx, processor, payment_id, merchant.id, order, method_details)
             if inline
             else None
         )
@@ -159,7 +159,7 @@ def create(
             webhook_ids = _insert(conn, payment, token)
     if tokenizing and not inline:
         # A network call: made without holding a database connection.
-        method_token = _token(ctx, processor, payment_id, merchant.id, order, body, details)
+        method_token = _token(ctx, processor, payment_id, merchant.id, order, method_details)
         payment = replace(payment, method_token=method_token)
         with ctx.db.connection() as conn:
             webhook_ids = _insert(conn, payment, token)
@@ -196,13 +196,12 @@ def _token(
     payment_id: str,
     merchant_id: str,
     order: Order,
-    body: dict[str, Any],
-    details: dict[str, Any],
+    method_details: MethodDetails,
 ) -> str:
     """The token the processor gives for the body's method details (ProcessorDeclined when it
     refuses them)."""
     request = TokenizeRequest(
-        details=validation.method_details(body, details),
+        details=method_details,
         merchant_id=merchant_id,
         amount=order.amount,
         currency=order.currency,
@@ -213,7 +212,7 @@ def _token(
         raise ProcessorDeclined(
             result.error_code or ChargeResult.FAILED_CODE,
             result.error_description or TOKENIZE_REFUSED,
-            field="card" if details["method"] == "card" else "vpa",
+            field="card" if method_details.method == "card" else "vpa",
         )
     return result.token
 

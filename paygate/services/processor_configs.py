@@ -246,19 +246,13 @@ def values_for(ctx: Context, merchant_id: str, processor: str, *, conn=None) -> 
     settings = declared(ctx, processor)
     if not settings:
         return MappingProxyType({})
-    row = _stored(ctx, merchant_id, processor)
+    row = _stored(ctx, merchant_id, processor, conn)
     values = _open(ctx, row) if row is not None else {}
     missing = [s.name for s in settings if s.required and not values.get(s.name)]
     if missing:
         raise ProcessorNotConfigured(processor, missing)
     names = {s.name for s in settings}
     return MappingProxyType({k: v for k, v in values.items() if k in names and v})
-
-
-def check_ready(ctx: Context, merchant_id: str, processor: str, *, conn=None) -> None:
-    """Raise what ``values_for`` raises when ``processor`` cannot work for the merchant
-    (payment creation calls it before anything is written)."""
-    values_for(ctx, merchant_id, processor, conn=conn)
 
 
 def describe(ctx: Context, merchant_id: str, processor: str) -> Description:

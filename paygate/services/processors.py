@@ -102,16 +102,19 @@ class Bound:
     def config(self) -> ProcessorConfig:
         """The merchant's values for this processor's settings, read on first use."""
         if self._config is None:
-            if (
-                self._ctx is None
-                or self.merchant_id is None
-                or not declares_settings(self.processor)
-            ):
-                self._config = {}
-            else:
-                self._config = processor_configs.values_for(
-                    self._ctx, self.merchant_id, self.processor.name
-                )
+            self.load_config()
+        return self._config
+
+    def load_config(self, conn: Any = None) -> ProcessorConfig:
+        """Read the merchant's settings now (on ``conn`` when given), raising what
+        ``processor_configs.values_for`` raises (required ones missing: 400; not opening:
+        500); the later operations reuse them."""
+        if self._ctx is None or self.merchant_id is None or not declares_settings(self.processor):
+            self._config = {}
+        else:
+            self._config = processor_configs.values_for(
+                self._ctx, self.merchant_id, self.processor.name, conn=conn
+            )
         return self._config
 
     def has(self, op: str) -> bool:

@@ -40,9 +40,8 @@ from ..errors import (
     NotFound,
     ValidationFailed,
 )
-from ..types import CardDetails, MethodDetails
+from ..types import MethodDetails
 from .cards import (  # noqa: F401  (re-exported: the card rules are part of this module's API)
-    CardSummary,
     card,
     card_network,
     card_number,
@@ -174,31 +173,10 @@ def vpa(value: Any) -> str:
     return value
 
 
-def method_details(body: dict[str, Any], summary: dict[str, Any]) -> MethodDetails:
-    """The full method details of a payment body ``payment_request`` has accepted (its answer
-    is ``summary``), for the processor's ``tokenize``: held in memory for that one call, never
-    stored, logged or returned (``CardDetails`` hides them from ``repr``)."""
-    if summary["method"] == "upi":
-        return MethodDetails(method="upi", vpa=summary["vpa"])
-    raw = body["card"]
-    month, year = expiry(raw.get("expiry_month"), raw.get("expiry_year"))
-    code = raw.get("cvv")
-    return MethodDetails(
-        method="card",
-        card=CardDetails(
-            number=card_number(raw.get("number")),
-            expiry_month=month,
-            expiry_year=year,
-            cvv=str(code) if isinstance(code, int) else code,
-            holder_name=raw.get("holder_name"),
-            network=summary["card_network"],
-            last4=summary["card_last4"],
-        ),
-    )
-
-
-def payment_request(body: Any) -> dict[str, Any]:
-    """Validate a payment body except for the order (the caller checks that one first)."""
+def payment_request(body: Any) -> tuple[dict[str, Any], MethodDetails]:
+    """Validate a payment body except for the order (the caller checks that one first): the
+    fields the record keeps, and the full method details for the processor's ``tokenize``
+    (held in memory for that one call, never stored, logged or returned)."""
     body = require_object(body)
     reject_unknown(body, {"order_id", "method", "vpa", "card"})
     chosen = method(body.get("method"))
@@ -213,13 +191,13 @@ def payment_request(body: Any) -> dict[str, Any]:
         if body.get("card") is not None:
             raise BadRequest(FIELD_NOT_WITH_METHOD.format(field="card", method="upi"), field="card")
         details["vpa"] = vpa(body.get("vpa"))
-    else:
-        if body.get("vpa") not in (None, ""):
-            raise BadRequest(FIELD_NOT_WITH_METHOD.format(field="vpa", method="card"), field="vpa")
-        summary = card(body.get("card"))
-        details["card_network"] = summary.network
-        details["card_last4"] = summary.last4
-    return details
+        return details, MethodDetails(method="upi", vpa=details["vpa"])
+    if body.get("vpa") not in (None, ""):
+        raise BadRequest(FIELD_NOT_WITH_METHOD.format(field="vpa", method="card"), field="vpa")
+    full = card(body.get("card"))
+    details["card_network"] = full.network
+    details["card_last4"] = full.last4
+    return details, MethodDetails(method="card", card=full)
 
 
 def plausible_id(value: Any) -> bool:
