@@ -172,6 +172,14 @@ APPS = {
 }
 
 
+PLUGIN_ENV_PREFIX = "PAYGATE_PLUGIN_"
+
+
+def plugin_env_name(plugin: str) -> str:
+    """A plugin's name as it appears in its ``PAYGATE_PLUGIN_<NAME>_<KEY>`` variables."""
+    return re.sub(r"[^A-Za-z0-9]", "_", plugin.rsplit(".", 1)[-1]).upper()
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting, each declared once: its variable, its parser and its default.
@@ -243,6 +251,9 @@ class Settings:
 
     # Plugins and webhooks.
     disable_plugins: tuple[str, ...] = setting("PAYGATE_DISABLE_PLUGINS", _list, ())
+    # Every PAYGATE_PLUGIN_* variable, as (name, value) pairs: each plugin's own configuration
+    # (``PluginContext.config``; ``plugin_config`` picks one plugin's).
+    plugin_env: tuple[tuple[str, str], ...] = field(default=(), repr=False, metadata={})
     allow_private_webhook_urls: bool = setting(
         "PAYGATE_ALLOW_PRIVATE_WEBHOOKS", _flag_true_only, False
     )
@@ -365,6 +376,8 @@ class Settings:
         source = {**(os.environ if env is None else env), **overrides}
         values = {}
         for f in fields(cls):
+            if "env" not in f.metadata:
+                continue
             raw = source.get(f.metadata["env"])
             if raw is None:
                 continue
@@ -372,4 +385,15 @@ class Settings:
             if not raw and f.metadata["parse"] not in (_list, _networks):
                 continue
             values[f.name] = f.metadata["parse"](f.metadata["env"], raw)
+        values["plugin_env"] = tuple(
+            sorted((k, v) for k, v in source.items() if k.startswith(PLUGIN_ENV_PREFIX))
+        )
         return cls(**values)
+
+    def plugin_config(self, plugin: str) -> dict[str, str]:
+        """One plugin's configuration: ``PAYGATE_PLUGIN_<NAME>_<KEY>`` values by ``<key>`` in
+        lower case, ``<NAME>`` being ``plugin`` upper-cased with every character other than a
+        letter or digit as ``_`` (plugin ``jsonl-observer``: ``PAYGATE_PLUGIN_JSONL_OBSERVER_``).
+        """
+        prefix = f"{PLUGIN_ENV_PREFIX}{plugin_env_name(plugin)}_"
+        return {k[len(prefix) :].lower(): v for k, v in self.plugin_env if k.startswith(prefix)}

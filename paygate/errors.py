@@ -369,3 +369,20 @@ class UnknownNotifier(PaygateError):
 
 class PluginError(Exception):
     """A plugin could not be loaded or registered; raised at start-up, names the plugin."""
+
+
+class ProcessorUnreachable(Exception):
+    """Raised by a processor's ``tokenize`` or ``charge`` when its PSP cannot be reached and the
+    request provably moved no money (the connection was refused, the PSP answered "down" before
+    accepting it). The gateway then tries the next processor of the payment's route (the
+    merchant's fallback list or a router's), records why, and logs one WARNING line, no
+    traceback. ``retry_after`` (seconds) says when this processor may be tried again.
+
+    Raise it only when nothing reached the PSP: after a timeout the charge may have been taken,
+    so a timeout is an ordinary exception (the worker then asks ``sync``, never charges twice).
+    """
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after

@@ -16,7 +16,17 @@ import pluggy
 
 if TYPE_CHECKING:
     from .config import Settings
-    from .types import Notifier, Payment, Processor, RefundDenied, RefundRequest
+    from .types import (
+        Notifier,
+        Observer,
+        Payment,
+        PluginContext,
+        Processor,
+        RefundDenied,
+        RefundRequest,
+        Route,
+        RouteRequest,
+    )
 
 hookspec = pluggy.HookspecMarker("paygate")
 
@@ -97,4 +107,35 @@ def paygate_refund_policy(
     be configured (``refund_window_days``) without reading the environment itself. pluggy passes
     an implementation only the arguments it names: a policy that does not need ``settings``
     leaves it out.
+    """
+
+
+@hookspec(firstresult=True)
+def paygate_route_payment(request: RouteRequest, context: PluginContext) -> Route | None:
+    """Choose the processors for a payment being created (plugin API 1.1). First answer wins.
+
+    ``request`` carries the method, amount, currency, merchant, order (receipt, notes), and
+    ``request.default``: the merchant's processor then its fallback list. Return a
+    :class:`Route` (processor names in order of preference, and a short reason shown on the
+    payment) or None for no opinion (the next router, else ``request.default``). Names that are
+    not registered or do not take the method are skipped and recorded as such. Called in the
+    API request, before anything is written: it must be fast and must not write anything.
+
+    .. versionadded:: 1.1
+    """
+
+
+@hookspec
+def paygate_register_observers(
+    register: Callable[[Observer], None], context: PluginContext
+) -> None:
+    """Register event observers (plugin API 1.1): each receives every event of every merchant,
+    with or without a webhook URL, alongside the HTTP webhooks, at least once and in order.
+
+    Call ``register(observer)`` for each; an observer has a unique ``name`` and
+    ``observe(event)``. Each observer keeps its own position in the event log, its own retries
+    and back-off; a slow or failing observer never delays payments, refunds, webhooks or other
+    observers. Return value is ignored.
+
+    .. versionadded:: 1.1
     """

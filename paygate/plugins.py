@@ -21,7 +21,18 @@ import pluggy
 from . import hookspecs
 from .config import Settings
 from .errors import PluginError, UnknownNotifier, UnknownProcessor
-from .types import Notifier, Payment, Processor, ProcessorSetting, RefundDenied, RefundRequest
+from .types import (
+    Notifier,
+    Observer,
+    Payment,
+    PluginContext,
+    Processor,
+    ProcessorSetting,
+    RefundDenied,
+    RefundRequest,
+    Route,
+    RouteRequest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +44,16 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 ENTRY_POINT_GROUP = "paygate"
 DEFAULT_PROCESSOR = "test"
 DEFAULT_NOTIFIER = "webhook"
+# The plugin API this gateway implements (docs/plugins.md "Versions"; CHANGELOG.md).
+PLUGIN_API_VERSION = "1.1"
 
 # The kind of plugin that implementing a hook makes (``paygate plugins`` shows it).
 HOOK_KINDS = {
     "paygate_register_processors": "processor",
     "paygate_register_notifiers": "notifier",
     "paygate_refund_policy": "refund_policy",
+    "paygate_route_payment": "router",
+    "paygate_register_observers": "observer",
 }
 # What a registered object must have, checked at start-up so a half-written plugin fails there
 # and not on the first payment routed to it.
@@ -46,6 +61,7 @@ REQUIRED = {
     "processor": "name methods supports_partial_refund supports_manual_capture "
     "charge capture refund sync".split(),
     "notifier": ["name", "deliver"],
+    "observer": ["name", "observe"],
 }
 # A per-merchant setting's name (``Processor.settings``): what ``NAME=VALUE`` and forms use.
 SETTING_NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -127,6 +143,7 @@ class Plugins:
     settings: Settings
     processors: dict[str, Processor] = field(default_factory=dict)
     notifiers: dict[str, Notifier] = field(default_factory=dict)
+    observers: dict[str, Observer] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)  # plugin name -> "dist version"
     disabled_plugins: list[str] = field(default_factory=list)
     disabled_entries: list[str] = field(default_factory=list)  # processors/notifiers kept out
@@ -136,6 +153,34 @@ class Plugins:
     _owner: dict[str, str] = field(default_factory=dict)  # "processor:test" -> plugin name
 
     # -- typed call sites: the only code that calls pm.hook.* ---------------------------------
+
+    def context_for(self, plugin: str) -> PluginContext:
+        """The narrow view of the gateway that hooks of ``plugin`` receive as ``context``."""
+        settings = self.settings
+        return PluginContext(
+            plugin=plugin,
+            test_mode=settings.test_mode,
+            config=settings.plugin_config(plugin),
+            log=logging.getLogger(f"paygate.plugin.{plugin}"),
+            api_url=settings.api_url,
+            checkout_url=settings.checkout_url,
+            api_version=PLUGIN_API_VERSION,
+        )
+
+    def _first_result(self, hook_name: str, **kwargs: Any) -> tuple[str, Any] | tuple[None, None]:
+        """Call a firstresult hook's implementations one by one in pluggy's order, each with
+        its own ``context``; the first non-None answer and the plugin that gave it."""
+        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+            plugin_name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
+            available = {**kwargs, "context": self.context_for(plugin_name)}
+            answer = impl.function(*[available[arg] for arg in impl.argnames])
+            if answer is not None:
+                return plugin_name, answer
+        return None, None
+
+    def route(self, request: RouteRequest) -> tuple[str, Route] | tuple[None, None]:
+        """The first router's decision and the plugin that made it, or (None, None)."""
+        return self._first_result("paygate_route_payment", request=request)
 
     def processor(self, name: str | None = None) -> Processor:
         name = name or DEFAULT_PROCESSOR
@@ -170,18 +215,21 @@ class Plugins:
         """
         self.processors.clear()
         self.notifiers.clear()
+        self.observers.clear()
         self._owner.clear()
         self.disabled_entries.clear()
         self.failures[:] = [f for f in self.failures if f.stage != "register"]
         for hook_name, registry, kind in (
             ("paygate_register_processors", self.processors, "processor"),
             ("paygate_register_notifiers", self.notifiers, "notifier"),
+            ("paygate_register_observers", self.observers, "observer"),
         ):
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                 plugin_name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
                 kwargs = {
                     "register": self._registrar(registry, kind, plugin_name),
                     "settings": self.settings,
+                    "context": self.context_for(plugin_name),
                 }
                 try:
                     impl.function(*[kwargs[arg] for arg in impl.argnames])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -568,3 +569,86 @@ class Notifier(Protocol):
     name: str
 
     def deliver(self, delivery: Delivery) -> DeliveryResult: ...
+
+
+# -- plugin platform (issue 17) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PluginContext:
+    """What a hook receives as ``context`` (plugin API 1.1): the narrow, documented view of the
+    gateway a plugin may rely on, instead of the whole ``Settings``.
+
+    ``plugin`` is the plugin's name (its entry point name, or the module for built-ins);
+    ``config`` holds the operator's configuration for this plugin only: every environment
+    variable ``PAYGATE_PLUGIN_<NAME>_<KEY>`` (``<NAME>`` the plugin name upper-cased with every
+    character other than a letter or digit as ``_``), keyed by ``<key>`` in lower case;
+    ``log`` is the logger ``paygate.plugin.<name>``; ``api_url`` and ``checkout_url`` are the
+    public base URLs (a PSP's callbacks arrive under ``api_url``).
+    """
+
+    plugin: str
+    test_mode: bool
+    config: Mapping[str, str]
+    log: logging.Logger = field(repr=False)
+    api_url: str = ""
+    checkout_url: str = ""
+    api_version: str = ""
+
+
+@dataclass(frozen=True)
+class RouteRequest:
+    """What a router (``paygate_route_payment``) sees about a payment being created, before
+    anything is written. ``default`` is what the gateway does without a router: the merchant's
+    processor, then its fallback list, in order."""
+
+    merchant_id: str
+    order_id: str
+    method: str
+    amount: int
+    currency: str
+    default: tuple[str, ...]
+    checkout: bool = False
+    card_network: str | None = None
+    receipt: str | None = None
+    notes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Route:
+    """A router's decision: the processors to try, in order (the first is preferred; the rest
+    are used only when one before is unavailable before any money moved), and why."""
+
+    processors: tuple[str, ...]
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event as an observer (``paygate_register_observers``) receives it: every event of
+    every merchant, whether or not the merchant has a webhook URL, in the order they were
+    recorded, at least once (an observer must tolerate a repeat of the same ``id``).
+
+    ``body`` is the exact envelope webhooks send (``{"event", "timestamp", "data"}``);
+    ``data`` is its ``data`` object; ``sequence`` is the event's position in the gateway's
+    event log (increasing, not gapless)."""
+
+    id: str
+    type: str
+    merchant_id: str
+    resource_id: str | None
+    created_at: datetime
+    data: Mapping[str, Any]
+    body: bytes = field(repr=False)
+    sequence: int = 0
+
+
+@runtime_checkable
+class Observer(Protocol):
+    """Receives every event, apart from webhooks and payments. ``observe`` returning means the
+    event is done; raising means "try again later" (with back-off; the events after it wait,
+    so an observer sees them in order). A slow or failing observer delays only itself."""
+
+    name: str
+
+    def observe(self, event: Event) -> None: ...
