@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
-from . import __version__
+from . import __version__, runfile
 from .config import APPS, Settings
 from .errors import PluginError
 
@@ -713,12 +714,21 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
+        # Another command next to a running `paygate up` uses its databases (paygate.runfile).
+        found = {} if args.command == "up" else runfile.environment(settings.state_dir, os.environ)
+        if found:
+            settings = Settings.from_env(**found)
         if args.command in CHECKS_SETTINGS:
             settings.check_startup()
     except ValueError as exc:
         print(f"paygate: {exc}", file=sys.stderr)
         return 2
     _setup_logging(settings.log_level)
+    if found:
+        log.info(
+            "using the databases of the paygate up running on %s",
+            runfile.path(settings.state_dir).parent.resolve(),
+        )
     try:
         if args.command in STARTS_PROCESSES:
             check_plugins(settings)

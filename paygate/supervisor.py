@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from . import runfile
 from .config import APPS, Settings
 from .embedded import EmbeddedError, free_port, port_in_use, postgres_in, valkey_in
 from .wiring import prepare_database
@@ -103,6 +104,12 @@ def run_up(
 ) -> int:
     state = Path(state_dir or settings.state_dir).expanduser().resolve()
     state.mkdir(parents=True, exist_ok=True)
+    other = runfile.running(state)
+    if other is not None:
+        raise SystemExit(
+            f"paygate: a paygate up (pid {other['pid']}) is already running on {state}; stop it "
+            "first, or use another PAYGATE_STATE_DIR"
+        )
     env = dict(os.environ)  # the children's environment: they read their settings from it
     if not settings.is_production:
         env.setdefault("PAYGATE_ALLOW_PRIVATE_WEBHOOKS", "true")  # local receivers, local dev
@@ -128,6 +135,8 @@ def run_up(
             env["REDIS_URL"] = kv.url
         settings = Settings.from_env(env)
         prepare_database(settings)
+        # From here every `paygate` command run with this state directory finds our databases.
+        runfile.write(state, env)
         ports: dict[str, int] = {}
         for name, (factory, port_field) in APPS.items():
             port = getattr(settings, port_field)
@@ -159,6 +168,7 @@ def run_up(
         return 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        runfile.remove(state)
         _stop_all(children)
         for server in reversed(servers):
             server.stop()

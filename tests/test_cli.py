@@ -76,8 +76,11 @@ def test_up_runs_on_embedded_servers_and_ctrl_c_leaves_nothing_behind(tmp_path):
             lambda: healthy(api), timeout=60, message=(tmp_path / "up1.log").read_text
         )
         assert health["status"] == "healthy" and health["redis"] == "connected"
-        banner = (tmp_path / "up1.log").read_text()
-        assert f"http://localhost:{env['PORT']}" in banner and "Ctrl-C" in banner
+        # The banner comes once every web app listens, which may be just after /health answers.
+        banner = wait_for(
+            lambda: "Ctrl-C" in (text := (tmp_path / "up1.log").read_text()) and text, timeout=30
+        )
+        assert f"http://localhost:{env['PORT']}" in banner
         children = psutil.Process(up.pid).children(recursive=True)
         assert len(children) >= 4  # postgres, valkey, api, worker (and their workers)
         order = create_order(api, 12300)
@@ -92,10 +95,24 @@ def test_up_runs_on_embedded_servers_and_ctrl_c_leaves_nothing_behind(tmp_path):
             ),
             timeout=10,
         )
+        # Another terminal, same state directory, no URL copied from the banner: every command
+        # finds the databases of the running `paygate up` (paygate.runfile).
+        run_file = tmp_path / "run.json"
+        assert run_file.stat().st_mode & 0o777 == 0o600  # it holds the database URLs
+        routed = paygate("merchants", "set-processor", "test@example.com", "test", env=env)
+        assert routed.returncode == 0, routed.stderr
+        assert "using the databases of the paygate up running on" in routed.stderr
+        shown = paygate("merchants", "show", "test@example.com", env=env)
+        assert shown.returncode == 0 and "test" in shown.stdout, shown.stderr
+        # A second `paygate up` on the same state directory is refused in one line.
+        second = paygate("up", env=env, timeout=30)
+        assert second.returncode != 0 and "Traceback" not in second.stderr
+        assert "is already running on" in second.stderr.strip().splitlines()[-1]
     finally:
         up.send_signal(signal.SIGINT)  # what Ctrl-C in a terminal sends
         up.wait(60)
     assert up.returncode == 0, (tmp_path / "up1.log").read_text()[-2000:]
+    assert not run_file.exists()  # gone with the gateway: later commands do not find it
     time.sleep(0.5)
     alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert alive == [], f"left behind: {[c.cmdline() for c in alive]}"
