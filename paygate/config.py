@@ -251,8 +251,8 @@ class Settings:
 
     # Plugins and webhooks.
     disable_plugins: tuple[str, ...] = setting("PAYGATE_DISABLE_PLUGINS", _list, ())
-    # The order refund policies are asked in (plugin names, docs/refund-policies.md): these
-    # first, in this order; then the built-ins; then the others by plugin name.
+    # The refund policies asked first, in this order (plugin names; docs/refund-policies.md,
+    # "Order"); the others follow in the default order.
     refund_policy_order: tuple[str, ...] = setting("PAYGATE_REFUND_POLICY_ORDER", _list, ())
     # Every PAYGATE_PLUGIN_* variable, as (name, value) pairs: each plugin's own configuration
     # (``PluginContext.config``; ``plugin_config`` picks one plugin's).

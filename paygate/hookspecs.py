@@ -131,8 +131,9 @@ def paygate_refund_policy(
     and ``PAYGATE_PLUGIN_<NAME>_PROCESSORS`` (processor names), comma lists, ``*`` for all;
     without the latter, the plugin's own ``paygate_policy_processors`` (a set of processor
     names) if it declares one; otherwise every payment. Policies are asked in this order: those
-    ``PAYGATE_REFUND_POLICY_ORDER`` names, in its order; then the built-ins; then the others by
-    plugin name. Each implementation is called with its own ``context``.
+    ``PAYGATE_REFUND_POLICY_ORDER`` names, in its order; then plugins registered at run time
+    (latest first); then installed plugins by plugin name; then the built-ins. Each
+    implementation is called with its own ``context``.
 
     ``context`` (:class:`paygate.PluginContext`) carries the policy's own configuration
     (``context.config``, from ``PAYGATE_PLUGIN_<NAME>_<KEY>``), test mode and its logger, so a

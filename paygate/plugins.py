@@ -271,25 +271,34 @@ class Plugins:
 
     def refund_policies(self) -> list[tuple[str, Any]]:
         """The refund-policy implementations as (plugin name, hook implementation), in the
-        order they are asked: the plugins ``PAYGATE_REFUND_POLICY_ORDER`` names, in its order;
-        then the built-ins, in ``DEFAULT_PLUGINS`` order; then every other by plugin name."""
+        order they are asked (docs/refund-policies.md, "Order"):
+
+        1. the plugins ``PAYGATE_REFUND_POLICY_ORDER`` names, in its order;
+        2. plugins registered at run time (``extra``, ``paygate.testing.register_plugin``), in
+           pluggy's order: the latest registered first, ``tryfirst``/``trylast`` honoured;
+        3. installed plugins (entry points), by plugin name;
+        4. the built-ins, in ``DEFAULT_PLUGINS`` order: the general rules speak last.
+        """
         order = self.settings.refund_policy_order
         found = []
-        for impl in self.pm.hook.paygate_refund_policy.get_hookimpls():
+        # get_hookimpls() lists in reverse calling order: pluggy calls the last one first.
+        for impl in reversed(self.pm.hook.paygate_refund_policy.get_hookimpls()):
             if impl.hookwrapper or getattr(impl, "wrapper", False):
                 continue  # wrappers wrap a hook call; policies here are called one by one
             found.append((self.pm.get_name(impl.plugin) or repr(impl.plugin), impl))
 
-        def rank(item: tuple[str, Any]) -> tuple[int, int, str]:
-            name = item[0]
+        def rank(item: tuple[int, tuple[str, Any]]) -> tuple[int, int, str]:
+            calling, (name, _) = item
             for position, wanted in enumerate(order):
                 if wanted in (name, name.rsplit(".", 1)[-1]):
-                    return (0, position, name)
+                    return (0, position, "")
             if name in DEFAULT_PLUGINS:
-                return (1, DEFAULT_PLUGINS.index(name), name)
-            return (2, 0, name)
+                return (3, DEFAULT_PLUGINS.index(name), "")
+            if name in self.sources:
+                return (2, 0, name)
+            return (1, calling, "")
 
-        return sorted(found, key=rank)
+        return [item for _, item in sorted(enumerate(found), key=rank)]
 
     def policy_scope(self, plugin: str) -> tuple[frozenset[str] | None, frozenset[str] | None]:
         """The merchant ids and processor names the refund policy of ``plugin`` applies to
@@ -660,7 +669,8 @@ def load_plugins(
         except pluggy.PluginValidationError as exc:
             name = pm.get_name(exc.plugin) or repr(exc.plugin)
             error = PluginError(
-                f"unknown hook implementation: {exc} {disable_hint(name, *plugins.origin(name))}"
+                f"plugin {name!r}: unknown hook implementation: {exc} "
+                + disable_hint(name, *plugins.origin(name))
             )
             if not tolerant:
                 raise error from exc
