@@ -1,6 +1,8 @@
 """Paygate: a plugin-based, asynchronous payment gateway framework.
 
-This module is the public surface a plugin needs: ``hookimpl``, the types, the errors.
+This module is the public surface a plugin needs: ``hookimpl``, the types, the errors, and
+``PLUGIN_API_VERSION`` (the plugin API this gateway implements; a plugin declares the versions
+it needs as ``paygate_api = ">=1.1,<2"``).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from .types import (
     TokenizeRequest,
     TokenResult,
 )
+from .versions import PLUGIN_API_VERSION
 from .wire import compact_json
 
 __version__ = "0.1.0"
@@ -78,6 +81,7 @@ __all__ = [
     "Notifier",
     "Observer",
     "Outcome",
+    "PLUGIN_API_VERSION",
     "PaygateError",
     "Payment",
     "PaymentStatus",

@@ -97,6 +97,7 @@ def cmd_plugins(args, settings: Settings) -> int:
         print(f"    provides:     {', '.join(provides) or '-'}")
         print(f"    distribution: {row.distribution or '-'} {row.version}".rstrip())
         print(f"    hooks:        {', '.join(row.hooks) or '-'}")
+        print(f"    plugin API:   {row.requires_api or 'none declared (written for 1.0)'}")
         for name in row.processors:
             for setting in declared_settings(plugins.processors[name]):
                 flags = ", ".join(

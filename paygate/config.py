@@ -251,9 +251,14 @@ class Settings:
 
     # Plugins and webhooks.
     disable_plugins: tuple[str, ...] = setting("PAYGATE_DISABLE_PLUGINS", _list, ())
+    # The refund policies asked first, in this order (plugin names; docs/refund-policies.md,
+    # "Order"); the others follow in the default order.
+    refund_policy_order: tuple[str, ...] = setting("PAYGATE_REFUND_POLICY_ORDER", _list, ())
     # Every PAYGATE_PLUGIN_* variable, as (name, value) pairs: each plugin's own configuration
     # (``PluginContext.config``; ``plugin_config`` picks one plugin's).
-    plugin_env: tuple[tuple[str, str], ...] = field(default=(), repr=False, metadata={})
+    plugin_env: tuple[tuple[str, str], ...] = field(
+        default=(), repr=False, metadata={"env": f"{PLUGIN_ENV_PREFIX}<NAME>_<KEY>"}
+    )
     allow_private_webhook_urls: bool = setting(
         "PAYGATE_ALLOW_PRIVATE_WEBHOOKS", _flag_true_only, False
     )
@@ -376,7 +381,7 @@ class Settings:
         source = {**(os.environ if env is None else env), **overrides}
         values = {}
         for f in fields(cls):
-            if "env" not in f.metadata:
+            if "parse" not in f.metadata:  # plugin_env: every PAYGATE_PLUGIN_* variable, below
                 continue
             raw = source.get(f.metadata["env"])
             if raw is None:

@@ -2,7 +2,9 @@
 
 Plugins implement these with ``@paygate.hookimpl``. An implementation may accept any subset of a
 hook's arguments (pluggy passes only what it names), so a hook can gain an argument without
-breaking existing plugins. ``paygate.plugins`` is the only module that calls them. Every hook is
+breaking existing plugins. Each spec says the plugin API version that added it
+(``versionadded``; ``paygate.PLUGIN_API_VERSION`` is the one this gateway implements); an
+argument marked ``deprecated`` keeps working until the next major plugin API version. ``paygate.plugins`` is the only module that calls them. Every hook is
 documented with its exact signature in docs/plugins.md and tested by a ``test_hook_<name>``
 test in tests/plugins/; the meta-tests fail the build when either is missing.
 """
@@ -32,7 +34,9 @@ hookspec = pluggy.HookspecMarker("paygate")
 
 
 @hookspec
-def paygate_register_processors(register: Callable[[Processor], None], settings: Settings) -> None:
+def paygate_register_processors(
+    register: Callable[[Processor], None], settings: Settings, context: PluginContext
+) -> None:
     """Register payment processors.
 
     Call ``register(processor)`` once for each processor the plugin provides. A processor is any
@@ -63,18 +67,26 @@ def paygate_register_processors(register: Callable[[Processor], None], settings:
     call must never move money twice, and a final outcome never changes. ``reference`` fits in
     255 characters.
 
-    ``settings`` is the gateway's :class:`paygate.config.Settings` (read-only), so a processor can
-    honour ``TEST_MODE`` and friends without reading the environment itself and knows
-    ``settings.api_url`` (where its PSP's callbacks arrive). Per-merchant values (credentials)
-    are never read here: declare them in the processor's ``settings``.
+    ``context`` (:class:`paygate.PluginContext`) is the plugin's narrow view of the gateway:
+    ``context.test_mode``, ``context.config`` (the operator's ``PAYGATE_PLUGIN_<NAME>_<KEY>``
+    values for this plugin only), ``context.log`` and ``context.api_url`` (where its PSP's
+    callbacks arrive). Per-merchant values (credentials) are never read here: declare them in
+    the processor's ``settings``.
 
     Registering an object that lacks part of the protocol, or two processors with one name, is a
     start-up error that names the plugin(s). Return value is ignored.
+
+    .. versionadded:: 1.0
+    .. versionchanged:: 1.1 ``context``.
+    .. deprecated:: 1.1 ``settings`` (the gateway's whole :class:`paygate.config.Settings`,
+       read-only): use ``context``; it is still passed to an implementation that names it.
     """
 
 
 @hookspec
-def paygate_register_notifiers(register: Callable[[Notifier], None], settings: Settings) -> None:
+def paygate_register_notifiers(
+    register: Callable[[Notifier], None], settings: Settings, context: PluginContext
+) -> None:
     """Register notifiers (how events reach merchants).
 
     Call ``register(notifier)`` for each notifier; a notifier has a unique ``name`` and
@@ -84,12 +96,23 @@ def paygate_register_notifiers(register: Callable[[Notifier], None], settings: S
     raising. Every event is delivered by the notifier named ``webhook``: to replace the built-in
     one, disable it (``PAYGATE_DISABLE_PLUGINS=hmac_webhook``) and register yours under that
     name. Duplicate names fail at start-up. Return value is ignored.
+
+    ``context`` (:class:`paygate.PluginContext`): test mode, this plugin's own configuration
+    (``PAYGATE_PLUGIN_<NAME>_<KEY>``), its logger.
+
+    .. versionadded:: 1.0
+    .. versionchanged:: 1.1 ``context``.
+    .. deprecated:: 1.1 ``settings`` (the gateway's whole ``Settings``): use ``context``.
     """
 
 
 @hookspec(firstresult=True)
 def paygate_refund_policy(
-    payment: Payment, refund_request: RefundRequest, refunded_amount: int, settings: Settings
+    payment: Payment,
+    refund_request: RefundRequest,
+    refunded_amount: int,
+    settings: Settings,
+    context: PluginContext,
 ) -> RefundDenied | None:
     """Decide whether a refund may be created. First objection wins.
 
@@ -103,10 +126,24 @@ def paygate_refund_policy(
     400 ``BAD_REQUEST_ERROR`` with ``reason`` as the description, and nothing is recorded.
     Policies must be fast and must not write anything: they run inside the refund transaction.
 
-    ``settings`` is the gateway's :class:`paygate.config.Settings` (read-only), so a policy can
-    be configured (``refund_window_days``) without reading the environment itself. pluggy passes
-    an implementation only the arguments it names: a policy that does not need ``settings``
-    leaves it out.
+    Scope and order (plugin API 1.1; docs/refund-policies.md): a policy is asked only about
+    payments in its scope: the operator's ``PAYGATE_PLUGIN_<NAME>_MERCHANTS`` (merchant ids)
+    and ``PAYGATE_PLUGIN_<NAME>_PROCESSORS`` (processor names), comma lists, ``*`` for all;
+    without the latter, the plugin's own ``paygate_policy_processors`` (a set of processor
+    names) if it declares one; otherwise every payment. Policies are asked in this order: those
+    ``PAYGATE_REFUND_POLICY_ORDER`` names, in its order; then plugins registered at run time
+    (latest first); then installed plugins by plugin name; then the built-ins. Each
+    implementation is called with its own ``context``.
+
+    ``context`` (:class:`paygate.PluginContext`) carries the policy's own configuration
+    (``context.config``, from ``PAYGATE_PLUGIN_<NAME>_<KEY>``), test mode and its logger, so a
+    policy is configured without reading the environment itself. pluggy passes an
+    implementation only the arguments it names: a policy that needs neither leaves them out.
+
+    .. versionadded:: 1.0
+    .. versionchanged:: 1.1 ``context``; scopes and a defined order.
+    .. deprecated:: 1.1 ``settings`` (the gateway's whole :class:`paygate.config.Settings`,
+       read-only): use ``context``; it is still passed to an implementation that names it.
     """
 
 

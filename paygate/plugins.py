@@ -3,7 +3,12 @@
 ``DEFAULT_PLUGINS`` is the only place the core names a built-in plugin. Third-party plugins are
 found through the ``paygate`` entry-point group. ``PAYGATE_DISABLE_PLUGINS`` (comma-separated
 names of plugins, distributions, processors or notifiers) keeps any of them out. A plugin that
-cannot be loaded or registered is a start-up error that names it (:class:`PluginError`).
+cannot be loaded or registered is a start-up error (:class:`PluginError`) that names it, its
+distribution and version, and how to start without it.
+
+A plugin may declare the plugin API it needs as a module or object attribute ``paygate_api``
+(a PEP 440 specifier such as ``">=1.1,<2"``), checked against :data:`PLUGIN_API_VERSION` at
+load; a plugin without one is taken as written for API 1.0, which this gateway still serves.
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import pluggy
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
 
 from . import hookspecs
-from .config import Settings
+from .config import Settings, plugin_env_name
 from .errors import PluginError, UnknownNotifier, UnknownProcessor
 from .types import (
     Notifier,
@@ -33,6 +41,7 @@ from .types import (
     Route,
     RouteRequest,
 )
+from .versions import PLUGIN_API_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +53,11 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 ENTRY_POINT_GROUP = "paygate"
 DEFAULT_PROCESSOR = "test"
 DEFAULT_NOTIFIER = "webhook"
-# The plugin API this gateway implements (docs/plugins.md "Versions"; CHANGELOG.md).
-PLUGIN_API_VERSION = "1.1"
+# The plugin API this gateway implements (paygate/versions.py; docs/plugins.md "Versions and
+# compatibility"; CHANGELOG.md). A plugin declares what it needs as ``paygate_api``.
+API_ATTRIBUTE = "paygate_api"
+# A refund policy's default scope, declared by its author on the plugin (module or object).
+POLICY_PROCESSORS_ATTRIBUTE = "paygate_policy_processors"
 
 # The kind of plugin that implementing a hook makes (``paygate plugins`` shows it).
 HOOK_KINDS = {
@@ -92,6 +104,64 @@ def settings_problem(processor: Any) -> str | None:
     return None
 
 
+def api_requirement(plugin: object) -> str | None:
+    """The plugin API ``plugin`` declares it needs (its ``paygate_api``), or None: a plugin
+    without a declaration was written for API 1.0 and loads unchanged."""
+    required = getattr(plugin, API_ATTRIBUTE, None)
+    return None if required is None else str(required)
+
+
+def api_problem(plugin: object) -> str | None:
+    """Why this gateway cannot serve the plugin API ``plugin`` declares, or None: the
+    declaration must be a PEP 440 specifier string (``">=1.1,<2"``) that
+    :data:`PLUGIN_API_VERSION` satisfies."""
+    required = getattr(plugin, API_ATTRIBUTE, None)
+    if required is None:
+        return None
+    example = "such as '>=1.1,<2'"
+    if not isinstance(required, str):
+        return (
+            f"declares {API_ATTRIBUTE} = {required!r}, which is not a version specifier {example}"
+        )
+    try:
+        specifier = SpecifierSet(required)
+    except InvalidSpecifier:
+        return (
+            f"declares {API_ATTRIBUTE} = {required!r}, which is not a version specifier {example}"
+        )
+    if not specifier.contains(Version(PLUGIN_API_VERSION), prereleases=True):
+        return (
+            f"requires plugin API {required}, but this gateway (paygate {_own_version()}) "
+            f"implements plugin API {PLUGIN_API_VERSION}: install a release of the plugin "
+            f"written for plugin API {PLUGIN_API_VERSION} or a Paygate that implements {required}"
+        )
+    return None
+
+
+def distribution_of(plugin: object) -> tuple[str, str]:
+    """The installed distribution (name, version) that provides ``plugin``'s module, or
+    ``("", "")`` when it comes from no installed distribution (a test's object, a script)."""
+    module = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__
+    top = (module or "").split(".", 1)[0]
+    for dist in importlib.metadata.packages_distributions().get(top, []):
+        try:
+            return dist, importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "", ""
+
+
+def disable_hint(name: str, dist: str = "", version: str = "") -> str:
+    """The end of every message about a plugin that cannot be loaded or registered: where it
+    comes from and how to start without it."""
+    origin = (
+        f"distribution {dist!r} {version}".rstrip()
+        if dist
+        else "not from an installed distribution"
+    )
+    return f"({origin}). Fix or uninstall it, or start without it: PAYGATE_DISABLE_PLUGINS={name}"
+
+
 @dataclass(frozen=True)
 class PluginFailure:
     """A plugin that could not be loaded or registered (``load_plugins(tolerant=True)``)."""
@@ -115,6 +185,8 @@ class PluginInfo:
     processors: tuple[str, ...] = ()
     notifiers: tuple[str, ...] = ()
     builtin: bool = False
+    # The plugin API it declares it needs (``paygate_api``), or None: written for API 1.0.
+    requires_api: str | None = None
 
     @property
     def kind(self) -> str:
@@ -132,6 +204,7 @@ class PluginInfo:
             "hooks": list(self.hooks),
             "processors": list(self.processors),
             "notifiers": list(self.notifiers),
+            "requires_api": self.requires_api,
         }
 
 
@@ -196,16 +269,76 @@ class Plugins:
         except KeyError:
             raise UnknownNotifier(name, list(self.notifiers)) from None
 
+    def refund_policies(self) -> list[tuple[str, Any]]:
+        """The refund-policy implementations as (plugin name, hook implementation), in the
+        order they are asked (docs/refund-policies.md, "Order"):
+
+        1. the plugins ``PAYGATE_REFUND_POLICY_ORDER`` names, in its order;
+        2. plugins registered at run time (``extra``, ``paygate.testing.register_plugin``), in
+           pluggy's order: the latest registered first, ``tryfirst``/``trylast`` honoured;
+        3. installed plugins (entry points), by plugin name;
+        4. the built-ins, in ``DEFAULT_PLUGINS`` order: the general rules speak last.
+        """
+        order = self.settings.refund_policy_order
+        found = []
+        # get_hookimpls() lists in reverse calling order: pluggy calls the last one first.
+        for impl in reversed(self.pm.hook.paygate_refund_policy.get_hookimpls()):
+            if impl.hookwrapper or getattr(impl, "wrapper", False):
+                continue  # wrappers wrap a hook call; policies here are called one by one
+            found.append((self.pm.get_name(impl.plugin) or repr(impl.plugin), impl))
+
+        def rank(item: tuple[int, tuple[str, Any]]) -> tuple[int, int, str]:
+            calling, (name, _) = item
+            for position, wanted in enumerate(order):
+                if wanted in (name, name.rsplit(".", 1)[-1]):
+                    return (0, position, "")
+            if name in DEFAULT_PLUGINS:
+                return (3, DEFAULT_PLUGINS.index(name), "")
+            if name in self.sources:
+                return (2, 0, name)
+            return (1, calling, "")
+
+        return [item for _, item in sorted(enumerate(found), key=rank)]
+
+    def policy_scope(self, plugin: str) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+        """The merchant ids and processor names the refund policy of ``plugin`` applies to
+        (None: all). The operator's ``PAYGATE_PLUGIN_<NAME>_MERCHANTS`` / ``_PROCESSORS``
+        (comma lists; ``*`` for all) win; without ``_PROCESSORS``, the plugin's own
+        ``paygate_policy_processors`` declaration, if any."""
+        config = self.settings.plugin_config(plugin)
+        merchants = _scope(config.get("merchants"))
+        processors = _scope(config.get("processors"))
+        if not (config.get("processors") or "").strip():
+            declared = getattr(self.pm.get_plugin(plugin), POLICY_PROCESSORS_ATTRIBUTE, None)
+            processors = None if declared is None else frozenset(declared)
+        return (
+            None if merchants == frozenset({"*"}) else merchants,
+            None if processors == frozenset({"*"}) else processors,
+        )
+
     def refund_policy(
         self, payment: Payment, refund_request: RefundRequest, refunded_amount: int
     ) -> RefundDenied | None:
-        """The first objection of the refund-policy plugins, or None (firstresult hook)."""
-        return self.pm.hook.paygate_refund_policy(
-            payment=payment,
-            refund_request=refund_request,
-            refunded_amount=refunded_amount,
-            settings=self.settings,
-        )
+        """The first objection of the refund policies in scope for ``payment`` (its merchant
+        and processor), asked in :meth:`refund_policies` order, each with its own ``context``;
+        None when none objects. A policy out of scope is not called."""
+        for plugin_name, impl in self.refund_policies():
+            merchants, processors = self.policy_scope(plugin_name)
+            if merchants is not None and payment.merchant_id not in merchants:
+                continue
+            if processors is not None and payment.processor not in processors:
+                continue
+            available = {
+                "payment": payment,
+                "refund_request": refund_request,
+                "refunded_amount": refunded_amount,
+                "settings": self.settings,
+                "context": self.context_for(plugin_name),
+            }
+            answer = impl.function(*[available[arg] for arg in impl.argnames])
+            if answer is not None:
+                return answer
+        return None
 
     def reload_registries(self) -> None:
         """Rebuild the processor and notifier registries (after registering a plugin in tests).
@@ -236,7 +369,8 @@ class Plugins:
                 except Exception as exc:
                     kind_of = "" if isinstance(exc, PluginError) else f"{type(exc).__name__}: "
                     error = PluginError(
-                        f"plugin {plugin_name!r} failed in {hook_name}: {kind_of}{exc}"
+                        f"plugin {plugin_name!r} failed in {hook_name}: {kind_of}{exc} "
+                        + disable_hint(plugin_name, *self.origin(plugin_name))
                     )
                     if not self.tolerant:
                         raise error from exc
@@ -291,6 +425,15 @@ class Plugins:
 
         return register
 
+    def origin(self, name: str) -> tuple[str, str]:
+        """The distribution (name, version) of the loaded plugin ``name``, or ``("", "")``."""
+        source = self.sources.get(name)
+        if source:
+            dist, _, version = source.partition(" ")
+            return dist, version
+        plugin = self.pm.get_plugin(name)
+        return distribution_of(plugin) if plugin is not None else ("", "")
+
     def owner_of(self, kind: str, name: str) -> str | None:
         return self._owner.get(f"{kind}:{name}")
 
@@ -317,6 +460,7 @@ class Plugins:
                         n for n in self.notifiers if self.owner_of("notifier", n) == name
                     ),
                     builtin=name in DEFAULT_PLUGINS,
+                    requires_api=api_requirement(plugin),
                 )
             )
         return rows
@@ -364,17 +508,74 @@ def _own_version() -> str:
     return __version__
 
 
+def _scope(value: str | None) -> frozenset[str] | None:
+    """A comma list from the environment as a set; None when unset or blank."""
+    items = frozenset(item.strip() for item in (value or "").split(",") if item.strip())
+    return items or None
+
+
+def scope_problem(plugin: object) -> str | None:
+    """Why ``plugin``'s ``paygate_policy_processors`` is not a collection of processor names,
+    or None (also when it declares none)."""
+    declared = getattr(plugin, POLICY_PROCESSORS_ATTRIBUTE, None)
+    if declared is None:
+        return None
+    if isinstance(declared, str | bytes) or not all(isinstance(n, str) for n in declared):
+        return (
+            f"declares {POLICY_PROCESSORS_ATTRIBUTE} = {declared!r}, which is not a set of "
+            "processor names"
+        )
+    return None
+
+
+def _check_policy_settings(plugins: Plugins) -> None:
+    """Warn about refund-policy settings that would silently do nothing: an order naming no
+    refund policy, a scope on a plugin that has none."""
+    policies = [name for name, _ in plugins.refund_policies()]
+    short = {name.rsplit(".", 1)[-1] for name in policies}
+    unknown = [
+        name for name in plugins.settings.refund_policy_order if name not in {*policies, *short}
+    ]
+    if unknown:
+        log.warning(
+            "PAYGATE_REFUND_POLICY_ORDER names %s, which match no refund policy plugin",
+            ", ".join(unknown),
+        )
+    for name, _ in plugins.pm.list_name_plugin():
+        config = plugins.settings.plugin_config(name)
+        scoped = [key for key in ("merchants", "processors") if key in config]
+        if scoped and name not in policies:
+            log.warning(
+                "PAYGATE_PLUGIN_%s_%s is set, but plugin %r has no refund policy to scope",
+                plugin_env_name(name),
+                scoped[0].upper(),
+                name,
+            )
+
+
 def new_plugin_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager("paygate")
     pm.add_hookspecs(hookspecs)
     return pm
 
 
-def _register(pm: pluggy.PluginManager, plugin: object, name: str, origin: str) -> None:
+def _register(
+    pm: pluggy.PluginManager, plugin: object, name: str, dist: str = "", version: str = ""
+) -> None:
+    """Register ``plugin`` under ``name`` after checking the plugin API it declares; a
+    PluginError names it, its distribution and version (looked up when not given), and the
+    disable hint."""
+
+    def hint() -> str:
+        return disable_hint(name, *((dist, version) if dist else distribution_of(plugin)))
+
+    problem = api_problem(plugin) or scope_problem(plugin)
+    if problem:
+        raise PluginError(f"plugin {name!r} {problem} {hint()}")
     try:
         pm.register(plugin, name=name)
     except (pluggy.PluginValidationError, ValueError) as exc:
-        raise PluginError(f"plugin {name!r} {origin}could not be registered: {exc}") from exc
+        raise PluginError(f"plugin {name!r} could not be registered: {exc} {hint()}") from exc
 
 
 def _load_entry_points(plugins: Plugins, disabled: set[str]) -> set[str]:
@@ -397,17 +598,16 @@ def _load_entry_points(plugins: Plugins, disabled: set[str]) -> set[str]:
                 f"PAYGATE_DISABLE_PLUGINS={dist}"
             )
         claimed[ep.name] = dist
-        origin = f"from distribution {dist!r} {version} "
         try:
             try:
                 module = ep.load()
             except Exception as exc:
                 raise PluginError(
-                    f"plugin {ep.name!r} {origin}failed to load: {exc.__class__.__name__}: "
-                    f"{exc}. Fix or uninstall it, or start without it: "
-                    f"PAYGATE_DISABLE_PLUGINS={ep.name}"
+                    f"plugin {ep.name!r} from distribution {dist!r} {version} failed to load: "
+                    f"{exc.__class__.__name__}: {exc}. Fix or uninstall it, or start without "
+                    f"it: PAYGATE_DISABLE_PLUGINS={ep.name}"
                 ) from exc
-            _register(plugins.pm, module, ep.name, origin)
+            _register(plugins.pm, module, ep.name, dist, version)
         except PluginError as exc:
             if not plugins.tolerant:
                 raise
@@ -446,8 +646,11 @@ def load_plugins(
             try:
                 module = importlib.import_module(dotted)
             except Exception as exc:
-                raise PluginError(f"built-in plugin {dotted!r} failed to import: {exc}") from exc
-            _register(pm, module, dotted, "")
+                raise PluginError(
+                    f"built-in plugin {dotted!r} failed to import: {exc} "
+                    + disable_hint(dotted, "paygate", _own_version())
+                ) from exc
+            _register(pm, module, dotted, "paygate", _own_version())
         except PluginError as exc:
             if not tolerant:
                 raise
@@ -457,20 +660,25 @@ def load_plugins(
     if entry_points:
         known |= _load_entry_points(plugins, disabled)
     for obj in extra:
-        _register(pm, obj, getattr(obj, "__name__", None) or type(obj).__name__, "")
+        name = getattr(obj, "__name__", None) or type(obj).__name__
+        _register(pm, obj, name)
     while True:
         try:
             pm.check_pending()
             break
         except pluggy.PluginValidationError as exc:
-            error = PluginError(f"unknown hook implementation: {exc}")
+            name = pm.get_name(exc.plugin) or repr(exc.plugin)
+            error = PluginError(
+                f"plugin {name!r}: unknown hook implementation: {exc} "
+                + disable_hint(name, *plugins.origin(name))
+            )
             if not tolerant:
                 raise error from exc
-            name = pm.get_name(exc.plugin) or repr(exc.plugin)
             pm.unregister(exc.plugin)
             plugins.sources.pop(name, None)
             plugins.failures.append(PluginFailure(name, str(error)))
     plugins.reload_registries()
+    _check_policy_settings(plugins)
     known |= {entry.split(":", 1)[1] for entry in plugins.disabled_entries}
     unmatched = disabled - known
     if unmatched:

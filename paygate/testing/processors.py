@@ -49,7 +49,9 @@ def new_id(prefix: str) -> str:
     return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(16))
 
 
-def check_answer(result: Any, expected: type, operation: str) -> None:
+def check_answer(
+    result: Any, expected: type[ChargeResult] | type[RefundResult], operation: str
+) -> None:
     """Fail unless ``result`` is a well-formed ``expected`` (ChargeResult or RefundResult)."""
     assert isinstance(result, expected), (
         f"{operation} must return a {expected.__name__}, got {result!r}"
@@ -203,7 +205,9 @@ class ProcessorContract:
         None skips the genuine-callback check (forged callbacks are checked anyway)."""
         return None
 
-    def make_payment(self, processor: Processor, method: str | None = None, **changes) -> Payment:
+    def make_payment(
+        self, processor: Processor, method: str | None = None, **changes: Any
+    ) -> Payment:
         """A new pending payment for ``processor``, as the record holds it."""
         method = method or sorted(processor.methods)[0]
         now = datetime.now(UTC)
@@ -224,7 +228,7 @@ class ProcessorContract:
         )
         return replace(payment, **changes)
 
-    def make_refund(self, payment: Payment, amount: int | None = None, **changes) -> Refund:
+    def make_refund(self, payment: Payment, amount: int | None = None, **changes: Any) -> Refund:
         now = datetime.now(UTC)
         refund = Refund(
             id=new_id("rfnd_"),
@@ -294,7 +298,10 @@ class ProcessorContract:
         )
 
     def sync(self, processor: Processor, payment: Payment) -> ChargeResult:
-        return call_with_config(processor.sync, payment, config=self.make_config(processor))
+        result: ChargeResult = call_with_config(
+            processor.sync, payment, config=self.make_config(processor)
+        )
+        return result
 
     def run_charge(
         self, processor: Processor, payment: Payment, approve: bool = True
@@ -308,7 +315,7 @@ class ProcessorContract:
             payment = self.tokenized(processor, payment)
         first = processor.charge(self.charge_request(processor, payment))
         check_answer(first, ChargeResult, "charge")
-        state = {"payment": payment, "acted": False}
+        state: dict[str, Any] = {"payment": payment, "acted": False}
 
         def record(result: ChargeResult, what: str) -> ChargeResult:
             current = state["payment"]
@@ -361,18 +368,22 @@ class ProcessorContract:
         assert result.outcome == Outcome.SUCCESS, f"capture ended {result.outcome}"
         return replace(payment, captured=True, amount_captured=amount)
 
-    def refund_until_final(self, processor: Processor, payment: Payment, refund: Refund):
+    def refund_until_final(
+        self, processor: Processor, payment: Payment, refund: Refund
+    ) -> RefundResult:
         config = self.make_config(processor)
-        ask = lambda: call_with_config(processor.refund, payment, refund, config=config)  # noqa: E731
+        ask: Callable[[], RefundResult] = lambda: call_with_config(  # noqa: E731
+            processor.refund, payment, refund, config=config
+        )
         return self.settle(ask, ask, "refund")
 
     # -- the contract -------------------------------------------------------------------------
 
-    def test_declares_name_methods_and_capabilities(self):
+    def test_declares_name_methods_and_capabilities(self) -> None:
         processor = self.make_processor()
         assert isinstance(processor, Processor), "missing part of paygate.Processor"
         assert isinstance(processor.name, str) and processor.name.strip() == processor.name != ""
-        methods = processor.methods
+        methods: Any = processor.methods  # whatever the plugin set: checked here
         assert not isinstance(methods, str) and methods, "methods: a non-empty set of names"
         assert all(isinstance(m, str) and m for m in methods), f"bad methods {methods!r}"
         assert isinstance(processor.supports_partial_refund, bool)
@@ -388,7 +399,7 @@ class ProcessorContract:
             assert limit is None or (type(limit) is int and limit > 0), f"bad limit {limit!r}"
         assert low is None or high is None or low <= high, "min_amount above max_amount"
 
-    def test_settings_are_declared_well_and_the_config_satisfies_them(self):
+    def test_settings_are_declared_well_and_the_config_satisfies_them(self) -> None:
         processor = self.make_processor()
         if not isinstance(getattr(processor, "settings", None), list | tuple):
             # a version 1 processor may keep something else under that name (the gateway's
@@ -415,7 +426,7 @@ class ProcessorContract:
                 assert problem is None, f"make_config()'s {setting.name}: {problem}"
                 assert setting.validate("") is None or isinstance(setting.validate(""), str)
 
-    def test_tokenize_answers_an_opaque_token_for_every_method(self):
+    def test_tokenize_answers_an_opaque_token_for_every_method(self) -> None:
         processor = self.make_processor()
         if not hasattr(processor, "tokenize"):
             pytest.skip("no tokenize: the processor never sees method details")
@@ -423,8 +434,8 @@ class ProcessorContract:
             payment = self.tokenized(processor, self.make_payment(processor, method))
             assert payment.method_token
 
-    def test_tokenize_refuses_with_a_code(self):
-        processor = self.make_processor()
+    def test_tokenize_refuses_with_a_code(self) -> None:
+        processor: Any = self.make_processor()  # tokenize is optional (v2)
         details = self.refused_details(processor) if hasattr(processor, "tokenize") else None
         if details is None:
             pytest.skip("no tokenize, or refused_details() not provided")
@@ -442,7 +453,7 @@ class ProcessorContract:
         check_token(result, details, "tokenize (refused)")
         assert result.token is None, "refused_details() got a token"
 
-    def test_charge_answers_a_valid_result_for_every_method(self):
+    def test_charge_answers_a_valid_result_for_every_method(self) -> None:
         processor = self.make_processor()
         for method in sorted(processor.methods):
             payment = self.tokenized(processor, self.make_payment(processor, method))
@@ -451,16 +462,16 @@ class ProcessorContract:
             if result.next_action is not None:
                 check_next_action(result, f"charge ({method})")
 
-    def test_a_pending_charge_becomes_final_through_sync(self):
+    def test_a_pending_charge_becomes_final_through_sync(self) -> None:
         processor = self.make_processor()
         result = self.charge_until_final(processor, self.succeeding_payment(processor))
         assert result.outcome in (Outcome.SUCCESS, Outcome.FAILED)
 
-    def test_succeeding_payment_succeeds(self):
+    def test_succeeding_payment_succeeds(self) -> None:
         payment, result = self.settled_payment(self.make_processor())
         assert payment.status == PaymentStatus.SUCCESS and result.outcome == Outcome.SUCCESS
 
-    def test_declining_payment_fails_with_an_error_code(self):
+    def test_declining_payment_fails_with_an_error_code(self) -> None:
         processor = self.make_processor()
         payment = self.declining_payment(processor)
         if payment is None:
@@ -468,7 +479,7 @@ class ProcessorContract:
         result = self.charge_until_final(processor, payment)
         assert result.outcome == Outcome.FAILED, f"declining_payment() ended {result.outcome}"
 
-    def test_a_refused_buyer_action_fails_the_payment(self):
+    def test_a_refused_buyer_action_fails_the_payment(self) -> None:
         processor = self.make_processor()
         payment = self.tokenized(processor, self.succeeding_payment(processor))
         first = processor.charge(self.charge_request(processor, payment))
@@ -477,7 +488,7 @@ class ProcessorContract:
         payment, result = self.run_charge(processor, payment, approve=False)
         assert result.outcome == Outcome.FAILED, f"a refused action ended {result.outcome}"
 
-    def test_a_final_outcome_never_changes(self):
+    def test_a_final_outcome_never_changes(self) -> None:
         processor = self.make_processor()
         for payment in filter(
             None, (self.succeeding_payment(processor), self.declining_payment(processor))
@@ -491,7 +502,7 @@ class ProcessorContract:
                     f"payment {payment.id} was {first.outcome}, later {later.outcome}"
                 )
 
-    def test_another_instance_gives_the_same_answer(self):
+    def test_another_instance_gives_the_same_answer(self) -> None:
         """Several worker processes each build their own processor: they must agree."""
         one, other = self.make_processor(), self.make_processor()
         payment, first = self.run_charge(one, self.succeeding_payment(one))
@@ -499,7 +510,7 @@ class ProcessorContract:
         seen = self.settle(ask, ask, "sync")
         assert seen.outcome == first.outcome, f"one instance said {first.outcome}, another {seen}"
 
-    def test_capture_answers_a_final_result(self):
+    def test_capture_answers_a_final_result(self) -> None:
         processor = self.make_processor()
         payment, _ = self.settled_payment(processor)
         result = call_with_config(
@@ -508,7 +519,7 @@ class ProcessorContract:
         check_answer(result, ChargeResult, "capture")
         assert result.outcome != Outcome.PENDING, "capture must answer success or failed"
 
-    def test_a_partial_capture_succeeds_and_limits_refunds(self):
+    def test_a_partial_capture_succeeds_and_limits_refunds(self) -> None:
         processor = self.make_processor()
         if not processor.supports_manual_capture:
             pytest.skip("supports_manual_capture is False: charge captures")
@@ -518,7 +529,7 @@ class ProcessorContract:
             result = self.refund_until_final(processor, payment, refund)
             assert result.outcome == Outcome.SUCCESS, f"refund of the capture: {result.outcome}"
 
-    def test_release_gives_back_an_authorization(self):
+    def test_release_gives_back_an_authorization(self) -> None:
         processor = self.make_processor()
         if not (processor.supports_manual_capture and hasattr(processor, "release")):
             pytest.skip("no release, or supports_manual_capture is False")
@@ -530,7 +541,7 @@ class ProcessorContract:
         again = call_with_config(processor.release, payment, config=config)
         assert again.outcome == Outcome.SUCCESS, "releasing twice must answer the same"
 
-    def test_full_refund_is_processed_and_repeats_give_the_same_answer(self):
+    def test_full_refund_is_processed_and_repeats_give_the_same_answer(self) -> None:
         processor = self.make_processor()
         payment = self.captured_payment(processor)
         refund = self.make_refund(payment)
@@ -542,7 +553,7 @@ class ProcessorContract:
         )
         assert again.outcome == Outcome.SUCCESS
 
-    def test_partial_refund_when_supported(self):
+    def test_partial_refund_when_supported(self) -> None:
         processor = self.make_processor()
         if not processor.supports_partial_refund:
             pytest.skip("supports_partial_refund is False: the core refunds only in full")
@@ -550,7 +561,7 @@ class ProcessorContract:
         refund = self.make_refund(payment, payment.amount // 2)
         assert self.refund_until_final(processor, payment, refund).outcome == Outcome.SUCCESS
 
-    def test_a_forged_callback_is_refused(self):
+    def test_a_forged_callback_is_refused(self) -> None:
         processor = self.make_processor()
         if not hasattr(processor, "read_callback"):
             pytest.skip("no read_callback: the processor takes no callbacks")
@@ -576,8 +587,8 @@ class ProcessorContract:
                 continue
             assert result is None, f"forged callback {n} was accepted: {result!r}"
 
-    def test_a_genuine_callback_is_located_and_read(self):
-        processor = self.make_processor()
+    def test_a_genuine_callback_is_located_and_read(self) -> None:
+        processor: Any = self.make_processor()  # callbacks are optional (v2)
         if not hasattr(processor, "read_callback"):
             pytest.skip("no read_callback: the processor takes no callbacks")
         payment, final = self.settled_payment(processor)

@@ -75,7 +75,8 @@ class Receiver:
 
     @property
     def port(self) -> int:
-        return self._server.sockets[0].getsockname()[1]
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
 
     def url(self, path: str = "/hooks", host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}{path}"
@@ -112,7 +113,8 @@ class Receiver:
         """A local port with nothing listening on it (connections are refused)."""
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind(("127.0.0.1", 0))
-            return sock.getsockname()[1]
+            port: int = sock.getsockname()[1]
+            return port
 
     def serve_forever(self) -> None:
         """Block until the process is stopped (a receiver process of its own, like the bench's)."""
@@ -129,7 +131,7 @@ class Receiver:
     def __enter__(self) -> Receiver:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     async def _listen(self, port: int) -> asyncio.Server:

@@ -43,6 +43,8 @@ from urllib3.exceptions import NewConnectionError
 
 from paygate import Delivery, DeliveryResult, __version__, hookimpl, webhook_address_allowed
 
+# Ships with the gateway.
+paygate_api = ">=1.1,<2"  # the plugin API it is written for (docs/plugins.md)
 USER_AGENT = f"Paygate-Webhooks/{__version__}"
 RESPONSE_LIMIT = 4096
 # Read at most this much more of an answer so its connection can be reused; a longer answer

@@ -15,6 +15,11 @@ from datetime import UTC, datetime, timedelta
 
 from paygate import Payment, RefundDenied, RefundRequest, hookimpl
 
+# Ships with the gateway. Its window stays the gateway setting PAYGATE_REFUND_WINDOW_DAYS, validated
+# once per process at start-up (config.py), so it reads ``settings`` (deprecated for third-party
+# plugins in 1.1, kept for the rest of 1.x); its scope is the operator's
+# PAYGATE_PLUGIN_REFUND_WINDOW_MERCHANTS / _PROCESSORS (docs/refund-policies.md).
+paygate_api = ">=1.1,<2"  # the plugin API it is written for (docs/plugins.md)
 VARIABLE = "PAYGATE_REFUND_WINDOW_DAYS"
 
 

@@ -70,6 +70,10 @@ from paygate import (
     hookimpl,
 )
 
+# Ships with the gateway. It still reads the gateway's Settings (its knobs are gateway settings:
+# TEST_MODE, the success rates, the delays, the secret key), which plugin API 1.1 deprecates for
+# third-party plugins but keeps for the rest of 1.x.
+paygate_api = ">=1.1,<2"  # the plugin API it is written for (docs/plugins.md)
 ALWAYS_SUCCEED_VPA = "success@test"
 ALWAYS_FAIL_VPA = "failure@test"
 ALWAYS_SUCCEED_CARD = ("visa", "4242")

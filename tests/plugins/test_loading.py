@@ -220,6 +220,7 @@ def test_paygate_plugins_json_shows_an_installed_plugin_and_what_is_disabled(sit
         "hooks": ["paygate_register_processors"],
         "processors": ["tinybank"],
         "notifiers": [],
+        "requires_api": None,
     }
     assert {"name": "tinybank", "plugin": "tinybank", "methods": ["upi"]}.items() <= next(
         p for p in listing["processors"] if p["name"] == "tinybank"
