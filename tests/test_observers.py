@@ -80,10 +80,18 @@ def all_events(ctx) -> list[tuple[int, str, str]]:
     return [(r["seq"], str(r["id"]), str(r["merchant_id"])) for r in rows]
 
 
-def drain(runner: ObserverRunner, rounds: int = 50) -> None:
-    for _ in range(rounds):
-        if runner.step() > 0 and not service.next_events(runner.ctx, runner._position, 1):
-            return
+def settled(ctx, after: int, count: int) -> list:
+    """Wait until ``count`` events after ``after`` are readable (every transaction that
+    started before them ended, on the whole server: other test runs may share it)."""
+    return wait_for(
+        lambda: len(found := service.next_events(ctx, after, 100)) >= count and found, timeout=10
+    )
+
+
+def drain(runner: ObserverRunner, seen: list, count: int) -> None:
+    """Step until ``count`` events were seen. An event is readable once every transaction that
+    started before it ended, on the whole server (other test runs may share it): wait for that."""
+    wait_for(lambda: runner.step() is not None and len(seen) >= count, timeout=10)
 
 
 def test_the_log_is_read_in_order_and_nothing_is_skipped_behind_a_running_transaction(
@@ -91,6 +99,7 @@ def test_the_log_is_read_in_order_and_nothing_is_skipped_behind_a_running_transa
 ):
     with ctx.db.connection() as conn:
         first = record_event(conn)
+    settled(ctx, 0, 1)
     with psycopg.connect(database_url) as slow, psycopg.connect(database_url) as fast:
         slow_id = record_event(slow)  # takes the lower seq, commits last
         with fast.transaction():
@@ -101,6 +110,7 @@ def test_the_log_is_read_in_order_and_nothing_is_skipped_behind_a_running_transa
             # ...but reading it now would skip the earlier one when it commits
             assert [e.id for e in events_repo.read_after(conn, 0, 10)] == [first]
         slow.commit()
+    settled(ctx, 0, 3)
     with ctx.db.connection() as conn:
         read = events_repo.read_after(conn, 0, 10)
     assert [e.id for e in read] == [first, slow_id, fast_id]
@@ -115,14 +125,16 @@ def test_a_new_observer_starts_at_the_head_of_the_log(ctx, observers_reset):
     with ctx.db.connection() as conn:
         record_event(conn)
         record_event(conn)
-        head = events_repo.head(conn)
+    head = settled(ctx, 0, 2)[-1].sequence
+    with ctx.db.connection() as conn:
+        assert events_repo.head(conn) == head
     recorder = Recorder("late")
     runner = ObserverRunner(ctx, recorder)
     runner.step()
     assert runner._position == head and recorder.seen == []
     with ctx.db.connection() as conn:
         later = record_event(conn)
-    runner.step()
+    drain(runner, recorder.seen, 1)
     assert [e.id for e in recorder.seen] == [later]
 
 
@@ -136,8 +148,8 @@ def test_an_observer_receives_every_event_of_two_merchants_one_without_a_webhook
     runner.step()  # starts here
     service_payment(ctx, merchants.get(ctx, TEST_MERCHANT_ID))
     service_payment(ctx, merchants.get(ctx, OTHER_MERCHANT_ID), vpa="failure@test")
-    drain(runner)
     recorded = all_events(ctx)
+    drain(runner, recorder.seen, len(recorded))
     assert {m for _, _, m in recorded} == {TEST_MERCHANT_ID, OTHER_MERCHANT_ID}
     assert [(e.sequence, e.id, e.merchant_id) for e in recorder.seen] == recorded
     types = {(e.merchant_id, e.type) for e in recorder.seen}
@@ -164,6 +176,7 @@ def test_a_failing_observer_retries_the_same_event_after_backing_off_then_moves_
     runner.step()
     with ctx.db.connection() as conn:
         first, second = record_event(conn), record_event(conn)
+    settled(ctx, runner._position, 2)
     recorder.failures = 3
     caplog.set_level(logging.WARNING, logger="paygate.jobs.observers")
     attempts_at = []
@@ -197,6 +210,7 @@ def test_a_failure_is_kept_in_the_bookkeeping_and_shown_by_paygate_observers(
     with ctx.db.connection() as conn:
         stuck = record_event(conn)
         record_event(conn)
+    settled(ctx, runner._position, 2)
     runner.step()
     assert paygate_main(["observers", "--json"]) == 0
     shown = {o["name"]: o for o in json.loads(capsys.readouterr().out)["observers"]}["down"]
@@ -256,18 +270,22 @@ def test_one_worker_at_a_time_consumes_an_observer_and_another_takes_over_after_
     ctx, observers_reset
 ):
     seen_a, seen_b = Recorder("shared"), Recorder("shared")
-    worker_a = ObserverRunner(ctx, seen_a, holder="worker-a", lease=0.5)
-    worker_b = ObserverRunner(ctx, seen_b, holder="worker-b", lease=0.5)
+    worker_a = ObserverRunner(ctx, seen_a, holder="worker-a")
+    worker_b = ObserverRunner(ctx, seen_b, holder="worker-b")
     worker_a.step()
     with ctx.db.connection() as conn:
         ids = [record_event(conn) for _ in range(3)]
+    settled(ctx, worker_a._position, 3)
     worker_b.step()
     worker_a.step()
     assert [e.id for e in seen_a.seen] == ids and seen_b.seen == []
     # worker a dies without giving the lease up; after the lease, b continues where a stopped
     with ctx.db.connection() as conn:
         later = record_event(conn)
-    wait_for(lambda: worker_b._claim(), timeout=5, interval=0.1)
+    settled(ctx, worker_a._position, 1)
+    assert worker_b.step() > 0 and seen_b.seen == []  # a's lease still runs
+    with ctx.db.connection() as conn:
+        conn.execute("UPDATE observer_positions SET leased_until = now() - interval '1 second'")
     worker_b.step()
     assert [e.id for e in seen_b.seen] == [later]
     worker_a._renewed_at = float("-inf")  # a comes back: its lease is gone

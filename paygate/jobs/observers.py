@@ -76,10 +76,10 @@ class ObserverRunner:
 
     def step(self) -> float:
         """One round: claim or renew the lease, then feed a batch. Seconds to wait after."""
-        now = self.clock()
-        if self._position is None or now - self._renewed_at > self.lease / 3:
+        if self._position is None or self.clock() - self._renewed_at > self.lease / 3:
             if not self._claim():
                 return min(self.lease / 3, 1.0)  # another worker holds it: look again later
+        now = self.clock()
         if now < self._retry_at:
             return min(self._retry_at - now, self.poll)
         events = service.next_events(self.ctx, self._position, self.batch)
@@ -97,7 +97,7 @@ class ObserverRunner:
             return False
         if self._position is None:  # taken over: continue from the record
             self._attempts = state.attempts
-            self._retry_at = self.clock() + state.retry_in
+            self._retry_at = self.clock() + state.retry_in if state.retry_in else 0.0
         self._position = state.position
         self._renewed_at = self.clock()
         return True
