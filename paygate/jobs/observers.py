@@ -34,8 +34,14 @@ CALL_TIMEOUT_SECONDS = 20.0
 DATABASE_RETRY_SECONDS = 1.0
 
 
+STOP_CHECK_SECONDS = 0.1  # how often a runner waiting on a call looks at ``stopping``
+
+
 class ObserveTimeout(Exception):
     pass
+
+
+STOPPED = ObserveTimeout("the worker is stopping")
 
 
 @dataclass
@@ -43,7 +49,6 @@ class _Call:
     """One ``observe`` call in its own daemon thread (a hung call cannot be killed, only
     outlived)."""
 
-    thread: threading.Thread
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
 
@@ -105,6 +110,8 @@ class ObserverRunner:
     def _feed(self, event: Event) -> bool:
         """Call ``observe(event)``; record the outcome. True when the position moved on."""
         error = self._observe(event)
+        if error is STOPPED:
+            return False
         if error is None:
             self._attempts = 0
             self._retry_at = 0.0
@@ -138,7 +145,7 @@ class ObserverRunner:
             return ObserveTimeout(
                 f"the previous call has not returned after {self.call_timeout:.0f} s"
             )
-        call = _Call(thread=None)  # type: ignore[arg-type]
+        call = _Call()
 
         def run() -> None:
             try:
@@ -148,11 +155,14 @@ class ObserverRunner:
             finally:
                 call.done.set()
 
-        call.thread = threading.Thread(target=run, name=f"paygate-observe-{self.name}", daemon=True)
         self._call = call
-        call.thread.start()
-        if not call.done.wait(self.call_timeout):
-            return ObserveTimeout(f"observe did not return within {self.call_timeout:.0f} s")
+        threading.Thread(target=run, name=f"paygate-observe-{self.name}", daemon=True).start()
+        deadline = time.monotonic() + self.call_timeout
+        while not call.done.wait(min(STOP_CHECK_SECONDS, max(deadline - time.monotonic(), 0))):
+            if self.stopping.is_set():
+                return STOPPED  # shutting down: neither a success nor the observer's failure
+            if time.monotonic() >= deadline:
+                return ObserveTimeout(f"observe did not return within {self.call_timeout:.0f} s")
         return call.error
 
     def _lost_lease(self) -> None:

@@ -95,6 +95,7 @@ def test_an_installed_observer_gets_every_event_of_two_merchants_and_survives_it
     path = sink / "events.jsonl"
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
         insert_other_merchant(conn)  # no webhook URL
+        conn.execute("DELETE FROM observer_positions")  # a new observer: starts at the head
         conn.execute(
             "UPDATE merchants SET webhook_url = %s WHERE id = %s",
             (receiver.url("/hooks"), TEST_MERCHANT_ID),
