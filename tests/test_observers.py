@@ -18,6 +18,7 @@ from paygate import hookimpl
 from paygate.cli import main as paygate_main
 from paygate.config import TEST_MERCHANT_ID
 from paygate.db import events as events_repo
+from paygate.db.events import START, Logged, LogPosition
 from paygate.jobs import observers as runners
 from paygate.jobs.observers import ObserverRunner
 from paygate.services import merchants
@@ -76,11 +77,13 @@ def record_event(conn, merchant_id: str = TEST_MERCHANT_ID, name: str = catalogu
 
 def all_events(ctx) -> list[tuple[int, str, str]]:
     with ctx.db.connection() as conn:
-        rows = conn.execute("SELECT seq, id, merchant_id FROM events ORDER BY seq").fetchall()
+        rows = conn.execute(
+            "SELECT seq, id, merchant_id FROM events ORDER BY txid, seq"  # the log's order
+        ).fetchall()
     return [(r["seq"], str(r["id"]), str(r["merchant_id"])) for r in rows]
 
 
-def settled(ctx, after: int, count: int) -> list:
+def settled(ctx, after: LogPosition, count: int) -> list[Logged]:
     """Wait until ``count`` events after ``after`` are readable (every transaction that
     started before them ended, on the whole server: other test runs may share it)."""
     return wait_for(
@@ -99,7 +102,7 @@ def test_the_log_is_read_in_order_and_nothing_is_skipped_behind_a_running_transa
 ):
     with ctx.db.connection() as conn:
         first = record_event(conn)
-    settled(ctx, 0, 1)
+    settled(ctx, START, 1)
     with psycopg.connect(database_url) as slow, psycopg.connect(database_url) as fast:
         slow_id = record_event(slow)  # takes the lower seq, commits last
         with fast.transaction():
@@ -108,24 +111,59 @@ def test_the_log_is_read_in_order_and_nothing_is_skipped_behind_a_running_transa
             visible = conn.execute("SELECT count(*) AS n FROM events").fetchone()["n"]
             assert visible == 2  # the later event is committed and visible...
             # ...but reading it now would skip the earlier one when it commits
-            assert [e.id for e in events_repo.read_after(conn, 0, 10)] == [first]
+            assert [x.event.id for x in events_repo.read_after(conn, START, 10)] == [first]
         slow.commit()
-    settled(ctx, 0, 3)
+    settled(ctx, START, 3)
     with ctx.db.connection() as conn:
-        read = events_repo.read_after(conn, 0, 10)
-    assert [e.id for e in read] == [first, slow_id, fast_id]
-    assert [e.sequence for e in read] == sorted(e.sequence for e in read)
-    assert read[1].type == catalogue.PAYMENT_CREATED and read[1].merchant_id == TEST_MERCHANT_ID
-    assert json.loads(read[1].body)["data"] == dict(read[1].data)
+        read = events_repo.read_after(conn, START, 10)
+    assert [x.event.id for x in read] == [first, slow_id, fast_id]
+    assert [x.event.sequence for x in read] == sorted(x.event.sequence for x in read)
+    event = read[1].event
+    assert event.type == catalogue.PAYMENT_CREATED and event.merchant_id == TEST_MERCHANT_ID
+    assert json.loads(event.body)["data"] == dict(event.data)
     with ctx.db.connection() as conn:
-        assert [e.id for e in events_repo.read_after(conn, read[0].sequence, 1)] == [slow_id]
+        after_first = events_repo.read_after(conn, read[0].position, 1)
+    assert [x.event.id for x in after_first] == [slow_id]
+
+
+def follow(ctx, position: LogPosition) -> tuple[list[str], LogPosition]:
+    """Read everything readable after ``position``, as a reader would; the ids and where it
+    stopped."""
+    found = service.next_events(ctx, position, 100)
+    return [x.event.id for x in found], (found[-1].position if found else position)
+
+
+def test_nothing_is_skipped_when_an_older_transaction_takes_its_seq_after_a_younger_one(
+    ctx, observers_reset, database_url
+):
+    """The case a reader ordering by ``seq`` alone gets wrong: the older transaction (it wrote
+    first) commits a higher seq while the younger one, holding a lower seq, is still open."""
+    with ctx.db.connection() as conn:
+        record_event(conn)
+    position = settled(ctx, START, 1)[-1].position
+    with psycopg.connect(database_url) as older, psycopg.connect(database_url) as younger:
+        older.execute("SELECT pg_current_xact_id()")  # its id now, as an earlier write would
+        younger_id = record_event(younger)  # the lower seq
+        older_id = record_event(older)  # the higher seq
+        older.commit()
+        wait_for(lambda: follow(ctx, position)[0], timeout=10)
+        ids, position = follow(ctx, position)
+        assert ids == [older_id]  # readable now: nothing older can still commit
+        younger.commit()
+    ids_after = wait_for(lambda: follow(ctx, position)[0], timeout=10)
+    assert ids_after == [younger_id]  # not skipped, although its seq is lower
+    with ctx.db.connection() as conn:
+        seqs = {
+            str(r["id"]): r["seq"] for r in conn.execute("SELECT id, seq FROM events").fetchall()
+        }
+    assert seqs[younger_id] < seqs[older_id]
 
 
 def test_a_new_observer_starts_at_the_head_of_the_log(ctx, observers_reset):
     with ctx.db.connection() as conn:
         record_event(conn)
         record_event(conn)
-    head = settled(ctx, 0, 2)[-1].sequence
+    head = settled(ctx, START, 2)[-1].position
     with ctx.db.connection() as conn:
         assert events_repo.head(conn) == head
     recorder = Recorder("late")

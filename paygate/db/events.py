@@ -5,10 +5,17 @@ Reading without skipping: ``events.seq`` is taken when a row is inserted, but tr
 commit in any order, so a reader that saw seq 12 committed may later find seq 11 appear (its
 transaction was still running). ``read_after`` therefore returns only rows whose writing
 transaction is older than every transaction still running (``txid <
-pg_snapshot_xmin(pg_current_snapshot())``): once such a row is visible, no row with a lower
-``seq`` can appear any more, and a reader that remembers the last ``seq`` it took misses nothing.
-The price is latency: an event waits until every transaction that started before it ended (a
-long transaction anywhere on the server holds every observer back while it runs).
+pg_snapshot_xmin(pg_current_snapshot())``), and reads them in the order ``(txid, seq)``, not
+``seq`` alone: every transaction that can still commit an event has a ``txid`` at or above that
+bound, so it can only add rows after everything read so far, and a reader that remembers the
+``(txid, seq)`` of the last event it took misses nothing. Ordering by ``seq`` alone would skip:
+a transaction that got its id first (an earlier write) may take its ``seq`` after a younger
+transaction that is still running, and be read before it. Within one transaction, and for the
+successive events of one payment or refund (each from a transaction that began after the one
+before committed), ``(txid, seq)`` is the order they were recorded in.
+
+The price is latency: an event waits until every transaction that started writing before it
+ended (a long writing transaction anywhere on the server holds every observer back meanwhile).
 
 Positions: an observer's row holds the ``seq`` of the last event it finished (``position``), its
 failures (``attempts``, ``last_error``, ``next_attempt_at``) and a lease (``leased_by`` until
@@ -21,6 +28,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import psycopg
 
@@ -30,18 +38,37 @@ from ..types import Event
 SETTLED = "txid < pg_snapshot_xmin(pg_current_snapshot())"
 
 
-def read_after(conn: psycopg.Connection, position: int, limit: int) -> list[Event]:
-    """Up to ``limit`` events with ``seq > position``, in ``seq`` order, none of which can be
+class LogPosition(NamedTuple):
+    """Where an event sits in the log's reading order: its writing transaction, its ``seq``."""
+
+    txid: int
+    seq: int
+
+
+START = LogPosition(0, 0)
+
+
+@dataclass(frozen=True)
+class Logged:
+    """An event read from the log, with its position there."""
+
+    position: LogPosition
+    event: Event
+
+
+def read_after(conn: psycopg.Connection, position: LogPosition, limit: int) -> list[Logged]:
+    """Up to ``limit`` events after ``position``, in the log's order, none of which can be
     overtaken by an event still being written."""
     rows = conn.execute(
-        f"""SELECT seq, id, merchant_id, event, resource_id, body, created_at
+        f"""SELECT txid::text::bigint AS txid, seq, id, merchant_id, event, resource_id, body,
+                   created_at
               FROM events
-             WHERE seq > %(position)s AND {SETTLED}
-             ORDER BY seq
+             WHERE (txid, seq) > (%(txid)s::text::xid8, %(seq)s) AND {SETTLED}
+             ORDER BY txid, seq
              LIMIT %(limit)s""",
-        {"position": position, "limit": limit},
+        {"txid": position.txid, "seq": position.seq, "limit": limit},
     ).fetchall()
-    return [event_from_row(row) for row in rows]
+    return [Logged(LogPosition(row["txid"], row["seq"]), event_from_row(row)) for row in rows]
 
 
 def event_from_row(row: dict) -> Event:
@@ -58,13 +85,14 @@ def event_from_row(row: dict) -> Event:
     )
 
 
-def head(conn: psycopg.Connection) -> int:
-    """The ``seq`` of the newest settled event (0 for an empty log): where a new observer
-    starts, so it receives every event recorded from then on."""
-    row = conn.execute(
-        f"SELECT seq FROM events WHERE {SETTLED} ORDER BY seq DESC LIMIT 1"
-    ).fetchone()
-    return row["seq"] if row else 0
+HEAD = f"""SELECT txid, seq FROM events WHERE {SETTLED} ORDER BY txid DESC, seq DESC LIMIT 1"""
+
+
+def head(conn: psycopg.Connection) -> LogPosition:
+    """The position of the last settled event (``START`` for an empty log): where a new
+    observer starts, so it receives every event recorded from then on."""
+    row = conn.execute(f"SELECT h.txid::text::bigint AS txid, h.seq FROM ({HEAD}) h").fetchone()
+    return LogPosition(row["txid"], row["seq"]) if row else START
 
 
 @dataclass(frozen=True)
@@ -72,7 +100,8 @@ class ObserverPosition:
     """One observer's bookkeeping, and (from ``positions``) how far behind it is."""
 
     observer: str
-    position: int
+    position_txid: int
+    position: int  # the seq of the last event taken
     attempts: int
     next_attempt_at: datetime
     last_error: str | None
@@ -88,9 +117,13 @@ class ObserverPosition:
 
 
 COLUMNS = (
-    "observer, position, attempts, next_attempt_at, last_error, last_error_at, "
+    "observer, position_txid::text::bigint AS position_txid, position, attempts, next_attempt_at, last_error, last_error_at, "
     "failing_event_id, delivered, leased_by, leased_until, updated_at"
 )
+
+
+def log_position(state: ObserverPosition) -> LogPosition:
+    return LogPosition(state.position_txid, state.position)
 
 
 def _position(row: dict) -> ObserverPosition:
@@ -104,10 +137,9 @@ def claim(
     """Take (or renew) the lease on ``observer`` for ``holder``; None while another holder's
     lease runs. An observer seen for the first time starts at the ``head`` of the log."""
     conn.execute(
-        f"""INSERT INTO observer_positions (observer, position)
-            VALUES (%(observer)s,
-                    coalesce((SELECT seq FROM events WHERE {SETTLED}
-                               ORDER BY seq DESC LIMIT 1), 0))
+        f"""INSERT INTO observer_positions (observer, position_txid, position)
+            SELECT %(observer)s, coalesce(h.txid, '0'::xid8), coalesce(h.seq, 0)
+              FROM (SELECT 1) one LEFT JOIN ({HEAD}) h ON TRUE
             ON CONFLICT (observer) DO NOTHING""",
         {"observer": observer},
     )
@@ -125,19 +157,31 @@ def claim(
 
 
 def advance(
-    conn: psycopg.Connection, observer: str, holder: str, seq: int, lease_seconds: float
+    conn: psycopg.Connection,
+    observer: str,
+    holder: str,
+    position: LogPosition,
+    lease_seconds: float,
 ) -> bool:
-    """``holder`` finished the event at ``seq``: move the position there, clear the failure,
-    renew the lease. False when the lease was lost (another worker took the observer over)."""
+    """``holder`` finished the event at ``position``: move there, clear the failure, renew the
+    lease. False when the lease was lost (another worker took the observer over)."""
     row = conn.execute(
         """UPDATE observer_positions
-              SET position = %(seq)s, attempts = 0, next_attempt_at = now(),
+              SET position_txid = %(txid)s::text::xid8, position = %(seq)s,
+                  attempts = 0, next_attempt_at = now(),
                   last_error = NULL, last_error_at = NULL, failing_event_id = NULL,
                   delivered = delivered + 1, updated_at = now(),
                   leased_until = now() + make_interval(secs => %(lease)s)
-            WHERE observer = %(observer)s AND leased_by = %(holder)s AND position < %(seq)s
+            WHERE observer = %(observer)s AND leased_by = %(holder)s
+              AND (position_txid, position) < (%(txid)s::text::xid8, %(seq)s)
         RETURNING observer""",
-        {"observer": observer, "holder": holder, "seq": seq, "lease": lease_seconds},
+        {
+            "observer": observer,
+            "holder": holder,
+            "txid": position.txid,
+            "seq": position.seq,
+            "lease": lease_seconds,
+        },
     ).fetchone()
     return row is not None
 
@@ -186,12 +230,12 @@ def positions(conn: psycopg.Connection) -> list[ObserverPosition]:
     """Every observer's bookkeeping with its lag: the events recorded after its position and
     the moment of the oldest of them."""
     rows = conn.execute(
-        f"""SELECT {", ".join(f"o.{c.strip()}" for c in COLUMNS.split(","))},
-                   lag.lag_events, lag.oldest_pending_at
-              FROM observer_positions o
+        f"""SELECT o.*, lag.lag_events, lag.oldest_pending_at
+              FROM (SELECT {COLUMNS} FROM observer_positions) o
               CROSS JOIN LATERAL (
                   SELECT count(*) AS lag_events, min(e.created_at) AS oldest_pending_at
-                    FROM events e WHERE e.seq > o.position) lag
+                    FROM events e
+                   WHERE (e.txid, e.seq) > (o.position_txid::text::xid8, o.position)) lag
              ORDER BY o.observer"""
     ).fetchall()
     return [_position(row) for row in rows]

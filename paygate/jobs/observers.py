@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ..db.events import Logged, LogPosition, log_position
 from ..services import Context
 from ..services import observers as service
 from ..types import Event, Observer
@@ -68,7 +69,7 @@ class ObserverRunner:
     call_timeout: float = CALL_TIMEOUT_SECONDS
     clock: Callable[[], float] = time.monotonic
     stopping: threading.Event = field(default_factory=threading.Event)
-    _position: int | None = None  # None: not holding the lease
+    _position: LogPosition | None = None  # None: not holding the lease
     _attempts: int = 0
     _retry_at: float = 0.0  # clock() before which the failing event is not tried again
     _renewed_at: float = 0.0
@@ -88,10 +89,10 @@ class ObserverRunner:
         if now < self._retry_at:
             return min(self._retry_at - now, self.poll)
         events = service.next_events(self.ctx, self._position, self.batch)
-        for event in events:
+        for logged in events:
             if self.stopping.is_set() or self._position is None:
                 return 0.0
-            if not self._feed(event):
+            if not self._feed(logged):
                 return min(max(self._retry_at - self.clock(), 0.0), self.poll)
         return 0.0 if len(events) == self.batch else self.poll
 
@@ -103,20 +104,21 @@ class ObserverRunner:
         if self._position is None:  # taken over: continue from the record
             self._attempts = state.attempts
             self._retry_at = self.clock() + state.retry_in if state.retry_in else 0.0
-        self._position = state.position
+        self._position = log_position(state)
         self._renewed_at = self.clock()
         return True
 
-    def _feed(self, event: Event) -> bool:
+    def _feed(self, logged: Logged) -> bool:
         """Call ``observe(event)``; record the outcome. True when the position moved on."""
+        event = logged.event
         error = self._observe(event)
         if error is STOPPED:
             return False
         if error is None:
             self._attempts = 0
             self._retry_at = 0.0
-            if service.observed(self.ctx, self.name, self.holder, event, self.lease):
-                self._position = event.sequence
+            if service.observed(self.ctx, self.name, self.holder, logged, self.lease):
+                self._position = logged.position
                 self._renewed_at = self.clock()
                 return True
             self._lost_lease()

@@ -5,7 +5,8 @@ Delivery is at least once and in order: the position moves past an event only af
 ``observe`` returned, so a worker killed between the two repeats that event. A new observer
 starts at the head of the log the first time a worker runs it (it receives what is recorded
 from then on, as a new Stripe endpoint does, rather than years of history at once); to replay,
-set its ``position`` back (``UPDATE observer_positions SET position = 0 WHERE observer = ...``).
+set its position back (``UPDATE observer_positions SET position_txid = '0', position = 0
+WHERE observer = ...``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..db import events as events_repo
-from ..db.events import ObserverPosition
+from ..db.events import Logged, LogPosition, ObserverPosition
 from ..types import Event
 from . import Context
 
@@ -47,15 +48,16 @@ def claim(ctx: Context, observer: str, holder: str, lease: float) -> ObserverPos
         return events_repo.claim(conn, observer, holder, lease)
 
 
-def next_events(ctx: Context, position: int, limit: int) -> list[Event]:
+def next_events(ctx: Context, position: LogPosition, limit: int) -> list[Logged]:
+    """The settled events after ``position``, in the log's order."""
     with ctx.db.connection() as conn:
         return events_repo.read_after(conn, position, limit)
 
 
-def observed(ctx: Context, observer: str, holder: str, event: Event, lease: float) -> bool:
-    """The observer finished ``event``; False when this worker no longer holds it."""
+def observed(ctx: Context, observer: str, holder: str, logged: Logged, lease: float) -> bool:
+    """The observer finished ``logged``; False when this worker no longer holds it."""
     with ctx.db.connection() as conn:
-        return events_repo.advance(conn, observer, holder, event.sequence, lease)
+        return events_repo.advance(conn, observer, holder, logged.position, lease)
 
 
 def failed(

@@ -42,7 +42,7 @@ def recorded_events(database_url: str) -> list[dict]:
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
         rows = conn.execute(
             "SELECT seq, id::text AS id, merchant_id::text AS merchant_id, event FROM events "
-            "ORDER BY seq"
+            "ORDER BY txid, seq"  # the order observers read the log in
         ).fetchall()
     return rows
 

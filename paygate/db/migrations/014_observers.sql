@@ -1,8 +1,10 @@
 -- Issue 17: each event observer's bookkeeping. One row per observer name: how far it has read
--- the event log (``position``: the ``events.seq`` of the last event it took), its retries, and
+-- the event log (``(position_txid, position)``: the ``(events.txid, events.seq)`` of the last
+-- event it took; paygate/db/events.py says why the log is read in that order), its retries, and
 -- which worker holds it (one consumer per observer at a time, across worker processes).
 CREATE TABLE observer_positions (
     observer         VARCHAR(100) PRIMARY KEY,
+    position_txid    XID8         NOT NULL,
     position         BIGINT       NOT NULL,
     attempts         INTEGER      NOT NULL DEFAULT 0,
     next_attempt_at  TIMESTAMPTZ  NOT NULL DEFAULT now(),
@@ -15,3 +17,6 @@ CREATE TABLE observer_positions (
     created_at       TIMESTAMPTZ  NOT NULL DEFAULT now(),
     updated_at       TIMESTAMPTZ  NOT NULL DEFAULT now()
 );
+
+-- The order observers read the log in.
+CREATE INDEX idx_events_txid_seq ON events(txid, seq);
