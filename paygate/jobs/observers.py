@@ -33,13 +33,11 @@ BATCH = 100
 LEASE_SECONDS = 30.0
 CALL_TIMEOUT_SECONDS = 20.0
 DATABASE_RETRY_SECONDS = 1.0
-
-
 STOP_CHECK_SECONDS = 0.1  # how often a runner waiting on a call looks at ``stopping``
 
 
 class ObserveTimeout(Exception):
-    pass
+    """An ``observe`` call that did not return in time (recorded as the observer's failure)."""
 
 
 STOPPED = ObserveTimeout("the worker is stopping")
