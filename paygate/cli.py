@@ -18,7 +18,7 @@ log = logging.getLogger("paygate")
 STARTS_PROCESSES = ("up", "worker", *APPS)
 # Commands that start a process or touch the database: production mode checks its settings
 # (``Settings.check_startup``) before any of them does anything.
-CHECKS_SETTINGS = (*STARTS_PROCESSES, "migrate", "merchants", "processors")
+CHECKS_SETTINGS = (*STARTS_PROCESSES, "migrate", "merchants", "processors", "observers")
 
 
 def _setup_logging(level: str = "INFO") -> None:
@@ -526,6 +526,70 @@ def assignment(text: str) -> tuple[str, str]:
     return name.strip(), value
 
 
+def _observer_json(status, now) -> dict:
+    state = status.state
+    row: dict = {"name": status.name, "installed": status.installed, "started": state is not None}
+    if state is None:
+        return row
+    pending = state.oldest_pending_at
+    return {
+        **row,
+        "position": state.position,
+        "delivered": state.delivered,
+        "lag_events": state.lag_events,
+        "lag_seconds": round((now - pending).total_seconds(), 3) if pending else 0.0,
+        "attempts": state.attempts,
+        "last_error": state.last_error,
+        "last_error_at": _moment(state.last_error_at) if state.last_error_at else None,
+        "failing_event_id": state.failing_event_id,
+        "next_attempt_in_seconds": (
+            round(max((state.next_attempt_at - now).total_seconds(), 0.0), 3)
+            if state.attempts
+            else 0.0
+        ),
+        "leased_by": state.leased_by if state.leased_until and state.leased_until > now else None,
+    }
+
+
+def cmd_observers(args, settings: Settings) -> int:
+    """Each event observer's position in the event log, how far behind it is, its last error."""
+    from datetime import UTC, datetime
+
+    from .services import observers
+    from .wiring import prepare_database
+
+    prepare_database(settings)
+    ctx = _lookup_context(settings)
+    try:
+        found = observers.status(ctx)
+    finally:
+        ctx.db.close()
+    now = datetime.now(UTC)
+    rows = [_observer_json(status, now) for status in found]
+    if args.json:
+        print(json.dumps({"observers": rows}, indent=2))
+        return 0
+    if not rows:
+        print("no observers (a plugin registers them with paygate_register_observers)")
+    for row in rows:
+        installed = "" if row["installed"] else " (not installed: no loaded plugin registers it)"
+        print(f"{row['name']}{installed}")
+        if not row["started"]:
+            print("    not started yet: a worker starts it at the head of the event log")
+            continue
+        print(
+            f"    position:     {row['position']} ({row['delivered']} delivered), behind by "
+            f"{row['lag_events']} events ({row['lag_seconds']:.1f} s)"
+        )
+        print(f"    consumer:     {row['leased_by'] or '-'}")
+        if row["attempts"]:
+            print(
+                f"    failing:      event {row['failing_event_id']}, {row['attempts']} attempts, "
+                f"next in {row['next_attempt_in_seconds']:.1f} s: {row['last_error']}"
+            )
+    return 0
+
+
 def cmd_up(args, settings: Settings) -> int:
     from .supervisor import run_up
 
@@ -596,6 +660,12 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = sub.add_parser("plugins", help="list loaded plugins")
     plugins.add_argument("--json", action="store_true")
     plugins.set_defaults(func=cmd_plugins)
+
+    observers = sub.add_parser(
+        "observers", help="show each event observer's position, lag and last error"
+    )
+    observers.add_argument("--json", action="store_true")
+    observers.set_defaults(func=cmd_observers)
 
     merchants = sub.add_parser(
         "merchants",

@@ -20,6 +20,7 @@ SETUP_CFGS = [
     ROOT / "setup.cfg",
     ROOT / "examples/paygate-processor-httpbank/setup.cfg",
     ROOT / "examples/paygate-processor-slowbank/setup.cfg",
+    ROOT / "examples/paygate-observer-jsonl/setup.cfg",
 ]
 
 # package -> (first release without the known CVEs, the CVEs of the releases before it). Every

@@ -1,4 +1,4 @@
-"""``paygate worker``: a Huey consumer plus the janitor and heartbeat threads.
+"""``paygate worker``: a Huey consumer plus the janitor, heartbeat and observer threads.
 
 SIGINT stops gracefully (running tasks finish), SIGTERM stops at once; either way nothing is
 lost, because every task's row stays due in the database until it is done.
@@ -16,11 +16,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ..errors import ServiceUnavailable
 from ..services import Context
 from . import heartbeat
+from . import observers as observer_runners
 from .janitor import Janitor
 from .queue import Queue
 
 log = logging.getLogger(__name__)
 
+OBSERVERS_STOP_SECONDS = 2.0
 OUTAGES = (RedisConnectionError, RedisTimeoutError, ServiceUnavailable)
 
 
@@ -106,6 +108,8 @@ def run_worker(
     )
     if janitor:
         Janitor(ctx, queue.new_dispatcher()).start(stopping)
+    # Apart from the Huey pool: an observer never holds a thread payments or webhooks need.
+    runners = observer_runners.start(ctx, stopping)
     quiet_task_logs()
     consumer = queue.huey.create_consumer(
         workers=workers or settings.worker_concurrency, **CONSUMER_FLAGS
@@ -115,3 +119,5 @@ def run_worker(
         consumer.run()
     finally:
         stopping.set()
+        for thread in runners:  # each gives its lease up, so another worker continues at once
+            thread.join(OBSERVERS_STOP_SECONDS)

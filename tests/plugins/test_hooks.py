@@ -127,3 +127,40 @@ def test_hook_paygate_refund_policy(ctx, api):
         assert denied.json["error"]["description"] == "Refunds must be whole rupees"
         assert api.simulate_post(path, json={"amount": 200}, headers=AUTH).status_code == 201
     assert api.simulate_post(path, json={"amount": 150}, headers=AUTH).status_code == 201
+
+
+def test_hook_paygate_register_observers(ctx, api):
+    """A registered observer is fed every event from the event log in order, with the plugin's
+    own context at registration; gone once unregistered."""
+    from paygate.jobs.observers import ObserverRunner
+    from tests.fixtures import wait_for
+
+    seen, contexts = [], []
+
+    class Collects:
+        name = "collects"
+
+        def observe(self, event):
+            seen.append(event)
+
+    class ProvidesObserver:
+        @hookimpl
+        def paygate_register_observers(self, register, context):
+            contexts.append(context)
+            register(Collects())
+
+    with ctx.db.connection() as conn:
+        conn.execute("DELETE FROM observer_positions")
+    with register_plugin(ctx, ProvidesObserver(), name="collector"):
+        observer = ctx.plugins.observers["collects"]
+        runner = ObserverRunner(ctx, observer)
+        runner.step()  # a new observer starts at the head of the log
+        payment_id = create_payment(api).json["id"]
+        # settled once every transaction that started before it has ended (the whole server's)
+        wait_for(lambda: runner.step() is not None and len(seen) == 2, timeout=10)
+    assert "collects" not in ctx.plugins.observers
+    assert contexts[-1].plugin == "collector" and contexts[-1].test_mode is True
+    assert [e.type for e in seen] == ["payment.created", "payment.pending"]
+    assert {e.resource_id for e in seen} == {payment_id}
+    assert all(e.merchant_id == TEST_MERCHANT_ID for e in seen)
+    assert seen[0].sequence < seen[1].sequence
