@@ -630,8 +630,10 @@ class Event:
     recorded, at least once (an observer must tolerate a repeat of the same ``id``).
 
     ``body`` is the exact envelope webhooks send (``{"event", "timestamp", "data"}``);
-    ``data`` is its ``data`` object; ``sequence`` is the event's position in the gateway's
-    event log (increasing, not gapless)."""
+    ``data`` is its ``data`` object; ``sequence`` is the event's number in the gateway's
+    event log (unique, not gapless). Events are delivered in log order (by writing transaction,
+    then sequence): the events of one payment or refund arrive in the order they happened, but
+    ``sequence`` need not increase from one event to the next."""
 
     id: str
     type: str
