@@ -361,12 +361,15 @@ class Gateway:
         events = self.events()
         return sum(self.feed(observer, events) for observer in self.ctx.plugins.observers.values())
 
-    def feed(self, observer: Observer, events: list[Event] | None = None) -> int:
-        """Hand ``observer``, in order, this gateway's events it has not yet seen (its position
-        is kept under its name, as the gateway keeps it). When ``observe`` raises, the same
-        event comes again at the next call, and nothing after it meanwhile. How many
-        ``observe`` calls returned."""
-        name = observer.name
+    def feed(
+        self, observer: Observer, events: list[Event] | None = None, *, key: str | None = None
+    ) -> int:
+        """Hand ``observer``, in order, this gateway's events it has not yet seen: its position
+        is kept under ``key``, by default its name (as the gateway keeps it; the registered
+        observers are fed under their names). When ``observe`` raises, the same event comes
+        again at the next call, and nothing after it meanwhile. How many ``observe`` calls
+        returned."""
+        name = key or observer.name
         done = 0
         position = self.observer_positions.get(name, self._first_sequence)
         for event in self.events() if events is None else events:

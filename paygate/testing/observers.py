@@ -174,12 +174,15 @@ class ObserverContract:
         gateway.run_jobs()
         events = gateway.events()
         assert {e.merchant_id for e in events} == {gateway.merchant.id, other.id}
+        key = f"contract:{observer.name}"  # its own position, apart from an installed one's
         broken = self.failing_sink(observer)
         if broken is not None:
             with broken:
-                assert gateway.feed(observer) == 0, "observe returned while its sink failed"
-        assert gateway.feed(observer) == len(events)
-        assert gateway.feed(observer) == 0, "nothing new: nothing fed again"
+                assert gateway.feed(observer, key=key) == 0, (
+                    "observe returned while its sink failed"
+                )
+        assert gateway.feed(observer, key=key) == len(events)
+        assert gateway.feed(observer, key=key) == 0, "nothing new: nothing fed again"
         seen = self._seen(observer)
         if seen is not None:
             expected = [e.id for e in events]
