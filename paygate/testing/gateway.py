@@ -222,7 +222,9 @@ class Gateway:
         self, amount: int = 10000, *, merchant: KitMerchant | None = None, **fields: Any
     ) -> dict[str, Any]:
         """``POST /api/v1/orders`` (``currency``, ``receipt``, ``notes`` in ``fields``)."""
-        answer = self.request("POST", "/api/v1/orders", {"amount": amount, **fields}, merchant=merchant)
+        answer = self.request(
+            "POST", "/api/v1/orders", {"amount": amount, **fields}, merchant=merchant
+        )
         return self._expect(answer, 201, "POST /api/v1/orders")
 
     def create_payment(

@@ -77,8 +77,7 @@ class WebhookTransportContract:
     def _receiver(self) -> Receiver:
         if self.receiver is None:
             raise NotImplementedError(
-                f"{type(self).__name__} sets speaks_http = False: implement target() and "
-                "received()"
+                f"{type(self).__name__} sets speaks_http = False: implement target() and received()"
             )
         return self.receiver
 

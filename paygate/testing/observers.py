@@ -106,9 +106,7 @@ class ObserverContract:
             "position in the event log under it"
         )
 
-    def test_the_name_is_not_taken_by_another_installed_observer(
-        self, paygate_plugins: Plugins
-    ):
+    def test_the_name_is_not_taken_by_another_installed_observer(self, paygate_plugins: Plugins):
         observer = self.make_observer()
         installed = paygate_plugins.observers.get(observer.name)
         if installed is not None:

@@ -144,7 +144,9 @@ class RefundPolicyContract:
         try:
             pm.register(self.make_policy())
         except (pluggy.PluginValidationError, ValueError) as exc:
-            raise AssertionError(f"the policy does not match the hook specification: {exc}")
+            raise AssertionError(
+                f"the policy does not match the hook specification: {exc}"
+            ) from exc
         assert pm.hook.paygate_refund_policy.get_hookimpls(), f"no @hookimpl {HOOK}"
 
     def test_an_allowed_refund_raises_no_objection(self, paygate_settings: Settings):
@@ -202,7 +204,9 @@ class RefundPolicyContract:
         policy = self.make_policy()
         with gateway.registered(policy):
             paid, record = self._paid(gateway, case)
-            expected = self._check_denial(self.ask(policy, case, gateway.ctx.settings, record), case)
+            expected = self._check_denial(
+                self.ask(policy, case, gateway.ctx.settings, record), case
+            )
             refunds_before, events_before = gateway.refunds(paid["id"]), gateway.events()
             answer = gateway.refund(paid["id"], case.refund_amount(record), reason=case.reason)
         assert answer.status_code == 400, answer.text

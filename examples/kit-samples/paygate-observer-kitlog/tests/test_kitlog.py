@@ -3,9 +3,9 @@
 from contextlib import contextmanager
 
 import pytest
+from paygate_observer_kitlog import JsonLinesObserver
 
 from paygate.testing import ObserverContract
-from paygate_observer_kitlog import JsonLinesObserver
 
 
 class TestKitlogHonoursTheObserverContract(ObserverContract):

@@ -1,8 +1,9 @@
 """kitlimit against the kit: the refund policy contract, then a refund through a gateway."""
 
 import paygate_policy_kitlimit
-from paygate.testing import RefundCase, RefundPolicyContract
 from paygate_policy_kitlimit import REASON
+
+from paygate.testing import RefundCase, RefundPolicyContract
 
 
 class TestKitlimitHonoursTheRefundPolicyContract(RefundPolicyContract):

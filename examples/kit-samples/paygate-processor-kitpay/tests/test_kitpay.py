@@ -1,7 +1,8 @@
 """kitpay against the kit: the processor contract, then real payments through a gateway."""
 
-from paygate.testing import ProcessorContract
 from paygate_processor_kitpay import DECLINED_VPA, KitpayProcessor
+
+from paygate.testing import ProcessorContract
 
 
 class TestKitpayHonoursTheProcessorContract(ProcessorContract):
