@@ -39,15 +39,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-import pluggy
-
 from ..config import Settings
-from ..errors import PluginError
 from ..plugins import Plugins, load_plugins
 from .receiver import Receiver
+from .registration import register_plugin
 
 if TYPE_CHECKING:
     from .gateway import Gateway, KitMerchant
@@ -111,31 +108,6 @@ def __getattr__(name: str) -> Any:
 
 # No ``__dir__`` listing the lazy names on purpose: pytest and pluggy scan this module's
 # ``dir()`` for fixtures and hooks, which must not import them all.
-
-
-@contextmanager
-def register_plugin(target: Any, plugin: object, name: str | None = None) -> Iterator[str]:
-    """Register ``plugin`` (a module or an object with ``@hookimpl`` methods) on ``target`` (the
-    plugins of ``load_plugins``, a services context or a :class:`Gateway` holding them) and
-    rebuild the registries; unregister it when the block ends, whatever happens. Yields the
-    plugin's name."""
-    target = getattr(target, "ctx", target)
-    plugins: Plugins = getattr(target, "plugins", target)
-    name = name or getattr(plugin, "__name__", None) or f"{type(plugin).__name__}-{id(plugin):x}"
-    try:
-        plugins.pm.register(plugin, name=name)
-    except (pluggy.PluginValidationError, ValueError) as exc:
-        raise PluginError(f"plugin {name!r} could not be registered: {exc}") from exc
-    try:
-        try:
-            plugins.pm.check_pending()
-        except pluggy.PluginValidationError as exc:
-            raise PluginError(f"unknown hook implementation: {exc}") from exc
-        plugins.reload_registries()
-        yield name
-    finally:
-        plugins.pm.unregister(plugin)
-        plugins.reload_registries()
 
 
 # -- the pytest plugin (entry point ``pytest11: paygate``) -------------------------------------

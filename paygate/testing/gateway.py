@@ -16,7 +16,6 @@ that a test runs twice behaves as in production: a no-op once its row is no long
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from collections.abc import Iterator, Mapping
@@ -34,6 +33,7 @@ from ..plugins import Plugins
 from ..services import Context, merchants, payments, recovery, refunds, views, webhooks
 from ..types import Event, Observer
 from ..wiring import build_context, prepare_database
+from .registration import register_plugin
 
 # What the kit's gateway runs with unless the test's environment or ``env`` says otherwise:
 # test mode, no simulated processing delay, and webhooks allowed to the loopback receivers.
@@ -55,10 +55,10 @@ def scratch_database(prefix: str = "paygate_kit") -> Scratch:
     """A new, migrated database for one test session: ``<prefix>_<random>`` on the server of
     ``DATABASE_URL`` when it is set, else on an embedded PostgreSQL started in a temporary
     directory. Call ``stop()`` on the answer to drop it (and stop the embedded server)."""
-    server = os.environ.get("DATABASE_URL") or None
-    created = scratch(prefix, server, os.environ.get("REDIS_URL") or _UNUSED_REDIS_URL)
+    environment = Settings.from_env()
+    created = scratch(prefix, environment.database_url, environment.redis_url or _UNUSED_REDIS_URL)
     try:
-        prepare_database(Settings.from_env({**KIT_ENV, "DATABASE_URL": created.database_url}))
+        prepare_database(Settings.from_env(**KIT_ENV, DATABASE_URL=created.database_url))
     except BaseException:
         created.stop()
         raise
@@ -149,9 +149,7 @@ class Gateway:
         """A gateway on ``database_url`` (migrated), with settings from the environment, the
         kit's defaults (``KIT_ENV``) and ``env`` on top; ``plugins`` default to what the
         gateway would load here (the built-ins and every installed plugin)."""
-        settings = Settings.from_env(
-            {**os.environ, **KIT_ENV, **(env or {}), "DATABASE_URL": database_url}
-        )
+        settings = Settings.from_env(**{**KIT_ENV, **(env or {}), "DATABASE_URL": database_url})
         ctx = build_context(settings, role="kit", plugins=plugins)
         dispatcher = InProcessDispatcher()
         ctx.dispatcher = dispatcher
@@ -173,8 +171,6 @@ class Gateway:
         """``plugin`` (a module or an object with ``@hookimpl``s) registered on this gateway
         for a ``with`` block (see ``paygate.testing.register_plugin``); a plugin already
         loaded here (its distribution is installed) stays as it is. Yields its name."""
-        from . import register_plugin
-
         pm = self.ctx.plugins.pm
         if pm.is_registered(plugin):
             yield pm.get_name(plugin) or ""
