@@ -90,3 +90,17 @@ def test_a_new_plugin_distributions_tests_pass_on_the_kit_alone(kit_venv, databa
     assert " passed" in summary and "failed" not in summary and "error" not in summary, output
     tests = "".join(path.read_text() for path in (folder / "tests").glob("test_*.py"))
     assert "paygate_gateway" in tests, "each sample drives a gateway through the kit"
+
+
+def test_without_database_url_the_kit_starts_an_embedded_postgresql(kit_venv):
+    """No DATABASE_URL (a laptop without PostgreSQL): ``paygate_database`` starts the
+    embedded server, as ``paygate up`` does, and stops it at the end of the session."""
+    folder = kit_venv.parent / "src" / "paygate-policy-kitlimit"
+    env = {k: v for k, v in author_env().items() if k != "DATABASE_URL"}
+    output = run(
+        [str(kit_venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        folder,
+        env,
+    )
+    summary = output.strip().splitlines()[-1]
+    assert " passed" in summary and "failed" not in summary and "error" not in summary, output
