@@ -74,6 +74,11 @@ class WebhookTransportContract:
             self.receiver = receiver
             yield
 
+    @pytest.fixture
+    def paygate_receiver(self) -> Receiver:
+        """This test's HTTP receiver, for a subclass's own HTTP tests."""
+        return self._receiver()
+
     def _receiver(self) -> Receiver:
         if self.receiver is None:
             raise NotImplementedError(
