@@ -35,11 +35,14 @@ from ..types import Event, Observer
 from ..wiring import build_context, prepare_database
 from .registration import register_plugin
 
-# What the kit's gateway runs with unless the test's environment or ``env`` says otherwise:
-# test mode, no simulated processing delay, and webhooks allowed to the loopback receivers.
+# What the kit's gateway runs with over the environment (``Gateway.start(env=...)`` overrides
+# them): test mode, no simulated processing delay, webhooks allowed to the loopback receivers,
+# and a short job lease, so a job waits inline for a pending answer at most 1 s (half the
+# lease) before deferring, as the worker does.
 KIT_ENV = {
     "TEST_MODE": "true",
     "TEST_PROCESSING_DELAY": "0",
+    "PAYGATE_JOB_LEASE_SECONDS": "2",
     "WEBHOOK_RETRY_INTERVALS_TEST": "true",
     "PAYGATE_ALLOW_PRIVATE_WEBHOOKS": "true",
 }
@@ -297,12 +300,12 @@ class Gateway:
 
     # -- the worker, in process -------------------------------------------------------------
 
-    def run_jobs(self) -> dict[str, int]:
+    def run_jobs(self, *, timeout: float = 30.0) -> dict[str, int]:
         """Run every job that is due now, as the worker would, until none is left: settle
         payments, captures and releases, process refunds, deliver webhooks, then feed the
         registered observers the events they have not seen. Jobs deferred to later (a pending
         answer's ``retry_after``, a webhook's back-off) wait for a later call. How many of
-        each kind ran."""
+        each kind ran. Work that keeps coming due for ``timeout`` seconds: GatewayError."""
         ran = dict.fromkeys(JOB_KINDS, 0)
         run = {
             "payments": payments.process,
@@ -310,10 +313,13 @@ class Gateway:
             "payment_operations": payments.process_operation,
             "webhook_logs": webhooks.deliver,
         }
+        deadline = time.monotonic() + timeout
         while True:
             due = recovery.due_work(self.ctx, 0.0)
             if not any(due.values()):
                 break
+            if time.monotonic() > deadline:
+                raise GatewayError(f"jobs still coming due after {timeout}s: {due}")
             for kind, ids in due.items():
                 for job_id in ids:
                     run[kind](self.ctx, job_id)

@@ -146,3 +146,38 @@ def test_a_plugin_under_test_routes_payments_to_its_processor(paygate_gateway: G
         gateway.use_processor("kit-instant")
         paid = gateway.paid_payment(900)
     assert paid["status"] == "success" and Instant.charged == [paid["id"]]
+
+
+def test_settle_gives_up_on_a_payment_that_stays_pending(paygate_gateway: Gateway):
+    from paygate import ChargeResult, RefundResult
+    from paygate.testing.gateway import GatewayError
+
+    class Undecided:
+        name = "kit-undecided"
+        methods = frozenset({"upi"})
+        supports_partial_refund = True
+        supports_manual_capture = False
+
+        def charge(self, request):
+            return ChargeResult.pending(retry_after=0.05)
+
+        def sync(self, payment):
+            return ChargeResult.pending(retry_after=0.05)
+
+        def capture(self, payment, amount):
+            return ChargeResult.success()
+
+        def refund(self, payment, refund):
+            return RefundResult.processed()
+
+        @hookimpl
+        def paygate_register_processors(self, register):
+            register(self)
+
+    gateway = paygate_gateway
+    with gateway.registered(Undecided()):
+        gateway.use_processor("kit-undecided")
+        payment = gateway.create_payment(700)
+        with pytest.raises(GatewayError, match="still pending"):
+            gateway.settle(payment["id"], timeout=0.5)
+    assert gateway.payment(payment["id"])["status"] == "pending"
