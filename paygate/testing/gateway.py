@@ -61,7 +61,7 @@ def scratch_database(prefix: str = "paygate_kit") -> Scratch:
     environment = Settings.from_env()
     created = scratch(prefix, environment.database_url, environment.redis_url or _UNUSED_REDIS_URL)
     try:
-        prepare_database(Settings.from_env(**KIT_ENV, DATABASE_URL=created.database_url))
+        prepare_database(Settings.from_env(None, **KIT_ENV, DATABASE_URL=created.database_url))
     except BaseException:
         created.stop()
         raise
@@ -137,7 +137,7 @@ class Gateway:
         self.observer_positions: dict[str, int] = {}
         self.observer_failures: dict[str, int] = {}
         with ctx.db.connection() as conn:
-            row = conn.execute("SELECT coalesce(max(seq), 0) AS seq FROM events").fetchone()
+            row: Any = conn.execute("SELECT coalesce(max(seq), 0) AS seq FROM events").fetchone()
         self._first_sequence = int(row["seq"])
         self.merchant = self.create_merchant()
 
@@ -152,7 +152,9 @@ class Gateway:
         """A gateway on ``database_url`` (migrated), with settings from the environment, the
         kit's defaults (``KIT_ENV``) and ``env`` on top; ``plugins`` default to what the
         gateway would load here (the built-ins and every installed plugin)."""
-        settings = Settings.from_env(**{**KIT_ENV, **(env or {}), "DATABASE_URL": database_url})
+        settings = Settings.from_env(
+            None, **{**KIT_ENV, **(env or {}), "DATABASE_URL": database_url}
+        )
         ctx = build_context(settings, role="kit", plugins=plugins)
         dispatcher = InProcessDispatcher()
         ctx.dispatcher = dispatcher
@@ -356,7 +358,7 @@ class Gateway:
             query += " AND merchant_id = %s"
             params.append(merchant.id)
         with self.ctx.db.connection() as conn:
-            rows = conn.execute(query + " ORDER BY seq", params).fetchall()
+            rows: list[Any] = conn.execute(query + " ORDER BY seq", params).fetchall()
         return [event_from_row(row) for row in rows]
 
     def feed_observers(self) -> int:

@@ -127,7 +127,7 @@ class RefundPolicyContract:
         impls = hook_implementations(pm, policy)
         assert impls, f"{policy!r} has no @hookimpl {HOOK}"
         for impl in reversed(impls):  # pluggy's order
-            answer = impl.function(*[available[arg] for arg in impl.argnames])
+            answer: Any = impl.function(*[available[arg] for arg in impl.argnames])
             if answer is not None:
                 return answer
         return None
