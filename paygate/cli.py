@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 
 from . import __version__, runfile
@@ -786,7 +785,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         # Another command next to a running `paygate up` uses its databases (paygate.runfile).
-        found = {} if args.command == "up" else runfile.environment(settings.state_dir, os.environ)
+        given = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
+        found = {} if args.command == "up" else runfile.environment(settings.state_dir, given)
         if found:
             settings = Settings.from_env(**found)
         if args.command in CHECKS_SETTINGS:

@@ -54,7 +54,7 @@ def running(state_dir: str | os.PathLike) -> dict | None:
     return record
 
 
-def environment(state_dir: str | os.PathLike, env: Mapping[str, str]) -> dict[str, str]:
+def environment(state_dir: str | os.PathLike, env: Mapping[str, str | None]) -> dict[str, str]:
     """What a command takes from the running ``paygate up``: each of ``SHARED`` that ``env``
     does not set (empty when nothing runs, or when ``env`` sets ``DATABASE_URL`` itself: a
     command pointed at a database keeps it, and never mixes it with another gateway's Redis)."""
