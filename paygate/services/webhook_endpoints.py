@@ -187,7 +187,7 @@ def send_test(ctx: Context, merchant: Merchant, raw_id: Any) -> dict[str, Any]:
     """A ``webhook.test`` to this one endpoint only (the primary: like
     ``POST /api/v1/webhooks/test``). A disabled endpoint is refused, with nothing written."""
     if is_primary(raw_id):
-        return webhooks.send_test(ctx, merchant)
+        return {**webhooks.send_test(ctx, merchant), "endpoint_id": None}
     target = endpoint_id(raw_id)
     params = event_params(merchant.id, None, [webhooks.webhook_test_payload(merchant.id)])
     with ctx.db.transaction() as conn:
