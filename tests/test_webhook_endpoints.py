@@ -405,3 +405,94 @@ def test_the_contracts_test_without_a_url_is_a_400_that_writes_nothing(ctx, api,
     with ctx.db.connection() as conn:
         assert conn.execute("SELECT count(*) AS n FROM events").fetchone()["n"] == 0
         assert conn.execute("SELECT count(*) AS n FROM webhook_logs").fetchone()["n"] == 0
+
+
+# -- dashboard (in-process; tests/browser/test_webhook_endpoints_page.py drives Chromium) -------
+
+
+def test_the_dashboard_adds_tests_disables_rotates_and_deletes_endpoints(ctx, receiver):
+    from paygate.web.dashboard.app import create_app as dashboard_app
+    from tests.dashboard_client import DashboardClient, by_test_id
+
+    client = DashboardClient(dashboard_app(ctx))
+    client.login()
+    client.get("/dashboard/webhooks")
+    found = by_test_id(client.last_html)
+    assert "webhook-endpoints" in found["endpoint-add-form"][0].inside
+    assert "endpoint-item" not in found
+
+    bad = client.post(
+        "/dashboard/webhooks/endpoints",
+        {"action": "create", "url": "ftp://x.example", "event:payment.failed": "1"},
+    )
+    assert bad.status_code == 400 and "url must be an http or https URL" in bad.text
+    found = by_test_id(bad.text)
+    assert found["endpoint-url-input"][0].attrs["value"] == "ftp://x.example"
+    assert "checked" in found["endpoint-event-payment.failed"][0].attrs
+
+    made = client.post(
+        "/dashboard/webhooks/endpoints",
+        {
+            "action": "create",
+            "url": receiver.url("/dash"),
+            "description": "Fulfilment",
+            "event:webhook.test": "1",
+            "event:payment.success": "1",
+        },
+    )
+    assert made.status_code == 200 and "no-store" in made.headers.get("Cache-Control", "")
+    found = by_test_id(made.text)
+    secret = found["endpoint-issued-secret"][0].text
+    (item,) = found["endpoint-item"]
+    endpoint_id = item.attrs["data-endpoint-id"]
+    row = stored(ctx, endpoint_id)
+    assert row["url"] == receiver.url("/dash") and row["description"] == "Fulfilment"
+    assert row["events"] == ["payment.success", "webhook.test"]
+    assert secret.startswith("whsec_") and secret not in row["secret_sealed"]
+    again = by_test_id(client.get("/dashboard/webhooks").text)
+    assert "endpoint-issued-secret" not in again  # shown once
+    assert again["endpoint-secret"][0].text.endswith(secret[-4:])
+
+    act = {"endpoint_id": endpoint_id}
+    assert (
+        client.post("/dashboard/webhooks/endpoints", {**act, "action": "test"}).status_code == 303
+    )
+    deliver_all(ctx)
+    (request,) = receiver.to("/dash")
+    standardwebhooks.Webhook(secret).verify(request.body, request.headers)
+    logs = by_test_id(client.get("/dashboard/webhooks").text)
+    assert receiver.url("/dash") in logs["webhook-endpoint"][0].text
+
+    client.post("/dashboard/webhooks/endpoints", {**act, "action": "disable"})
+    assert stored(ctx, endpoint_id)["enabled"] is False
+    client.post("/dashboard/webhooks/endpoints", {**act, "action": "enable"})
+    assert stored(ctx, endpoint_id)["enabled"] is True
+
+    rotated = client.post("/dashboard/webhooks/endpoints", {**act, "action": "rotate"})
+    new = by_test_id(rotated.text)["endpoint-issued-secret"][0].text
+    assert new.startswith("whsec_") and new != secret
+
+    other = client.post(
+        "/dashboard/webhooks/endpoints", {"endpoint_id": "nope", "action": "delete"}
+    )
+    assert other.status_code == 400 or other.status_code == 404
+    client.post("/dashboard/webhooks/endpoints", {**act, "action": "delete"})
+    assert stored(ctx, endpoint_id)["deleted_at"] is not None
+    assert "endpoint-item" not in by_test_id(client.get("/dashboard/webhooks").text)
+
+
+def test_the_dashboard_refuses_an_endpoint_form_without_its_csrf_token(ctx):
+    from paygate.web.dashboard.app import create_app as dashboard_app
+    from tests.dashboard_client import DashboardClient
+
+    client = DashboardClient(dashboard_app(ctx))
+    client.login()
+    client.get("/dashboard/webhooks")
+    refused = client.post(
+        "/dashboard/webhooks/endpoints",
+        {"action": "create", "url": "https://example.com/h"},
+        csrf=False,
+    )
+    assert refused.status_code == 403
+    with ctx.db.connection() as conn:
+        assert conn.execute("SELECT count(*) AS n FROM webhook_endpoints").fetchone()["n"] == 0
