@@ -116,6 +116,7 @@ ENDPOINT_DISABLED = "Webhook endpoint is disabled"
 NO_WEBHOOK_URL = "No webhook URL configured"  # a delivery ended unsent (its response body)
 ENDPOINT_DELETED = "Webhook endpoint was deleted"
 ENDPOINT_TEST_SCHEDULED = "Test webhook scheduled for this endpoint"
+ENDPOINT_FORM_USED = "That endpoint was already added: it is in the list below."
 
 # Idempotency-Key (beyond; docs/api.md).
 IDEMPOTENCY_KEY_INVALID = "Idempotency-Key must be 1 to {max_length} printable ASCII characters"

@@ -3,11 +3,18 @@ logs, a delivery's detail."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import replace
 
-from paygate.errors import PaygateError, SecretUnreadable
+from paygate.errors import (
+    ENDPOINT_FORM_USED,
+    Conflict,
+    IdempotencyMismatch,
+    PaygateError,
+    SecretUnreadable,
+)
 from paygate.events import CATALOGUE
-from paygate.services import merchants, views, webhook_endpoints, webhooks
+from paygate.services import idempotency, merchants, views, webhook_endpoints, webhooks
 from paygate.types import WebhookEndpoint
 
 from .base import Page
@@ -69,6 +76,7 @@ class Webhooks(Page):
             endpoint_error=endpoint_error,
             endpoint_form=endpoint_form or {"url": "", "description": "", "events": ()},
             issued=issued,
+            endpoint_key="dash_" + secrets.token_urlsafe(18),
             **({"flash": flash} if flash else {}),
         )
 
@@ -148,7 +156,10 @@ class Endpoints(Webhooks):
         issued = None
         try:
             if action == "create":
-                issued = webhook_endpoints.create(self.ctx, merchant, typed)
+                issued = self.create(merchant, form, typed)
+                if issued is None:  # the same form sent again (a reload): nothing new
+                    self.redirect(req, resp, "/dashboard/webhooks", ENDPOINT_FORM_USED, "info")
+                    return
                 message = "Endpoint added. Copy its signing secret now: it is shown only this once."
             elif action in ("enable", "disable"):
                 body = {"enabled": action == "enable"}
@@ -176,6 +187,25 @@ class Endpoints(Webhooks):
             self.show(req, resp, issued=issued, flash={"kind": "success", "text": message})
             return
         self.redirect(req, resp, "/dashboard/webhooks", message)
+
+
+    def create(self, merchant, form, typed) -> WebhookEndpoint | None:
+        """The endpoint, created once per add form (its ``idempotency_key``): a form sent again
+        (a reload of this answer) creates nothing and answers None."""
+        key = form.get("idempotency_key", "")[:100] or "dash_" + secrets.token_urlsafe(18)
+        made: list[WebhookEndpoint] = []
+
+        def create(token):
+            made.append(webhook_endpoints.create(self.ctx, merchant, typed, token))
+            return views.webhook_endpoint_view(made[0], made[0].secret)
+
+        try:
+            answer = idempotency.run(
+                self.ctx, merchant.id, webhook_endpoints.CREATE_SCOPE, key, typed, create
+            )
+        except (IdempotencyMismatch, Conflict):
+            return None
+        return None if answer.replayed else made[0]
 
 
 class Delivery(Page):
