@@ -188,7 +188,6 @@ class Endpoints(Webhooks):
             return
         self.redirect(req, resp, "/dashboard/webhooks", message)
 
-
     def create(self, merchant, form, typed) -> WebhookEndpoint | None:
         """The endpoint, created once per add form (its ``idempotency_key``): a form sent again
         (a reload of this answer) creates nothing and answers None."""
