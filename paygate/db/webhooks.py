@@ -14,7 +14,6 @@ from typing import Any
 import psycopg
 
 from ..types import WebhookAttempt, WebhookLog
-from .outbox import events_cte
 from .rows import attempt_from_row, webhook_log_from_row
 
 # What the list shows (no bodies: a page of logs stays small).
@@ -200,17 +199,6 @@ def reset_for_retry(conn: psycopg.Connection, log_id: str, merchant_id: str) -> 
          RETURNING {LIST_COLUMNS}""",
         (log_id, merchant_id),
     ).fetchone()
-
-
-def insert_event(conn: psycopg.Connection, params: dict[str, Any]) -> list:
-    """Write events that no state change causes (``webhook.test``); return the new log ids
-    (none when the merchant has no webhook URL)."""
-    row = conn.execute(
-        f"""WITH {events_cte()}
-            SELECT coalesce((SELECT array_agg(id) FROM events), '{{}}') AS webhook_ids""",
-        params,
-    ).fetchone()
-    return row["webhook_ids"]
 
 
 def insert_test_event(
