@@ -159,9 +159,9 @@ def rotate_secret(ctx: Context, merchant: Merchant, raw_id: Any) -> WebhookEndpo
     target = endpoint_id(raw_id)
     with ctx.db.connection() as conn:
         current = found(repo.get(conn, target, merchant.id), KIND)
-    previous = current.secret_sealed
+    previous: str | None = current.secret_sealed
     try:
-        webhook_secrets.open_stored(ctx, target, previous or "")
+        webhook_secrets.open_stored(ctx, target, current.secret_sealed or "")
     except SecretUnreadable:
         previous = None
     secret = merchants.new_webhook_secret()
