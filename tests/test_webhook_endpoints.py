@@ -135,6 +135,14 @@ def test_create_shows_the_secret_once_and_seals_it_at_rest(ctx, api):
     assert {k: v for k, v in shown.items() if k != "secret"} == {
         k: v for k, v in made.items() if k != "secret"
     }
+    listed = api.simulate_get(BASE, headers=AUTH).json["data"]
+    assert [item["secret"] for item in listed] == [shown["secret"]]
+    with ctx.db.connection() as conn:  # nowhere in the record in the clear
+        for table in ("webhook_endpoints", "idempotency_keys", "events", "webhook_logs"):
+            hits = conn.execute(
+                f"SELECT count(*) AS n FROM {table} t WHERE t::text LIKE %s", (f"%{secret}%",)
+            ).fetchone()
+            assert hits["n"] == 0, table
 
 
 def test_an_idempotent_create_replays_with_the_secret_masked(ctx, api):
