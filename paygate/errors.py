@@ -97,6 +97,26 @@ WEBHOOK_URL_NOT_CONFIGURED = "Webhook URL is not configured"
 WEBHOOK_CONFIG_EMPTY = "webhook_url or regenerate_secret is required"
 WEBHOOK_URL_REFUSED = "webhook_url {problem}"
 REGENERATE_SECRET_NOT_BOOLEAN = "regenerate_secret must be true or false"
+# Several webhook endpoints (issue 17; docs/webhooks.md, "Several endpoints").
+ENDPOINT_URL_REQUIRED = "url is required"
+ENDPOINT_URL_REFUSED = "url {problem}"
+ENDPOINT_EVENTS_INVALID = "events must be a list of event names (empty: every event)"
+ENDPOINT_EVENT_UNKNOWN = "Unknown event: {event} (known: {known})"
+ENDPOINT_ENABLED_NOT_BOOLEAN = "enabled must be true or false"
+ENDPOINT_UPDATE_EMPTY = "Nothing to update: give url, events, description or enabled"
+ENDPOINT_LIMIT_REACHED = (
+    "A merchant can have at most {limit} webhook endpoints besides the primary webhook_url; "
+    "delete one first"
+)
+ENDPOINT_IS_PRIMARY = (
+    "The primary endpoint is the merchant's webhook_url: change it or its secret with "
+    "POST /api/v1/webhooks/config"
+)
+ENDPOINT_DISABLED = "Webhook endpoint is disabled"
+NO_WEBHOOK_URL = "No webhook URL configured"  # a delivery ended unsent (its response body)
+ENDPOINT_DELETED = "Webhook endpoint was deleted"
+ENDPOINT_TEST_SCHEDULED = "Test webhook scheduled for this endpoint"
+ENDPOINT_FORM_USED = "That endpoint was already added: it is in the list below."
 
 # Idempotency-Key (beyond; docs/api.md).
 IDEMPOTENCY_KEY_INVALID = "Idempotency-Key must be 1 to {max_length} printable ASCII characters"

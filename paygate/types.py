@@ -252,6 +252,28 @@ class WebhookLog:
     body: str | None = field(default=None, repr=False)
     response_body: str | None = field(default=None, repr=False)
     attempt_log: tuple[WebhookAttempt, ...] = ()
+    endpoint_id: str | None = None  # None: the primary webhook_url
+    url: str | None = None  # where it goes: the endpoint's URL, or the primary's current one
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    """One of a merchant's further webhook endpoints (``webhook_endpoints``): its URL, the
+    events it is subscribed to (empty: every event) and its secret, sealed like the primary's
+    (opened only to sign, or to show once when created or rotated)."""
+
+    id: str
+    merchant_id: str
+    url: str
+    events: tuple[str, ...] = ()
+    description: str | None = None
+    enabled: bool = True
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    secret_sealed: str | None = field(default=None, repr=False)
+    previous_secret_sealed: str | None = field(default=None, repr=False)
+    previous_secret_until: datetime | None = None
+    secret: str | None = field(default=None, repr=False)  # opened: only right after issuing
 
 
 @dataclass(frozen=True)

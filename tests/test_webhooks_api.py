@@ -22,6 +22,9 @@ LOG_KEYS = {
     "last_attempt_at",
     "next_retry_at",
     "response_code",
+    # (beyond, issue 17) where the delivery goes: null for the primary webhook_url.
+    "endpoint_id",
+    "url",
 }
 
 

@@ -97,8 +97,11 @@ def webhook_log_from_row(
     row: dict[str, Any], attempts: list[WebhookAttempt] | tuple[WebhookAttempt, ...] = ()
 ) -> WebhookLog:
     values = {name: row[name] for name in _WEBHOOK_LOG_FIELDS if name in row}
+    endpoint_id = row.get("endpoint_id")
     return WebhookLog(
         id=str(row["id"]),
+        endpoint_id=str(endpoint_id) if endpoint_id is not None else None,
+        url=row.get("url"),
         merchant_id=str(row["merchant_id"]),
         resource_id=row.get("resource_id"),
         status=DeliveryStatus(row["status"]),

@@ -14,33 +14,53 @@ from typing import Any
 import psycopg
 
 from ..types import WebhookAttempt, WebhookLog
-from .outbox import events_cte
 from .rows import attempt_from_row, webhook_log_from_row
 
 # What the list shows (no bodies: a page of logs stays small).
+# ``url``: where the delivery goes, the endpoint's URL or (primary) the merchant's current one.
 LIST_COLUMNS = (
     "id, merchant_id, event, resource_id, status, attempts, last_attempt_at, next_retry_at, "
-    "response_code, created_at, updated_at"
+    "response_code, created_at, updated_at, endpoint_id, "
+    "CASE WHEN endpoint_id IS NULL "
+    "THEN (SELECT m.webhook_url FROM merchants m WHERE m.id = webhook_logs.merchant_id) "
+    "ELSE (SELECT w.url FROM webhook_endpoints w WHERE w.id = webhook_logs.endpoint_id) "
+    "END AS url"
 )
 COLUMNS = f"{LIST_COLUMNS}, body, response_body"
 
 
 def claim(conn: psycopg.Connection, log_id: str, lease_seconds: float) -> dict | None:
-    """Take a due, unleased delivery with the merchant's current URL and secret (and, during a
-    rotation's overlap window, the previous secret; else None), all as stored; None if it is
-    not ours to do (done, not due yet, or leased by another worker)."""
+    """Take a due, unleased delivery with where it goes and what signs it, all as stored; None
+    if it is not ours to do (done, not due yet, or leased by another worker).
+
+    For the primary endpoint (``endpoint_id`` NULL): the merchant's current URL and secret.
+    For a further endpoint: that endpoint's URL and secret, while it is enabled and not deleted
+    (``webhook_url`` NULL otherwise, ``endpoint_state`` saying why). ``previous_webhook_secret``
+    is the replaced secret during a rotation's overlap window, else None. ``secret_owner`` is
+    the id the secrets are sealed for (the merchant's, or the endpoint's)."""
     return conn.execute(
         """WITH claimed AS (
                UPDATE webhook_logs
                   SET locked_until = now() + make_interval(secs => %s)
                 WHERE id = %s AND status = 'pending' AND next_retry_at <= now()
                   AND (locked_until IS NULL OR locked_until < now())
-            RETURNING id, merchant_id, event, body, attempts, locked_until
+            RETURNING id, merchant_id, endpoint_id, event, body, attempts, locked_until
            )
-           SELECT c.*, m.webhook_url, m.webhook_secret,
-                  CASE WHEN m.previous_webhook_secret_until > now()
-                       THEN m.previous_webhook_secret END AS previous_webhook_secret
-             FROM claimed c JOIN merchants m ON m.id = c.merchant_id""",
+           SELECT c.*,
+                  CASE WHEN c.endpoint_id IS NULL THEN m.webhook_url
+                       WHEN w.enabled AND w.deleted_at IS NULL THEN w.url END AS webhook_url,
+                  CASE WHEN c.endpoint_id IS NULL THEN m.webhook_secret
+                       ELSE w.secret_sealed END AS webhook_secret,
+                  CASE WHEN c.endpoint_id IS NULL AND m.previous_webhook_secret_until > now()
+                       THEN m.previous_webhook_secret
+                       WHEN c.endpoint_id IS NOT NULL AND w.previous_secret_until > now()
+                       THEN w.previous_secret_sealed END AS previous_webhook_secret,
+                  coalesce(c.endpoint_id, c.merchant_id) AS secret_owner,
+                  CASE WHEN c.endpoint_id IS NULL THEN NULL
+                       WHEN w.id IS NULL OR w.deleted_at IS NOT NULL THEN 'deleted'
+                       WHEN NOT w.enabled THEN 'disabled' ELSE 'enabled' END AS endpoint_state
+             FROM claimed c JOIN merchants m ON m.id = c.merchant_id
+             LEFT JOIN webhook_endpoints w ON w.id = c.endpoint_id""",
         (lease_seconds, log_id),
     ).fetchone()
 
@@ -81,15 +101,17 @@ def record_attempt(conn: psycopg.Connection, params: dict[str, Any]) -> dict | N
     return conn.execute(RECORD, params).fetchone()
 
 
-def abandon_without_url(conn: psycopg.Connection, log_id: str, lease: datetime) -> None:
-    """The merchant removed its URL after the event was written: nothing can be sent."""
+def abandon_without_url(
+    conn: psycopg.Connection, log_id: str, lease: datetime, reason: str
+) -> None:
+    """Nothing can be sent: the merchant removed its URL after the event was written, or the
+    endpoint was disabled or deleted since. The log fails with ``reason`` as its response."""
     conn.execute(
         """UPDATE webhook_logs
               SET status = 'failed', next_retry_at = NULL, locked_until = NULL,
-                  enqueued_at = NULL, response_body = 'No webhook URL configured',
-                  updated_at = now()
+                  enqueued_at = NULL, response_body = %s, updated_at = now()
             WHERE id = %s AND status = 'pending' AND locked_until = %s""",
-        (log_id, lease),
+        (reason, log_id, lease),
     )
 
 
@@ -179,12 +201,57 @@ def reset_for_retry(conn: psycopg.Connection, log_id: str, merchant_id: str) -> 
     ).fetchone()
 
 
-def insert_event(conn: psycopg.Connection, params: dict[str, Any]) -> list:
-    """Write events that no state change causes (``webhook.test``); return the new log ids
-    (none when the merchant has no webhook URL)."""
+def insert_test_event(
+    conn: psycopg.Connection, params: dict[str, Any], endpoint_id: str | None
+) -> list:
+    """Write one ``webhook.test`` event (``event_params``, one envelope) for one target only:
+    the merchant's primary URL (``endpoint_id`` None; the log id is the event id) or that
+    enabled endpoint. Returns the new log id in a list; empty, with nothing written (not even
+    the event), when the target has no URL, is disabled or is not the merchant's."""
     row = conn.execute(
-        f"""WITH {events_cte()}
-            SELECT coalesce((SELECT array_agg(id) FROM events), '{{}}') AS webhook_ids""",
-        params,
+        """WITH target AS (
+               SELECT NULL::uuid AS endpoint_id FROM merchants m
+                WHERE %(endpoint_id)s::uuid IS NULL AND m.id = %(merchant_id)s::uuid
+                  AND coalesce(m.webhook_url, '') <> ''
+               UNION ALL
+               SELECT w.id FROM webhook_endpoints w
+                WHERE w.id = %(endpoint_id)s::uuid AND w.merchant_id = %(merchant_id)s::uuid
+                  AND w.enabled AND w.deleted_at IS NULL
+           ), recorded AS (
+               INSERT INTO events (id, merchant_id, event, resource_id, body)
+               SELECT e.id, %(merchant_id)s::uuid, e.event, %(resource_id)s, e.body
+                 FROM unnest(%(event_ids)s::uuid[], %(event_names)s::text[],
+                             %(event_bodies)s::text[]) AS e(id, event, body)
+                WHERE EXISTS (SELECT 1 FROM target)
+               RETURNING id, event, body
+           ), logs AS (
+               INSERT INTO webhook_logs (id, merchant_id, event, resource_id, payload, body,
+                                         next_retry_at, enqueued_at, endpoint_id, event_id)
+               SELECT CASE WHEN t.endpoint_id IS NULL THEN e.id ELSE gen_random_uuid() END,
+                      %(merchant_id)s::uuid, e.event, %(resource_id)s, e.body::jsonb, e.body,
+                      now(), now(), t.endpoint_id, e.id
+                 FROM recorded e CROSS JOIN target t
+               RETURNING id
+           )
+           SELECT coalesce((SELECT array_agg(id) FROM logs), '{}') AS webhook_ids""",
+        {**params, "endpoint_id": endpoint_id},
     ).fetchone()
     return row["webhook_ids"]
+
+
+def target_of(conn: psycopg.Connection, log_id: str, merchant_id: str) -> dict | None:
+    """Where one of the merchant's logs goes now, for a manual retry: ``url`` (None when there
+    is nowhere to send it) and ``endpoint_state`` (None for the primary, else ``enabled``,
+    ``disabled`` or ``deleted``); None when the log is not the merchant's."""
+    return conn.execute(
+        """SELECT l.endpoint_id,
+                  CASE WHEN l.endpoint_id IS NULL THEN nullif(m.webhook_url, '')
+                       WHEN w.enabled AND w.deleted_at IS NULL THEN w.url END AS url,
+                  CASE WHEN l.endpoint_id IS NULL THEN NULL
+                       WHEN w.id IS NULL OR w.deleted_at IS NOT NULL THEN 'deleted'
+                       WHEN NOT w.enabled THEN 'disabled' ELSE 'enabled' END AS endpoint_state
+             FROM webhook_logs l JOIN merchants m ON m.id = l.merchant_id
+             LEFT JOIN webhook_endpoints w ON w.id = l.endpoint_id
+            WHERE l.id = %s AND l.merchant_id = %s""",
+        (log_id, merchant_id),
+    ).fetchone()

@@ -11,7 +11,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import WEBHOOK_RETRY_SCHEDULED
-from ..types import Listing, Merchant, Order, Payment, PaymentStatus, Refund, T, WebhookLog
+from ..types import (
+    Listing,
+    Merchant,
+    Order,
+    Payment,
+    PaymentStatus,
+    Refund,
+    T,
+    WebhookEndpoint,
+    WebhookLog,
+)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -121,6 +131,24 @@ def webhook_log_view(log: WebhookLog) -> dict[str, Any]:
         "last_attempt_at": iso(log.last_attempt_at),
         "next_retry_at": iso(log.next_retry_at),
         "response_code": log.response_code,
+        # (beyond) where it went: null for the primary webhook_url, else the endpoint's id.
+        "endpoint_id": log.endpoint_id,
+        "url": log.url,
+    }
+
+
+def webhook_endpoint_view(endpoint: WebhookEndpoint, secret: str | None) -> dict[str, Any]:
+    """An endpoint (``id`` ``primary``: the merchant's webhook_url, read-only); ``secret`` in
+    full only when it was just issued, else masked."""
+    return {
+        **pick(endpoint, "id", "url"),
+        "events": list(endpoint.events),
+        **pick(endpoint, "description", "enabled"),
+        "primary": endpoint.id == "primary",
+        "secret": secret,
+        "previous_secret_until": iso(endpoint.previous_secret_until),
+        "created_at": iso(endpoint.created_at),
+        "updated_at": iso(endpoint.updated_at),
     }
 
 

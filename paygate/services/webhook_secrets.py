@@ -4,7 +4,9 @@ The notifier needs the secret itself to sign, so it cannot be hashed like an API
 stored sealed: ``v1:`` + base64(nonce || ciphertext || tag), AES-256-GCM under the key derived
 from the master key for ``webhook-secret-encryption`` (``keys.derived_key``), a random 96-bit
 nonce per sealing, and the merchant id as associated data, so a sealed value copied to another
-merchant's row does not open. A value that does not open is refused (``SecretUnreadable``),
+merchant's row does not open. A further webhook endpoint's secret (``webhook_endpoints``) is
+sealed the same way with the endpoint's id in place of the merchant's: the ``merchant_id``
+parameters below name whoever the secret belongs to. A value that does not open is refused (``SecretUnreadable``),
 never used as it is. A value without the ``v1:`` prefix is a plaintext row an older version (or
 a hand) wrote: it is used as it is and sealed at the next start-up (``seal_stored_plaintext``).
 

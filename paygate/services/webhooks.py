@@ -22,7 +22,10 @@ from ..db import merchants as merchants_repo
 from ..db import webhooks as repo
 from ..db.outbox import event_params
 from ..errors import (
+    ENDPOINT_DELETED,
+    ENDPOINT_DISABLED,
     FIELD_NOT_STRING,
+    NO_WEBHOOK_URL,
     REGENERATE_SECRET_NOT_BOOLEAN,
     WEBHOOK_CONFIG_EMPTY,
     WEBHOOK_TEST_MESSAGE,
@@ -42,6 +45,13 @@ from .lookup import found
 log = logging.getLogger(__name__)
 
 RESPONSE_BODY_LIMIT = 4096
+# Why a delivery ended unsent, by its endpoint's state (None: the primary URL was removed).
+_NOT_SENT = {
+    None: NO_WEBHOOK_URL,
+    "disabled": ENDPOINT_DISABLED,
+    "deleted": ENDPOINT_DELETED,
+    "enabled": ENDPOINT_DISABLED,
+}
 
 
 def next_delay(retry_delays: tuple[int, ...], attempt: int, ok: bool) -> float | None:
@@ -68,14 +78,18 @@ def deliver(ctx: Context, log_id: str) -> str:
         if row is None:
             return "skipped"
         if not row["webhook_url"]:
-            repo.abandon_without_url(conn, log_id, row["locked_until"])
+            # The primary URL was removed, or the endpoint disabled or deleted, since the
+            # event was written: the delivery ends here, unsent.
+            reason = _NOT_SENT.get(row["endpoint_state"], _NOT_SENT[None])
+            repo.abandon_without_url(conn, log_id, row["locked_until"], reason)
             return "no_url"
     started = time.monotonic()
     try:
         # The current secret and, during a rotation's overlap, the previous one (the claim
         # returns it only until its window ends): a retry is signed with what is valid now.
+        # Sealed for the merchant (primary) or for the endpoint: ``secret_owner`` says which.
         secret, previous = webhook_secrets.for_delivery(
-            ctx, str(row["merchant_id"]), row["webhook_secret"], row["previous_webhook_secret"]
+            ctx, str(row["secret_owner"]), row["webhook_secret"], row["previous_webhook_secret"]
         )
     except SecretUnreadable:  # never sent unsigned or signed with a wrong key: a failed attempt
         secret, previous, unreadable = "", (), True
@@ -156,15 +170,22 @@ def detail(ctx: Context, merchant: Merchant, log_id: str) -> WebhookLog:
         return found(repo.get(conn, log_id, merchant.id), "Webhook log")
 
 
+_NOT_RETRIED = {
+    None: WEBHOOK_URL_NOT_CONFIGURED,
+    "disabled": ENDPOINT_DISABLED,
+    "deleted": ENDPOINT_DELETED,
+}
+
+
 def retry(ctx: Context, merchant: Merchant, log_id: str) -> str:
-    """Deliver a log again from attempt 1, now: the stored body, signed with the current secret
-    (and the previous one during a rotation's overlap). Returns the log's id."""
+    """Deliver a log again from attempt 1, now, to where it went (the primary URL or its
+    endpoint): the stored body, signed with that target's current secret (and the previous one
+    during a rotation's overlap). Returns the log's id."""
     log_id = _log_id(log_id)
     with ctx.db.connection() as conn:
-        current = merchants_repo.by_id(conn, merchant.id)
-        found(repo.get(conn, log_id, merchant.id), "Webhook log")
-        if current is None or not current.webhook_url:
-            raise BadRequest(WEBHOOK_URL_NOT_CONFIGURED)
+        target = found(repo.target_of(conn, log_id, merchant.id), "Webhook log")
+        if not target["url"]:  # the primary has no URL, or the endpoint is disabled or deleted
+            raise BadRequest(_NOT_RETRIED[target["endpoint_state"]])
         found(repo.reset_for_retry(conn, log_id, merchant.id), "Webhook log")
     ctx.dispatcher.webhooks([log_id])
     return log_id
@@ -249,12 +270,14 @@ def webhook_test_payload(merchant_id: str, now: float | None = None) -> dict[str
 
 
 def send_test(ctx: Context, merchant: Merchant) -> dict[str, Any]:
-    """Write a ``webhook.test`` event to the outbox and dispatch it like any other (202)."""
+    """Write a ``webhook.test`` event for the primary URL only (an endpoint has its own test,
+    ``webhook_endpoints.send_test``) and dispatch it like any other (202). Without a primary URL:
+    400, and nothing is written (not even the event)."""
     merchant_id = merchant.id
     params = event_params(merchant_id, None, [webhook_test_payload(merchant_id)])
     with ctx.db.connection() as conn:
-        ids = repo.insert_event(conn, params)
-    if not ids:  # the outbox writes nothing for a merchant without a URL
+        ids = repo.insert_test_event(conn, params, None)
+    if not ids:
         raise BadRequest(WEBHOOK_URL_NOT_CONFIGURED)
     ctx.dispatcher.webhooks(ids)
     return {

@@ -18,6 +18,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 BODIES = {
     ("POST", "/api/v1/payments/{payment_id}/capture"): {"amount": 100},
     ("POST", "/api/v1/payments/{payment_id}/refunds"): {"amount": 100},
+    ("PATCH", "/api/v1/webhooks/endpoints/{endpoint_id}"): {"description": "mine"},
 }
 # The checkout page's reads take no credentials: an id is all they need, by design.
 PUBLIC = {"/api/v1/orders/{order_id}/public", "/api/v1/payments/{payment_id}/public"}
@@ -46,11 +47,16 @@ def theirs(ctx, api, other_merchant) -> dict[str, str]:
     assert refund.status_code == 201, refund.text
     logs = api.simulate_get("/api/v1/webhooks", headers=OTHER_AUTH).json["data"]
     assert logs, "the other merchant has webhook logs"
+    endpoint = api.simulate_post(
+        "/api/v1/webhooks/endpoints", json={"url": "http://127.0.0.1:9/other"}, headers=OTHER_AUTH
+    )
+    assert endpoint.status_code == 201, endpoint.text
     return {
         "order_id": order["id"],
         "payment_id": payment["id"],
         "refund_id": refund.json["id"],
         "webhook_id": logs[0]["id"],
+        "endpoint_id": endpoint.json["id"],
     }
 
 

@@ -35,6 +35,7 @@ ROUTES = [
     ("/dashboard/transactions/{payment_id}/capture", transactions.Capture),
     ("/dashboard/transactions/{payment_id}/refunds", transactions.Refund),
     ("/dashboard/webhooks", webhooks.Webhooks),
+    ("/dashboard/webhooks/endpoints", webhooks.Endpoints),
     ("/dashboard/webhooks/{log_id}", webhooks.Delivery),
     ("/dashboard/webhooks/{log_id}/retry", webhooks.Retry),
     ("/dashboard/processor", processor.Processor),

@@ -1,11 +1,21 @@
-"""``/dashboard/webhooks``: the endpoint settings, the delivery logs, a delivery's detail."""
+"""``/dashboard/webhooks``: the primary endpoint's settings, the further endpoints, the delivery
+logs, a delivery's detail."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import replace
 
-from paygate.errors import PaygateError, SecretUnreadable
-from paygate.services import merchants, views, webhooks
+from paygate.errors import (
+    ENDPOINT_FORM_USED,
+    Conflict,
+    IdempotencyMismatch,
+    PaygateError,
+    SecretUnreadable,
+)
+from paygate.events import CATALOGUE
+from paygate.services import idempotency, merchants, views, webhook_endpoints, webhooks
+from paygate.types import WebhookEndpoint
 
 from .base import Page
 from .security import safe_next
@@ -13,10 +23,26 @@ from .transactions import page_number, pager
 
 PAGE_SIZE = 20
 ACTIONS = ("save", "regenerate", "test")
+ENDPOINT_ACTIONS = ("create", "enable", "disable", "delete", "rotate", "test")
+EVENT_FIELD = "event:"  # one checkbox per event name: the form keeps one value per field
 
 
 class Webhooks(Page):
-    def show(self, req, resp, *, status: int = 200, error=None, url_value=None) -> None:
+    def show(
+        self,
+        req,
+        resp,
+        *,
+        status: int = 200,
+        error=None,
+        url_value=None,
+        endpoint_error=None,
+        endpoint_form=None,
+        issued: WebhookEndpoint | None = None,
+        flash=None,
+    ) -> None:
+        """The page; ``issued``: an endpoint whose new secret is shown this once (the answer to
+        its creation or rotation, never a redirect that would have to carry it)."""
         merchant = self.merchant(req)
         try:
             current = webhooks.get_config(self.ctx, merchant)
@@ -43,7 +69,29 @@ class Webhooks(Page):
             logs=logs.items,
             pager=pager(page, logs.total, PAGE_SIZE),
             here=req.relative_uri,
+            endpoints=self.endpoints(merchant),
+            max_endpoints=webhook_endpoints.MAX_ENDPOINTS,
+            catalogue=CATALOGUE,
+            event_field=EVENT_FIELD,
+            endpoint_error=endpoint_error,
+            endpoint_form=endpoint_form or {"url": "", "description": "", "events": ()},
+            issued=issued,
+            endpoint_key="dash_" + secrets.token_urlsafe(18),
+            **({"flash": flash} if flash else {}),
         )
+
+    def endpoints(self, merchant) -> list[dict]:
+        """The further endpoints (the primary is the form above), each with its masked secret
+        and, during a rotation's overlap, when the previous secret stops signing."""
+        return [
+            {
+                "endpoint": endpoint,
+                "secret": webhook_endpoints.masked_secret(self.ctx, endpoint),
+                "previous_until": webhook_endpoints.previous_secret_until(endpoint),
+            }
+            for endpoint in webhook_endpoints.list_endpoints(self.ctx, merchant)
+            if endpoint.id != webhook_endpoints.PRIMARY_ID
+        ]
 
     def on_get(self, req, resp):
         self.show(req, resp)
@@ -84,6 +132,79 @@ class Webhooks(Page):
             self.show(req, resp, status=400, error=exc.description, url_value=url)
             return
         self.redirect(req, resp, "/dashboard/webhooks", message)
+
+
+class Endpoints(Webhooks):
+    """``POST /dashboard/webhooks/endpoints``: add an endpoint (``action=create``), or one
+    action on the endpoint ``endpoint_id``: enable, disable, delete, rotate (its secret), test.
+    A new secret is shown on the page this answer renders, once."""
+
+    def on_get(self, req, resp):
+        self.redirect(req, resp, "/dashboard/webhooks")
+
+    def on_post(self, req, resp):
+        merchant = self.merchant(req)
+        form = self.form(req)
+        action = form.get("action", "")
+        target = form.get("endpoint_id", "")
+        events = [name for name, _ in CATALOGUE if form.get(EVENT_FIELD + name)]
+        typed = {
+            "url": form.get("url", "").strip(),
+            "description": form.get("description", ""),
+            "events": events,
+        }
+        issued = None
+        try:
+            if action == "create":
+                issued = self.create(merchant, form, typed)
+                if issued is None:  # the same form sent again (a reload): nothing new
+                    self.redirect(req, resp, "/dashboard/webhooks", ENDPOINT_FORM_USED, "info")
+                    return
+                message = "Endpoint added. Copy its signing secret now: it is shown only this once."
+            elif action in ("enable", "disable"):
+                body = {"enabled": action == "enable"}
+                webhook_endpoints.update(self.ctx, merchant, target, body)
+                message = "Endpoint enabled." if action == "enable" else "Endpoint disabled."
+            elif action == "delete":
+                webhook_endpoints.delete(self.ctx, merchant, target)
+                message = "Endpoint deleted. Its past deliveries stay in the logs below."
+            elif action == "rotate":
+                issued = webhook_endpoints.rotate_secret(self.ctx, merchant, target)
+                message = "New signing secret generated. Copy it now: it is shown only this once."
+            elif action == "test":
+                webhook_endpoints.send_test(self.ctx, merchant, target)
+                message = "Test event sent to the endpoint; it appears in the logs below."
+            else:
+                self.redirect(req, resp, "/dashboard/webhooks")
+                return
+        except PaygateError as exc:
+            form_values = typed if action == "create" else None
+            self.show(
+                req, resp, status=400, endpoint_error=exc.description, endpoint_form=form_values
+            )
+            return
+        if issued is not None:
+            self.show(req, resp, issued=issued, flash={"kind": "success", "text": message})
+            return
+        self.redirect(req, resp, "/dashboard/webhooks", message)
+
+    def create(self, merchant, form, typed) -> WebhookEndpoint | None:
+        """The endpoint, created once per add form (its ``idempotency_key``): a form sent again
+        (a reload of this answer) creates nothing and answers None."""
+        key = form.get("idempotency_key", "")[:100] or "dash_" + secrets.token_urlsafe(18)
+        made: list[WebhookEndpoint] = []
+
+        def create(token):
+            made.append(webhook_endpoints.create(self.ctx, merchant, typed, token))
+            return views.webhook_endpoint_view(made[0], made[0].secret)
+
+        try:
+            answer = idempotency.run(
+                self.ctx, merchant.id, webhook_endpoints.CREATE_SCOPE, key, typed, create
+            )
+        except (IdempotencyMismatch, Conflict):
+            return None
+        return None if answer.replayed else made[0]
 
 
 class Delivery(Page):
