@@ -108,7 +108,8 @@ def create(
     the full method details (a refusal is a 400 with its code as ``reason``; no usable answer
     within ``PAYGATE_TOKENIZE_TIMEOUT_SECONDS``: the next candidate, a 503 when none is left).
     Only the token is stored, with the routing record. Nothing is written unless a candidate
-    took the payment."""
+    took the payment. A checkout payment is returned without its routing record (the buyer's
+    answer names no processor)."""
     order_id = validation.order_id_of(body)
     with ctx.db.connection() as conn:
         order = found(orders_repo.get(conn, order_id, merchant.id if merchant else None), "Order")
@@ -165,7 +166,9 @@ def create(
             webhook_ids = _insert(conn, payment, token)
     ctx.dispatcher.payment(payment.id)
     ctx.dispatcher.webhooks(webhook_ids)
-    return payment
+    # The buyer's (public) answer never names the merchant's processors: the routing record
+    # is the merchant's (GET, list, webhooks).
+    return replace(payment, routing=None) if checkout else payment
 
 
 _NOT_READY = object()
@@ -301,9 +304,14 @@ def _insert(conn: Any, payment: Payment, token: Token | None) -> list:
             "method_token": payment.method_token,
             "routing": payment.routing,
             **event_params(payment.merchant_id, payment.id, created),
-            **token_params(token, 201, view),
+            **token_params(token, 201, _public_answer(view) if payment.checkout else view),
         },
     )
+
+
+def _public_answer(view: dict[str, Any]) -> dict[str, Any]:
+    """The public create's answer: the payment without its routing record."""
+    return {name: value for name, value in view.items() if name != "routing"}
 
 
 def get(ctx: Context, merchant: Merchant | None, payment_id: str) -> Payment:
