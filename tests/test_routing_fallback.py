@@ -199,9 +199,7 @@ def test_tokenize_unreachable_at_creation_falls_back_to_the_next_processor(ctx, 
     assert row(ctx, made.json["id"])["processor"] == "test"
 
 
-def test_when_every_candidate_is_unreachable_the_answer_stays_503_and_nothing_is_written(
-    ctx, api
-):
+def test_when_every_candidate_is_unreachable_the_answer_stays_503_and_nothing_is_written(ctx, api):
     a = Tokenizer(name="a", tokens=[ProcessorUnreachable("down")])
     b = Tokenizer(name="b", tokens=[TimeoutError("slow")])
     with register_plugin(ctx, ProvidesProcessors(a, b)):
@@ -269,9 +267,7 @@ def test_a_switch_is_one_guarded_update_so_a_second_run_changes_nothing(ctx, api
     with ctx.db.connection() as conn:
         assert payments_repo.switch_processor(conn, payment_id, "test", "b", record)
         assert not payments_repo.switch_processor(conn, payment_id, "test", "c", record)
-        conn.execute(
-            "UPDATE payments SET charge_acknowledged = TRUE WHERE id = %s", (payment_id,)
-        )
+        conn.execute("UPDATE payments SET charge_acknowledged = TRUE WHERE id = %s", (payment_id,))
         assert not payments_repo.switch_processor(conn, payment_id, "b", "c", record)
     assert row(ctx, payment_id)["processor"] == "b"
 
@@ -346,3 +342,35 @@ def test_the_worker_filter_turns_a_refund_jobs_outage_into_one_warning_line():
     )
     other = logger.makeRecord(logger.name, logging.ERROR, __file__, 1, "x", (), None)
     assert ProcessorOutageFilter().filter(other) and other.levelno == logging.ERROR
+
+
+def test_paygate_merchants_set_processor_sets_and_clears_the_fallback_list(ctx, tmp_path):
+    from tests.plugins.helpers import TINYBANK, fake_distribution
+    from tests.plugins.test_loading import paygate_cli, unique
+
+    module = unique("tinybank")
+    site = fake_distribution(
+        tmp_path, "paygate-tinybank", "1.0", {"tinybank": module}, {module: TINYBANK}
+    )
+    done = paygate_cli(
+        "merchants",
+        "set-processor",
+        "test@example.com",
+        "test",
+        "--fallback",
+        "tinybank",
+        site=site,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "now routes new payments to test, then tinybank when unavailable" in done.stdout
+    assert merchants.get(ctx, TEST_MERCHANT_ID).fallback_processors == ("tinybank",)
+    shown = paygate_cli("merchants", "show", TEST_MERCHANT_ID, site=site)
+    assert "fallback:  tinybank" in shown.stdout
+    kept = paygate_cli("merchants", "set-processor", TEST_MERCHANT_ID, "test", site=site)
+    assert kept.returncode == 0 and "then tinybank" in kept.stdout  # no --fallback: kept
+    wrong = paygate_cli("merchants", "set-processor", TEST_MERCHANT_ID, "test", "--fallback", "x,")
+    assert wrong.returncode == 1 and "Traceback" not in wrong.stderr
+    assert wrong.stderr.strip().splitlines()[-1].startswith("paygate: Unknown processor 'x'")
+    cleared = paygate_cli("merchants", "set-processor", TEST_MERCHANT_ID, "test", "--fallback", "")
+    assert cleared.returncode == 0, cleared.stderr
+    assert merchants.get(ctx, TEST_MERCHANT_ID).fallback_processors == ()

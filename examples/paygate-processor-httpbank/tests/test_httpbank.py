@@ -394,8 +394,9 @@ def test_an_abandoned_challenge_fails_with_authentication_timeout(kit, tmp_path)
 
 
 def test_a_refused_connection_is_processor_unreachable_and_a_5xx_is_not(kit):
-    from paygate import ProcessorUnreachable
     from paygate_processor_httpbank import BankUnreachable
+
+    from paygate import ProcessorUnreachable
 
     processor = HttpbankProcessor(timeout=0.5)
     config = {**config_for(kit.bank_url), "base_url": "http://127.0.0.1:9"}
