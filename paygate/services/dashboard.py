@@ -196,7 +196,11 @@ def _routing_moments(payment: Payment) -> list[Moment]:
         )
     ]
     for attempt in record.get("attempts") or []:
-        at = _parse_iso(attempt.get("last_at") or attempt.get("at")) or payment.created_at
+        # Recorded to the second: never before the creation it belongs to.
+        at = max(
+            _parse_iso(attempt.get("last_at") or attempt.get("at")) or payment.created_at,
+            payment.created_at,
+        )
         times = attempt.get("times")
         repeated = f" ({times} times)" if times else ""
         if attempt.get("outcome") == "unreachable":
