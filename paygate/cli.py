@@ -298,10 +298,16 @@ def _merchants_action(args, ctx) -> None:
     merchant = merchants.find(ctx, args.merchant)
     if args.action == "set-processor":
         _route(args, ctx, merchant)
-        merchant = merchants.set_processor(ctx, merchant.id, args.processor)
+        fallback = None if args.fallback is None else merchants.parse_fallback(args.fallback)
+        merchant = merchants.set_processor(ctx, merchant.id, args.processor, fallback)
+        then = (
+            f", then {', '.join(merchant.fallback_processors)} when unavailable"
+            if merchant.fallback_processors
+            else ""
+        )
         print(
             f"merchant {merchant.email} ({merchant.id}) now routes new payments to "
-            f"{merchant.processor} (running API processes pick it up within "
+            f"{merchant.processor}{then} (running API processes pick it up within "
             f"{merchants.CREDENTIAL_CACHE_SECONDS:g} s)"
         )
     elif args.action == "rotate-key":
@@ -338,6 +344,8 @@ def _merchants_action(args, ctx) -> None:
         print(f"email:     {merchant.email}")
         print(f"name:      {merchant.name}")
         print(f"processor: {merchant.processor}")
+        if merchant.fallback_processors:
+            print(f"fallback:  {', '.join(merchant.fallback_processors)}")
         print(f"api key:   {merchant.api_key}")
 
 
@@ -733,6 +741,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     route.add_argument("merchant", help="merchant id or email")
     route.add_argument("processor", help="a processor name (see `paygate plugins`)")
+    route.add_argument(
+        "--fallback",
+        metavar="B,C",
+        help="processors tried in this order when one before is unavailable before any money "
+        "moved (comma-separated; '' clears the list; without it the list stays)",
+    )
     _setting_arguments(route, "--set")
     merchants.set_defaults(func=cmd_merchants)
 

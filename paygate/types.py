@@ -96,6 +96,9 @@ class Merchant:
     updated_at: datetime | None = None
     webhook_secret_sealed: str | None = field(default=None, repr=False)
     previous_webhook_secret_until: datetime | None = None
+    # Tried in order after ``processor`` when one is unavailable before any money moved
+    # (issue 17, routing and fallback); empty: no fallback.
+    fallback_processors: tuple[str, ...] = ()
 
     @property
     def has_password(self) -> bool:
@@ -188,6 +191,10 @@ class Payment:
     capture_error_code: str | None = None
     capture_error_description: str | None = None
     released_at: datetime | None = None
+    # How the processor was chosen and every fallback on the way (the API's ``routing``
+    # object: processor, decided_by, reason, candidates, attempts); None for payments made
+    # before routing was recorded.
+    routing: Mapping[str, Any] | None = field(default=None, compare=False)
 
     @property
     def money(self) -> Money:

@@ -14,7 +14,8 @@ from .rows import merchant_from_row
 
 COLUMNS = (
     "id, name, email, api_key, webhook_url, webhook_secret, processor, "
-    "password_hash, is_active, created_at, updated_at, previous_webhook_secret_until"
+    "password_hash, is_active, created_at, updated_at, previous_webhook_secret_until, "
+    "fallback_processors"
 )
 
 
@@ -177,8 +178,22 @@ def replace_stored_webhook_secrets(
     return row is not None
 
 
-def set_processor(conn: psycopg.Connection, merchant_id: str, processor: str) -> Merchant | None:
-    return _update(conn, merchant_id, "processor = %(processor)s", {"processor": processor})
+def set_processor(
+    conn: psycopg.Connection,
+    merchant_id: str,
+    processor: str,
+    fallback: tuple[str, ...] | None = None,
+) -> Merchant | None:
+    """Set the merchant's processor, and its fallback list when ``fallback`` is given (None
+    keeps the list as it is; an empty tuple clears it)."""
+    if fallback is None:
+        return _update(conn, merchant_id, "processor = %(processor)s", {"processor": processor})
+    return _update(
+        conn,
+        merchant_id,
+        "processor = %(processor)s, fallback_processors = %(fallback)s",
+        {"processor": processor, "fallback": list(fallback)},
+    )
 
 
 def set_password_hash(conn: psycopg.Connection, merchant_id: str, password_hash: str) -> None:

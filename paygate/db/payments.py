@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from ..errors import PAYMENT_ALREADY_PENDING, Conflict
 from . import scheduling
@@ -21,17 +22,18 @@ COLUMNS = (
     "card_last4, captured, captured_at, amount_refunded, error_code, error_description, "
     "processor_reference, processor_attempts, charge_acknowledged, checkout, created_at, "
     "updated_at, method_token, next_action_url, amount_captured, capture_status, "
-    "capture_error_code, capture_error_description, released_at"
+    "capture_error_code, capture_error_description, released_at, routing"
 )
 
 INSERT = f"""
 WITH payment AS (
     INSERT INTO payments (id, order_id, merchant_id, amount, currency, method, processor, vpa,
                           card_network, card_last4, checkout, created_at, updated_at,
-                          next_check_at, enqueued_at, method_token)
+                          next_check_at, enqueued_at, method_token, routing)
     VALUES (%(id)s, %(order_id)s, %(merchant_id)s, %(amount)s, %(currency)s, %(method)s,
             %(processor)s, %(vpa)s, %(card_network)s, %(card_last4)s, %(checkout)s,
-            %(created_at)s, %(created_at)s, %(created_at)s, now(), %(method_token)s)
+            %(created_at)s, %(created_at)s, %(created_at)s, now(), %(method_token)s,
+            %(routing)s)
     RETURNING id
 ), {events_cte()}, {COMPLETE_CTE}
 SELECT (SELECT id FROM payment) AS id,
@@ -42,6 +44,8 @@ SELECT (SELECT id FROM payment) AS id,
 def insert(conn: psycopg.Connection, params: dict[str, Any]) -> list:
     """Insert a pending payment and its creation events; return the new webhook log ids.
     A second pending checkout payment on one order is refused (Conflict)."""
+    routing = params.get("routing")
+    params = {**params, "routing": Jsonb(routing) if routing is not None else None}
     try:
         row = conn.execute(INSERT, params).fetchone()
     except psycopg.errors.UniqueViolation as exc:
@@ -174,6 +178,38 @@ def defer(
         "charge_acknowledged = charge_acknowledged OR %s, "
         "next_action_url = coalesce(%s, next_action_url)",
         (acknowledged, next_action_url),
+    )
+
+
+def switch_processor(
+    conn: psycopg.Connection,
+    payment_id: str,
+    from_processor: str,
+    to_processor: str,
+    routing: dict[str, Any],
+) -> bool:
+    """Move a pending payment whose charge no processor has acknowledged from
+    ``from_processor`` to ``to_processor`` (its ``routing`` record rewritten), and make it due
+    now. Guarded by the state it expects: of two jobs that both saw the same outage, one moves
+    the payment and the other changes nothing (False), so no payment is charged by two
+    processors."""
+    row = conn.execute(
+        """UPDATE payments
+              SET processor = %s, routing = %s, processor_attempts = 0, next_check_at = now(),
+                  enqueued_at = now(), locked_until = NULL, updated_at = now()
+            WHERE id = %s AND status = 'pending' AND processor = %s
+              AND NOT charge_acknowledged
+        RETURNING id""",
+        (to_processor, Jsonb(routing), payment_id, from_processor),
+    ).fetchone()
+    return row is not None
+
+
+def record_routing(conn: psycopg.Connection, payment_id: str, routing: dict[str, Any]) -> None:
+    """Rewrite a pending payment's ``routing`` record (an attempt added, nothing else)."""
+    conn.execute(
+        "UPDATE payments SET routing = %s WHERE id = %s AND status = 'pending'",
+        (Jsonb(routing), payment_id),
     )
 
 

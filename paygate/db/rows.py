@@ -23,7 +23,7 @@ _PAYMENT_FIELDS = (
     "id merchant_id order_id amount currency method processor vpa card_network card_last4 "
     "captured amount_refunded error_code error_description processor_reference created_at "
     "updated_at captured_at checkout method_token amount_captured capture_status "
-    "capture_error_code capture_error_description released_at"
+    "capture_error_code capture_error_description released_at routing"
 ).split()
 _MERCHANT_FIELDS = (
     "name email api_key webhook_url processor password_hash is_active "
@@ -62,6 +62,8 @@ def merchant_from_row(row: dict[str, Any]) -> Merchant:
     """A merchant; its stored webhook secret goes to ``webhook_secret_sealed`` when sealed, or
     to ``webhook_secret`` when it is a plaintext row not yet sealed."""
     values = {name: row[name] for name in _MERCHANT_FIELDS if name in row}
+    if row.get("fallback_processors") is not None:
+        values["fallback_processors"] = tuple(row["fallback_processors"])
     stored = row.get("webhook_secret")
     if stored is not None and stored.startswith(SEALED_PREFIX):
         values["webhook_secret_sealed"] = stored

@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..errors import ServiceUnavailable
-from ..services import Context
+from ..errors import ProcessorUnreachable, ServiceUnavailable
+from ..services import Context, processing
 from . import heartbeat
 from . import observers as observer_runners
 from .janitor import Janitor
@@ -55,12 +56,46 @@ class OutageLogFilter(logging.Filter):
         return True
 
 
+class ProcessorOutageFilter(logging.Filter):
+    """A processor's expected outage (``ProcessorUnreachable``: its PSP provably got nothing)
+    is one WARNING line, not a traceback at ERROR on every attempt. Payments log their own
+    line (``payments.log_outage``); this catches the services that log the exception as it
+    comes (a refund's job): the message, the processor's reason, and the next attempt time
+    (the job's backoff after the attempt the message names)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, ProcessorUnreachable):
+            return True
+        attempts = [a for a in (record.args or ()) if isinstance(a, int) and a > 0]
+        if attempts:
+            delay = processing.backoff(attempts[-1])
+            at = datetime.now(UTC) + timedelta(seconds=delay)
+            when = f"next attempt at {at.strftime('%Y-%m-%dT%H:%M:%SZ')} (in {delay:.0f} s)"
+        else:
+            when = "next attempt on its backoff"
+        record.msg = f"{record.getMessage()}: processor unreachable ({exc.reason}); {when}"
+        record.args = ()
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+# The services whose jobs log a processor's exception with its traceback.
+PROCESSOR_LOGGERS = ("paygate.services.refunds", "paygate.services.payments")
+
+
 def quiet_outages() -> None:
-    """Install the filter where Huey logs queue and schedule read errors and failed tasks."""
+    """Install the filter where Huey logs queue and schedule read errors and failed tasks,
+    and the one for processor outages where the processor jobs log."""
     for name in ("huey", "huey.consumer.Worker", "huey.consumer.Scheduler"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, OutageLogFilter) for f in logger.filters):
             logger.addFilter(OutageLogFilter())
+    for name in PROCESSOR_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, ProcessorOutageFilter) for f in logger.filters):
+            logger.addFilter(ProcessorOutageFilter())
 
 
 # How the consumer polls and runs tasks (bench/ runs its Huey no-op ceiling with these too).

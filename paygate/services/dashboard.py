@@ -124,7 +124,11 @@ def payment_detail(ctx: Context, merchant: Merchant, payment_id: str) -> Payment
         moments = repo.payment_moments(conn, payment.id, merchant.id) or {}
         resources = [payment.id, *(refund.id for refund in refunds)]
         deliveries = webhooks_repo.for_resources(conn, merchant.id, resources)
-    timeline = _timeline(payment, moments, refunds) + _delivery_moments(deliveries)
+    timeline = (
+        _timeline(payment, moments, refunds)
+        + _routing_moments(payment)
+        + _delivery_moments(deliveries)
+    )
     timeline.sort(key=lambda line: line.at)
     return PaymentDetail(
         payment=payment,
@@ -170,6 +174,50 @@ def _timeline(payment: Payment, moments: dict[str, Any], refunds: list[Refund]) 
             detail = refund.error_description or "The processor refused the refund"
             lines.append(Moment(created, "refund_failed", f"Refund of {amount} failed", detail))
     return [line for line in lines if line.at is not None]
+
+
+def _routing_moments(payment: Payment) -> list[Moment]:
+    """The routing decision (who chose the processor, why, and the candidates) just after the
+    creation, and one line per fallback: a processor skipped or unreachable, and why."""
+    record = payment.routing
+    if record is None or payment.created_at is None:
+        return []
+    decided = record.get("decided_by") or "merchant"
+    who = "the merchant's settings" if decided == "merchant" else decided.replace(":", " ", 1)
+    candidates = " → ".join(record.get("candidates") or [])
+    reason = record.get("reason") or ""
+    detail = f"{reason}; candidates: {candidates}" if reason else f"candidates: {candidates}"
+    lines = [
+        Moment(
+            payment.created_at,
+            "routed",
+            f"Routed to {record.get('processor') or payment.processor} by {who}",
+            detail,
+        )
+    ]
+    for attempt in record.get("attempts") or []:
+        # Recorded to the second: never before the creation it belongs to.
+        at = max(
+            _parse_iso(attempt.get("last_at") or attempt.get("at")) or payment.created_at,
+            payment.created_at,
+        )
+        times = attempt.get("times")
+        repeated = f" ({times} times)" if times else ""
+        if attempt.get("outcome") == "unreachable":
+            title = f"Processor {attempt.get('processor')} unreachable at {attempt.get('stage')}"
+        else:
+            title = f"Processor {attempt.get('processor')} skipped at {attempt.get('stage')}"
+        lines.append(Moment(at, "fallback", title + repeated, attempt.get("reason") or ""))
+    return lines
+
+
+def _parse_iso(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def _delivery_moments(deliveries: list[WebhookLog]) -> list[Moment]:

@@ -16,6 +16,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from ..config import TEST_MERCHANT_ID
@@ -328,11 +329,42 @@ def _check_processor(ctx: Context, processor: str) -> None:
         raise BadRequest(message.format(name=processor, known=known), field="processor")
 
 
-def set_processor(ctx: Context, merchant_id: str, processor: str) -> Merchant:
+def set_processor(
+    ctx: Context, merchant_id: str, processor: str, fallback: Sequence[str] | None = None
+) -> Merchant:
     """Route this merchant's new payments to ``processor``; unknown or disabled names are
-    refused now, at configuration time, not at the first payment."""
+    refused now, at configuration time, not at the first payment. ``fallback``: the ordered
+    processors tried when one before is unavailable before any money moved (None keeps the
+    list; empty clears it). Each must be registered, appear once, and differ from
+    ``processor`` (400 ``fallback_processors`` otherwise)."""
     _check_processor(ctx, processor)
+    chosen = None if fallback is None else check_fallback(ctx, processor, fallback)
     with ctx.db.connection() as conn:
-        merchant = found(repo.set_processor(conn, merchant_id, processor), "Merchant")
+        merchant = found(repo.set_processor(conn, merchant_id, processor, chosen), "Merchant")
     forget_cached(merchant_id=merchant.id)
     return merchant
+
+
+def parse_fallback(text: str) -> list[str]:
+    """``"b,c"`` -> ``["b", "c"]`` (blanks dropped; ``""`` clears the list)."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def check_fallback(ctx: Context, processor: str, fallback: Sequence[str]) -> tuple[str, ...]:
+    """The fallback list as stored, each name registered and enabled, none repeated and none
+    the merchant's processor itself (400 on ``fallback_processors``)."""
+    names = tuple(fallback)
+    for name in names:
+        if name == processor:
+            raise BadRequest(FALLBACK_IS_PROCESSOR.format(name=name), field="fallback_processors")
+        if names.count(name) > 1:
+            raise BadRequest(FALLBACK_REPEATED.format(name=name), field="fallback_processors")
+        try:
+            _check_processor(ctx, name)
+        except BadRequest as exc:
+            raise BadRequest(exc.description, field="fallback_processors") from None
+    return names
+
+
+FALLBACK_IS_PROCESSOR = "Fallback processor '{name}' is the merchant's processor already"
+FALLBACK_REPEATED = "Fallback processor '{name}' is listed twice"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .. import declines, events
@@ -30,18 +30,15 @@ from ..errors import (
     ORDER_ALREADY_PAID,
     PAYMENT_ALREADY_CAPTURED,
     PAYMENT_FAILED_DESCRIPTION,
-    PAYMENT_METHOD_NOT_SUPPORTED,
     PAYMENT_NOT_CAPTURABLE,
     PAYMENT_NOT_RELEASABLE,
     PAYMENT_RELEASED,
-    PROCESSOR_AMOUNT_TOO_LARGE,
-    PROCESSOR_AMOUNT_TOO_SMALL,
-    PROCESSOR_CURRENCY_NOT_SUPPORTED,
     RELEASE_FAILED_DESCRIPTION,
     RELEASE_NOT_SUPPORTED,
     TOKENIZE_REFUSED,
     BadRequest,
     ProcessorDeclined,
+    ProcessorUnreachable,
     UnknownProcessor,
 )
 from ..types import (
@@ -64,6 +61,7 @@ from . import (
     processing,
     processors,
     refunds,
+    routing,
     validation,
     views,
 )
@@ -100,11 +98,18 @@ def create(
 ) -> Payment:
     """Create a pending payment. ``merchant`` None means the public (checkout) endpoint: the
     merchant is the order's. Check order (CONTRACT.md section 2): the order exists and is the
-    merchant's (404), the method is valid and the merchant's processor takes it (400), the
-    processor takes the order's currency and amount (400), then the method's fields. A
-    processor with ``tokenize`` then gets the full method details (a refusal is a 400 with its
-    code as ``reason``; no answer within ``PAYGATE_TOKENIZE_TIMEOUT_SECONDS`` a 503), and only
-    its token is stored. Nothing is written unless every step passes."""
+    merchant's (404), the method is valid and a processor of the payment's route takes it
+    (400), and the order's currency and amount (400), then the method's fields.
+
+    The route (``routing.plan``): a router plugin's, else the merchant's processor and then
+    its fallback list; candidates that cannot take the payment are skipped, and when none is
+    left the first one's refusal is the answer (as with a single processor). Each candidate in
+    turn: its required settings (missing: skipped), then, for a processor with ``tokenize``,
+    the full method details (a refusal is a 400 with its code as ``reason``; no usable answer
+    within ``PAYGATE_TOKENIZE_TIMEOUT_SECONDS``: the next candidate, a 503 when none is left).
+    Only the token is stored, with the routing record. Nothing is written unless a candidate
+    took the payment. A checkout payment is returned without its routing record (the buyer's
+    answer names no processor)."""
     order_id = validation.order_id_of(body)
     with ctx.db.connection() as conn:
         order = found(orders_repo.get(conn, order_id, merchant.id if merchant else None), "Order")
@@ -117,77 +122,132 @@ def create(
             checkout = True
         else:
             checkout = False
-        processor_name = merchant.processor
-        processor = processors.for_merchant(ctx, merchant.id, processor_name)
         chosen = validation.method(body.get("method"))
-        if chosen not in processor.methods:
-            raise BadRequest(PAYMENT_METHOD_NOT_SUPPORTED.format(method=chosen), field="method")
-        check_capabilities(processor, order.amount, order.currency)
-        details, method_details = validation.payment_request(body)
-        # Its required settings are set and open (400/500 here, not in the worker).
-        processor.load_config(conn)  # read once, reused by tokenize
+        # The fields are checked after the route (a method no processor takes is refused
+        # first), but parsed before it: a router may route by card network.
+        try:
+            details, method_details = validation.payment_request(body)
+        except BadRequest as exc:
+            details, method_details, invalid = None, None, exc
+        else:
+            invalid = None
+        network = details["card_network"] if details is not None else None
+        plan = routing.plan(ctx, merchant, order, chosen, checkout, network)
+        if invalid is not None:
+            raise invalid
         # A buyer may not start a second attempt while the first is still pending: the unique
         # index on pending checkout payments refuses it in the insert below (after the
         # request's own validation, so a typo still gets its message; concurrent requests
         # too), as a Conflict. A pending payment the merchant's server created does not count.
         now = datetime.now(UTC)
         payment_id = ids.payment_id()
-        tokenizing = processor.has("tokenize")
-        inline = tokenizing and processor.tokenizes_inline
-        # In-process and instant (the test processor): no pool, no second checkout, and the
-        # token goes into the one Payment built here.
-        method_token = (
-            _token(ctx, processor, payment_id, merchant.id, order, method_details)
-            if inline
-            else None
-        )
-        payment = Payment(
-            id=payment_id,
-            merchant_id=merchant.id,
-            order_id=order.id,
-            amount=order.amount,
-            currency=order.currency,
-            status=PaymentStatus.PENDING,
-            processor=processor_name,
-            created_at=now,
-            updated_at=now,
-            checkout=checkout,
-            method_token=method_token,
-            **details,
-        )
-        if inline or not tokenizing:
-            webhook_ids = _insert(conn, payment, token)
-    if tokenizing and not inline:
+        build = _Builder(ctx, plan, payment_id, merchant, order, method_details)
+        remaining = list(plan.candidates)
+        # In-process candidates (no tokenize, or the test processor's instant one) are tried on
+        # this connection: no pool, no second checkout, as before routing.
+        while remaining and not _tokenizes_remotely(remaining[0]):
+            method_token = build.ready(remaining.pop(0), conn)
+            if method_token is not _NOT_READY:
+                payment = build.payment(now, checkout, method_token, details)
+                webhook_ids = _insert(conn, payment, token)
+                break
+        else:
+            payment = None
+    if payment is None:
         # A network call: made without holding a database connection.
-        method_token = _token(ctx, processor, payment_id, merchant.id, order, method_details)
-        payment = replace(payment, method_token=method_token)
+        for bound in remaining:
+            method_token = build.ready(bound, None)
+            if method_token is not _NOT_READY:
+                payment = build.payment(now, checkout, method_token, details)
+                break
+        else:
+            raise plan.failure()
         with ctx.db.connection() as conn:
             webhook_ids = _insert(conn, payment, token)
     ctx.dispatcher.payment(payment.id)
     ctx.dispatcher.webhooks(webhook_ids)
-    return payment
+    # The buyer's (public) answer never names the merchant's processors: the routing record
+    # is the merchant's (GET, list, webhooks).
+    return replace(payment, routing=None) if checkout else payment
 
 
-def check_capabilities(processor: processors.Bound, amount: int, currency: str) -> None:
-    """The processor's declared currencies and amount limits (400 with a clear message)."""
-    currencies = processor.currencies
-    if currencies is not None and currency.upper() not in currencies:
-        raise BadRequest(
-            PROCESSOR_CURRENCY_NOT_SUPPORTED.format(currency=currency, processor=processor.name)
-        )
-    minimum, maximum = processor.min_amount, processor.max_amount
-    if minimum is not None and amount < minimum:
-        raise BadRequest(
-            PROCESSOR_AMOUNT_TOO_SMALL.format(
-                amount=amount, minimum=minimum, processor=processor.name
+_NOT_READY = object()
+
+
+def _tokenizes_remotely(bound: processors.Bound) -> bool:
+    return bound.has("tokenize") and not bound.tokenizes_inline
+
+
+class _Builder:
+    """One creation's candidates, tried in turn (``ready``), and the payment of the one that
+    took it (``payment``)."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        plan: routing.Plan,
+        payment_id: str,
+        merchant: Merchant,
+        order: Order,
+        method_details: MethodDetails,
+    ) -> None:
+        self.ctx, self.plan, self.payment_id = ctx, plan, payment_id
+        self.merchant, self.order, self.method_details = merchant, order, method_details
+        self.bound: processors.Bound | None = None
+
+    def ready(self, bound: processors.Bound, conn: Any) -> Any:
+        """The candidate's token (None without ``tokenize``), or ``_NOT_READY`` when it was
+        skipped (required settings missing) or unavailable (recorded on the plan). A
+        tokenize refusal (the card or VPA refused) is raised: it is an answer, not an
+        outage."""
+        try:
+            # Its required settings are set and open (400/500 here, not in the worker).
+            bound.load_config(conn)  # read once, reused by tokenize
+        except BadRequest as exc:
+            self.plan.skip(bound.name, "config", exc)
+            return _NOT_READY
+        if not bound.has("tokenize"):
+            self.bound = bound
+            return None
+        try:
+            method_token = _token(
+                self.ctx, bound, self.payment_id, self.merchant.id, self.order, self.method_details
             )
-        )
-    if maximum is not None and amount > maximum:
-        raise BadRequest(
-            PROCESSOR_AMOUNT_TOO_LARGE.format(
-                amount=amount, maximum=maximum, processor=processor.name
+        except processors.TokenizeUnavailable as exc:
+            self.plan.unreachable(bound.name, "tokenize", exc.reason, exc)
+            return _NOT_READY
+        self.bound = bound
+        return method_token
+
+    def payment(
+        self, now: datetime, checkout: bool, method_token: str | None, details: dict[str, Any]
+    ) -> Payment:
+        name = self.bound.name
+        if self.plan.record["attempts"]:
+            log.info(
+                "payment %s routed to %s after %d skipped or unavailable processor(s)",
+                self.payment_id,
+                name,
+                len(self.plan.record["attempts"]),
             )
+        return Payment(
+            id=self.payment_id,
+            merchant_id=self.merchant.id,
+            order_id=self.order.id,
+            amount=self.order.amount,
+            currency=self.order.currency,
+            status=PaymentStatus.PENDING,
+            processor=name,
+            created_at=now,
+            updated_at=now,
+            checkout=checkout,
+            method_token=method_token,
+            routing=self.plan.chose(name),
+            **details,
         )
+
+
+check_capabilities = routing.check_capabilities
 
 
 def _token(
@@ -242,10 +302,16 @@ def _insert(conn: Any, payment: Payment, token: Token | None) -> list:
             "checkout": payment.checkout,
             "created_at": payment.created_at,
             "method_token": payment.method_token,
+            "routing": payment.routing,
             **event_params(payment.merchant_id, payment.id, created),
-            **token_params(token, 201, view),
+            **token_params(token, 201, _public_answer(view) if payment.checkout else view),
         },
     )
+
+
+def _public_answer(view: dict[str, Any]) -> dict[str, Any]:
+    """The public create's answer: the payment without its routing record."""
+    return {name: value for name, value in view.items() if name != "routing"}
 
 
 def get(ctx: Context, merchant: Merchant | None, payment_id: str) -> Payment:
@@ -465,6 +531,15 @@ def process_operation(ctx: Context, payment_id: str) -> str:
 
     try:
         result = processing.ask_until_known(ask, ask, attempt=attempt, lease_seconds=lease)
+    except ProcessorUnreachable as exc:
+        log_outage(
+            f"{operation} of payment",
+            payment_id,
+            payment.processor,
+            exc.reason,
+            processing.backoff(attempt),
+        )
+        result = None
     except Exception as exc:
         if isinstance(exc, UnknownProcessor):
             log.error("%s of payment %s waits for its processor", operation, payment_id)
@@ -515,6 +590,10 @@ def process(ctx: Context, payment_id: str) -> str:
         result = processing.ask_until_known(
             sync if acknowledged else charge, sync, attempt=attempt, lease_seconds=lease
         )
+    except ProcessorUnreachable as exc:
+        # An expected outage: nothing reached the PSP. Before the charge was acknowledged the
+        # payment may move to the next processor of its route; else this one is asked again.
+        return _unreachable(ctx, payment, exc, attempt, acknowledged)
     except Exception as exc:
         # Never guess an outcome: look again later, the idempotency key keeps it one charge.
         if isinstance(exc, UnknownProcessor):  # uninstalled or disabled since: wait for it
@@ -537,6 +616,69 @@ def process(ctx: Context, payment_id: str) -> str:
             )
         return "deferred"
     return settle(ctx, payment, result)
+
+
+def outage_delay(exc: ProcessorUnreachable, attempt: int) -> float:
+    """When to ask an unreachable processor again: its ``retry_after``, else the backoff."""
+    if exc.retry_after is not None and exc.retry_after > 0:
+        return max(float(exc.retry_after), processing.MIN_WAIT_SECONDS)
+    return processing.backoff(attempt)
+
+
+def log_outage(what: str, record_id: str, processor: str, reason: str, delay: float) -> None:
+    """The one WARNING line of an expected processor outage: which record, which processor,
+    why, and when it is asked again (no traceback: nothing is wrong with the gateway)."""
+    at = datetime.now(UTC) + timedelta(seconds=delay)
+    log.warning(
+        "%s %s: processor %s unreachable (%s); next attempt at %s (in %.0f s)",
+        what,
+        record_id,
+        processor,
+        reason,
+        at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        delay,
+    )
+
+
+def _unreachable(
+    ctx: Context,
+    payment: Payment,
+    exc: ProcessorUnreachable,
+    attempt: int,
+    acknowledged: bool,
+) -> str:
+    """The payment's processor raised ProcessorUnreachable. A charge not acknowledged moves to
+    the next candidate of the payment's route that can charge without the card details (one
+    guarded UPDATE: a job run twice moves it once, so no two processors charge it); with none
+    left, or for a ``sync``, the same processor is asked again on the backoff. Recorded in
+    ``routing`` either way; logged as one WARNING line."""
+    stage = "sync" if acknowledged else "charge"
+    record = routing.add_attempt(
+        routing.record_of(payment), payment.processor, stage, routing.UNREACHABLE, exc.reason
+    )
+    if not acknowledged:
+        target, record = routing.fallback_for(ctx, payment, record)
+        if target is not None:
+            record["processor"] = target
+            with ctx.db.connection() as conn:
+                moved = repo.switch_processor(conn, payment.id, payment.processor, target, record)
+            if moved:
+                log.warning(
+                    "payment %s: processor %s unreachable (%s); moved to %s, next attempt now",
+                    payment.id,
+                    payment.processor,
+                    exc.reason,
+                    target,
+                )
+                ctx.dispatcher.payment(payment.id)
+                return "rerouted"
+            return "skipped"  # moved or settled by another run meanwhile
+    delay = outage_delay(exc, attempt)
+    with ctx.db.connection() as conn:
+        repo.record_routing(conn, payment.id, record)
+        repo.defer(conn, payment.id, delay, None, acknowledged)
+    log_outage("payment", payment.id, payment.processor, exc.reason, delay)
+    return "deferred"
 
 
 def buyer_returned(ctx: Context, payment_id: str) -> Payment:

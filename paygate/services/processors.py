@@ -25,7 +25,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from typing import Any
 
-from ..errors import ProcessorUnavailable
+from ..errors import ProcessorUnavailable, ProcessorUnreachable
 from ..plugins import declared_settings
 from ..types import (
     CallbackRequest,
@@ -228,11 +228,25 @@ class _Pool:
 _POOL = _Pool(TOKENIZE_THREADS)
 
 
+class TokenizeUnavailable(ProcessorUnavailable):
+    """A processor's ``tokenize`` gave no usable answer (503, retry-safe: tokenize never moves
+    money, so the payment may also go to the next processor of its route). ``processor`` and
+    ``reason`` say which and why, for the payment's routing record (never the method
+    details)."""
+
+    def __init__(self, processor: str, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(TOKENIZE_RETRY_AFTER if retry_after is None else int(retry_after))
+        self.processor = processor
+        self.reason = reason
+
+
 def tokenize(ctx: Context, bound: Bound, request: TokenizeRequest) -> TokenResult:
     """``bound.tokenize(request)`` within ``PAYGATE_TOKENIZE_TIMEOUT_SECONDS``: the processor's
-    answer (a token or a refusal), or ProcessorUnavailable (503, retry-safe) when it raised,
-    did not answer in time, or answered something that is not a TokenResult. Nothing of the
-    method details is logged: only the processor's name and the kind of failure."""
+    answer (a token or a refusal), or TokenizeUnavailable (a ProcessorUnavailable: 503,
+    retry-safe) when it raised (``ProcessorUnreachable``: its reason and ``retry_after``), did
+    not answer in time, or answered something that is not a TokenResult. Nothing of the
+    method details is logged: only the processor's name and the kind of failure; an expected
+    outage (``ProcessorUnreachable``) is one line with its reason."""
     try:
         if bound.tokenizes_inline:
             result = bound.tokenize(request)
@@ -248,9 +262,22 @@ def tokenize(ctx: Context, bound: Bound, request: TokenizeRequest) -> TokenResul
                     ctx.settings.tokenize_timeout_seconds,
                     request.idempotency_key,
                 )
-                raise ProcessorUnavailable(TOKENIZE_RETRY_AFTER) from None
+                raise TokenizeUnavailable(
+                    bound.name,
+                    f"no answer within {ctx.settings.tokenize_timeout_seconds:g} s",
+                ) from None
     except ProcessorUnavailable:
         raise
+    except ProcessorUnreachable as exc:
+        log.warning(
+            "tokenize by processor %s: unreachable (%s; payment %s not created)",
+            bound.name,
+            exc.reason,
+            request.idempotency_key,
+        )
+        raise TokenizeUnavailable(
+            bound.name, f"unreachable: {exc.reason}", exc.retry_after
+        ) from None
     except Exception as exc:
         log.warning(
             "tokenize by processor %s failed (%s; payment %s not created)",
@@ -258,13 +285,13 @@ def tokenize(ctx: Context, bound: Bound, request: TokenizeRequest) -> TokenResul
             type(exc).__name__,
             request.idempotency_key,
         )
-        raise ProcessorUnavailable(TOKENIZE_RETRY_AFTER) from None
+        raise TokenizeUnavailable(bound.name, f"failed ({type(exc).__name__})") from None
     token = getattr(result, "token", None)
     if not isinstance(result, TokenResult) or (
         token is not None and (not isinstance(token, str) or not 0 < len(token) <= 255)
     ):
         log.error("tokenize by processor %s answered no usable TokenResult", bound.name)
-        raise ProcessorUnavailable(TOKENIZE_RETRY_AFTER)
+        raise TokenizeUnavailable(bound.name, "answered no usable TokenResult")
     return result
 
 

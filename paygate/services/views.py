@@ -108,7 +108,34 @@ def payment_view(payment: Payment) -> dict[str, Any]:
     # While the buyer must act (absent otherwise, and once the payment is final).
     if payment.next_action is not None and payment.status == PaymentStatus.PENDING:
         view["next_action"] = payment.next_action.as_dict()
+    # How the processor was chosen and every fallback (absent for payments made before
+    # routing was recorded). Never in the public (checkout) view: it names processors.
+    if payment.routing is not None:
+        view["routing"] = routing_view(payment.routing)
     return view
+
+
+ROUTING_ATTEMPT = ("processor", "stage", "outcome", "reason", "at")
+
+
+def routing_view(record: Any) -> dict[str, Any]:
+    """The documented ``routing`` object: processor, decided_by, reason, candidates, and each
+    attempt (processor, stage, outcome, reason, at; ``times`` and ``last_at`` when it
+    repeated)."""
+    attempts = []
+    for attempt in record.get("attempts") or []:
+        item = {name: attempt.get(name) for name in ROUTING_ATTEMPT}
+        if attempt.get("times"):
+            item["times"] = attempt["times"]
+            item["last_at"] = attempt.get("last_at")
+        attempts.append(item)
+    return {
+        "processor": record.get("processor"),
+        "decided_by": record.get("decided_by"),
+        "reason": record.get("reason") or "",
+        "candidates": list(record.get("candidates") or []),
+        "attempts": attempts,
+    }
 
 
 def refund_view(refund: Refund) -> dict[str, Any]:

@@ -3,10 +3,12 @@ core honouring it through the public API (the meta-tests require these names).""
 
 from __future__ import annotations
 
+import zlib
+
 import falcon.testing
 import requests
 
-from paygate import ChargeResult, Delivery, DeliveryResult, RefundDenied, hookimpl
+from paygate import ChargeResult, Delivery, DeliveryResult, RefundDenied, Route, hookimpl
 from paygate.api.app import create_app
 from paygate.config import TEST_MERCHANT_ID
 from paygate.services import merchants, payments, webhooks
@@ -164,3 +166,42 @@ def test_hook_paygate_register_observers(ctx, api):
     assert {e.resource_id for e in seen} == {payment_id}
     assert all(e.merchant_id == TEST_MERCHANT_ID for e in seen)
     assert seen[0].sequence < seen[1].sequence
+
+
+class SplitRouter:
+    """The volume split of docs/plugins.md: a share of orders (by a stable hash of the order
+    id) to another processor, configured per plugin."""
+
+    @hookimpl
+    def paygate_route_payment(self, request, context):
+        share = int(context.config.get("share_percent", "20"))
+        if zlib.crc32(request.order_id.encode()) % 100 >= share:
+            return None
+        return Route(("newbank", *request.default), reason=f"{share}% split to newbank")
+
+
+def test_hook_paygate_route_payment(make_ctx):
+    """A router decides the processor of each payment; no answer keeps the merchant's route;
+    its context carries its own configuration."""
+    ctx = make_ctx(PAYGATE_PLUGIN_SPLIT_SHARE_PERCENT="50")
+    api = falcon.testing.TestClient(create_app(ctx))
+    newbank = ScriptedBank(name="newbank")
+    with (
+        register_plugin(ctx, ProvidesProcessors(newbank)),
+        register_plugin(ctx, SplitRouter(), name="split"),
+    ):
+        made = [create_payment(api).json for _ in range(16)]
+        for payment in made:
+            assert payments.process(ctx, payment["id"]) == "success"
+    routed = {p["routing"]["processor"] for p in made}
+    assert routed == {"newbank", "test"}  # 16 orders at 50%: both sides (p of failing 2^-15)
+    for payment in made:
+        split = zlib.crc32(payment["order_id"].encode()) % 100 < 50
+        assert stored(ctx, payment["id"])["processor"] == ("newbank" if split else "test")
+        if split:
+            assert payment["routing"]["decided_by"] == "router:split"
+            assert payment["routing"]["reason"] == "50% split to newbank"
+            assert payment["routing"]["candidates"] == ["newbank", "test"]
+        else:
+            assert payment["routing"]["decided_by"] == "merchant"
+    assert len(newbank.calls) == sum(p["routing"]["processor"] == "newbank" for p in made)

@@ -16,7 +16,10 @@ what a plugin author writes for such a PSP:
 
 Every call is idempotent on the key Paygate gives (payment or refund id); network trouble
 raises (Paygate keeps the operation pending and asks again), a refusal is a ``FAILED`` answer
-with a code from Paygate's decline catalogue.
+with a code from Paygate's decline catalogue. When no connection could be made at all (the
+request provably never reached the bank) it raises ``ProcessorUnreachable``
+(:class:`BankUnreachable`): Paygate may then route the payment to the merchant's next
+processor, and logs the outage as one WARNING line.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from paygate import (
     CallbackRequest,
@@ -40,6 +44,7 @@ from paygate import (
     Payment,
     PluginError,
     ProcessorSetting,
+    ProcessorUnreachable,
     Refund,
     RefundResult,
     TokenizeRequest,
@@ -64,6 +69,24 @@ KNOWN_CODES = frozenset(decline.code for decline in declines.CATALOGUE)
 
 class BankUnavailable(Exception):
     """The bank could not be reached or answered 5xx: the outcome is unknown, ask again."""
+
+
+class BankUnreachable(ProcessorUnreachable, BankUnavailable):
+    """No connection to the bank was made (refused, no route, unknown host, connect timeout):
+    the request provably never reached it, so nothing moved. Paygate may send the payment to
+    the merchant's next processor, and logs one WARNING line instead of a traceback."""
+
+
+def never_sent(exc: requests.RequestException) -> bool:
+    """Whether ``exc`` happened before any byte of the request reached the bank: the TCP (or
+    TLS) connection was never established. A reset or a read timeout after connecting is not
+    proof: the bank may have acted on the request."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
 
 
 def _url_problem(value: str) -> str | None:
@@ -194,6 +217,10 @@ class HttpbankProcessor:
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
+            if never_sent(exc):
+                raise BankUnreachable(
+                    f"Httpbank refused the connection ({type(exc).__name__})"
+                ) from None
             raise BankUnavailable(f"Httpbank unreachable: {type(exc).__name__}") from None
         if answer.status_code >= 500 or answer.status_code in (401, 403, 429):
             raise BankUnavailable(f"Httpbank answered {answer.status_code}")

@@ -391,3 +391,20 @@ def test_an_abandoned_challenge_fails_with_authentication_timeout(kit, tmp_path)
         assert requests.get(first.next_action.url, timeout=5).text.count("challenge-approve") == 0
     finally:
         running.stop()
+
+
+def test_a_refused_connection_is_processor_unreachable_and_a_5xx_is_not(kit):
+    from paygate_processor_httpbank import BankUnreachable
+
+    from paygate import ProcessorUnreachable
+
+    processor = HttpbankProcessor(timeout=0.5)
+    config = {**config_for(kit.bank_url), "base_url": "http://127.0.0.1:9"}
+    payment = kit.make_payment(processor, method_token="tok_x")
+    with pytest.raises(ProcessorUnreachable) as raised:
+        processor.charge(ChargeRequest(payment, payment.id, token="tok_x", config=config))
+    assert isinstance(raised.value, BankUnreachable) and "refused" in raised.value.reason
+    wrong_key = {**config_for(kit.bank_url), "api_key": "hb_key_nobody"}
+    with pytest.raises(BankUnavailable) as answered:
+        tokenize(processor, wrong_key, card())
+    assert not isinstance(answered.value, ProcessorUnreachable)  # the bank heard it
