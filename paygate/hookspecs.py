@@ -158,6 +158,12 @@ def paygate_route_payment(request: RouteRequest, context: PluginContext) -> Rout
     not registered or do not take the method are skipped and recorded as such. Called in the
     API request, before anything is written: it must be fast and must not write anything.
 
+    A router that raises, or answers something other than a ``Route`` naming a processor, is
+    logged and ``request.default`` is used. A processor later in the route is used only when
+    those before it were skipped or unreachable before any money moved (``tokenize`` failing,
+    or ``charge`` raising :class:`paygate.ProcessorUnreachable`); the payment's ``routing``
+    records every decision.
+
     .. versionadded:: 1.1
     """
 
