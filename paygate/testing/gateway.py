@@ -26,7 +26,7 @@ from typing import Any
 import falcon.testing
 
 from ..config import Settings
-from ..db.events import LogPosition, log_position
+from ..db.events import LogPosition, ObserverPosition, log_position
 from ..embedded import Scratch, scratch
 from ..plugins import Plugins
 from ..services import (
@@ -146,8 +146,9 @@ class Gateway:
         self.client = falcon.testing.TestClient(
             create_app(ctx), headers={"Content-Type": "application/json"}
         )
-        # This gateway's observers hold their lease under this name; each failed ``observe``
-        # call is counted here by observer name (the bookkeeping row keeps the last error).
+        # A feed holds an observer's lease under this name (and gives it up when it returns);
+        # each failed ``observe`` call is counted here by observer name (the bookkeeping row
+        # keeps the last error).
         self.holder = f"kit:{secrets.token_hex(4)}"
         self.observer_failures: dict[str, int] = {}
         self._fed: set[str] = set()  # observer names started at this gateway's first event
@@ -180,11 +181,7 @@ class Gateway:
 
     def close(self) -> None:
         merchants.forget_cached()
-        try:
-            for name in self._fed:
-                observers.release(self.ctx, name, self.holder)
-        finally:
-            self.ctx.db.close()
+        self.ctx.db.close()
 
     # -- plugins ----------------------------------------------------------------------------
 
@@ -417,8 +414,9 @@ class Gateway:
         position starts at the gateway's first event (an observer receives only the events of
         the gateway it is fed by). When ``observe`` raises, the failure is recorded and
         counted in ``observer_failures``, and the same event comes again at the next call
-        (the kit does not wait out the worker's back-off), nothing after it meanwhile. How
-        many ``observe`` calls returned."""
+        (the kit does not wait out the worker's back-off), nothing after it meanwhile. The
+        lease is held for the call only, as by a worker that then stops. How many ``observe``
+        calls returned."""
         name = key or observer.name
         target = self._settled(timeout)
         if name not in self._fed:
@@ -427,6 +425,15 @@ class Gateway:
         state = observers.claim(self.ctx, name, self.holder, OBSERVER_LEASE_SECONDS)
         if state is None:
             raise GatewayError(f"observer {name!r} is held by another worker")
+        try:
+            return self._feed(observer, name, state, target)
+        finally:
+            observers.release(self.ctx, name, self.holder)
+
+    def _feed(
+        self, observer: Observer, name: str, state: ObserverPosition, target: LogPosition
+    ) -> int:
+        """Feed ``observer`` (holding its lease as ``state``) up to ``target``."""
         position = log_position(state)
         attempts = state.attempts
         done = 0
