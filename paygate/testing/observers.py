@@ -202,7 +202,8 @@ class ObserverContract:
         seen = self._seen(observer)
         if seen is not None:
             expected = [e.id for e in events]
-            assert [i for i in dict.fromkeys(seen) if i in set(expected)] == expected
+            arrived = [i for i in dict.fromkeys(seen) if i in set(expected)]
+            assert arrived == expected, "every event of the gateway run, in order"
 
 
 class _Registers:

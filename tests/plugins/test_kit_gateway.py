@@ -80,6 +80,33 @@ def test_events_of_every_merchant_are_read_back_in_order(paygate_gateway: Gatewa
     assert success.data["payment"]["id"] == first["id"] and b'"payment.success"' in success.body
 
 
+def test_events_wait_for_older_transactions_on_the_server_with_a_bound(
+    paygate_gateway: Gateway, paygate_database: str
+):
+    """The event log's reader returns an event only once every older transaction has ended:
+    ``events()`` waits for that, and says so after its timeout instead of answering short."""
+    import threading
+    import time
+
+    import psycopg
+
+    from paygate.testing.gateway import GatewayError
+
+    gateway = paygate_gateway
+    with psycopg.connect(paygate_database) as older:
+        older.execute("SELECT pg_current_xact_id()")  # a transaction older than the payment's
+        paid = gateway.paid_payment(1700)
+        with pytest.raises(GatewayError, match="still open"):
+            gateway.events(timeout=0.3)
+        ends = threading.Timer(0.5, older.commit)
+        started = time.monotonic()
+        ends.start()
+        events = gateway.events()
+        ends.join()
+    assert time.monotonic() - started >= 0.4, "answered before the older transaction ended"
+    assert [e.resource_id for e in events] == [paid["id"]] * 3
+
+
 def test_webhooks_are_delivered_by_run_jobs(paygate_gateway: Gateway):
     gateway = paygate_gateway
     with Receiver() as receiver:
@@ -224,7 +251,7 @@ def test_the_observer_contracts_gateway_run_catches_a_dropped_event(paygate_gate
     class Check(RecorderContract):
         observer_class = Forgetful
 
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match="every event of the gateway run, in order"):
         Check().test_every_event_of_a_gateway_run_arrives_in_order(paygate_gateway)
 
 
