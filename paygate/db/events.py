@@ -95,6 +95,17 @@ def head(conn: psycopg.Connection) -> LogPosition:
     return LogPosition(row["txid"], row["seq"]) if row else START
 
 
+LAST = "SELECT txid, seq FROM events ORDER BY txid DESC, seq DESC LIMIT 1"
+
+
+def last_recorded(conn: psycopg.Connection) -> LogPosition:
+    """The position of the last committed event, settled or not (``START`` for an empty log).
+    Once ``head`` has reached it, ``read_after`` returns every event committed before this
+    call: ``txid < xmin`` holds for the last one, hence for every one before it."""
+    row = conn.execute(f"SELECT l.txid::text::bigint AS txid, l.seq FROM ({LAST}) l").fetchone()
+    return LogPosition(row["txid"], row["seq"]) if row else START
+
+
 @dataclass(frozen=True)
 class ObserverPosition:
     """One observer's bookkeeping, and (from ``positions``) how far behind it is."""
@@ -215,6 +226,24 @@ def record_failure(
         },
     ).fetchone()
     return _position(row) if row else None
+
+
+def start_at(conn: psycopg.Connection, observer: str, position: LogPosition) -> None:
+    """Start ``observer`` at ``position``, or move it up to ``position`` when it is behind
+    (the events in between are never handed to it; a failure held on one of them is cleared).
+    An observer already past ``position`` keeps its place. The kit's in-process gateway uses it
+    so that observers receive only the events of the gateway they are fed by."""
+    conn.execute(
+        """INSERT INTO observer_positions (observer, position_txid, position)
+           VALUES (%(observer)s, %(txid)s::text::xid8, %(seq)s)
+           ON CONFLICT (observer) DO UPDATE
+              SET position_txid = excluded.position_txid, position = excluded.position,
+                  attempts = 0, next_attempt_at = now(), last_error = NULL,
+                  last_error_at = NULL, failing_event_id = NULL, updated_at = now()
+            WHERE (observer_positions.position_txid, observer_positions.position)
+                  < (excluded.position_txid, excluded.position)""",
+        {"observer": observer, "txid": position.txid, "seq": position.seq},
+    )
 
 
 def release(conn: psycopg.Connection, observer: str, holder: str) -> None:

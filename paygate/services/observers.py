@@ -54,6 +54,24 @@ def next_events(ctx: Context, position: LogPosition, limit: int) -> list[Logged]
         return events_repo.read_after(conn, position, limit)
 
 
+def last_recorded(ctx: Context) -> LogPosition:
+    """Where the last committed event sits in the log (settled or not)."""
+    with ctx.db.connection() as conn:
+        return events_repo.last_recorded(conn)
+
+
+def settled_head(ctx: Context) -> LogPosition:
+    """Where the last settled event sits: ``next_events`` returns nothing after it yet."""
+    with ctx.db.connection() as conn:
+        return events_repo.head(conn)
+
+
+def start_at(ctx: Context, observer: str, position: LogPosition) -> None:
+    """Start ``observer`` at ``position``, or move it up there when it is behind."""
+    with ctx.db.connection() as conn:
+        events_repo.start_at(conn, observer, position)
+
+
 def observed(ctx: Context, observer: str, holder: str, logged: Logged, lease: float) -> bool:
     """The observer finished ``logged``; False when this worker no longer holds it."""
     with ctx.db.connection() as conn:

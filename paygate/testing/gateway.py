@@ -21,16 +21,24 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import falcon.testing
-import orjson
 
 from ..config import Settings
+from ..db.events import LogPosition, ObserverPosition, log_position
 from ..embedded import Scratch, scratch
 from ..plugins import Plugins
-from ..services import Context, merchants, payments, recovery, refunds, views, webhooks
+from ..services import (
+    Context,
+    merchants,
+    observers,
+    payments,
+    recovery,
+    refunds,
+    views,
+    webhooks,
+)
 from ..types import Event, Observer
 from ..wiring import build_context, prepare_database
 from .registration import register_plugin
@@ -52,6 +60,10 @@ SUCCEEDING_UPI = {"method": "upi", "vpa": "success@test"}
 # any well-formed URL will do (the one the environment names, else the default).
 _UNUSED_REDIS_URL = "redis://127.0.0.1:6379/0"
 JOB_KINDS = ("payments", "refunds", "payment_operations", "webhook_logs", "observers")
+# How long reading the event log may wait for older transactions on the server to end.
+SETTLE_SECONDS = 30.0
+READ_BATCH = 500  # events read from the log at a time
+OBSERVER_LEASE_SECONDS = 30.0  # the lease a feed holds on an observer (released by close())
 
 
 def scratch_database(prefix: str = "paygate_kit") -> Scratch:
@@ -88,7 +100,7 @@ class InProcessDispatcher:
     def payment_operation(self, payment_id: str) -> bool:
         return self._count("payment_operations")
 
-    def webhooks(self, log_ids: list) -> bool:
+    def webhooks(self, log_ids: list[str]) -> bool:
         return self._count("webhook_logs", len(log_ids))
 
     def ping(self) -> bool:
@@ -134,11 +146,13 @@ class Gateway:
         self.client = falcon.testing.TestClient(
             create_app(ctx), headers={"Content-Type": "application/json"}
         )
-        self.observer_positions: dict[str, int] = {}
+        # A feed holds an observer's lease under this name (and gives it up when it returns);
+        # each failed ``observe`` call is counted here by observer name (the bookkeeping row
+        # keeps the last error).
+        self.holder = f"kit:{secrets.token_hex(4)}"
         self.observer_failures: dict[str, int] = {}
-        with ctx.db.connection() as conn:
-            row: Any = conn.execute("SELECT coalesce(max(seq), 0) AS seq FROM events").fetchone()
-        self._first_sequence = int(row["seq"])
+        self._fed: set[str] = set()  # observer names started at this gateway's first event
+        self._start = observers.last_recorded(ctx)
         self.merchant = self.create_merchant()
 
     @classmethod
@@ -217,7 +231,10 @@ class Gateway:
     def _expect(self, result: falcon.testing.Result, status: int, what: str) -> dict[str, Any]:
         if result.status_code != status:
             raise GatewayError(f"{what} answered {result.status_code}: {result.text}")
-        return result.json
+        body = result.json
+        if not isinstance(body, dict):
+            raise GatewayError(f"{what} answered {body!r}, not a JSON object")
+        return body
 
     def create_order(
         self, amount: int = 10000, *, merchant: KitMerchant | None = None, **fields: Any
@@ -346,62 +363,107 @@ class Gateway:
 
     # -- what happened ----------------------------------------------------------------------
 
-    def events(self, *, merchant: KitMerchant | None = None) -> list[Event]:
-        """The events this gateway recorded (of every merchant, or of ``merchant``), in order,
-        as observers receive them."""
-        # The gateway's event log (migration 012), read here for tests until the core has a
-        # reader of its own.
-        query = "SELECT seq, id, merchant_id, event, resource_id, body, created_at FROM events"
-        query += " WHERE seq > %s"
-        params: list[Any] = [self._first_sequence]
+    def events(
+        self, *, merchant: KitMerchant | None = None, timeout: float = SETTLE_SECONDS
+    ) -> list[Event]:
+        """The events this gateway recorded (of every merchant, or of ``merchant``), in the
+        order observers receive them (the event log's reader: by transaction, then sequence).
+        Every event committed before the call is in the answer: the reader returns an event
+        only once every older transaction on the server has ended, so this waits for that, up
+        to ``timeout`` seconds (GatewayError after)."""
+        target = self._settled(timeout)
+        found: list[Event] = []
+        position = self._start
+        while position < target:
+            batch = observers.next_events(self.ctx, position, READ_BATCH)
+            if not batch:
+                break
+            found += [logged.event for logged in batch if logged.position <= target]
+            position = batch[-1].position
         if merchant is not None:
-            query += " AND merchant_id = %s"
-            params.append(merchant.id)
-        with self.ctx.db.connection() as conn:
-            rows: list[Any] = conn.execute(query + " ORDER BY seq", params).fetchall()
-        return [event_from_row(row) for row in rows]
+            return [event for event in found if event.merchant_id == merchant.id]
+        return found
+
+    def _settled(self, timeout: float) -> LogPosition:
+        """Wait until the event log's reader sees every event committed so far; where the
+        last of them sits."""
+        target = observers.last_recorded(self.ctx)
+        deadline = time.monotonic() + timeout
+        while observers.settled_head(self.ctx) < target:
+            if time.monotonic() > deadline:
+                raise GatewayError(
+                    f"events still not readable after {timeout}s: a transaction on the "
+                    "database server that began before them is still open"
+                )
+            time.sleep(0.02)
+        return target
 
     def feed_observers(self) -> int:
         """:meth:`feed` every registered observer (``ctx.plugins.observers``). How many
         ``observe`` calls returned."""
-        events = self.events()
-        return sum(self.feed(observer, events) for observer in self.ctx.plugins.observers.values())
+        return sum(self.feed(observer) for observer in list(self.ctx.plugins.observers.values()))
 
     def feed(
-        self, observer: Observer, events: list[Event] | None = None, *, key: str | None = None
+        self, observer: Observer, *, key: str | None = None, timeout: float = SETTLE_SECONDS
     ) -> int:
-        """Hand ``observer``, in order, this gateway's events it has not yet seen: its position
-        is kept under ``key``, by default its name (as the gateway keeps it; the registered
-        observers are fed under their names). When ``observe`` raises, the same event comes
-        again at the next call, and nothing after it meanwhile. How many ``observe`` calls
-        returned."""
+        """Hand ``observer``, in order, every event of this gateway it has not yet finished,
+        as the worker's observer runner does (``paygate.services.observers``): its position
+        and failures are kept in the gateway's bookkeeping (``observer_positions``, what
+        ``paygate observers`` shows) under ``key``, by default its name, and it moves past an
+        event only once ``observe`` returned. The first time this gateway feeds a name, the
+        position starts at the gateway's first event (an observer receives only the events of
+        the gateway it is fed by). When ``observe`` raises, the failure is recorded and
+        counted in ``observer_failures``, and the same event comes again at the next call
+        (the kit does not wait out the worker's back-off), nothing after it meanwhile. The
+        lease is held for the call only, as by a worker that then stops. How many ``observe``
+        calls returned."""
         name = key or observer.name
+        target = self._settled(timeout)
+        if name not in self._fed:
+            observers.start_at(self.ctx, name, self._start)
+            self._fed.add(name)
+        state = observers.claim(self.ctx, name, self.holder, OBSERVER_LEASE_SECONDS)
+        if state is None:
+            raise GatewayError(f"observer {name!r} is held by another worker")
+        try:
+            return self._feed(observer, name, state, target)
+        finally:
+            observers.release(self.ctx, name, self.holder)
+
+    def _feed(
+        self, observer: Observer, name: str, state: ObserverPosition, target: LogPosition
+    ) -> int:
+        """Feed ``observer`` (holding its lease as ``state``) up to ``target``."""
+        position = log_position(state)
+        attempts = state.attempts
         done = 0
-        position = self.observer_positions.get(name, self._first_sequence)
-        for event in self.events() if events is None else events:
-            if event.sequence <= position:
-                continue
-            try:
-                observer.observe(event)
-            except Exception:
-                self.observer_failures[name] = self.observer_failures.get(name, 0) + 1
+        while position < target:
+            batch = observers.next_events(self.ctx, position, READ_BATCH)
+            for logged in batch:
+                if logged.position > target:
+                    return done
+                try:
+                    observer.observe(logged.event)
+                except Exception as exc:
+                    self.observer_failures[name] = self.observer_failures.get(name, 0) + 1
+                    attempts += 1
+                    delay = observers.delay_after(attempts, observers.backoff(self.ctx.settings))
+                    observers.failed(
+                        self.ctx,
+                        name,
+                        self.holder,
+                        logged.event,
+                        observers.describe_error(exc),
+                        delay,
+                        OBSERVER_LEASE_SECONDS,
+                    )
+                    return done
+                if not observers.observed(
+                    self.ctx, name, self.holder, logged, OBSERVER_LEASE_SECONDS
+                ):
+                    raise GatewayError(f"observer {name!r} was taken over by another worker")
+                position, attempts = logged.position, 0
+                done += 1
+            if not batch:
                 break
-            position = self.observer_positions[name] = event.sequence
-            done += 1
         return done
-
-
-def event_from_row(row: Mapping[str, Any]) -> Event:
-    """An ``events`` row as the :class:`paygate.Event` an observer receives."""
-    body = row["body"].encode("utf-8") if isinstance(row["body"], str) else bytes(row["body"])
-    created: datetime = row["created_at"]
-    return Event(
-        id=str(row["id"]),
-        type=row["event"],
-        merchant_id=str(row["merchant_id"]),
-        resource_id=row["resource_id"],
-        created_at=created,
-        data=orjson.loads(body).get("data", {}),
-        body=body,
-        sequence=int(row["seq"]),
-    )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -91,7 +92,7 @@ class WebhookTransportContract:
             pytest.skip(HTTP_ONLY.format(what=what))
         return self._receiver()
 
-    def make_delivery(self, url: str, **changes) -> Delivery:
+    def make_delivery(self, url: str, **changes: Any) -> Delivery:
         body = compact_json(envelope(PAYMENT_SUCCESS, {"note": "₹ ünïcode"}))
         delivery = Delivery(
             id=new_id("msg_"),
@@ -126,13 +127,13 @@ class WebhookTransportContract:
 
     # -- every transport --------------------------------------------------------------------
 
-    def test_declares_a_name(self):
+    def test_declares_a_name(self) -> None:
         notifier = self.make_notifier()
         assert isinstance(notifier, Notifier), "missing part of paygate.Notifier"
         assert isinstance(notifier.name, str) and notifier.name
         assert self.make_notifier().name == notifier.name, "the name must not change"
 
-    def test_delivers_the_exact_bytes_once_and_reports_success(self):
+    def test_delivers_the_exact_bytes_once_and_reports_success(self) -> None:
         delivery = self.make_delivery(self.target())
         result = self.deliver(delivery)
         assert result.ok, result
@@ -141,7 +142,7 @@ class WebhookTransportContract:
             assert [(r.method, r.path) for r in self._receiver().requests] == [("POST", "/hooks")]
         assert self.wait_for_bodies(1) == [delivery.body]
 
-    def test_a_delivery_during_a_secret_rotation_is_sent_unchanged(self):
+    def test_a_delivery_during_a_secret_rotation_is_sent_unchanged(self) -> None:
         """``previous_secrets`` is set while a rotated secret's overlap lasts: the delivery
         still goes out once, with the same bytes (signing with each secret is the transport's
         scheme's business; see docs/plugins.md)."""
@@ -152,7 +153,7 @@ class WebhookTransportContract:
         assert result.ok, result
         assert self.wait_for_bodies(1) == [delivery.body]
 
-    def test_each_attempt_is_delivered_again(self):
+    def test_each_attempt_is_delivered_again(self) -> None:
         """A retry (the same ``id`` and body, the next ``attempt``) goes out again: the
         gateway retries only what failed, and the receiver deduplicates by ``id``."""
         first = self.make_delivery(self.target())
@@ -160,7 +161,7 @@ class WebhookTransportContract:
         assert self.deliver(replace(first, attempt=2, timestamp=first.timestamp + 1)).ok
         assert self.wait_for_bodies(2) == [first.body, first.body]
 
-    def test_an_unreachable_target_is_reported_not_raised(self):
+    def test_an_unreachable_target_is_reported_not_raised(self) -> None:
         result = self.deliver(self.make_delivery(self.unreachable_target()))
         assert not result.ok, result
         assert isinstance(result.error, str) and result.error, "say why it failed in error"
@@ -169,13 +170,13 @@ class WebhookTransportContract:
 
     # -- HTTP transports --------------------------------------------------------------------
 
-    def test_a_non_2xx_answer_is_a_failed_attempt(self):
+    def test_a_non_2xx_answer_is_a_failed_attempt(self) -> None:
         receiver = self._http_only("an HTTP status code is what fails an HTTP delivery")
         receiver.status = 500
         result = self.deliver(self.make_delivery(self.target()))
         assert not result.ok and result.status_code == 500, result
 
-    def test_a_slow_receiver_is_cut_off_at_the_delivery_timeout(self):
+    def test_a_slow_receiver_is_cut_off_at_the_delivery_timeout(self) -> None:
         receiver = self._http_only("the kit can make only its HTTP receiver slow")
         receiver.delay = 10.0  # released when the test ends
         started = time.monotonic()
@@ -183,14 +184,14 @@ class WebhookTransportContract:
         assert not result.ok, result
         assert time.monotonic() - started < 5.0, "delivery.timeout was not honoured"
 
-    def test_a_redirect_is_not_followed(self):
+    def test_a_redirect_is_not_followed(self) -> None:
         receiver = self._http_only("redirects exist only in HTTP")
         receiver.status = 307
         result = self.deliver(self.make_delivery(self.target()))
         assert not result.ok, "a redirect is a failed attempt (the target was never checked)"
         assert [r.path for r in receiver.requests] == ["/hooks"]
 
-    def test_a_private_address_is_refused_unless_allowed(self):
+    def test_a_private_address_is_refused_unless_allowed(self) -> None:
         """Merchant URLs must not reach internal services (SSRF), checked at connect time."""
         receiver = self._http_only("private addresses are about URLs a merchant gives")
         delivery = self.make_delivery(self.target(), allow_private=False)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from contextlib import AbstractContextManager
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .. import hookimpl
 from ..events import NAMES, PAYMENT_SUCCESS, envelope
 from ..plugins import Plugins
 from ..types import Event, Observer
@@ -97,7 +99,7 @@ class ObserverContract:
 
     # -- the checks -------------------------------------------------------------------------
 
-    def test_declares_a_stable_name(self):
+    def test_declares_a_stable_name(self) -> None:
         observer = self.make_observer()
         assert isinstance(observer, Observer), "missing part of paygate.Observer (name, observe)"
         assert isinstance(observer.name, str) and observer.name.strip() == observer.name != ""
@@ -106,7 +108,9 @@ class ObserverContract:
             "position in the event log under it"
         )
 
-    def test_the_name_is_not_taken_by_another_installed_observer(self, paygate_plugins: Plugins):
+    def test_the_name_is_not_taken_by_another_installed_observer(
+        self, paygate_plugins: Plugins
+    ) -> None:
         observer = self.make_observer()
         installed = paygate_plugins.observers.get(observer.name)
         if installed is not None:
@@ -116,7 +120,7 @@ class ObserverContract:
                 "needs a unique name"
             )
 
-    def test_observes_an_event_built_like_the_gateway_builds_them(self):
+    def test_observes_an_event_built_like_the_gateway_builds_them(self) -> None:
         observer = self.make_observer()
         event = self.make_event()
         self.observe(observer, event)
@@ -124,7 +128,7 @@ class ObserverContract:
         if seen is not None:
             assert event.id in seen, f"event {event.id} did not reach the sink: {seen}"
 
-    def test_observes_every_event_of_the_catalogue(self):
+    def test_observes_every_event_of_the_catalogue(self) -> None:
         observer = self.make_observer()
         events = [self.make_event(name) for name in NAMES]
         for event in events:
@@ -135,7 +139,7 @@ class ObserverContract:
                 e.id for e in events
             ], "every event, in order"
 
-    def test_tolerates_the_same_event_twice(self):
+    def test_tolerates_the_same_event_twice(self) -> None:
         """Delivery is at least once: after a crash the same event (same ``id``) comes again."""
         observer = self.make_observer()
         event = self.make_event()
@@ -146,7 +150,7 @@ class ObserverContract:
         if seen is not None:
             assert event.id in seen
 
-    def test_a_failing_sink_raises_rather_than_swallowing_the_event(self):
+    def test_a_failing_sink_raises_rather_than_swallowing_the_event(self) -> None:
         observer = self.make_observer()
         broken = self.failing_sink(observer)
         if broken is None:
@@ -159,29 +163,55 @@ class ObserverContract:
         if seen is not None:
             assert event.id in seen, "the event was lost after the sink recovered"
 
-    def test_every_event_of_a_gateway_run_arrives_in_order(self, paygate_gateway: Gateway):
+    def test_every_event_of_a_gateway_run_arrives_in_order(self, paygate_gateway: Gateway) -> None:
         """Two merchants' payments (one settled, one declined) and a refund through a real
-        gateway; the observer is fed the recorded events (its sink failing once first, when
-        ``failing_sink`` is implemented) and ends up with every one of them, in order."""
+        gateway, with the observer registered as a plugin and fed the way the worker feeds it
+        (position and failures in the gateway's bookkeeping, after each job run); its sink
+        fails first when ``failing_sink`` is implemented. It ends up with every event, in
+        order. An observer of that name already installed here keeps its place: this instance
+        is then fed under a name of its own."""
         observer = self.make_observer()
         gateway = paygate_gateway
-        other = gateway.create_merchant(name="Kit Other Merchant")
-        paid = gateway.paid_payment(12300)
-        gateway.paid_payment(4500, {"method": "upi", "vpa": "failure@test"}, merchant=other)
-        assert gateway.refund(paid["id"], 2300).status_code == 201
-        gateway.run_jobs()
-        events = gateway.events()
-        assert {e.merchant_id for e in events} == {gateway.merchant.id, other.id}
-        key = f"contract:{observer.name}"  # its own position, apart from an installed one's
-        broken = self.failing_sink(observer)
-        if broken is not None:
-            with broken:
-                assert gateway.feed(observer, key=key) == 0, (
-                    "observe returned while its sink failed"
-                )
-        assert gateway.feed(observer, key=key) == len(events)
-        assert gateway.feed(observer, key=key) == 0, "nothing new: nothing fed again"
+        installed = observer.name in gateway.ctx.plugins.observers
+        key = f"contract:{observer.name}" if installed else observer.name
+        registration: AbstractContextManager[Any] = (
+            nullcontext() if installed else gateway.registered(_Registers(observer))
+        )
+        with registration:
+            assert installed or gateway.ctx.plugins.observers[observer.name] is observer
+            other = gateway.create_merchant(name="Kit Other Merchant")
+            broken = self.failing_sink(observer)
+            with broken or nullcontext():
+                paid = gateway.paid_payment(12300)
+                declined = {"method": "upi", "vpa": "failure@test"}
+                gateway.paid_payment(4500, declined, merchant=other)
+                assert gateway.refund(paid["id"], 2300).status_code == 201
+                gateway.run_jobs()
+                if broken is not None:
+                    assert gateway.feed(observer, key=key) == 0, (
+                        "observe returned while its sink failed"
+                    )
+                    assert gateway.observer_failures.get(key, 0) >= 1
+            gateway.run_jobs()
+            fed = gateway.feed(observer, key=key) if installed else 0
+            events = gateway.events()
+            assert {e.merchant_id for e in events} == {gateway.merchant.id, other.id}
+            if installed:
+                assert fed == len(events), "every event, each once"
+            assert gateway.feed(observer, key=key) == 0, "nothing new: nothing fed again"
         seen = self._seen(observer)
         if seen is not None:
             expected = [e.id for e in events]
-            assert [i for i in dict.fromkeys(seen) if i in set(expected)] == expected
+            arrived = [i for i in dict.fromkeys(seen) if i in set(expected)]
+            assert arrived == expected, "every event of the gateway run, in order"
+
+
+class _Registers:
+    """A plugin registering one observer (the contract's observer, fed by the gateway)."""
+
+    def __init__(self, observer: Observer) -> None:
+        self.observer = observer
+
+    @hookimpl
+    def paygate_register_observers(self, register: Callable[[Observer], None]) -> None:
+        register(self.observer)

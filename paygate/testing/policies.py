@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from ..config import Settings
-from ..plugins import Plugins, new_plugin_manager
+from ..plugins import POLICY_PROCESSORS_ATTRIBUTE, Plugins, new_plugin_manager
 from ..types import Payment, PaymentStatus, RefundDenied, RefundRequest
 from .processors import new_id
 
@@ -38,6 +38,12 @@ def hook_implementations(pm: pluggy.PluginManager, plugin: object) -> list[plugg
         for impl in caller.get_hookimpls()
         if impl.plugin is plugin
     ]
+
+
+def policy_name(policy: object) -> str:
+    """The name a policy object is registered under when the contract names none: a
+    module's name, else its class's (as ``load_plugins(extra=...)`` names it)."""
+    return getattr(policy, "__name__", None) or type(policy).__name__
 
 
 @dataclass(frozen=True)
@@ -68,10 +74,21 @@ class RefundPolicyContract:
     ``allowed_refund()`` is a refund your policy lets through (by default 10 of a 100 rupee
     UPI payment), ``denied_refund()`` one it refuses (None, the default, skips the checks
     of a denial: say in your test why your policy never denies). ``max_seconds`` bounds one
-    call (it runs while the payment row is locked).
+    call (it runs while the payment row is locked). ``plugin_name`` is the name the gateway
+    knows the plugin by (its entry-point name; None: the module's name): its
+    ``PAYGATE_PLUGIN_<NAME>_*`` configuration, and the operator's scope, apply under it.
+
+    Scope and order: the policy is asked through the gateway's call site, so a payment outside
+    its scope (``paygate_policy_processors``, ``PAYGATE_PLUGIN_<NAME>_MERCHANTS`` /
+    ``_PROCESSORS``) is not put to it; the kit's payments go through a processor in its
+    declared scope (the first, by name, when it declares one). In the checks through
+    ``paygate_gateway`` it is registered for the test, so it speaks before every installed and
+    built-in policy, unless ``PAYGATE_REFUND_POLICY_ORDER`` says otherwise; the checks that
+    need the built-in test processor skip for a policy limited to other processors.
     """
 
     max_seconds = 0.05
+    plugin_name: str | None = None
 
     def make_policy(self) -> object:
         raise NotImplementedError(f"{type(self).__name__} must implement make_policy()")
@@ -97,10 +114,21 @@ class RefundPolicyContract:
             vpa=case.method.get("vpa"),
             captured=True,
             amount_refunded=case.refunded_before,
+            processor=self.processor_in_scope(),
             created_at=datetime.now(UTC),
             updated_at=datetime.now(UTC),
         )
         return replace(payment, **changes)
+
+    def processor_in_scope(self) -> str:
+        """The processor of the kit's payments: the first (by name) of the processors the
+        policy declares it is limited to, else the built-in test processor."""
+        declared = self.declared_processors()
+        return sorted(declared)[0] if declared else "test"
+
+    def declared_processors(self) -> frozenset[str]:
+        """The processors the policy declares it is limited to (empty: none declared)."""
+        return frozenset(getattr(self.make_policy(), POLICY_PROCESSORS_ATTRIBUTE, None) or ())
 
     def ask(
         self,
@@ -109,28 +137,19 @@ class RefundPolicyContract:
         settings: Settings,
         payment: Payment | None = None,
     ) -> RefundDenied | None:
-        """The policy's answer for ``case``, asked as the gateway asks it (each argument the
-        implementation names, ``settings`` and ``context`` included), on its own: no other
-        policy is consulted."""
+        """The policy's answer for ``case``, asked through the gateway's own call site
+        (``Plugins.refund_policy``) with this policy as the only one registered, under
+        :attr:`plugin_name`: its scope is honoured (asked about a payment of a merchant or
+        processor it is not limited to, it is not called: None), and it gets the arguments it
+        names, ``context`` its own. No other policy is consulted; the order among several is
+        the gateway's, exercised by the checks through ``paygate_gateway``."""
         pm = new_plugin_manager()
-        name = pm.register(policy) or ""
+        pm.register(policy, name=self.plugin_name or policy_name(policy))
+        assert hook_implementations(pm, policy), f"{policy!r} has no @hookimpl {HOOK}"
         plugins = Plugins(pm=pm, settings=settings)
         payment = payment or self.make_payment(case)
         request = RefundRequest(payment.id, case.refund_amount(payment), case.reason)
-        available = {
-            "payment": payment,
-            "refund_request": request,
-            "refunded_amount": payment.amount_refunded,
-            "settings": settings,
-            "context": plugins.context_for(name),
-        }
-        impls = hook_implementations(pm, policy)
-        assert impls, f"{policy!r} has no @hookimpl {HOOK}"
-        for impl in reversed(impls):  # pluggy's order
-            answer: Any = impl.function(*[available[arg] for arg in impl.argnames])
-            if answer is not None:
-                return answer
-        return None
+        return plugins.refund_policy(payment, request, payment.amount_refunded)
 
     def _check_denial(self, answer: object, case: RefundCase) -> RefundDenied:
         assert isinstance(answer, RefundDenied), (
@@ -151,7 +170,7 @@ class RefundPolicyContract:
 
     # -- the checks -------------------------------------------------------------------------
 
-    def test_implements_the_hook_as_specified(self):
+    def test_implements_the_hook_as_specified(self) -> None:
         pm = new_plugin_manager()
         policy = self.make_policy()
         try:
@@ -162,15 +181,15 @@ class RefundPolicyContract:
             ) from exc
         assert hook_implementations(pm, policy), f"no @hookimpl {HOOK}"
 
-    def test_an_allowed_refund_raises_no_objection(self, paygate_settings: Settings):
+    def test_an_allowed_refund_raises_no_objection(self, paygate_settings: Settings) -> None:
         case = self.allowed_refund()
         assert self.ask(self.make_policy(), case, paygate_settings) is None
 
-    def test_a_denial_is_refund_denied_with_a_reason(self, paygate_settings: Settings):
+    def test_a_denial_is_refund_denied_with_a_reason(self, paygate_settings: Settings) -> None:
         case = self._denied_case()
         self._check_denial(self.ask(self.make_policy(), case, paygate_settings), case)
 
-    def test_the_same_question_gets_the_same_answer(self, paygate_settings: Settings):
+    def test_the_same_question_gets_the_same_answer(self, paygate_settings: Settings) -> None:
         """A policy keeps no state of its own between calls: a refund retried with the same
         idempotency key, or asked by another API process, is judged the same."""
         policy = self.make_policy()
@@ -181,7 +200,7 @@ class RefundPolicyContract:
             answers.append(self.ask(self.make_policy(), case, paygate_settings, payment))
             assert all(answer == answers[0] for answer in answers), answers
 
-    def test_is_fast(self, paygate_settings: Settings):
+    def test_is_fast(self, paygate_settings: Settings) -> None:
         policy = self.make_policy()
         cases = [self.allowed_refund(), self.denied_refund()]
         slowest = 0.0
@@ -196,10 +215,31 @@ class RefundPolicyContract:
             "while the payment row is locked"
         )
 
+    def test_a_payment_outside_its_declared_processors_is_not_asked(
+        self, paygate_settings: Settings
+    ) -> None:
+        """A policy limited to some processors (``paygate_policy_processors``) is not asked
+        about another processor's payment: the refund it would deny goes through."""
+        import pytest
+
+        policy = self.make_policy()
+        if getattr(policy, POLICY_PROCESSORS_ATTRIBUTE, None) is None:
+            pytest.skip("the policy declares no paygate_policy_processors: it sees every payment")
+        case = self._denied_case()
+        elsewhere = self.make_payment(case, processor="kit-processor-out-of-scope")
+        assert self.ask(policy, case, paygate_settings, elsewhere) is None
+
     def _paid(self, gateway: Gateway, case: RefundCase) -> tuple[dict[str, Any], Payment]:
         """A payment settled through ``gateway`` with ``case.refunded_before`` refunded."""
+        import pytest
+
         from ..services import merchants, payments
 
+        if self.declared_processors() and "test" not in self.declared_processors():
+            pytest.skip(
+                f"the policy is limited to processors {sorted(self.declared_processors())}: "
+                "the kit's gateway pays through the built-in test processor"
+            )
         paid = gateway.paid_payment(case.amount, case.method)
         assert paid["status"] == "success", f"the payment for {case} did not succeed: {paid}"
         if case.refunded_before:
@@ -211,7 +251,7 @@ class RefundPolicyContract:
 
     def test_a_gateway_refund_it_denies_is_a_400_with_its_reason_and_records_nothing(
         self, paygate_gateway: Gateway
-    ):
+    ) -> None:
         gateway = paygate_gateway
         case = self._denied_case()
         policy = self.make_policy()
@@ -230,7 +270,7 @@ class RefundPolicyContract:
         assert gateway.events() == events_before, "a denied refund sent an event"
         assert gateway.payment(paid["id"])["amount_refunded"] == case.refunded_before
 
-    def test_a_gateway_refund_it_allows_goes_through(self, paygate_gateway: Gateway):
+    def test_a_gateway_refund_it_allows_goes_through(self, paygate_gateway: Gateway) -> None:
         gateway = paygate_gateway
         case = self.allowed_refund()
         with gateway.registered(self.make_policy()):

@@ -9,7 +9,7 @@ from typing import Any
 import pluggy
 
 from ..errors import PluginError
-from ..plugins import Plugins
+from ..plugins import Plugins, api_problem, disable_hint, distribution_of, scope_problem
 
 
 @contextmanager
@@ -17,19 +17,34 @@ def register_plugin(target: Any, plugin: object, name: str | None = None) -> Ite
     """Register ``plugin`` (a module or an object with ``@hookimpl`` methods) on ``target`` (the
     plugins of ``load_plugins``, a services context or a :class:`Gateway` holding them) and
     rebuild the registries; unregister it when the block ends, whatever happens. Yields the
-    plugin's name."""
+    plugin's name.
+
+    It is checked as the gateway's loader checks it: a plugin declaring a ``paygate_api`` this
+    Paygate does not implement (or a malformed ``paygate_policy_processors``), a hook
+    implementation that matches no hook specification, or a name already taken raise
+    :class:`paygate.PluginError` naming the plugin, its distribution and the disable hint, and
+    leave nothing registered."""
     target = getattr(target, "ctx", target)
     plugins: Plugins = getattr(target, "plugins", target)
     name = name or getattr(plugin, "__name__", None) or f"{type(plugin).__name__}-{id(plugin):x}"
+
+    def hint() -> str:
+        return disable_hint(name, *distribution_of(plugin))
+
+    problem = api_problem(plugin) or scope_problem(plugin)
+    if problem:
+        raise PluginError(f"plugin {name!r} {problem} {hint()}")
     try:
         plugins.pm.register(plugin, name=name)
     except (pluggy.PluginValidationError, ValueError) as exc:
-        raise PluginError(f"plugin {name!r} could not be registered: {exc}") from exc
+        raise PluginError(f"plugin {name!r} could not be registered: {exc} {hint()}") from exc
     try:
         try:
             plugins.pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            raise PluginError(f"unknown hook implementation: {exc}") from exc
+            raise PluginError(
+                f"plugin {name!r}: unknown hook implementation: {exc} {hint()}"
+            ) from exc
         plugins.reload_registries()
         yield name
     finally:

@@ -160,6 +160,41 @@ class TestARefundLimitPassesTheKit(LimitContract):
     pass
 
 
+class DenyAboveLimitAtKitbank(DenyAboveLimit):
+    """The same rule, limited to one processor's payments."""
+
+    paygate_policy_processors = frozenset({"kitbank"})
+
+
+class ScopedLimitContract(LimitContract):
+    plugin_name = "scoped_limit"
+
+    def make_policy(self):
+        return DenyAboveLimitAtKitbank()
+
+
+@pytest.mark.usefixtures("paygate_services")
+class TestAScopedPolicyPassesTheKit(ScopedLimitContract):
+    """Its payments go through the processor it is limited to; the gateway checks skip (the
+    kit's gateway pays through the test processor)."""
+
+
+def test_the_policy_contract_asks_through_the_gateways_scoped_call_site(monkeypatch):
+    from paygate.config import Settings
+
+    contract = ScopedLimitContract()
+    case = contract.denied_refund()
+    policy = contract.make_policy()
+    settings = Settings.from_env(TEST_MODE="true")
+    assert contract.make_payment(case).processor == "kitbank"
+    assert contract.ask(policy, case, settings) == RefundDenied(REASON)
+    elsewhere = contract.make_payment(case, processor="test")
+    assert contract.ask(policy, case, settings, elsewhere) is None, "asked out of its scope"
+    # The operator's scope applies under the plugin's name: another merchant only.
+    monkeypatch.setenv("PAYGATE_PLUGIN_SCOPED_LIMIT_MERCHANTS", "some-other-merchant")
+    assert contract.ask(policy, case, Settings.from_env(TEST_MODE="true")) is None
+
+
 def test_the_policy_contract_catches_a_denial_without_a_reason(paygate_settings):
     class Mute:
         @hookimpl
