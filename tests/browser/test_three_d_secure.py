@@ -168,7 +168,9 @@ def test_escape_on_the_challenge_page_closes_the_modal_and_the_payment_waits(
     inner = page.locator("[data-test-id=payment-iframe]").element_handle().content_frame()
     payment_id = CHALLENGE_URL.search(inner.url)[1]
     approve.focus()
-    approve.press("Escape")
+    # The keyboard, not the element: Escape removes the frame the element lives in, and an
+    # element's press() then waits on a frame that is gone (a timeout on a loaded machine).
+    page.keyboard.press("Escape")
     wait_event(page, "close")
     expect(page.get_by_test_id("payment-modal")).to_have_count(0)
     assert public_payment(gateway, payment_id)["status"] == "pending"
