@@ -187,20 +187,24 @@ def switch_processor(
     from_processor: str,
     to_processor: str,
     routing: dict[str, Any],
+    method_token: str | None = None,
 ) -> bool:
     """Move a pending payment whose charge no processor has acknowledged from
-    ``from_processor`` to ``to_processor`` (its ``routing`` record rewritten), and make it due
+    ``from_processor`` to ``to_processor`` with ``method_token`` (the token ``to_processor``
+    gave for the stored method details; None for a processor without ``tokenize``: the old
+    processor's token means nothing to it), its ``routing`` record rewritten, and make it due
     now. Guarded by the state it expects: of two jobs that both saw the same outage, one moves
     the payment and the other changes nothing (False), so no payment is charged by two
     processors."""
     row = conn.execute(
         """UPDATE payments
-              SET processor = %s, routing = %s, processor_attempts = 0, next_check_at = now(),
-                  enqueued_at = now(), locked_until = NULL, updated_at = now()
+              SET processor = %s, method_token = %s, routing = %s, processor_attempts = 0,
+                  next_check_at = now(), enqueued_at = now(), locked_until = NULL,
+                  updated_at = now()
             WHERE id = %s AND status = 'pending' AND processor = %s
               AND NOT charge_acknowledged
         RETURNING id""",
-        (to_processor, Jsonb(routing), payment_id, from_processor),
+        (to_processor, method_token, Jsonb(routing), payment_id, from_processor),
     ).fetchone()
     return row is not None
 

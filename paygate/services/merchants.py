@@ -36,7 +36,7 @@ from ..errors import (
     BadRequest,
 )
 from ..types import ApiKey, IssuedKey, Merchant
-from . import Context, keys, webhook_secrets
+from . import Context, keys, processor_configs, webhook_secrets
 from .lookup import found
 
 log = logging.getLogger("paygate")
@@ -336,9 +336,18 @@ def set_processor(
     refused now, at configuration time, not at the first payment. ``fallback``: the ordered
     processors tried when one before is unavailable before any money moved (None keeps the
     list; empty clears it). Each must be registered, appear once, and differ from
-    ``processor`` (400 ``fallback_processors`` otherwise)."""
+    ``processor``, and have the merchant's required settings set and readable, as the
+    merchant's processor must (else the fallback would be skipped at every payment; 400
+    ``fallback_processors`` otherwise)."""
     _check_processor(ctx, processor)
-    chosen = None if fallback is None else check_fallback(ctx, processor, fallback)
+    if fallback is None:
+        chosen = None
+    else:
+        chosen = check_fallback(ctx, processor, fallback)
+        with ctx.db.connection() as conn:
+            merchant = found(repo.by_id(conn, merchant_id), "Merchant")
+        for name in chosen:
+            check_fallback_settings(ctx, merchant, name)
     with ctx.db.connection() as conn:
         merchant = found(repo.set_processor(conn, merchant_id, processor, chosen), "Merchant")
     forget_cached(merchant_id=merchant.id)
@@ -366,5 +375,29 @@ def check_fallback(ctx: Context, processor: str, fallback: Sequence[str]) -> tup
     return names
 
 
+def check_fallback_settings(ctx: Context, merchant: Merchant, name: str) -> None:
+    """Refuse (400 on ``fallback_processors``) a fallback processor that lacks required
+    settings for ``merchant`` or whose stored settings do not decrypt: naming the processor,
+    the settings, and the command that sets them."""
+    described = processor_configs.describe(ctx, merchant.id, name)
+    if described.error:
+        raise BadRequest(described.error, field="fallback_processors")
+    if described.missing:
+        raise BadRequest(
+            FALLBACK_SETTINGS_REQUIRED.format(
+                processor=name,
+                merchant=merchant.email,
+                names=", ".join(described.missing),
+                assignments=" ".join(f"{n}=..." for n in described.missing),
+            ),
+            field="fallback_processors",
+        )
+
+
+FALLBACK_SETTINGS_REQUIRED = (
+    "Fallback processor '{processor}' needs these settings for merchant {merchant}: {names} "
+    "(set them first with `paygate processors configure {merchant} {processor} "
+    "{assignments}`)"
+)
 FALLBACK_IS_PROCESSOR = "Fallback processor '{name}' is the merchant's processor already"
 FALLBACK_REPEATED = "Fallback processor '{name}' is listed twice"

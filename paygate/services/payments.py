@@ -161,7 +161,7 @@ def create(
                 payment = build.payment(now, checkout, method_token, details)
                 break
         else:
-            raise plan.failure()
+            raise _refused(plan, payment_id)
         with ctx.db.connection() as conn:
             webhook_ids = _insert(conn, payment, token)
     ctx.dispatcher.payment(payment.id)
@@ -172,6 +172,24 @@ def create(
 
 
 _NOT_READY = object()
+
+
+def _refused(plan: routing.Plan, payment_id: str) -> Exception:
+    """What creation answers when no candidate took the payment (``plan.failure()``); when a
+    candidate was unreachable, the final verdict is logged as one WARNING line (the tokenize
+    lines before it gave none)."""
+    failure = plan.failure()
+    unreachable = [a for a in plan.record["attempts"] if a["outcome"] == routing.UNREACHABLE]
+    if unreachable:
+        log.warning(
+            "payment %s not created: no processor of its route could take it (%d unreachable, "
+            "%d skipped): answered %d",
+            payment_id,
+            len(unreachable),
+            len(plan.record["attempts"]) - len(unreachable),
+            failure.status,
+        )
+    return failure
 
 
 def _tokenizes_remotely(bound: processors.Bound) -> bool:
@@ -223,12 +241,19 @@ class _Builder:
         self, now: datetime, checkout: bool, method_token: str | None, details: dict[str, Any]
     ) -> Payment:
         name = self.bound.name
-        if self.plan.record["attempts"]:
-            log.info(
-                "payment %s routed to %s after %d skipped or unavailable processor(s)",
+        # The candidates before the one used (route-stage skips of later ones are recorded
+        # too, but were not passed over to get here).
+        candidates = self.plan.record["candidates"]
+        before = candidates[: candidates.index(name)]
+        passed = [a for a in self.plan.record["attempts"] if a["processor"] in before]
+        if passed:
+            outage = any(a["outcome"] == routing.UNREACHABLE for a in passed)
+            log.log(
+                logging.WARNING if outage else logging.INFO,
+                "payment %s routed to %s after %d skipped or unreachable processor(s)",
                 self.payment_id,
                 name,
-                len(self.plan.record["attempts"]),
+                len({a["processor"] for a in passed}),
             )
         return Payment(
             id=self.payment_id,
@@ -648,20 +673,25 @@ def _unreachable(
     acknowledged: bool,
 ) -> str:
     """The payment's processor raised ProcessorUnreachable. A charge not acknowledged moves to
-    the next candidate of the payment's route that can charge without the card details (one
-    guarded UPDATE: a job run twice moves it once, so no two processors charge it); with none
-    left, or for a ``sync``, the same processor is asked again on the backoff. Recorded in
-    ``routing`` either way; logged as one WARNING line."""
+    the next candidate of the payment's route that can charge it (``routing.fallback_for``: a
+    processor with ``tokenize`` only with the stored method details, a UPI payment's VPA,
+    tokenized here; never a card's). The switch and the new token are one guarded UPDATE: a
+    job run twice moves it once, so no two processors charge it. With none left, or for a
+    ``sync``, the same processor is asked again on the backoff (and the fallbacks considered
+    again then). Recorded in ``routing`` either way; logged as one WARNING line."""
     stage = "sync" if acknowledged else "charge"
     record = routing.add_attempt(
         routing.record_of(payment), payment.processor, stage, routing.UNREACHABLE, exc.reason
     )
     if not acknowledged:
-        target, record = routing.fallback_for(ctx, payment, record)
+        fallback = routing.fallback_for(ctx, payment, record)
+        record, target = fallback.record, fallback.processor
         if target is not None:
             record["processor"] = target
             with ctx.db.connection() as conn:
-                moved = repo.switch_processor(conn, payment.id, payment.processor, target, record)
+                moved = repo.switch_processor(
+                    conn, payment.id, payment.processor, target, record, fallback.token
+                )
             if moved:
                 log.warning(
                     "payment %s: processor %s unreachable (%s); moved to %s, next attempt now",

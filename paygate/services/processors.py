@@ -244,9 +244,11 @@ def tokenize(ctx: Context, bound: Bound, request: TokenizeRequest) -> TokenResul
     """``bound.tokenize(request)`` within ``PAYGATE_TOKENIZE_TIMEOUT_SECONDS``: the processor's
     answer (a token or a refusal), or TokenizeUnavailable (a ProcessorUnavailable: 503,
     retry-safe) when it raised (``ProcessorUnreachable``: its reason and ``retry_after``), did
-    not answer in time, or answered something that is not a TokenResult. Nothing of the
-    method details is logged: only the processor's name and the kind of failure; an expected
-    outage (``ProcessorUnreachable``) is one line with its reason."""
+    not answer in time, or answered something that is not a TokenResult. ``reason`` is the
+    processor's own (``ProcessorUnreachable.reason``) without an "unreachable" prefix: the
+    routing record's ``outcome`` says that. Nothing of the method details is logged: only the
+    processor's name and the kind of failure, in one WARNING line that gives no verdict on the
+    payment (the next processor of its route may take it: the caller logs the outcome)."""
     try:
         if bound.tokenizes_inline:
             result = bound.tokenize(request)
@@ -257,10 +259,10 @@ def tokenize(ctx: Context, bound: Bound, request: TokenizeRequest) -> TokenResul
             except FutureTimeout:
                 future.cancel()
                 log.warning(
-                    "tokenize by processor %s: no answer within %ss (payment %s not created)",
+                    "tokenize by processor %s for payment %s: no answer within %ss",
                     bound.name,
-                    ctx.settings.tokenize_timeout_seconds,
                     request.idempotency_key,
+                    ctx.settings.tokenize_timeout_seconds,
                 )
                 raise TokenizeUnavailable(
                     bound.name,
@@ -270,20 +272,18 @@ def tokenize(ctx: Context, bound: Bound, request: TokenizeRequest) -> TokenResul
         raise
     except ProcessorUnreachable as exc:
         log.warning(
-            "tokenize by processor %s: unreachable (%s; payment %s not created)",
+            "tokenize by processor %s for payment %s: unreachable (%s)",
             bound.name,
-            exc.reason,
             request.idempotency_key,
+            exc.reason,
         )
-        raise TokenizeUnavailable(
-            bound.name, f"unreachable: {exc.reason}", exc.retry_after
-        ) from None
+        raise TokenizeUnavailable(bound.name, exc.reason, exc.retry_after) from None
     except Exception as exc:
         log.warning(
-            "tokenize by processor %s failed (%s; payment %s not created)",
+            "tokenize by processor %s for payment %s failed (%s)",
             bound.name,
-            type(exc).__name__,
             request.idempotency_key,
+            type(exc).__name__,
         )
         raise TokenizeUnavailable(bound.name, f"failed ({type(exc).__name__})") from None
     token = getattr(result, "token", None)

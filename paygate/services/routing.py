@@ -17,6 +17,11 @@ The record (``Payment.routing``, a JSON object)::
                    "outcome": "skipped" | "unreachable", "reason": "...", "at": iso,
                    "times": n, "last_at": iso}]}
 
+``attempts`` lists every candidate that was skipped (it cannot take this payment: ``route`` for
+not registered, method, currency or amount, checked for every candidate at creation, also the
+ones after the processor used, since they explain why a later fallback cannot go there;
+``config`` for missing settings; ``charge``/``tokenize`` in the worker's fallback) or was
+unreachable (``tokenize``, ``charge``, ``sync``), in the order they were considered.
 ``times``/``last_at`` appear when the same attempt repeated (a processor retried on its backoff
 while it stays down), so the record stays small however long an outage lasts.
 """
@@ -38,7 +43,16 @@ from ..errors import (
     PaygateError,
     UnknownProcessor,
 )
-from ..types import Merchant, Order, Payment, Route, RouteRequest
+from ..types import (
+    ChargeResult,
+    Merchant,
+    MethodDetails,
+    Order,
+    Payment,
+    Route,
+    RouteRequest,
+    TokenizeRequest,
+)
 from . import Context, processors
 
 log = logging.getLogger(__name__)
@@ -49,7 +63,9 @@ DEFAULT_REASON_WITH_FALLBACK = "the merchant's processor, then its fallback list
 ROUTER_FAILED = "the router failed ({error}): the merchant's route is used"
 ROUTER_INVALID = "router {plugin} answered no usable Route: the merchant's route is used"
 NOT_REGISTERED = "not registered"
-NEEDS_CARD_AGAIN = "needs the card again (tokenize), which is not stored"
+NEEDS_DETAILS_AGAIN = "needs the {method} details again (not stored)"
+NEEDS_CARD_AGAIN = NEEDS_DETAILS_AGAIN.format(method="card")
+TOKENIZE_REFUSED_STORED = "refused the stored {method} details ({code})"
 
 SKIPPED = "skipped"
 UNREACHABLE = "unreachable"
@@ -255,20 +271,54 @@ def check_capabilities(processor: processors.Bound, amount: int, currency: str) 
         )
 
 
-def fallback_for(
-    ctx: Context, payment: Payment, record: Mapping[str, Any]
-) -> tuple[str | None, dict[str, Any]]:
+def stored_details(payment: Payment) -> MethodDetails | None:
+    """The payment's method details as stored, for a fallback processor's ``tokenize`` in the
+    worker: a UPI payment's VPA (``payments.vpa``). None for a card: its number and CVV are
+    never stored."""
+    if payment.method == "upi" and payment.vpa:
+        return MethodDetails(method="upi", vpa=payment.vpa)
+    return None
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """Where a payment whose charge was unreachable may go: ``processor`` (None when no
+    candidate is left), the token that processor gave for the stored method details (None
+    when it has no ``tokenize``), and the routing record with every candidate considered."""
+
+    processor: str | None
+    token: str | None
+    record: dict[str, Any]
+
+
+def fallback_for(ctx: Context, payment: Payment, record: Mapping[str, Any]) -> Fallback:
     """In the worker, after ``payment.processor`` was unreachable for a charge: the next
-    candidate of the payment's route that can charge without the card details (a processor
-    with ``tokenize`` needs them again, and they are not stored: skipped and recorded), and the
-    record with those skips. None when no candidate is left."""
+    candidate of the payment's route that can charge it, in route order. A candidate skipped
+    at the ``route`` stage at creation cannot take this payment (method, currency, amount, not
+    registered) and is passed over (its attempt already says why). Each other one is checked
+    (registered, method, currency and amount, required settings: else ``skipped`` at
+    ``charge``); one with ``tokenize`` needs the method details again: a card's are never
+    stored (``skipped``: "needs the card details again (not stored)"), a UPI payment's VPA is,
+    so it is tokenized here with it (bounded by ``PAYGATE_TOKENIZE_TIMEOUT_SECONDS``; inline
+    for the test processor). A tokenize that is unavailable is recorded ``unreachable`` at
+    ``tokenize``, a refusal ``skipped`` at ``tokenize`` (the payment cannot go there); either
+    way the next candidate is considered. Tokenize never moves money, so a job run twice may
+    tokenize twice but the caller's guarded UPDATE moves the payment once."""
     record = dict(record)
+    record["attempts"] = [dict(a) for a in record.get("attempts") or []]
     candidates = list(record.get("candidates") or [payment.processor])
     try:
         after = candidates[candidates.index(payment.processor) + 1 :]
     except ValueError:
         after = []
+    cannot = {
+        a["processor"]
+        for a in record["attempts"]
+        if a["stage"] == "route" and a["outcome"] == SKIPPED
+    }
     for name in after:
+        if name in cannot:
+            continue
         try:
             bound = processors.for_merchant(ctx, payment.merchant_id, name)
         except UnknownProcessor:
@@ -278,13 +328,35 @@ def fallback_for(
             reason = PAYMENT_METHOD_NOT_SUPPORTED.format(method=payment.method)
             add_attempt(record, name, "charge", SKIPPED, reason)
             continue
-        if bound.has("tokenize"):
-            add_attempt(record, name, "charge", SKIPPED, NEEDS_CARD_AGAIN)
-            continue
         try:
+            check_capabilities(bound, payment.amount, payment.currency)
             bound.load_config()
         except BadRequest as exc:
             add_attempt(record, name, "charge", SKIPPED, exc.description)
             continue
-        return name, record
-    return None, record
+        if not bound.has("tokenize"):
+            return Fallback(name, None, record)
+        details = stored_details(payment)
+        if details is None:
+            reason = NEEDS_DETAILS_AGAIN.format(method=payment.method)
+            add_attempt(record, name, "charge", SKIPPED, reason)
+            continue
+        request = TokenizeRequest(
+            details=details,
+            merchant_id=payment.merchant_id,
+            amount=payment.amount,
+            currency=payment.currency,
+            idempotency_key=payment.id,
+        )
+        try:
+            result = processors.tokenize(ctx, bound, request)
+        except processors.TokenizeUnavailable as exc:
+            add_attempt(record, name, "tokenize", UNREACHABLE, exc.reason)
+            continue
+        if result.token is None:
+            code = result.error_code or ChargeResult.FAILED_CODE
+            reason = TOKENIZE_REFUSED_STORED.format(method=payment.method, code=code)
+            add_attempt(record, name, "tokenize", SKIPPED, reason)
+            continue
+        return Fallback(name, result.token, record)
+    return Fallback(None, None, record)
