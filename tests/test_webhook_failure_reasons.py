@@ -77,13 +77,19 @@ def test_a_delivery_to_an_endpoint_disabled_since_says_why_in_the_api_and_dashbo
     assert {e.text for e in page["delivery-failure-reason"]} == {"Webhook endpoint is disabled"}
     delivered_lines = [e.text for e in page["timeline-webhook_success"]]
     assert any(
-        f"Webhook payment.created delivered to primary ({receiver.url('/primary')})" in line
+        "Webhook payment.created delivered" in line
+        and f"To primary ({receiver.url('/primary')})" in line
         for line in delivered_lines
     ), delivered_lines
+    assert {e.text for e in page["timeline-endpoint"]} == {
+        f"To primary ({receiver.url('/primary')})",
+        f"To {receiver.url('/a')}",
+    }
     failed_lines = [e.text for e in page["timeline-webhook_failed"]]
     assert any(
-        f"Webhook payment.created failed to {receiver.url('/a')}" in line
-        and "Webhook endpoint is disabled" in line
+        "Webhook payment.created failed" in line
+        and f"To {receiver.url('/a')}" in line
+        and "0 attempts: Webhook endpoint is disabled; retry it by hand" in line
         for line in failed_lines
     ), failed_lines
 

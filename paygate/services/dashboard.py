@@ -103,6 +103,7 @@ class Moment:
     kind: str  # created, success, failed, captured, refund, refund_processed, refund_failed
     title: str
     detail: str = ""
+    where: str = ""  # a webhook delivery's endpoint (see delivery_target)
 
 
 @dataclass(frozen=True)
@@ -237,16 +238,16 @@ def _delivery_moments(deliveries: list[WebhookLog]) -> list[Moment]:
         counted = f"{attempts} attempt{'' if attempts == 1 else 's'}"
         code = log.response_code
         last = f", last answer HTTP {code}" if code else (", no answer" if attempts else "")
-        to = f"to {delivery_target(log)}"
         if log.status == DeliveryStatus.SUCCESS:
-            title, detail = f"Webhook {log.event} delivered {to}", f"{counted}{last}"
+            title, detail = f"Webhook {log.event} delivered", f"{counted}{last}"
         elif log.status == DeliveryStatus.FAILED:
-            reason = f": {log.failure_reason}" if log.failure_reason else ""
-            title = f"Webhook {log.event} failed {to}"
-            detail = f"{counted}{last}{reason}; retry it by hand"
+            title = f"Webhook {log.event} failed"
+            why = f": {log.failure_reason}" if log.failure_reason else last
+            detail = f"{counted}{why}; retry it by hand"
         else:
-            title = f"Webhook {log.event} pending {to}"
+            title = f"Webhook {log.event} pending"
             detail = f"{counted}{last}" if attempts else "First attempt on its way"
         at = log.last_attempt_at or log.created_at
-        lines.append(Moment(at, f"webhook_{log.status}", title, detail))
+        where = f"To {delivery_target(log)}"
+        lines.append(Moment(at, f"webhook_{log.status}", title, detail, where))
     return lines
