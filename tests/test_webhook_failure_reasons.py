@@ -65,6 +65,13 @@ def test_a_delivery_to_an_endpoint_disabled_since_says_why_in_the_api_and_dashbo
     page = by_test_id(dashboard.get(f"/dashboard/webhooks/{failed[0]}").text)
     assert page["webhook-detail-failure-reason"][0].text == "Webhook endpoint is disabled"
     assert page["webhook-detail-response"][0].text == "not sent"
+    logs = by_test_id(dashboard.get("/dashboard/webhooks").text)
+    titles = {
+        row.attrs["data-webhook-id"]: cell.attrs.get("title")
+        for row, cell in zip(logs["webhook-log-item"], logs["webhook-response-code"], strict=True)
+    }
+    assert titles[failed[0]] == "Webhook endpoint is disabled"
+    assert titles[delivered[0]] is None
     page = by_test_id(dashboard.get(f"/dashboard/webhooks/{delivered[0]}").text)
     assert "webhook-detail-failure-reason" not in page
     assert page["webhook-detail-response"][0].text == "200"
