@@ -261,6 +261,7 @@ class WebhookLog:
     attempt_log: tuple[WebhookAttempt, ...] = ()
     endpoint_id: str | None = None  # None: the primary webhook_url
     url: str | None = None  # where it goes: the endpoint's URL, or the primary's current one
+    failure_reason: str | None = None  # why it failed (None unless failed): see db.webhooks
 
 
 @dataclass(frozen=True)

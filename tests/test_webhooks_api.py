@@ -25,6 +25,8 @@ LOG_KEYS = {
     # (beyond, issue 17) where the delivery goes: null for the primary webhook_url.
     "endpoint_id",
     "url",
+    # (beyond, issue 17) why it failed: null unless failed.
+    "failure_reason",
 }
 
 

@@ -34,7 +34,7 @@ SEALED_PREFIX = "v1:"
 _ORDER_FIELDS = "amount currency receipt created_at updated_at".split()
 _WEBHOOK_LOG_FIELDS = (
     "event attempts response_code created_at last_attempt_at next_retry_at updated_at body "
-    "response_body"
+    "response_body failure_reason"
 ).split()
 _ATTEMPT_FIELDS = "attempt url response_code response_body error duration_ms attempted_at".split()
 _REFUND_FIELDS = (

@@ -16,6 +16,21 @@ import psycopg
 from ..types import WebhookAttempt, WebhookLog
 from .rows import attempt_from_row, webhook_log_from_row
 
+# Why a failed delivery failed (NULL unless ``failed``). Ended unsent (the URL removed, the
+# endpoint disabled or deleted: ``abandon_without_url`` leaves ``last_attempt_at`` behind
+# ``updated_at``): the reason it recorded as its response. Else its last attempt: the error
+# (timeout, connection error, unreadable secret), or the answer's status and body.
+FAILURE_REASON = (
+    "CASE WHEN status <> 'failed' THEN NULL "
+    "WHEN last_attempt_at IS NULL OR updated_at > last_attempt_at "
+    "THEN coalesce(nullif(response_body, ''), 'Not sent') "
+    "ELSE coalesce("
+    "(SELECT a.error FROM webhook_attempts a WHERE a.webhook_log_id = webhook_logs.id "
+    "ORDER BY a.id DESC LIMIT 1) "
+    "|| coalesce(' (HTTP ' || response_code || ')', ''), "
+    "'HTTP ' || response_code || coalesce(': ' || left(nullif(response_body, ''), 200), ''), "
+    "'No answer') END"
+)
 # What the list shows (no bodies: a page of logs stays small).
 # ``url``: where the delivery goes, the endpoint's URL or (primary) the merchant's current one.
 LIST_COLUMNS = (
@@ -24,7 +39,8 @@ LIST_COLUMNS = (
     "CASE WHEN endpoint_id IS NULL "
     "THEN (SELECT m.webhook_url FROM merchants m WHERE m.id = webhook_logs.merchant_id) "
     "ELSE (SELECT w.url FROM webhook_endpoints w WHERE w.id = webhook_logs.endpoint_id) "
-    "END AS url"
+    "END AS url, "
+    f"{FAILURE_REASON} AS failure_reason"
 )
 COLUMNS = f"{LIST_COLUMNS}, body, response_body"
 

@@ -103,6 +103,7 @@ class Moment:
     kind: str  # created, success, failed, captured, refund, refund_processed, refund_failed
     title: str
     detail: str = ""
+    where: str = ""  # a webhook delivery's endpoint (see delivery_target)
 
 
 @dataclass(frozen=True)
@@ -220,8 +221,17 @@ def _parse_iso(text: str | None) -> datetime | None:
         return None
 
 
+def delivery_target(log: WebhookLog) -> str:
+    """Where a delivery goes, for people: its endpoint's URL, or the primary webhook URL
+    (``primary``, with the merchant's current URL when there is one)."""
+    if log.endpoint_id is not None:
+        return log.url or "a deleted endpoint"
+    return f"primary ({log.url})" if log.url else "primary (no URL set)"
+
+
 def _delivery_moments(deliveries: list[WebhookLog]) -> list[Moment]:
-    """One line per webhook delivery: where it stands after its attempts."""
+    """One line per webhook delivery: where it went and where it stands after its attempts
+    (a failure with its reason)."""
     lines = []
     for log in deliveries:
         attempts = log.attempts
@@ -231,10 +241,13 @@ def _delivery_moments(deliveries: list[WebhookLog]) -> list[Moment]:
         if log.status == DeliveryStatus.SUCCESS:
             title, detail = f"Webhook {log.event} delivered", f"{counted}{last}"
         elif log.status == DeliveryStatus.FAILED:
-            title, detail = f"Webhook {log.event} failed", f"{counted}{last}; retry it by hand"
+            title = f"Webhook {log.event} failed"
+            why = f": {log.failure_reason}" if log.failure_reason else last
+            detail = f"{counted}{why}; retry it by hand"
         else:
             title = f"Webhook {log.event} pending"
             detail = f"{counted}{last}" if attempts else "First attempt on its way"
         at = log.last_attempt_at or log.created_at
-        lines.append(Moment(at, f"webhook_{log.status}", title, detail))
+        where = f"To {delivery_target(log)}"
+        lines.append(Moment(at, f"webhook_{log.status}", title, detail, where))
     return lines

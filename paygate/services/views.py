@@ -161,6 +161,9 @@ def webhook_log_view(log: WebhookLog) -> dict[str, Any]:
         # (beyond) where it went: null for the primary webhook_url, else the endpoint's id.
         "endpoint_id": log.endpoint_id,
         "url": log.url,
+        # (beyond) why it failed, null unless failed: the last attempt's error or answer, or
+        # why it ended unsent (its endpoint disabled or deleted, the primary URL removed).
+        "failure_reason": log.failure_reason,
     }
 
 

@@ -3,7 +3,9 @@
 Installed as the plugin ``jsonl`` (entry point group ``paygate``), configured with
 ``PAYGATE_PLUGIN_JSONL_PATH`` (the file; its directory must exist) and optionally
 ``PAYGATE_PLUGIN_JSONL_FSYNC=false`` (skip the fsync after each line). Without a path it
-registers nothing and says so once, so installing it never breaks a gateway.
+registers nothing, so installing it never breaks a gateway; it says so at DEBUG only (every
+``paygate`` process and command loads plugins: an INFO line would repeat in each), and
+``paygate observers`` shows it as not installed.
 
 Each line is one event: ``{"id", "type", "sequence", "merchant_id", "resource_id",
 "created_at", "event"}`` where ``event`` is the envelope webhooks send. Delivery is at least
@@ -70,9 +72,11 @@ def _flag(value: str) -> bool:
 def paygate_register_observers(register, context: PluginContext) -> None:
     path = context.config.get("path")
     if not path:
-        context.log.info(
+        # Quiet: every process (each gunicorn worker, each CLI command) loads plugins, so a
+        # louder line would repeat a dozen times. `paygate observers` is where it shows.
+        context.log.debug(
             "the jsonl observer is installed but PAYGATE_PLUGIN_JSONL_PATH is not set: "
-            "no events are written"
+            "no observer registered, no events written"
         )
         return
     register(JsonlObserver(path, fsync=_flag(context.config.get("fsync", "true"))))

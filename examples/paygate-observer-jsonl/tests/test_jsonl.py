@@ -9,6 +9,7 @@ tests/e2e/test_observer_flow.py.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 
 import paygate_observer_jsonl
@@ -89,8 +90,20 @@ def test_the_installed_entry_point_registers_the_observer_from_its_configuration
     assert row.kind == "observer"
 
 
-def test_without_a_path_nothing_is_registered_and_the_gateway_still_loads(monkeypatch):
+def test_without_a_path_nothing_is_registered_and_the_gateway_still_loads(monkeypatch, caplog):
     monkeypatch.delenv("PAYGATE_PLUGIN_JSONL_PATH", raising=False)
+    caplog.set_level(logging.DEBUG, logger="paygate.plugin.jsonl")
     plugins = load_plugins(Settings.from_env(TEST_MODE="true"))
     assert "jsonl" not in plugins.observers
     assert not plugins.failures
+    # Quiet: every process and command loads plugins, so only a DEBUG line says why.
+    ours = [r for r in caplog.records if r.name == "paygate.plugin.jsonl"]
+    assert [r.levelno for r in ours] == [logging.DEBUG]
+    assert "PAYGATE_PLUGIN_JSONL_PATH is not set" in ours[0].getMessage()
+
+
+def test_with_a_path_it_logs_nothing(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG, logger="paygate.plugin.jsonl")
+    settings = Settings.from_env(TEST_MODE="true", PAYGATE_PLUGIN_JSONL_PATH=str(tmp_path / "e"))
+    assert "jsonl" in load_plugins(settings).observers
+    assert [r for r in caplog.records if r.name == "paygate.plugin.jsonl"] == []
