@@ -24,6 +24,7 @@ from ..db.outbox import event_params
 from ..errors import (
     ENDPOINT_DELETED,
     ENDPOINT_DISABLED,
+    ENDPOINT_TEST_SCHEDULED,
     FIELD_NOT_STRING,
     NO_WEBHOOK_URL,
     REGENERATE_SECRET_NOT_BOOLEAN,
@@ -273,16 +274,23 @@ def send_test(ctx: Context, merchant: Merchant) -> dict[str, Any]:
     """Write a ``webhook.test`` event for the primary URL only (an endpoint has its own test,
     ``webhook_endpoints.send_test``) and dispatch it like any other (202). Without a primary URL:
     400, and nothing is written (not even the event)."""
-    merchant_id = merchant.id
+    return schedule_test(ctx, merchant.id, None, WEBHOOK_URL_NOT_CONFIGURED)
+
+
+def schedule_test(
+    ctx: Context, merchant_id: str, endpoint_id: str | None, refusal: str
+) -> dict[str, Any]:
+    """Write one ``webhook.test`` for one target (the primary URL when ``endpoint_id`` is None;
+    one statement, which writes nothing when the target cannot receive it: then
+    ``BadRequest(refusal)``) and dispatch it. The 202 answer."""
     params = event_params(merchant_id, None, [webhook_test_payload(merchant_id)])
     with ctx.db.connection() as conn:
-        ids = repo.insert_test_event(conn, params, None)
+        ids = repo.insert_test_event(conn, params, endpoint_id)
     if not ids:
-        raise BadRequest(WEBHOOK_URL_NOT_CONFIGURED)
+        raise BadRequest(refusal)
     ctx.dispatcher.webhooks(ids)
-    return {
-        "id": str(ids[0]),
-        "event": WEBHOOK_TEST,
-        "status": "pending",
-        "message": WEBHOOK_TEST_SCHEDULED,
-    }
+    answer = {"id": str(ids[0]), "event": WEBHOOK_TEST, "status": "pending"}
+    if endpoint_id is not None:
+        answer["endpoint_id"] = endpoint_id
+    answer["message"] = WEBHOOK_TEST_SCHEDULED if endpoint_id is None else ENDPOINT_TEST_SCHEDULED
+    return answer
