@@ -182,3 +182,23 @@ def paygate_register_observers(
 
     .. versionadded:: 1.1
     """
+
+
+@hookspec
+def paygate_startup(context: PluginContext) -> None:
+    """Check the plugin's own configuration once, when the gateway starts (plugin API 1.1).
+
+    Called once per process (api, worker, dashboard, checkout, each command that loads the
+    plugins) right after every plugin is loaded and the registries are filled, each
+    implementation with its own ``context`` (:class:`paygate.PluginContext`): read and
+    validate ``context.config`` (``PAYGATE_PLUGIN_<NAME>_<KEY>``) here, so a router or a refund
+    policy, which has no registration hook, fails at start-up and not on the first payment or
+    refund. Raise :class:`paygate.PluginError` with a message saying what to set (any other
+    exception is reported the same way, with its type): the process does not start, and the
+    one-line error names the plugin, its distribution and version, and how to start without it
+    (``PAYGATE_DISABLE_PLUGINS``). ``paygate plugins`` and the look-up commands report it as a
+    failed plugin instead. It must be quick and must not reach the network or write anything:
+    it runs before the process serves. Return value is ignored.
+
+    .. versionadded:: 1.1
+    """
