@@ -11,7 +11,7 @@ import falcon.testing
 import psycopg
 import pytest
 
-from paygate import Payment, RefundDenied, RefundRequest, hookimpl
+from paygate import Payment, PluginError, RefundDenied, RefundRequest, hookimpl
 from paygate.api.app import create_app
 from paygate.builtin.policies import refund_window
 from paygate.plugins import load_plugins
@@ -300,3 +300,24 @@ def test_the_documented_policy_test_passes_against_the_worked_example(paygate_se
     namespace = {"policy": worked_example()}
     exec(compile(block, "docs/refund-policies.md", "exec"), namespace)
     namespace["test_small_partial_refunds_are_denied_and_the_rest_allowed"](paygate_settings)
+
+
+def test_the_documented_start_up_check_refuses_a_bad_minimum_and_uses_a_good_one(ctx, api):
+    """docs/refund-policies.md "Configuration checked at start-up": the policy validates its
+    ``context.config`` in ``paygate_startup`` and denies with the configured minimum."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "refund-policies.md").read_text()
+    section = text.split("### Configuration checked at start-up", 1)[1]
+    block = section.split("```python\n", 1)[1].split("\n```", 1)[0]
+    module = types.ModuleType("min_refund")
+    exec(compile(block, "docs/refund-policies.md", "exec"), module.__dict__)
+    with pytest.raises(PluginError, match="PAYGATE_PLUGIN_MIN_REFUND_MINIMUM must be paise > 0"):
+        load_plugins(make_settings(PAYGATE_PLUGIN_MIN_REFUND_MINIMUM="ten"), extra=[module])
+    plugins = load_plugins(make_settings(PAYGATE_PLUGIN_MIN_REFUND_MINIMUM="2000"), extra=[module])
+    payment = paid_payment(ctx, api, amount=10000)
+    configured = dataclasses.replace(ctx, plugins=plugins)
+    client = falcon.testing.TestClient(create_app(configured))
+    small = client.simulate_post(
+        f"/api/v1/payments/{payment['id']}/refunds", json={"amount": 1500}, headers=AUTH
+    )
+    assert_bad_request(small, "Partial refunds must be at least 2000 paise")
+    assert refund_rows(ctx, payment["id"]) == []
