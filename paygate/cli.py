@@ -721,7 +721,11 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.set_defaults(func=cmd_plugins)
 
     observers = sub.add_parser(
-        "observers", help="show each event observer's position, lag and last error"
+        "observers",
+        help="show each event observer's position, lag and last error",
+        description="Each event observer's position in the event log, lag and last error, and "
+        "every plugin that registers observers but failed to load or register. Exit status: 0, "
+        "or 1 when such a plugin failed (each on one stderr line).",
     )
     observers.add_argument("--json", action="store_true")
     observers.set_defaults(func=cmd_observers)

@@ -125,6 +125,9 @@ def paygate_refund_policy(
     Return ``None`` to raise no objection, or ``RefundDenied(reason)`` to refuse: the merchant gets
     400 ``BAD_REQUEST_ERROR`` with ``reason`` as the description, and nothing is recorded.
     Policies must be fast and must not write anything: they run inside the refund transaction.
+    A policy that raises is a bug: the exception is logged (ERROR, with the traceback, naming the
+    plugin) and the merchant gets 503 ``SERVICE_UNAVAILABLE`` ("Refund policy <name> failed; try
+    again later"), nothing recorded. Validate configuration in :func:`paygate_startup` instead.
 
     Scope and order (plugin API 1.1; docs/refund-policies.md): a policy is asked only about
     payments in its scope: the operator's ``PAYGATE_PLUGIN_<NAME>_MERCHANTS`` (merchant ids)
@@ -141,7 +144,7 @@ def paygate_refund_policy(
     implementation only the arguments it names: a policy that needs neither leaves them out.
 
     .. versionadded:: 1.0
-    .. versionchanged:: 1.1 ``context``; scopes and a defined order.
+    .. versionchanged:: 1.1 ``context``; scopes and a defined order; a raising policy is a 503.
     .. deprecated:: 1.1 ``settings`` (the gateway's whole :class:`paygate.config.Settings`,
        read-only): use ``context``; it is still passed to an implementation that names it.
     """
