@@ -384,8 +384,11 @@ class Plugins:
         distribution and version, and the disable hint; with ``tolerant`` the plugin is left
         out whole (unregistered, its registrations dropped) and recorded in ``failures``."""
         left_out = False
+        already_failed = {failure.name for failure in self.failures}
         for impl in list(reversed(self.pm.hook.paygate_startup.get_hookimpls())):
             plugin_name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
+            if plugin_name in already_failed:
+                continue  # left out by a tolerant load already (its registration failed)
             available = {"context": self.context_for(plugin_name)}
             try:
                 impl.function(*[available[arg] for arg in impl.argnames])

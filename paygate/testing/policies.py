@@ -147,9 +147,10 @@ class RefundPolicyContract:
         policy = self.make_policy()
         return self.plugins_with(policy, settings).policy_scope(self.name(policy))
 
-    def processor_in_scope(self, settings: Settings) -> str:
+    def processor_in_scope(self, settings: Settings | None = None) -> str:
         """The processor of the kit's payments: the first (by name) of the processors the
-        policy is limited to under ``settings``, else the built-in test processor."""
+        policy is limited to under ``settings`` (None: its declaration alone), else the
+        built-in test processor."""
         return self.make_payment(self.allowed_refund(), settings).processor
 
     def ask(

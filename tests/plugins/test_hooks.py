@@ -280,3 +280,21 @@ def test_paygate_startup_raising_anything_is_reported_with_its_type():
 
     with pytest.raises(PluginError, match=r"'Crashes' failed in paygate_startup: KeyError"):
         load_plugins(make_settings(), entry_points=False, extra=[Crashes()])
+
+
+def test_paygate_startup_is_not_called_for_a_plugin_whose_registration_failed():
+    class Both:
+        started = 0
+
+        @hookimpl
+        def paygate_register_observers(self, register):
+            raise PluginError("set PAYGATE_PLUGIN_BOTH_URL")
+
+        @hookimpl
+        def paygate_startup(self):
+            Both.started += 1
+
+    plugins = load_plugins(make_settings(), entry_points=False, extra=[Both()], tolerant=True)
+    (failure,) = plugins.failures
+    assert (failure.name, failure.stage) == ("Both", "register")
+    assert "paygate_startup" in failure.hooks and Both.started == 0
