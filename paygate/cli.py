@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from . import __version__, runfile
@@ -89,8 +90,11 @@ def cmd_plugins(args, settings: Settings) -> int:
     for row in plugins.info():
         provides = [f"processor {p}" for p in row.processors]
         provides += [f"notifier {n}" for n in row.notifiers]
+        provides += [f"observer {o}" for o in row.observers]
         if "paygate_refund_policy" in row.hooks:
-            provides.append("refund policy")
+            provides.append(f"refund policy ({_policy_scope_text(row)})")
+        if "paygate_route_payment" in row.hooks:
+            provides.append("router")
         print(f"{row.name}")
         print(f"    kind:         {row.kind}")
         print(f"    provides:     {', '.join(provides) or '-'}")
@@ -119,6 +123,18 @@ def cmd_plugins(args, settings: Settings) -> int:
     for failure in plugins.failures:
         print(f"FAILED {failure.name}: {failure.error}")
     return _report_failures(plugins)
+
+
+def _policy_scope_text(row) -> str:
+    """A refund policy's scope in force, as ``paygate plugins`` shows it."""
+    if row.policy_merchants is None and row.policy_processors is None:
+        return "every payment"
+    parts = []
+    if row.policy_merchants is not None:
+        parts.append(f"merchants {', '.join(row.policy_merchants) or '(none)'}")
+    if row.policy_processors is not None:
+        parts.append(f"processors {', '.join(row.policy_processors) or '(none)'}")
+    return "payments of " + "; ".join(parts)
 
 
 def _report_failures(plugins) -> int:
@@ -573,14 +589,24 @@ def cmd_observers(args, settings: Settings) -> int:
         ctx.db.close()
     now = datetime.now(UTC)
     rows = [_observer_json(status, now) for status in found]
+    failed = _observer_failures(ctx.plugins)
     if args.json:
-        print(json.dumps({"observers": rows}, indent=2))
-        return 0
-    if not rows:
+        print(
+            json.dumps(
+                {"observers": rows, "failed": [failure.as_dict() for failure in failed]},
+                indent=2,
+            )
+        )
+        return _report_observer_failures(failed)
+    if not rows and not failed:
         print("no observers (a plugin registers them with paygate_register_observers)")
+    missing = (
+        " (not installed: no loaded plugin registers it)"
+        if not failed
+        else " (not registered: see the failed plugin(s) below)"
+    )
     for row in rows:
-        installed = "" if row["installed"] else " (not installed: no loaded plugin registers it)"
-        print(f"{row['name']}{installed}")
+        print(f"{row['name']}{'' if row['installed'] else missing}")
         if not row["started"]:
             print("    not started yet: a worker starts it at the head of the event log")
             continue
@@ -594,6 +620,32 @@ def cmd_observers(args, settings: Settings) -> int:
                 f"    failing:      event {row['failing_event_id']}, {row['attempts']} attempts, "
                 f"next in {row['next_attempt_in_seconds']:.1f} s: {row['last_error']}"
             )
+    for failure in failed:
+        print(f"FAILED {failure.name}: {failure.error}")
+    return _report_observer_failures(failed)
+
+
+def _observer_failures(plugins) -> list:
+    """The failed plugins that register observers, or may (one that failed to import shows
+    no hooks): their observers run nowhere until each is fixed."""
+    return [
+        failure
+        for failure in plugins.failures
+        if "paygate_register_observers" in failure.hooks or not failure.hooks
+    ]
+
+
+def _report_observer_failures(failed) -> int:
+    """Each failed observer plugin on one ``paygate:`` line of stderr; 1 if any."""
+    for failure in failed:
+        print(f"paygate: {failure.error}", file=sys.stderr)
+    if failed:
+        print(
+            f"{len(failed)} plugin(s) that may register observers failed: their observers "
+            "receive no events until each is fixed (`paygate plugins` lists every failure)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -669,7 +721,11 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.set_defaults(func=cmd_plugins)
 
     observers = sub.add_parser(
-        "observers", help="show each event observer's position, lag and last error"
+        "observers",
+        help="show each event observer's position, lag and last error",
+        description="Each event observer's position in the event log, lag and last error, and "
+        "every plugin that registers observers but failed to load or register. Exit status: 0, "
+        "or 1 when such a plugin failed (each on one stderr line).",
     )
     observers.add_argument("--json", action="store_true")
     observers.set_defaults(func=cmd_observers)
@@ -817,12 +873,30 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in STARTS_PROCESSES:
             check_plugins(settings)
-        return args.func(args, settings)
+        code = args.func(args, settings)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
     except PluginError as exc:
         print(f"paygate: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _closed_stdout()
+
+
+def _closed_stdout() -> int:
+    """Whoever read our output went away (``paygate plugins | head``): stop quietly, as a
+    Unix tool killed by SIGPIPE does (128 + 13), with stdout pointed at /dev/null so the
+    interpreter's last flush does not complain."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is no real file (a test's capture): nothing will be flushed to it
+    finally:
+        os.close(devnull)
+    return 141
 
 
 if __name__ == "__main__":

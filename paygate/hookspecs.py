@@ -125,6 +125,9 @@ def paygate_refund_policy(
     Return ``None`` to raise no objection, or ``RefundDenied(reason)`` to refuse: the merchant gets
     400 ``BAD_REQUEST_ERROR`` with ``reason`` as the description, and nothing is recorded.
     Policies must be fast and must not write anything: they run inside the refund transaction.
+    A policy that raises is a bug: the exception is logged (ERROR, with the traceback, naming the
+    plugin) and the merchant gets 503 ``SERVICE_UNAVAILABLE`` ("Refund policy <name> failed; try
+    again later"), nothing recorded. Validate configuration in :func:`paygate_startup` instead.
 
     Scope and order (plugin API 1.1; docs/refund-policies.md): a policy is asked only about
     payments in its scope: the operator's ``PAYGATE_PLUGIN_<NAME>_MERCHANTS`` (merchant ids)
@@ -141,7 +144,7 @@ def paygate_refund_policy(
     implementation only the arguments it names: a policy that needs neither leaves them out.
 
     .. versionadded:: 1.0
-    .. versionchanged:: 1.1 ``context``; scopes and a defined order.
+    .. versionchanged:: 1.1 ``context``; scopes and a defined order; a raising policy is a 503.
     .. deprecated:: 1.1 ``settings`` (the gateway's whole :class:`paygate.config.Settings`,
        read-only): use ``context``; it is still passed to an implementation that names it.
     """
@@ -179,6 +182,26 @@ def paygate_register_observers(
     ``observe(event)``. Each observer keeps its own position in the event log, its own retries
     and back-off; a slow or failing observer never delays payments, refunds, webhooks or other
     observers. Return value is ignored.
+
+    .. versionadded:: 1.1
+    """
+
+
+@hookspec
+def paygate_startup(context: PluginContext) -> None:
+    """Check the plugin's own configuration once, when the gateway starts (plugin API 1.1).
+
+    Called once per process (api, worker, dashboard, checkout, each command that loads the
+    plugins) right after every plugin is loaded and the registries are filled, each
+    implementation with its own ``context`` (:class:`paygate.PluginContext`): read and
+    validate ``context.config`` (``PAYGATE_PLUGIN_<NAME>_<KEY>``) here, so a router or a refund
+    policy, which has no registration hook, fails at start-up and not on the first payment or
+    refund. Raise :class:`paygate.PluginError` with a message saying what to set (any other
+    exception is reported the same way, with its type): the process does not start, and the
+    one-line error names the plugin, its distribution and version, and how to start without it
+    (``PAYGATE_DISABLE_PLUGINS``). ``paygate plugins`` and the look-up commands report it as a
+    failed plugin instead. It must be quick and must not reach the network or write anything:
+    it runs before the process serves. Return value is ignored.
 
     .. versionadded:: 1.1
     """

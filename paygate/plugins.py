@@ -66,6 +66,8 @@ HOOK_KINDS = {
     "paygate_refund_policy": "refund_policy",
     "paygate_route_payment": "router",
     "paygate_register_observers": "observer",
+    # Start-up validation only: it makes no kind of its own (a router with it is a router).
+    "paygate_startup": "",
 }
 # What a registered object must have, checked at start-up so a half-written plugin fails there
 # and not on the first payment routed to it.
@@ -162,13 +164,26 @@ def disable_hint(name: str, dist: str = "", version: str = "") -> str:
     return f"({origin}). Fix or uninstall it, or start without it: PAYGATE_DISABLE_PLUGINS={name}"
 
 
+class RefundPolicyFailed(Exception):
+    """A refund policy raised instead of answering (a bug in it): the refund is refused with
+    503 ``SERVICE_UNAVAILABLE`` naming the policy (paygate/services/refunds.py), nothing is
+    written. Not a :class:`paygate.errors.ServiceUnavailable`: the database is fine."""
+
+    def __init__(self, plugin: str):
+        self.plugin = plugin
+        super().__init__(f"Refund policy {plugin} failed; try again later")
+
+
 @dataclass(frozen=True)
 class PluginFailure:
     """A plugin that could not be loaded or registered (``load_plugins(tolerant=True)``)."""
 
     name: str
     error: str
-    stage: str = "load"  # "load" (import, hook names) or "register" (a registration hook)
+    # "load" (import, hook names), "register" (a registration hook) or "startup"
+    # (paygate_startup); the plugin's hooks when known (not when it failed to import).
+    stage: str = "load"
+    hooks: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, str]:
         return {"name": self.name, "error": self.error}
@@ -184,15 +199,21 @@ class PluginInfo:
     hooks: tuple[str, ...]
     processors: tuple[str, ...] = ()
     notifiers: tuple[str, ...] = ()
+    observers: tuple[str, ...] = ()
     builtin: bool = False
     # The plugin API it declares it needs (``paygate_api``), or None: written for API 1.0.
     requires_api: str | None = None
+    # A refund policy's scope in force (``Plugins.policy_scope``): merchant ids and processor
+    # names, None for all; both None for a plugin without a refund policy.
+    policy_merchants: tuple[str, ...] | None = None
+    policy_processors: tuple[str, ...] | None = None
 
     @property
     def kind(self) -> str:
-        """``processor``, ``notifier``, ``refund_policy``, or several joined by ``+``."""
+        """``processor``, ``notifier``, ``refund_policy``, ``router``, ``observer``, or several
+        joined by ``+`` (``paygate_startup`` alone makes no kind)."""
         kinds = [HOOK_KINDS.get(hook, hook) for hook in self.hooks]
-        return "+".join(dict.fromkeys(kinds)) or "none"
+        return "+".join(dict.fromkeys(k for k in kinds if k)) or "none"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -204,7 +225,16 @@ class PluginInfo:
             "hooks": list(self.hooks),
             "processors": list(self.processors),
             "notifiers": list(self.notifiers),
+            "observers": list(self.observers),
             "requires_api": self.requires_api,
+            "refund_policy_scope": (
+                {
+                    "merchants": _listed(self.policy_merchants),
+                    "processors": _listed(self.policy_processors),
+                }
+                if "paygate_refund_policy" in self.hooks
+                else None
+            ),
         }
 
 
@@ -321,7 +351,9 @@ class Plugins:
     ) -> RefundDenied | None:
         """The first objection of the refund policies in scope for ``payment`` (its merchant
         and processor), asked in :meth:`refund_policies` order, each with its own ``context``;
-        None when none objects. A policy out of scope is not called."""
+        None when none objects. A policy out of scope is not called. A policy that raises is
+        logged (ERROR, with the traceback, naming it) and raises :class:`RefundPolicyFailed`:
+        the refund is refused, not let through unjudged."""
         for plugin_name, impl in self.refund_policies():
             merchants, processors = self.policy_scope(plugin_name)
             if merchants is not None and payment.merchant_id not in merchants:
@@ -335,10 +367,50 @@ class Plugins:
                 "settings": self.settings,
                 "context": self.context_for(plugin_name),
             }
-            answer = impl.function(*[available[arg] for arg in impl.argnames])
+            try:
+                answer = impl.function(*[available[arg] for arg in impl.argnames])
+            except Exception as exc:
+                # A bug in the policy: refuse the refund (nothing is written) rather than
+                # let it through unjudged, and name the plugin for the operator.
+                log.exception("refund policy %r raised for payment %s", plugin_name, payment.id)
+                raise RefundPolicyFailed(plugin_name) from exc
             if answer is not None:
                 return answer
         return None
+
+    def start(self) -> None:
+        """Call every ``paygate_startup`` implementation once, each with its own ``context``,
+        in pluggy's order. One that raises is a :class:`PluginError` naming the plugin, its
+        distribution and version, and the disable hint; with ``tolerant`` the plugin is left
+        out whole (unregistered, its registrations dropped) and recorded in ``failures``."""
+        left_out = False
+        already_failed = {failure.name for failure in self.failures}
+        for impl in list(reversed(self.pm.hook.paygate_startup.get_hookimpls())):
+            plugin_name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
+            if plugin_name in already_failed:
+                continue  # left out by a tolerant load already (its registration failed)
+            available = {"context": self.context_for(plugin_name)}
+            try:
+                impl.function(*[available[arg] for arg in impl.argnames])
+            except Exception as exc:
+                kind_of = "" if isinstance(exc, PluginError) else f"{type(exc).__name__}: "
+                error = PluginError(
+                    f"plugin {plugin_name!r} failed in paygate_startup: {kind_of}{exc} "
+                    + disable_hint(plugin_name, *self.origin(plugin_name))
+                )
+                if not self.tolerant:
+                    raise error from exc
+                hooks = self.hooks_of(impl.plugin)
+                self.pm.unregister(impl.plugin)
+                self.sources.pop(plugin_name, None)
+                self.failures.append(PluginFailure(plugin_name, str(error), "startup", hooks))
+                left_out = True
+        if left_out:
+            self.reload_registries()
+
+    def hooks_of(self, plugin: object) -> tuple[str, ...]:
+        """The hooks the registered ``plugin`` implements, by name."""
+        return tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or []))
 
     def reload_registries(self) -> None:
         """Rebuild the processor and notifier registries (after registering a plugin in tests).
@@ -379,7 +451,11 @@ class Plugins:
                         if key.startswith(f"{kind}:"):
                             registry.pop(key.split(":", 1)[1], None)
                             del self._owner[key]
-                    self.failures.append(PluginFailure(plugin_name, str(error), "register"))
+                    self.failures.append(
+                        PluginFailure(
+                            plugin_name, str(error), "register", self.hooks_of(impl.plugin)
+                        )
+                    )
         for name in self.settings.disable_plugins:
             for kind, registry in (("processor", self.processors), ("notifier", self.notifiers)):
                 if registry.pop(name, None) is not None:
@@ -445,8 +521,11 @@ class Plugins:
     def info(self) -> list[PluginInfo]:
         rows = []
         for name, plugin in sorted(self.pm.list_name_plugin(), key=lambda item: item[0]):
-            hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or []))
+            hooks = self.hooks_of(plugin)
             dist, _, version = self.sources.get(name, "").partition(" ")
+            merchants, processors = (
+                self.policy_scope(name) if "paygate_refund_policy" in hooks else (None, None)
+            )
             rows.append(
                 PluginInfo(
                     name=name,
@@ -459,8 +538,13 @@ class Plugins:
                     notifiers=tuple(
                         n for n in self.notifiers if self.owner_of("notifier", n) == name
                     ),
+                    observers=tuple(
+                        o for o in sorted(self.observers) if self.owner_of("observer", o) == name
+                    ),
                     builtin=name in DEFAULT_PLUGINS,
                     requires_api=api_requirement(plugin),
+                    policy_merchants=None if merchants is None else tuple(sorted(merchants)),
+                    policy_processors=None if processors is None else tuple(sorted(processors)),
                 )
             )
         return rows
@@ -497,6 +581,10 @@ class Plugins:
                 }
                 for name in sorted(self.notifiers)
             ],
+            "observers": [
+                {"name": name, "plugin": self.owner_of("observer", name)}
+                for name in sorted(self.observers)
+            ],
             "disabled": self.disabled,
             "failed": [failure.as_dict() for failure in self.failures],
         }
@@ -506,6 +594,11 @@ def _own_version() -> str:
     from . import __version__
 
     return __version__
+
+
+def _listed(items: tuple[str, ...] | None) -> list[str] | str:
+    """A scope as JSON shows it: the names, or ``"*"`` for all."""
+    return "*" if items is None else list(items)
 
 
 def _scope(value: str | None) -> frozenset[str] | None:
@@ -538,8 +631,9 @@ def _check_policy_settings(plugins: Plugins) -> None:
     ]
     if unknown:
         log.warning(
-            "PAYGATE_REFUND_POLICY_ORDER names %s, which match no refund policy plugin",
+            "PAYGATE_REFUND_POLICY_ORDER names %s, which %s no refund policy plugin",
             ", ".join(unknown),
+            "matches" if len(unknown) == 1 else "match",
         )
     for name, _ in plugins.pm.list_name_plugin():
         config = plugins.settings.plugin_config(name)
@@ -678,6 +772,7 @@ def load_plugins(
             plugins.sources.pop(name, None)
             plugins.failures.append(PluginFailure(name, str(error)))
     plugins.reload_registries()
+    plugins.start()
     _check_policy_settings(plugins)
     known |= {entry.split(":", 1)[1] for entry in plugins.disabled_entries}
     unmatched = disabled - known

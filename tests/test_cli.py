@@ -170,3 +170,22 @@ def test_a_setting_that_does_not_parse_is_one_clear_line_naming_it():
     assert result.stderr.strip().splitlines()[-1] == (
         "paygate: PAYGATE_REFUND_WINDOW_DAYS must be a whole number of days, got 'thirty'"
     )
+
+
+def test_a_closed_pipe_ends_a_command_quietly():
+    """``paygate plugins | head -1``: the reader went away; no traceback, SIGPIPE's status."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "paygate", "plugins"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141, result.stderr
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr

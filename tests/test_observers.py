@@ -27,6 +27,7 @@ from paygate.testing import register_plugin
 from tests.clock import FakeClock
 from tests.factories import service_payment
 from tests.fixtures import OTHER_MERCHANT_ID, set_webhook_url, wait_for
+from tests.plugins.helpers import fake_distribution
 
 
 class Recorder:
@@ -351,3 +352,58 @@ def test_an_error_is_one_short_line():
     text = service.describe_error(ValueError("line one\nline two " + "x" * 1000))
     assert text.startswith("ValueError: line one line two") and "\n" not in text
     assert len(text) == service.ERROR_LIMIT
+
+
+NEEDY = """
+from paygate import PluginError, hookimpl
+
+paygate_api = ">=1.1,<2"
+
+
+class Sink:
+    name = "needy-sink"
+
+    def observe(self, event):
+        pass
+
+
+@hookimpl
+def paygate_register_observers(register, context):
+    if not context.config.get("url"):
+        raise PluginError("set PAYGATE_PLUGIN_NEEDY_URL to the sink's address")
+    register(Sink())
+"""
+
+
+def test_paygate_observers_shows_an_observer_plugin_that_failed_and_exits_1(
+    ctx, observers_reset, capsys, tmp_path, monkeypatch
+):
+    """An installed observer whose registration hook refuses (missing configuration) is not
+    "not installed": its failure is shown, and the command fails; configured, it is listed
+    (``paygate plugins`` too: the observer it provides)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    module = f"needy_{uuid.uuid4().hex[:8]}"
+    fake_distribution(site, "paygate-needy", "0.3", {"needy": module}, {module: NEEDY})
+    runner = ObserverRunner(ctx, Recorder("needy-sink"))
+    runner.step()  # it ran before, so it has bookkeeping
+    assert paygate_main(["observers"]) == 1
+    captured = capsys.readouterr()
+    assert "needy-sink (not registered: see the failed plugin(s) below)" in captured.out
+    assert "no loaded plugin registers it" not in captured.out
+    assert "FAILED needy: plugin 'needy' failed in paygate_register_observers: set " in (
+        captured.out
+    )
+    assert "distribution 'paygate-needy' 0.3" in captured.err
+    assert "PAYGATE_DISABLE_PLUGINS=needy" in captured.err
+    assert paygate_main(["observers", "--json"]) == 1
+    shown = json.loads(capsys.readouterr().out)
+    assert [failure["name"] for failure in shown["failed"]] == ["needy"]
+    monkeypatch.setenv("PAYGATE_PLUGIN_NEEDY_URL", "file:///dev/null")
+    assert paygate_main(["observers"]) == 0
+    captured = capsys.readouterr()
+    assert "needy-sink\n" in captured.out and "FAILED" not in captured.out
+    assert paygate_main(["plugins"]) == 0
+    listed = capsys.readouterr().out
+    assert "needy\n    kind:         observer\n    provides:     observer needy-sink\n" in listed

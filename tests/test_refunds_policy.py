@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import types
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import falcon.testing
 import psycopg
 import pytest
 
-from paygate import Payment, RefundDenied, RefundRequest, hookimpl
+from paygate import Payment, PluginError, RefundDenied, RefundRequest, hookimpl
 from paygate.api.app import create_app
 from paygate.builtin.policies import refund_window
 from paygate.plugins import load_plugins
@@ -206,17 +207,59 @@ def test_refund_window_says_day_for_one_day():
     assert refund_window.denial(1).reason == "Refunds are allowed only within 1 day of the payment"
 
 
-def test_refund_window_misconfiguration_records_nothing_and_answers_500(ctx, api):
+def test_refund_window_misconfiguration_records_nothing_and_answers_503(ctx, api):
     payment = paid_payment(ctx, api)
     bad = dataclasses.replace(ctx.settings, refund_window_days=-30)
     misconfigured = dataclasses.replace(ctx, settings=bad, plugins=load_plugins(bad))
     result = falcon.testing.TestClient(create_app(misconfigured)).simulate_post(
         f"/api/v1/payments/{payment['id']}/refunds", json={"amount": 100}, headers=AUTH
     )
-    assert result.status_code == 500
-    assert result.json["error"]["code"] == "SERVER_ERROR"
+    assert result.status_code == 503
+    assert result.json["error"]["code"] == "SERVICE_UNAVAILABLE"
     assert "-30" not in result.text  # internals stay in the log
     assert refund_rows(ctx, payment["id"]) == []
+
+
+class Crashes:
+    """A refund policy with a bug: it raises instead of answering."""
+
+    def __init__(self):
+        self.calls = 0
+
+    @hookimpl
+    def paygate_refund_policy(self, payment):
+        self.calls += 1
+        return {"refundable": True}["refundable_" + payment.method]  # KeyError
+
+
+def test_a_policy_that_raises_refuses_the_refund_with_503_naming_it_and_records_nothing(
+    ctx, api, caplog
+):
+    """A bug in a policy neither lets the refund through unjudged nor answers a bare 500: the
+    merchant is told which policy failed and to retry, the operator gets the traceback."""
+    payment = paid_payment(ctx, api, amount=10000)
+    policy = Crashes()
+    ctx.plugins.pm.register(policy, name="crashing_policy")
+    key = {"Idempotency-Key": "policy-crash-1"}
+    try:
+        with caplog.at_level(logging.ERROR, logger="paygate.plugins"):
+            result = refund(api, payment["id"], {"amount": 1000}, key)
+        assert result.status_code == 503, result.text
+        assert result.json["error"]["code"] == "SERVICE_UNAVAILABLE"
+        assert result.json["error"]["description"] == (
+            "Refund policy crashing_policy failed; try again later"
+        )
+        assert "KeyError" not in result.text and "refundable_" not in result.text
+        assert policy.calls == 1
+        assert refund_rows(ctx, payment["id"]) == []
+        assert read_payment(api, payment["id"])["amount_refunded"] == 0
+        (logged,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert "crashing_policy" in logged.getMessage() and payment["id"] in logged.getMessage()
+        assert logged.exc_info and logged.exc_info[0] is KeyError
+    finally:
+        ctx.plugins.pm.unregister(policy)
+    # Nothing was stored under the key: the same request goes through once the policy is gone.
+    assert refund(api, payment["id"], {"amount": 1000}, key).status_code == 201
 
 
 # -- the documented worked example --------------------------------------------------------------
@@ -258,3 +301,23 @@ def test_the_documented_policy_test_passes_against_the_worked_example(paygate_se
     exec(compile(block, "docs/refund-policies.md", "exec"), namespace)
     namespace["test_small_partial_refunds_are_denied_and_the_rest_allowed"](paygate_settings)
 
+
+def test_the_documented_start_up_check_refuses_a_bad_minimum_and_uses_a_good_one(ctx, api):
+    """docs/refund-policies.md "Configuration checked at start-up": the policy validates its
+    ``context.config`` in ``paygate_startup`` and denies with the configured minimum."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "refund-policies.md").read_text()
+    section = text.split("### Configuration checked at start-up", 1)[1]
+    block = section.split("```python\n", 1)[1].split("\n```", 1)[0]
+    module = types.ModuleType("min_refund")
+    exec(compile(block, "docs/refund-policies.md", "exec"), module.__dict__)
+    with pytest.raises(PluginError, match="PAYGATE_PLUGIN_MIN_REFUND_MINIMUM must be paise > 0"):
+        load_plugins(make_settings(PAYGATE_PLUGIN_MIN_REFUND_MINIMUM="ten"), extra=[module])
+    plugins = load_plugins(make_settings(PAYGATE_PLUGIN_MIN_REFUND_MINIMUM="2000"), extra=[module])
+    payment = paid_payment(ctx, api, amount=10000)
+    configured = dataclasses.replace(ctx, plugins=plugins)
+    client = falcon.testing.TestClient(create_app(configured))
+    small = client.simulate_post(
+        f"/api/v1/payments/{payment['id']}/refunds", json={"amount": 1500}, headers=AUTH
+    )
+    assert_bad_request(small, "Partial refunds must be at least 2000 paise")
+    assert refund_rows(ctx, payment["id"]) == []

@@ -30,8 +30,10 @@ from ..errors import (
     REFUND_WHILE_CAPTURE_PENDING,
     BadRequest,
     RefundNotAllowed,
+    ServiceUnavailable,
     ValidationFailed,
 )
+from ..plugins import RefundPolicyFailed
 from ..types import (
     Merchant,
     Outcome,
@@ -108,8 +110,8 @@ def create(
     """Create a pending refund of a payment of ``merchant``.
 
     Order of checks: the payment exists and is the merchant's (404), the body (400), the
-    payment's state, the amount available, then the refund-policy plugins (all 400). A refused
-    request writes nothing.
+    payment's state, the amount available, then the refund-policy plugins (all 400; a policy
+    that raises: 503 ``SERVICE_UNAVAILABLE`` naming it). A refused request writes nothing.
     """
     try:
         request = refund_request(payment_id, body)
@@ -117,16 +119,20 @@ def create(
         with ctx.db.connection() as conn:
             _payment(conn, merchant, payment_id)  # a 404 wins over a bad body
         raise
-    with ctx.db.transaction() as conn:
-        payment = _payment(conn, merchant, payment_id, lock=True)
-        check_invariants(ctx, payment, request.amount)
-        denied = ctx.plugins.refund_policy(payment, request, payment.amount_refunded)
-        if isinstance(denied, RefundDenied):
-            raise RefundNotAllowed(denied.reason)
-        inserted = _insert_pending(conn, payment, request.amount, request.reason, token)
-        if inserted is None:  # the guard refused although the checks passed: roll back
-            raise BadRequest(REFUND_EXCEEDS_AVAILABLE, field="amount")
-        refund, webhook_ids = inserted
+    try:
+        with ctx.db.transaction() as conn:
+            payment = _payment(conn, merchant, payment_id, lock=True)
+            check_invariants(ctx, payment, request.amount)
+            denied = ctx.plugins.refund_policy(payment, request, payment.amount_refunded)
+            if isinstance(denied, RefundDenied):
+                raise RefundNotAllowed(denied.reason)
+            inserted = _insert_pending(conn, payment, request.amount, request.reason, token)
+            if inserted is None:  # the guard refused although the checks passed: roll back
+                raise BadRequest(REFUND_EXCEEDS_AVAILABLE, field="amount")
+            refund, webhook_ids = inserted
+    except RefundPolicyFailed as exc:
+        # Raised out of the transaction (rolled back), so the database is not taken for down.
+        raise ServiceUnavailable(str(exc)) from exc
     ctx.dispatcher.refund(refund.id)
     ctx.dispatcher.webhooks(webhook_ids)
     return refund

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from ..config import Settings
-from ..plugins import POLICY_PROCESSORS_ATTRIBUTE, Plugins, new_plugin_manager
+from ..plugins import Plugins, new_plugin_manager
 from ..types import Payment, PaymentStatus, RefundDenied, RefundRequest
 from .processors import new_id
 
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from .gateway import Gateway
 
 HOOK = "paygate_refund_policy"
+# The merchant of the kit's payments when the scope in force names none.
+KIT_MERCHANT_ID = "00000000-0000-4000-8000-000000000001"
 
 
 def hook_implementations(pm: pluggy.PluginManager, plugin: object) -> list[pluggy.HookImpl]:
@@ -79,12 +81,14 @@ class RefundPolicyContract:
     ``PAYGATE_PLUGIN_<NAME>_*`` configuration, and the operator's scope, apply under it.
 
     Scope and order: the policy is asked through the gateway's call site, so a payment outside
-    its scope (``paygate_policy_processors``, ``PAYGATE_PLUGIN_<NAME>_MERCHANTS`` /
-    ``_PROCESSORS``) is not put to it; the kit's payments go through a processor in its
-    declared scope (the first, by name, when it declares one). In the checks through
-    ``paygate_gateway`` it is registered for the test, so it speaks before every installed and
-    built-in policy, unless ``PAYGATE_REFUND_POLICY_ORDER`` says otherwise; the checks that
-    need the built-in test processor skip for a policy limited to other processors.
+    its scope is not put to it. The scope is the one in force (:meth:`scope`, as the gateway
+    computes it: the operator's ``PAYGATE_PLUGIN_<NAME>_MERCHANTS`` / ``_PROCESSORS``, ``*``
+    lifting a limit, else the policy's ``paygate_policy_processors``); the kit's payments are of
+    a merchant and through a processor in it (the first, by name, of each limited one). In the
+    checks through ``paygate_gateway`` it is registered for the test, so it speaks before every
+    installed and built-in policy, unless ``PAYGATE_REFUND_POLICY_ORDER`` says otherwise; those
+    checks skip when the scope in force leaves out the built-in test processor or the kit
+    gateway's merchant.
     """
 
     max_seconds = 0.05
@@ -101,11 +105,16 @@ class RefundPolicyContract:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def make_payment(self, case: RefundCase, **changes: Any) -> Payment:
-        """A successful payment as the record holds it when the policy is asked."""
+    def make_payment(
+        self, case: RefundCase, settings: Settings | None = None, **changes: Any
+    ) -> Payment:
+        """A successful payment as the record holds it when the policy is asked: of a merchant
+        and through a processor in the scope in force under ``settings`` (None: the scope the
+        policy declares, no operator settings)."""
+        merchants, processors = self.scope(settings or Settings.from_env({}))
         payment = Payment(
             id=new_id("pay_"),
-            merchant_id="00000000-0000-4000-8000-000000000001",
+            merchant_id=sorted(merchants)[0] if merchants else KIT_MERCHANT_ID,
             order_id=new_id("order_"),
             amount=case.amount,
             currency=case.currency,
@@ -114,21 +123,35 @@ class RefundPolicyContract:
             vpa=case.method.get("vpa"),
             captured=True,
             amount_refunded=case.refunded_before,
-            processor=self.processor_in_scope(),
+            processor=sorted(processors)[0] if processors else "test",
             created_at=datetime.now(UTC),
             updated_at=datetime.now(UTC),
         )
         return replace(payment, **changes)
 
-    def processor_in_scope(self) -> str:
-        """The processor of the kit's payments: the first (by name) of the processors the
-        policy declares it is limited to, else the built-in test processor."""
-        declared = self.declared_processors()
-        return sorted(declared)[0] if declared else "test"
+    def name(self, policy: object | None = None) -> str:
+        """The plugin name the policy is known by: :attr:`plugin_name`, else its own name."""
+        return self.plugin_name or policy_name(self.make_policy() if policy is None else policy)
 
-    def declared_processors(self) -> frozenset[str]:
-        """The processors the policy declares it is limited to (empty: none declared)."""
-        return frozenset(getattr(self.make_policy(), POLICY_PROCESSORS_ATTRIBUTE, None) or ())
+    def plugins_with(self, policy: object, settings: Settings) -> Plugins:
+        """The gateway's plugin manager with ``policy`` as its only plugin, under
+        :meth:`name`."""
+        pm = new_plugin_manager()
+        pm.register(policy, name=self.name(policy))
+        assert hook_implementations(pm, policy), f"{policy!r} has no @hookimpl {HOOK}"
+        return Plugins(pm=pm, settings=settings)
+
+    def scope(self, settings: Settings) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+        """The merchant ids and processor names the policy is asked about under ``settings``
+        (None: all), exactly as the gateway computes them (``Plugins.policy_scope``)."""
+        policy = self.make_policy()
+        return self.plugins_with(policy, settings).policy_scope(self.name(policy))
+
+    def processor_in_scope(self, settings: Settings | None = None) -> str:
+        """The processor of the kit's payments: the first (by name) of the processors the
+        policy is limited to under ``settings`` (None: its declaration alone), else the
+        built-in test processor."""
+        return self.make_payment(self.allowed_refund(), settings).processor
 
     def ask(
         self,
@@ -143,11 +166,8 @@ class RefundPolicyContract:
         processor it is not limited to, it is not called: None), and it gets the arguments it
         names, ``context`` its own. No other policy is consulted; the order among several is
         the gateway's, exercised by the checks through ``paygate_gateway``."""
-        pm = new_plugin_manager()
-        pm.register(policy, name=self.plugin_name or policy_name(policy))
-        assert hook_implementations(pm, policy), f"{policy!r} has no @hookimpl {HOOK}"
-        plugins = Plugins(pm=pm, settings=settings)
-        payment = payment or self.make_payment(case)
+        plugins = self.plugins_with(policy, settings)
+        payment = payment or self.make_payment(case, settings)
         request = RefundRequest(payment.id, case.refund_amount(payment), case.reason)
         return plugins.refund_policy(payment, request, payment.amount_refunded)
 
@@ -183,7 +203,8 @@ class RefundPolicyContract:
 
     def test_an_allowed_refund_raises_no_objection(self, paygate_settings: Settings) -> None:
         case = self.allowed_refund()
-        assert self.ask(self.make_policy(), case, paygate_settings) is None
+        answer = self.ask(self.make_policy(), case, paygate_settings)
+        assert answer is None, f"allowed_refund() {case} must be answered None, got {answer!r}"
 
     def test_a_denial_is_refund_denied_with_a_reason(self, paygate_settings: Settings) -> None:
         case = self._denied_case()
@@ -195,17 +216,20 @@ class RefundPolicyContract:
         policy = self.make_policy()
         cases = [self.allowed_refund(), self.denied_refund()]
         for case in [c for c in cases if c is not None]:
-            payment = self.make_payment(case)
+            payment = self.make_payment(case, paygate_settings)
             answers = [self.ask(policy, case, paygate_settings, payment) for _ in range(3)]
             answers.append(self.ask(self.make_policy(), case, paygate_settings, payment))
-            assert all(answer == answers[0] for answer in answers), answers
+            assert all(answer == answers[0] for answer in answers), (
+                f"{case} was answered differently when asked again (the last by a new policy "
+                f"object): {answers!r}"
+            )
 
     def test_is_fast(self, paygate_settings: Settings) -> None:
         policy = self.make_policy()
         cases = [self.allowed_refund(), self.denied_refund()]
         slowest = 0.0
         for case in [c for c in cases if c is not None]:
-            payment = self.make_payment(case)
+            payment = self.make_payment(case, paygate_settings)
             for _ in range(10):
                 started = time.perf_counter()
                 self.ask(policy, case, paygate_settings, payment)
@@ -218,16 +242,25 @@ class RefundPolicyContract:
     def test_a_payment_outside_its_declared_processors_is_not_asked(
         self, paygate_settings: Settings
     ) -> None:
-        """A policy limited to some processors (``paygate_policy_processors``) is not asked
-        about another processor's payment: the refund it would deny goes through."""
+        """A policy limited to some processors (its ``paygate_policy_processors``, or the
+        operator's ``PAYGATE_PLUGIN_<NAME>_PROCESSORS``) is not asked about another processor's
+        payment: the refund it would deny goes through."""
         import pytest
 
-        policy = self.make_policy()
-        if getattr(policy, POLICY_PROCESSORS_ATTRIBUTE, None) is None:
-            pytest.skip("the policy declares no paygate_policy_processors: it sees every payment")
+        _, processors = self.scope(paygate_settings)
+        if processors is None:
+            pytest.skip(
+                "the scope in force limits the policy to no processors: it sees every payment"
+            )
         case = self._denied_case()
-        elsewhere = self.make_payment(case, processor="kit-processor-out-of-scope")
-        assert self.ask(policy, case, paygate_settings, elsewhere) is None
+        elsewhere = self.make_payment(
+            case, paygate_settings, processor="kit-processor-out-of-scope"
+        )
+        answer = self.ask(self.make_policy(), case, paygate_settings, elsewhere)
+        assert answer is None, (
+            f"the policy is limited to processors {sorted(processors)}, yet a payment through "
+            f"another processor was answered {answer!r}: it must not be asked"
+        )
 
     def _paid(self, gateway: Gateway, case: RefundCase) -> tuple[dict[str, Any], Payment]:
         """A payment settled through ``gateway`` with ``case.refunded_before`` refunded."""
@@ -235,16 +268,24 @@ class RefundPolicyContract:
 
         from ..services import merchants, payments
 
-        if self.declared_processors() and "test" not in self.declared_processors():
+        in_merchants, processors = self.scope(gateway.ctx.settings)
+        if processors is not None and "test" not in processors:
             pytest.skip(
-                f"the policy is limited to processors {sorted(self.declared_processors())}: "
+                f"the policy is limited to processors {sorted(processors)}: "
                 "the kit's gateway pays through the built-in test processor"
+            )
+        if in_merchants is not None and gateway.merchant.id not in in_merchants:
+            pytest.skip(
+                f"the policy is limited to merchants {sorted(in_merchants)}: the kit's gateway "
+                f"pays as merchant {gateway.merchant.id}"
             )
         paid = gateway.paid_payment(case.amount, case.method)
         assert paid["status"] == "success", f"the payment for {case} did not succeed: {paid}"
         if case.refunded_before:
             earlier = gateway.refund(paid["id"], case.refunded_before)
-            assert earlier.status_code == 201, earlier.text
+            assert earlier.status_code == 201, (
+                f"the earlier refund of {case.refunded_before} was refused: {earlier.text}"
+            )
             gateway.run_jobs()
         owner = merchants.get(gateway.ctx, gateway.merchant.id)
         return paid, payments.get(gateway.ctx, owner, paid["id"])
@@ -262,13 +303,18 @@ class RefundPolicyContract:
             )
             refunds_before, events_before = gateway.refunds(paid["id"]), gateway.events()
             answer = gateway.refund(paid["id"], case.refund_amount(record), reason=case.reason)
-        assert answer.status_code == 400, answer.text
+        assert answer.status_code == 400, f"a denied refund must be a 400, got {answer.text}"
         error = answer.json["error"]
-        assert error["code"] == "BAD_REQUEST_ERROR", error
-        assert error["description"] == expected.reason, error
+        assert error["code"] == "BAD_REQUEST_ERROR", f"a denied refund's error: {error}"
+        assert error["description"] == expected.reason, (
+            f"the merchant must be shown the policy's reason {expected.reason!r}: {error}"
+        )
         assert gateway.refunds(paid["id"]) == refunds_before, "a denied refund was recorded"
         assert gateway.events() == events_before, "a denied refund sent an event"
-        assert gateway.payment(paid["id"])["amount_refunded"] == case.refunded_before
+        refunded = gateway.payment(paid["id"])["amount_refunded"]
+        assert refunded == case.refunded_before, (
+            f"a denied refund changed amount_refunded: {case.refunded_before} -> {refunded}"
+        )
 
     def test_a_gateway_refund_it_allows_goes_through(self, paygate_gateway: Gateway) -> None:
         gateway = paygate_gateway
@@ -277,9 +323,12 @@ class RefundPolicyContract:
             paid, record = self._paid(gateway, case)
             amount = case.refund_amount(record)
             answer = gateway.refund(paid["id"], amount, reason=case.reason)
-            assert answer.status_code == 201, answer.text
+            assert answer.status_code == 201, f"an allowed refund was refused: {answer.text}"
             gateway.run_jobs()
         refund = gateway.get_refund(answer.json["id"])
-        assert refund["status"] == "processed", refund
-        assert refund["amount"] == amount
-        assert gateway.payment(paid["id"])["amount_refunded"] == case.refunded_before + amount
+        assert refund["status"] == "processed", f"the allowed refund was not processed: {refund}"
+        assert refund["amount"] == amount, f"refunded {refund['amount']}, asked {amount}"
+        refunded = gateway.payment(paid["id"])["amount_refunded"]
+        assert refunded == case.refunded_before + amount, (
+            f"amount_refunded is {refunded}, expected {case.refunded_before + amount}"
+        )

@@ -3,18 +3,37 @@ core honouring it through the public API (the meta-tests require these names).""
 
 from __future__ import annotations
 
+import importlib
 import zlib
 
 import falcon.testing
+import pytest
 import requests
 
-from paygate import ChargeResult, Delivery, DeliveryResult, RefundDenied, Route, hookimpl
+from paygate import (
+    ChargeResult,
+    Delivery,
+    DeliveryResult,
+    PluginError,
+    RefundDenied,
+    Route,
+    hookimpl,
+)
 from paygate.api.app import create_app
 from paygate.config import TEST_MERCHANT_ID
+from paygate.plugins import load_plugins
 from paygate.services import merchants, payments, webhooks
 from paygate.testing import register_plugin
-from tests.fixtures import AUTH, set_webhook_url
-from tests.plugins.helpers import ProvidesProcessors, ScriptedBank, create_payment
+from tests.fixtures import AUTH, make_settings, set_webhook_url
+from tests.plugins import test_loading
+from tests.plugins.helpers import (
+    ProvidesProcessors,
+    ScriptedBank,
+    create_payment,
+    fake_distribution,
+)
+
+site = test_loading.site  # a directory on sys.path where tests install distributions
 
 
 def stored(ctx, payment_id: str) -> dict:
@@ -205,3 +224,77 @@ def test_hook_paygate_route_payment(make_ctx):
         else:
             assert payment["routing"]["decided_by"] == "merchant"
     assert len(newbank.calls) == sum(p["routing"]["processor"] == "newbank" for p in made)
+
+
+PICKY = """
+from paygate import PluginError, Route, hookimpl
+
+paygate_api = ">=1.1,<2"
+STARTS = []
+
+
+@hookimpl
+def paygate_startup(context):
+    STARTS.append((context.plugin, dict(context.config)))
+    if not context.config.get("processor"):
+        raise PluginError("set PAYGATE_PLUGIN_PICKY_PROCESSOR to the processor to route to")
+
+
+@hookimpl
+def paygate_route_payment(request, context):
+    return Route((context.config["processor"],), reason="picky")
+"""
+
+
+def test_hook_paygate_startup(site):
+    """A router (no registration hook) validates its configuration once at load, with its own
+    context: missing, the gateway does not start and the one line names the plugin, its
+    distribution and version and the disable hint; tolerant loads leave it out as a failure."""
+    module = test_loading.unique("picky")
+    fake_distribution(site, "paygate-picky", "0.1", {"picky": module}, {module: PICKY})
+    with pytest.raises(PluginError) as raised:
+        load_plugins(make_settings())
+    assert str(raised.value) == (
+        "plugin 'picky' failed in paygate_startup: set PAYGATE_PLUGIN_PICKY_PROCESSOR to the "
+        "processor to route to (distribution 'paygate-picky' 0.1). Fix or uninstall it, or "
+        "start without it: PAYGATE_DISABLE_PLUGINS=picky"
+    )
+    tolerant = load_plugins(make_settings(), tolerant=True)
+    (failure,) = tolerant.failures
+    assert (failure.name, failure.stage) == ("picky", "startup")
+    assert "paygate_route_payment" in failure.hooks and "PROCESSOR" in failure.error
+    assert tolerant.pm.get_plugin("picky") is None, "a plugin failing start-up is left out"
+    configured = load_plugins(make_settings(PAYGATE_PLUGIN_PICKY_PROCESSOR="test"))
+    assert configured.failures == []
+    (row,) = [row for row in configured.info() if row.name == "picky"]
+    assert row.kind == "router", "paygate_startup makes no kind of its own"
+    starts = importlib.import_module(module).STARTS
+    assert starts == [("picky", {}), ("picky", {}), ("picky", {"processor": "test"})]
+
+
+def test_paygate_startup_raising_anything_is_reported_with_its_type():
+    class Crashes:
+        @hookimpl
+        def paygate_startup(self, context):
+            return context.config["missing"]
+
+    with pytest.raises(PluginError, match=r"'Crashes' failed in paygate_startup: KeyError"):
+        load_plugins(make_settings(), entry_points=False, extra=[Crashes()])
+
+
+def test_paygate_startup_is_not_called_for_a_plugin_whose_registration_failed():
+    class Both:
+        started = 0
+
+        @hookimpl
+        def paygate_register_observers(self, register):
+            raise PluginError("set PAYGATE_PLUGIN_BOTH_URL")
+
+        @hookimpl
+        def paygate_startup(self):
+            Both.started += 1
+
+    plugins = load_plugins(make_settings(), entry_points=False, extra=[Both()], tolerant=True)
+    (failure,) = plugins.failures
+    assert (failure.name, failure.stage) == ("Both", "register")
+    assert "paygate_startup" in failure.hooks and Both.started == 0

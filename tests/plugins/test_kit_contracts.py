@@ -192,7 +192,64 @@ def test_the_policy_contract_asks_through_the_gateways_scoped_call_site(monkeypa
     assert contract.ask(policy, case, settings, elsewhere) is None, "asked out of its scope"
     # The operator's scope applies under the plugin's name: another merchant only.
     monkeypatch.setenv("PAYGATE_PLUGIN_SCOPED_LIMIT_MERCHANTS", "some-other-merchant")
-    assert contract.ask(policy, case, Settings.from_env(TEST_MODE="true")) is None
+    scoped = Settings.from_env(TEST_MODE="true")
+    assert contract.ask(policy, case, scoped, contract.make_payment(case)) is None
+    # The kit's own payments follow the scope in force: of the merchant it is limited to.
+    assert contract.make_payment(case, scoped).merchant_id == "some-other-merchant"
+    assert contract.ask(policy, case, scoped) == RefundDenied(REASON)
+
+
+def test_the_policy_contract_follows_the_operators_processors_lifting_the_declared_ones(
+    monkeypatch,
+):
+    """``PAYGATE_PLUGIN_<NAME>_PROCESSORS=*`` lifts the declared limit: the policy sees every
+    payment, so there is no "outside" to check, and the kit pays through the test processor."""
+
+    from paygate.config import Settings
+
+    monkeypatch.setenv("PAYGATE_PLUGIN_SCOPED_LIMIT_PROCESSORS", "*")
+    settings = Settings.from_env(TEST_MODE="true")
+    contract = ScopedLimitContract()
+    assert contract.scope(settings) == (None, None)
+    assert contract.processor_in_scope(settings) == "test"
+    contract.test_a_denial_is_refund_denied_with_a_reason(settings)
+    with pytest.raises(pytest.skip.Exception, match="sees every payment"):
+        contract.test_a_payment_outside_its_declared_processors_is_not_asked(settings)
+
+
+def test_the_policy_contract_follows_the_operators_processors_replacing_the_declared_ones(
+    monkeypatch,
+):
+    """``PAYGATE_PLUGIN_<NAME>_PROCESSORS=test`` replaces the declared ``kitbank``: the kit pays
+    through ``test`` and the denial is checked there; a kitbank payment is now outside."""
+    from paygate.config import Settings
+
+    monkeypatch.setenv("PAYGATE_PLUGIN_SCOPED_LIMIT_PROCESSORS", "test")
+    settings = Settings.from_env(TEST_MODE="true")
+    contract = ScopedLimitContract()
+    assert contract.scope(settings) == (None, frozenset({"test"}))
+    assert contract.processor_in_scope(settings) == "test"
+    contract.test_a_denial_is_refund_denied_with_a_reason(settings)
+    contract.test_a_payment_outside_its_declared_processors_is_not_asked(settings)
+    case = contract.denied_refund()
+    kitbank = contract.make_payment(case, settings, processor="kitbank")
+    assert contract.ask(contract.make_policy(), case, settings, kitbank) is None
+
+
+def test_every_assertion_of_the_policy_contract_says_what_went_wrong(paygate_settings):
+    """A policy that denies what it should allow fails with a message, not a bare assert."""
+
+    class DeniesAll:
+        @hookimpl
+        def paygate_refund_policy(self):
+            return RefundDenied("never")
+
+    class Check(LimitContract):
+        def make_policy(self):
+            return DeniesAll()
+
+    with pytest.raises(AssertionError, match=r"must be answered None, got RefundDenied"):
+        Check().test_an_allowed_refund_raises_no_objection(paygate_settings)
 
 
 def test_the_policy_contract_catches_a_denial_without_a_reason(paygate_settings):

@@ -220,7 +220,9 @@ def test_paygate_plugins_json_shows_an_installed_plugin_and_what_is_disabled(sit
         "hooks": ["paygate_register_processors"],
         "processors": ["tinybank"],
         "notifiers": [],
+        "observers": [],
         "requires_api": None,
+        "refund_policy_scope": None,
     }
     assert {"name": "tinybank", "plugin": "tinybank", "methods": ["upi"]}.items() <= next(
         p for p in listing["processors"] if p["name"] == "tinybank"

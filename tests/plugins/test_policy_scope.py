@@ -5,6 +5,7 @@ documented order (docs/refund-policies.md, "Scope and order")."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import sys
 from datetime import UTC, datetime, timedelta
@@ -212,8 +213,14 @@ def test_settings_that_would_do_nothing_are_warned_about(caplog):
             PAYGATE_REFUND_POLICY_ORDER="refund_windw",
             PAYGATE_PLUGIN_HMAC_WEBHOOK_MERCHANTS="merchant_a",
         )
-    assert "PAYGATE_REFUND_POLICY_ORDER names refund_windw" in caplog.text
+    assert "PAYGATE_REFUND_POLICY_ORDER names refund_windw, which matches no refund policy" in (
+        caplog.text
+    )
     assert "PAYGATE_PLUGIN_HMAC_WEBHOOK_MERCHANTS is set" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="paygate.plugins"):
+        plugins_with(PAYGATE_REFUND_POLICY_ORDER="nosuch, nosuch_either")
+    assert "names nosuch, nosuch_either, which match no refund policy plugin" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="paygate.plugins"):
         plugins_with(
@@ -253,3 +260,35 @@ def test_a_scoped_policy_through_the_refund_api(make_ctx, env, refused):
         assert answer.status_code == 201, answer.text
         assert len(refund_rows(ctx, payment["id"])) == 1
     assert policy.calls == int(refused)
+
+
+def test_paygate_plugins_shows_a_refund_policys_scope_in_force(site):
+    """The declared scope, then the operator's replacing it, then ``*`` lifting it."""
+    module = unique("scoped")
+    source = (
+        "from paygate import RefundDenied, hookimpl\n"
+        "paygate_policy_processors = {'kitbank', 'test'}\n"
+        "@hookimpl\n"
+        "def paygate_refund_policy(refund_request):\n"
+        "    return None\n"
+    )
+    fake_distribution(site, "paygate-scoped", "1.0", {"scoped": module}, {module: source})
+
+    def shown(**env: str) -> tuple[str, dict]:
+        text = test_loading.paygate_cli("plugins", site=site, **env)
+        assert text.returncode == 0, text.stderr
+        listing = test_loading.paygate_cli("plugins", "--json", site=site, **env)
+        (row,) = [r for r in json.loads(listing.stdout)["data"] if r["name"] == "scoped"]
+        return text.stdout, row["refund_policy_scope"]
+
+    text, scope = shown()
+    assert "provides:     refund policy (payments of processors kitbank, test)" in text
+    assert scope == {"merchants": "*", "processors": ["kitbank", "test"]}
+    text, scope = shown(
+        PAYGATE_PLUGIN_SCOPED_PROCESSORS="test", PAYGATE_PLUGIN_SCOPED_MERCHANTS="m_1,m_2"
+    )
+    assert "refund policy (payments of merchants m_1, m_2; processors test)" in text
+    assert scope == {"merchants": ["m_1", "m_2"], "processors": ["test"]}
+    text, scope = shown(PAYGATE_PLUGIN_SCOPED_PROCESSORS="*")
+    assert "provides:     refund policy (every payment)" in text
+    assert scope == {"merchants": "*", "processors": "*"}

@@ -236,7 +236,9 @@ def test_plugins_endpoint_lists_plugins_processors_and_the_merchants_routing(ctx
         "hooks": ["paygate_register_processors"],
         "processors": ["test"],
         "notifiers": [],
+        "observers": [],
         "requires_api": ">=1.1,<2",
+        "refund_policy_scope": None,
     }
     assert rows["extra-plugin"]["processors"] == ["extra"] and not rows["extra-plugin"]["builtin"]
     test = next(p for p in body["processors"] if p["name"] == "test")

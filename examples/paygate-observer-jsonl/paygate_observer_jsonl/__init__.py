@@ -22,6 +22,8 @@ import os
 from paygate import Event, PluginContext, hookimpl
 
 __version__ = "0.1.0"
+# The plugin API this plugin needs (uses context and paygate_register_observers): checked by the gateway at load.
+paygate_api = ">=1.1,<2"
 
 NAME = "jsonl"
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -42,6 +41,7 @@ from paygate import (
     ChargeRequest,
     ChargeResult,
     Payment,
+    PluginContext,
     PluginError,
     ProcessorSetting,
     ProcessorUnreachable,
@@ -54,6 +54,8 @@ from paygate import (
 )
 
 __version__ = "0.1.0"
+# The plugin API this plugin needs (uses context): checked by the gateway at load.
+paygate_api = ">=1.1,<2"
 
 NAME = "httpbank"
 SIGNATURE_HEADER = "httpbank-signature"  # Paygate hands headers over in lower case
@@ -383,8 +385,11 @@ class HttpbankProcessor:
         return charge_result(event["data"])
 
 
-def timeout_from_env() -> float:
-    raw = os.environ.get("HTTPBANK_TIMEOUT_SECONDS", "").strip()
+def timeout_of(context: PluginContext) -> float:
+    """Seconds for one call to the bank: the operator's ``PAYGATE_PLUGIN_HTTPBANK_TIMEOUT_SECONDS``
+    (``context.config["timeout_seconds"]``), default 5; anything but a number in (0, 60] is a
+    start-up error naming the variable."""
+    raw = context.config.get("timeout_seconds", "").strip()
     if not raw:
         return DEFAULT_TIMEOUT
     try:
@@ -392,11 +397,13 @@ def timeout_from_env() -> float:
     except ValueError:
         value = 0.0
     if not 0 < value <= 60:
-        raise PluginError(f"HTTPBANK_TIMEOUT_SECONDS must be a number in (0, 60], got {raw!r}")
+        raise PluginError(
+            f"PAYGATE_PLUGIN_HTTPBANK_TIMEOUT_SECONDS must be a number in (0, 60], got {raw!r}"
+        )
     return value
 
 
 @hookimpl
-def paygate_register_processors(register, settings):
-    callback_url = f"{settings.api_url.rstrip('/')}/api/v1/processors/{NAME}/callbacks"
-    register(HttpbankProcessor(callback_url=callback_url, timeout=timeout_from_env()))
+def paygate_register_processors(register, context: PluginContext) -> None:
+    callback_url = f"{context.api_url.rstrip('/')}/api/v1/processors/{NAME}/callbacks"
+    register(HttpbankProcessor(callback_url=callback_url, timeout=timeout_of(context)))

@@ -34,6 +34,7 @@ from paygate import (
     MethodDetails,
     NextAction,
     Outcome,
+    PluginError,
     TokenizeRequest,
     declines,
 )
@@ -408,3 +409,22 @@ def test_a_refused_connection_is_processor_unreachable_and_a_5xx_is_not(kit):
     with pytest.raises(BankUnavailable) as answered:
         tokenize(processor, wrong_key, card())
     assert not isinstance(answered.value, ProcessorUnreachable)  # the bank heard it
+
+
+def test_the_operator_sets_the_timeout_through_the_plugins_own_configuration():
+    """``PAYGATE_PLUGIN_HTTPBANK_TIMEOUT_SECONDS`` reaches the processor as ``context.config``;
+    a value out of (0, 60] stops start-up naming the variable; the declared plugin API loads."""
+    from paygate.config import Settings
+    from paygate.plugins import load_plugins
+
+    def loaded(**env: str):
+        return load_plugins(Settings.from_env(TEST_MODE="true", **env))
+
+    assert loaded().processor("httpbank").timeout == 5.0
+    assert (
+        loaded(PAYGATE_PLUGIN_HTTPBANK_TIMEOUT_SECONDS="12.5").processor("httpbank").timeout == 12.5
+    )
+    with pytest.raises(PluginError, match="PAYGATE_PLUGIN_HTTPBANK_TIMEOUT_SECONDS must be"):
+        loaded(PAYGATE_PLUGIN_HTTPBANK_TIMEOUT_SECONDS="600")
+    (row,) = [row for row in loaded().info() if row.name == "httpbank"]
+    assert row.requires_api == ">=1.1,<2"

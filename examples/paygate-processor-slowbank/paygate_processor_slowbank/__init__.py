@@ -31,6 +31,8 @@ from paygate import (
 )
 
 __version__ = "0.1.0"
+# The plugin API this plugin needs (the plugin API it is tested against): checked by the gateway at load.
+paygate_api = ">=1.1,<2"
 
 DEFAULT_SETTLE_SECONDS = 3.0
 DECLINED_PAISE = 13  # amount % 100 == 13 is declined

@@ -9,7 +9,8 @@ from . import Resource, send
 
 
 class Plugins(Resource):
-    """The loaded plugins, processors and notifiers, and where this merchant's payments go."""
+    """The loaded plugins, processors, notifiers and observers (each refund policy with its scope
+    in force), and where this merchant's payments go."""
 
     auth = True
 
