@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,7 +21,8 @@ def register_plugin(target: Any, plugin: object, name: str | None = None) -> Ite
 
     It is checked as the gateway's loader checks it: a plugin declaring a ``paygate_api`` this
     Paygate does not implement (or a malformed ``paygate_policy_processors``), a hook
-    implementation that matches no hook specification, or a name already taken raise
+    implementation that matches no hook specification, a name already taken, or a
+    ``paygate_startup`` that raises (it is called once, as at a gateway's start) raise
     :class:`paygate.PluginError` naming the plugin, its distribution and the disable hint, and
     leave nothing registered."""
     target = getattr(target, "ctx", target)
@@ -46,7 +47,23 @@ def register_plugin(target: Any, plugin: object, name: str | None = None) -> Ite
                 f"plugin {name!r}: unknown hook implementation: {exc} {hint()}"
             ) from exc
         plugins.reload_registries()
+        _start(plugins, plugin, name, hint)
         yield name
     finally:
         plugins.pm.unregister(plugin)
         plugins.reload_registries()
+
+
+def _start(plugins: Plugins, plugin: object, name: str, hint: Callable[[], str]) -> None:
+    """Call ``plugin``'s own ``paygate_startup`` (if it has one) with its context."""
+    for impl in plugins.pm.hook.paygate_startup.get_hookimpls():
+        if impl.plugin is not plugin:
+            continue
+        available = {"context": plugins.context_for(name)}
+        try:
+            impl.function(*[available[arg] for arg in impl.argnames])
+        except Exception as exc:
+            kind_of = "" if isinstance(exc, PluginError) else f"{type(exc).__name__}: "
+            raise PluginError(
+                f"plugin {name!r} failed in paygate_startup: {kind_of}{exc} {hint()}"
+            ) from exc

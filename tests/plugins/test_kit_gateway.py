@@ -323,3 +323,29 @@ def test_settle_gives_up_on_a_payment_that_stays_pending(paygate_gateway: Gatewa
         with pytest.raises(GatewayError, match="still pending"):
             gateway.settle(payment["id"], timeout=0.5)
     assert gateway.payment(payment["id"])["status"] == "pending"
+
+
+def test_register_plugin_runs_the_plugins_own_startup_check(paygate_gateway: Gateway):
+    from paygate import PluginError
+
+    started: list[str] = []
+
+    class Checked:
+        def __init__(self, limit: str) -> None:
+            self.limit = limit
+
+        @hookimpl
+        def paygate_startup(self, context):
+            if not self.limit.isdigit():
+                raise PluginError(f"limit must be a number of paise, got {self.limit!r}")
+            started.append(context.plugin)
+
+    with pytest.raises(PluginError) as raised:
+        with paygate_gateway.registered(Checked("abc"), name="checked"):
+            pass
+    message = str(raised.value)
+    assert "plugin 'checked' failed in paygate_startup: limit must be a number" in message
+    assert message.endswith("PAYGATE_DISABLE_PLUGINS=checked")
+    assert paygate_gateway.ctx.plugins.pm.get_plugin("checked") is None, "nothing registered"
+    with paygate_gateway.registered(Checked("5000"), name="checked"):
+        assert started == ["checked"]
