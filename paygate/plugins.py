@@ -408,6 +408,22 @@ class Plugins:
         if left_out:
             self.reload_registries()
 
+    def start_one(self, plugin: object, name: str, hint: str) -> None:
+        """Call ``plugin``'s own ``paygate_startup`` (if it has one) with its context, as
+        :meth:`start` does at a gateway's start (``paygate.testing.register_plugin``); one that
+        raises is a :class:`PluginError` naming it and ending with ``hint``."""
+        for impl in self.pm.hook.paygate_startup.get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+            available = {"context": self.context_for(name)}
+            try:
+                impl.function(*[available[arg] for arg in impl.argnames])
+            except Exception as exc:
+                kind_of = "" if isinstance(exc, PluginError) else f"{type(exc).__name__}: "
+                raise PluginError(
+                    f"plugin {name!r} failed in paygate_startup: {kind_of}{exc} {hint}"
+                ) from exc
+
     def hooks_of(self, plugin: object) -> tuple[str, ...]:
         """The hooks the registered ``plugin`` implements, by name."""
         return tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or []))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -47,23 +47,8 @@ def register_plugin(target: Any, plugin: object, name: str | None = None) -> Ite
                 f"plugin {name!r}: unknown hook implementation: {exc} {hint()}"
             ) from exc
         plugins.reload_registries()
-        _start(plugins, plugin, name, hint)
+        plugins.start_one(plugin, name, hint())
         yield name
     finally:
         plugins.pm.unregister(plugin)
         plugins.reload_registries()
-
-
-def _start(plugins: Plugins, plugin: object, name: str, hint: Callable[[], str]) -> None:
-    """Call ``plugin``'s own ``paygate_startup`` (if it has one) with its context."""
-    for impl in plugins.pm.hook.paygate_startup.get_hookimpls():
-        if impl.plugin is not plugin:
-            continue
-        available = {"context": plugins.context_for(name)}
-        try:
-            impl.function(*[available[arg] for arg in impl.argnames])
-        except Exception as exc:
-            kind_of = "" if isinstance(exc, PluginError) else f"{type(exc).__name__}: "
-            raise PluginError(
-                f"plugin {name!r} failed in paygate_startup: {kind_of}{exc} {hint()}"
-            ) from exc
