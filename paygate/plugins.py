@@ -391,15 +391,10 @@ class Plugins:
                 continue  # left out by a tolerant load already (its registration failed)
             available = {"context": self.context_for(plugin_name)}
             try:
-                impl.function(*[available[arg] for arg in impl.argnames])
-            except Exception as exc:
-                kind_of = "" if isinstance(exc, PluginError) else f"{type(exc).__name__}: "
-                error = PluginError(
-                    f"plugin {plugin_name!r} failed in paygate_startup: {kind_of}{exc} "
-                    + disable_hint(plugin_name, *self.origin(plugin_name))
-                )
+                self._call(impl, "paygate_startup", plugin_name, available)
+            except PluginError as error:
                 if not self.tolerant:
-                    raise error from exc
+                    raise
                 hooks = self.hooks_of(impl.plugin)
                 self.pm.unregister(impl.plugin)
                 self.sources.pop(plugin_name, None)
@@ -415,14 +410,29 @@ class Plugins:
         for impl in self.pm.hook.paygate_startup.get_hookimpls():
             if impl.plugin is not plugin:
                 continue
-            available = {"context": self.context_for(name)}
-            try:
-                impl.function(*[available[arg] for arg in impl.argnames])
-            except Exception as exc:
-                kind_of = "" if isinstance(exc, PluginError) else f"{type(exc).__name__}: "
-                raise PluginError(
-                    f"plugin {name!r} failed in paygate_startup: {kind_of}{exc} {hint}"
-                ) from exc
+            self._call(impl, "paygate_startup", name, {"context": self.context_for(name)}, hint)
+
+    def _call(
+        self,
+        impl: Any,
+        hook_name: str,
+        plugin_name: str,
+        available: dict[str, Any],
+        hint: str | None = None,
+    ) -> Any:
+        """Call one hook implementation with the arguments it names. Whatever it raises
+        becomes a :class:`PluginError` naming the plugin and the hook and ending with ``hint``
+        (by default the disable hint naming its distribution and version)."""
+        try:
+            return impl.function(*[available[arg] for arg in impl.argnames])
+        except Exception as exc:
+            kind_of = "" if isinstance(exc, PluginError) else f"{type(exc).__name__}: "
+            hint = (
+                hint if hint is not None else disable_hint(plugin_name, *self.origin(plugin_name))
+            )
+            raise PluginError(
+                f"plugin {plugin_name!r} failed in {hook_name}: {kind_of}{exc} {hint}"
+            ) from exc
 
     def hooks_of(self, plugin: object) -> tuple[str, ...]:
         """The hooks the registered ``plugin`` implements, by name."""
@@ -453,15 +463,10 @@ class Plugins:
                     "context": self.context_for(plugin_name),
                 }
                 try:
-                    impl.function(*[kwargs[arg] for arg in impl.argnames])
-                except Exception as exc:
-                    kind_of = "" if isinstance(exc, PluginError) else f"{type(exc).__name__}: "
-                    error = PluginError(
-                        f"plugin {plugin_name!r} failed in {hook_name}: {kind_of}{exc} "
-                        + disable_hint(plugin_name, *self.origin(plugin_name))
-                    )
+                    self._call(impl, hook_name, plugin_name, kwargs)
+                except PluginError as error:
                     if not self.tolerant:
-                        raise error from exc
+                        raise
                     # Left out whole: nothing it registered before failing stays.
                     for key in [k for k, owner in self._owner.items() if owner == plugin_name]:
                         if key.startswith(f"{kind}:"):
