@@ -246,7 +246,11 @@ def test_webhooks_save_regenerate_test_event_and_retry(page, ctx, gateway, recei
     wait_for(lambda: query(ctx, "SELECT status FROM webhook_logs")[0]["status"] == "success")
 
     failing["on"] = True
-    form.get_by_test_id("test-webhook-button").click()
+    # The form posts and redirects back: that navigation must end before the reload below, or
+    # the reload lands on a page being replaced ("Not attached to an active page").
+    with page.expect_navigation():
+        form.get_by_test_id("test-webhook-button").click()
+    page.wait_for_load_state()
     receiver.wait_for("/hooks", 2)
     failed = wait_for(
         lambda: query(
