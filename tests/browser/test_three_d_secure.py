@@ -168,9 +168,11 @@ def test_escape_on_the_challenge_page_closes_the_modal_and_the_payment_waits(
     inner = page.locator("[data-test-id=payment-iframe]").element_handle().content_frame()
     payment_id = CHALLENGE_URL.search(inner.url)[1]
     approve.focus()
-    # The keyboard, not the element: Escape removes the frame the element lives in, and an
-    # element's press() then waits on a frame that is gone (a timeout on a loaded machine).
-    page.keyboard.press("Escape")
+    # Key down, then up once the modal is gone: the frame's keydown handler closes the modal,
+    # and a whole press() sends its keyup into the frame being removed, which can hang
+    # (Chromium 156: 10 s element timeouts, and once 300 s with the keyboard's press()).
+    page.keyboard.down("Escape")
     wait_event(page, "close")
     expect(page.get_by_test_id("payment-modal")).to_have_count(0)
+    page.keyboard.up("Escape")
     assert public_payment(gateway, payment_id)["status"] == "pending"
