@@ -13,6 +13,7 @@ import jinja2
 import orjson
 
 from paygate.services import Context, auth, merchants
+from paygate.services.dashboard import delivery_target
 from paygate.types import IssuedKey, Merchant
 
 from ..formatting import iso, money, timestamp
@@ -75,6 +76,7 @@ ENV = jinja2.Environment(
 )
 ENV.filters.update(money=money, rupees=rupees, ts=timestamp, iso=iso, pretty_json=pretty_json)
 ENV.globals["percent"] = percent
+ENV.globals["delivery_target"] = delivery_target
 ENV.globals["static_version"] = _static_version()
 
 
