@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ..db import events as events_repo
 from ..db.events import Logged, LogPosition, ObserverPosition
 from ..types import Event
-from . import Context
+from . import Context, processing
 
 # Seconds before the next attempt after the 1st, 2nd, ... failure in a row (the last repeats).
 BACKOFF_SECONDS: tuple[float, ...] = (1, 2, 5, 10, 30, 60)
@@ -33,7 +33,7 @@ def backoff(settings) -> tuple[float, ...]:
 
 def delay_after(attempts: int, schedule: Sequence[float]) -> float:
     """Seconds to wait after the ``attempts``-th failure in a row (1-based), capped."""
-    return float(schedule[min(max(attempts, 1), len(schedule)) - 1])
+    return processing.backoff(attempts, schedule)
 
 
 def describe_error(exc: BaseException) -> str:

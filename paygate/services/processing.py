@@ -9,7 +9,7 @@ again when it is due, so no worker thread sleeps for seconds.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 from ..types import Outcome
@@ -28,9 +28,10 @@ class Answer(Protocol):
 A = TypeVar("A", bound=Answer)
 
 
-def backoff(attempt: int) -> float:
-    """Seconds before asking again after ``attempt`` (1-based) got no usable answer."""
-    return float(SYNC_BACKOFF_SECONDS[max(1, min(attempt, len(SYNC_BACKOFF_SECONDS))) - 1])
+def backoff(attempt: int, schedule: Sequence[float] = SYNC_BACKOFF_SECONDS) -> float:
+    """Seconds before trying again after ``attempt`` (1-based) failed in a row: ``schedule``'s
+    step for it, its last step once past the end (default: asking a processor again)."""
+    return float(schedule[max(1, min(attempt, len(schedule))) - 1])
 
 
 def wait_after(result: Answer, attempt: int) -> float:
