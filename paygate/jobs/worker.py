@@ -15,7 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import ProcessorUnreachable, ServiceUnavailable
-from ..services import Context, processing
+from ..services import Context, processing, views
 from . import heartbeat
 from . import observers as observer_runners
 from .janitor import Janitor
@@ -71,7 +71,7 @@ class ProcessorOutageFilter(logging.Filter):
         if attempts:
             delay = processing.backoff(attempts[-1])
             at = datetime.now(UTC) + timedelta(seconds=delay)
-            when = f"next attempt at {at.strftime('%Y-%m-%dT%H:%M:%SZ')} (in {delay:.0f} s)"
+            when = f"next attempt at {views.iso(at)} (in {delay:.0f} s)"
         else:
             when = "next attempt on its backoff"
         record.msg = f"{record.getMessage()}: processor unreachable ({exc.reason}); {when}"

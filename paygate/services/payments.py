@@ -660,7 +660,7 @@ def log_outage(what: str, record_id: str, processor: str, reason: str, delay: fl
         record_id,
         processor,
         reason,
-        at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        views.iso(at),
         delay,
     )
 

@@ -53,7 +53,7 @@ from ..types import (
     RouteRequest,
     TokenizeRequest,
 )
-from . import Context, processors
+from . import Context, processors, views
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ UNREACHABLE = "unreachable"
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return views.iso(datetime.now(UTC)) or ""
 
 
 def default_route(merchant: Merchant) -> tuple[str, ...]:
