@@ -34,7 +34,7 @@ OTHER_MERCHANT_ID = "6f1c2b9e-0d5a-4c55-9a3e-2b7d7e1f4a10"
 OTHER_AUTH = {"X-Api-Key": "key_test_other999", "X-Api-Secret": "secret_test_other999"}
 TABLES = (
     "processor_callbacks, webhook_attempts, webhook_logs, refunds, payments, orders, "
-    "idempotency_keys, merchants"
+    "idempotency_keys, events, webhook_endpoints, observer_positions, merchants"
 )
 
 # What in-process tests run with unless they say otherwise.

@@ -58,13 +58,6 @@ class Hanging:
         self.release.wait(30)
 
 
-@pytest.fixture
-def observers_reset(clean, shared_db):
-    """No bookkeeping left from an earlier test (the event log itself goes with ``clean``)."""
-    with shared_db.connection() as conn:
-        conn.execute("DELETE FROM observer_positions")
-
-
 def record_event(conn, merchant_id: str = TEST_MERCHANT_ID, name: str = catalogue.PAYMENT_CREATED):
     event_id = uuid.uuid4()
     body = json.dumps({"event": name, "timestamp": 1, "data": {"n": str(event_id)}})
@@ -99,7 +92,7 @@ def drain(runner: ObserverRunner, seen: list, count: int) -> None:
 
 
 def test_the_log_is_read_in_order_and_nothing_is_skipped_behind_a_running_transaction(
-    ctx, observers_reset, database_url
+    ctx, clean, database_url
 ):
     with ctx.db.connection() as conn:
         first = record_event(conn)
@@ -135,7 +128,7 @@ def follow(ctx, position: LogPosition) -> tuple[list[str], LogPosition]:
 
 
 def test_nothing_is_skipped_when_an_older_transaction_takes_its_seq_after_a_younger_one(
-    ctx, observers_reset, database_url
+    ctx, clean, database_url
 ):
     """The case a reader ordering by ``seq`` alone gets wrong: the older transaction (it wrote
     first) commits a higher seq while the younger one, holding a lower seq, is still open."""
@@ -160,7 +153,7 @@ def test_nothing_is_skipped_when_an_older_transaction_takes_its_seq_after_a_youn
     assert seqs[younger_id] < seqs[older_id]
 
 
-def test_a_new_observer_starts_at_the_head_of_the_log(ctx, observers_reset):
+def test_a_new_observer_starts_at_the_head_of_the_log(ctx, clean):
     with ctx.db.connection() as conn:
         record_event(conn)
         record_event(conn)
@@ -178,7 +171,7 @@ def test_a_new_observer_starts_at_the_head_of_the_log(ctx, observers_reset):
 
 
 def test_an_observer_receives_every_event_of_two_merchants_one_without_a_webhook_url(
-    ctx, other_merchant, observers_reset, receiver
+    ctx, other_merchant, clean, receiver
 ):
     set_webhook_url(ctx, receiver.url("/hooks"), TEST_MERCHANT_ID)
     set_webhook_url(ctx, None, OTHER_MERCHANT_ID)
@@ -207,7 +200,7 @@ def test_an_observer_receives_every_event_of_two_merchants_one_without_a_webhook
 
 
 def test_a_failing_observer_retries_the_same_event_after_backing_off_then_moves_on(
-    ctx, observers_reset, caplog
+    ctx, clean, caplog
 ):
     clock = FakeClock()
     recorder = Recorder("flaky")
@@ -242,7 +235,7 @@ def test_a_failing_observer_retries_the_same_event_after_backing_off_then_moves_
 
 
 def test_a_failure_is_kept_in_the_bookkeeping_and_shown_by_paygate_observers(
-    ctx, observers_reset, capsys
+    ctx, clean, capsys
 ):
     runner = ObserverRunner(ctx, Recorder("down", failures=99), schedule=(30,))
     runner.step()
@@ -262,7 +255,7 @@ def test_a_failure_is_kept_in_the_bookkeeping_and_shown_by_paygate_observers(
     assert "down" in text and "behind by 2 events" in text and "sink down" in text
 
 
-def test_a_hanging_or_failing_observer_does_not_delay_another(ctx, observers_reset):
+def test_a_hanging_or_failing_observer_does_not_delay_another(ctx, clean):
     hanging, failing, healthy = Hanging("hangs"), Recorder("fails", 10**6), Recorder("works")
 
     class Observers:
@@ -307,7 +300,7 @@ def error_of(ctx, name: str) -> str | None:
 
 
 def test_one_worker_at_a_time_consumes_an_observer_and_another_takes_over_after_its_lease(
-    ctx, observers_reset
+    ctx, clean
 ):
     seen_a, seen_b = Recorder("shared"), Recorder("shared")
     worker_a = ObserverRunner(ctx, seen_a, holder="worker-a")
@@ -376,7 +369,7 @@ def paygate_register_observers(register, context):
 
 
 def test_paygate_observers_shows_an_observer_plugin_that_failed_and_exits_1(
-    ctx, observers_reset, capsys, tmp_path, monkeypatch
+    ctx, clean, capsys, tmp_path, monkeypatch
 ):
     """An installed observer whose registration hook refuses (missing configuration) is not
     "not installed": its failure is shown, and the command fails; configured, it is listed
