@@ -246,6 +246,28 @@ class Settings:
     heartbeat_interval_seconds: float = setting("PAYGATE_HEARTBEAT_INTERVAL", _float, 2.0)
     heartbeat_ttl_seconds: float = setting("PAYGATE_HEARTBEAT_TTL", _float, 10.0)
     webhook_timeout_seconds: float = setting("PAYGATE_WEBHOOK_TIMEOUT", _float, 5.0)
+    # Webhook isolation (docs/operations.md, "Webhook isolation"): deliveries run on their own
+    # queue (``<PAYGATE_QUEUE>-webhooks``) with their own threads in every worker, never on the
+    # threads that settle payments and refunds.
+    webhook_concurrency: int = setting("PAYGATE_WEBHOOK_CONCURRENCY", _int, 8)
+    # Deliveries to one endpoint in flight at once, across every worker.
+    webhook_endpoint_concurrency: int = setting("PAYGATE_WEBHOOK_ENDPOINT_CONCURRENCY", _int, 2)
+    # Circuit breaker: this many failed attempts in a row pause the endpoint for
+    # PAYGATE_WEBHOOK_BREAKER_OPEN seconds, doubling on each failed probe up to the maximum.
+    webhook_breaker_failures: int = setting("PAYGATE_WEBHOOK_BREAKER_FAILURES", _int, 5)
+    webhook_breaker_open_seconds: float = setting("PAYGATE_WEBHOOK_BREAKER_OPEN", _seconds, 30.0)
+    webhook_breaker_max_open_seconds: float = setting(
+        "PAYGATE_WEBHOOK_BREAKER_MAX_OPEN", _seconds, 600.0
+    )
+    # Graceful stop (SIGTERM to any process): running requests and jobs get this long to finish.
+    stop_timeout_seconds: float = setting("PAYGATE_STOP_TIMEOUT", _seconds, 25.0)
+    # ``paygate up``: a child that crashes COUNT times within SECONDS is a crash loop, and
+    # everything stops; below that it is restarted with back-off.
+    crash_loop: tuple[int, int] = setting("PAYGATE_CRASH_LOOP", _rate, (5, 60))
+    # psycopg's prepare_threshold: a statement run this many times on a connection is prepared
+    # server-side (0: at once); a negative value never prepares (PgBouncer in transaction mode
+    # before 1.21; docs/operations.md, "Connection pooling").
+    db_prepare_threshold: int = setting("PAYGATE_DB_PREPARE_THRESHOLD", _int, 5)
     # The whole of a processor's ``tokenize`` at payment creation (the caller waits for it).
     tokenize_timeout_seconds: float = setting("PAYGATE_TOKENIZE_TIMEOUT_SECONDS", _seconds, 10.0)
 
@@ -307,6 +329,10 @@ class Settings:
     # never count).
     limit_callback_refusals: tuple[int, int] = setting(
         "PAYGATE_LIMIT_CALLBACK_REFUSALS", _rate, (30, 60)
+    )
+    # Webhook test sends and manual retries (API and dashboard), per merchant.
+    limit_webhook_manual: tuple[int, int] = setting(
+        "PAYGATE_LIMIT_WEBHOOK_MANUAL", _rate, (20, 60)
     )
     # Proxies whose X-Forwarded-For is believed: the client is the right-most hop that is not
     # one of them. Empty (the default): the client is the socket peer, X-Forwarded-For ignored.
