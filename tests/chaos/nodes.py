@@ -76,7 +76,7 @@ class Nodes:
     def start_api(self, i: int, wait: bool = True) -> None:
         args = ["api", "--host", "127.0.0.1", "--port", str(self.api_ports[i])]
         args += ["--workers", str(self.api_workers), "--threads", "8"]
-        if i or wait:  # the first one migrates (already done by the run: a no-op), not all
+        if i or wait:  # only api-0's first start migrates (a no-op: the run has migrated)
             args.append("--no-migrate")
         self.run.gateway._spawn(f"api-{i}", args)
         if wait:
