@@ -11,6 +11,8 @@ import argparse
 import copy
 import dataclasses
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -373,3 +375,24 @@ def test_each_kustomization_lists_every_manifest_beside_it_but_the_secret_templa
         beside = {p.name for p in path.parent.glob("*.yaml")} - {"kustomization.yaml"}
         assert set(k["resources"]) == beside - TEMPLATES, path
     assert TEMPLATES <= {p.name for p in DEPLOY.glob("*.yaml")}
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kustomize_renders_both_kustomizations_into_the_namespace_with_the_image():
+    """What ``kubectl apply -k`` would send (``kubectl kustomize`` needs no cluster)."""
+    for path in (DEPLOY, DEPLOY / "migrate"):
+        (k,) = documents(path / "kustomization.yaml")
+        listed = [o for name in k["resources"] for o in documents(path / name)]
+        rendered = subprocess.run(
+            ["kubectl", "kustomize", str(path)], capture_output=True, text=True, timeout=60
+        )
+        assert rendered.returncode == 0, rendered.stderr
+        objects = [o for o in yaml.safe_load_all(rendered.stdout) if o]
+        assert sorted((o["kind"], o["metadata"]["name"]) for o in objects) == sorted(
+            (o["kind"], o["metadata"]["name"]) for o in listed
+        )
+        for obj in objects:
+            if obj["kind"] != "Namespace":
+                assert obj["metadata"]["namespace"] == "paygate", obj["metadata"]["name"]
+            if obj["kind"] in ("Deployment", "Job"):
+                assert containers(obj)[0]["image"] == "registry.example.com/paygate:REPLACE-ME"
