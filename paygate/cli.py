@@ -66,6 +66,36 @@ def cmd_worker(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_worker_alive(args, settings: Settings) -> int:
+    """A worker's liveness probe: exit 1 only when Redis answers and no worker on this host
+    (``<hostname>:<pid>``, as the heartbeat names it) beat within PAYGATE_HEARTBEAT_TTL. Redis
+    being away is not the worker's fault: exit 0, so an outage restarts nothing."""
+    import socket
+    import time
+
+    from redis.exceptions import RedisError
+
+    from .jobs.queue import Queue
+
+    queue = Queue(settings)
+    since = time.time() - settings.heartbeat_ttl_seconds
+    try:
+        names = queue.huey.storage.conn.zrangebyscore(queue.heartbeat_key, since, "+inf")
+    except RedisError as exc:
+        print(f"redis unreachable ({exc.__class__.__name__}): not the worker's fault")
+        return 0
+    host = socket.gethostname()
+    if any(name.decode().rpartition(":")[0] == host for name in names):
+        print(f"a worker on {host} is beating")
+        return 0
+    print(
+        f"paygate: no worker on {host} beat within {settings.heartbeat_ttl_seconds:g} s "
+        f"(queue {settings.queue_name})",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def cmd_plugins(args, settings: Settings) -> int:
     """List what is loaded; a plugin that fails is reported (exit 1), never fatal here."""
     from .plugins import declared_settings, load_plugins
@@ -711,6 +741,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run a job worker (Huey consumer + janitor)")
     worker.add_argument("--concurrency", type=int, help="worker threads")
     worker.set_defaults(func=cmd_worker)
+    sub.add_parser(
+        "worker-alive",
+        help="liveness probe: exit 1 when Redis answers but no worker on this host beats",
+    ).set_defaults(func=cmd_worker_alive)
 
     sub.add_parser(
         "migrate", help="apply migrations (and in development seed the test merchant)"

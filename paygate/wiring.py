@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from .config import TEST_MERCHANT_ID, Settings
-from .db import Database, connect
+from .db import Database, connect, prepare_threshold
 from .db.merchants import active_on_processor, by_id, seed_test_merchant
 from .db.migrate import migrate
 from .errors import ServiceUnavailable
@@ -52,7 +52,9 @@ def prepare_database(settings: Settings) -> None:
     require_safe_settings(settings)
     url = require_database_url(settings)
     try:
-        with connect(url) as conn:
+        with connect(
+            url, prepare_threshold=prepare_threshold(settings.db_prepare_threshold)
+        ) as conn:
             applied = migrate(conn)
             created = not settings.is_production and seed_test_merchant(conn, settings)
             leftover = settings.is_production and by_id(conn, TEST_MERCHANT_ID)
@@ -115,7 +117,13 @@ def _with_record(settings: Settings, work: Callable[[Context], T]) -> T:
     """Run ``work`` with a context that has only what start-up chores need: the settings (the
     server key lives there) and a one-connection pool. SQL cannot compute keyed hashes or
     encrypt, so these run here rather than in a migration; each is idempotent."""
-    db = Database(require_database_url(settings), min_size=1, max_size=1, name="paygate-prepare")
+    db = Database(
+        require_database_url(settings),
+        min_size=1,
+        max_size=1,
+        name="paygate-prepare",
+        prepare_threshold=prepare_threshold(settings.db_prepare_threshold),
+    )
     try:
         ctx = Context(settings=settings, db=db, plugins=None, dispatcher=None)  # type: ignore[arg-type]
         return work(ctx)
@@ -141,6 +149,7 @@ def build_context(
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         name=f"paygate-{role}",
+        prepare_threshold=prepare_threshold(settings.db_prepare_threshold),
     )
     ctx = Context(
         settings=settings,

@@ -131,3 +131,31 @@ def test_quick_bench_runs_green_with_its_gates(tmp_path):
     assert "| B1 create throughput, c16 (req/s) |" in done.stdout
     for bench in ("B1", "B2", "B3", "B4", "B5"):
         assert result["runs"][0][bench]["gates"], bench
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.usefixtures("paygate_services")  # the bench runs on the suite's servers
+def test_worker_scaling_bench_drains_with_one_and_two_worker_processes(tmp_path):
+    """``python -m bench.scaling``: every drain's gates hold with each worker count, and the
+    second count really ran two worker processes (their pools show in PostgreSQL)."""
+    env = {k: v for k, v in os.environ.items() if k != "PAYGATE_QUEUE"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.scaling", "--workers", "1,2", "--payments", "30"]
+        + ["--results-dir", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (path,) = tmp_path.glob("*-scaling.json")
+    result = json.loads(path.read_text())
+    assert result["gates_ok"]
+    assert set(result["counts"]) == {"1", "2"}
+    for runs in result["counts"].values():
+        assert all(run["gates"] and run["metrics"]["payments"] == 30 for run in runs)
+    one, two = (result["counts"][c][0]["metrics"]["connections"] for c in ("1", "2"))
+    assert two > one
+    assert "| 2 |" in done.stdout

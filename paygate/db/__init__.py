@@ -41,11 +41,29 @@ def check_if_idle(conn: psycopg.Connection) -> None:
 PROBE_EVERY_SECONDS = 0.5
 CONNECT_TIMEOUT_SECONDS = 5
 
+# psycopg's own default: a statement run this many times on one connection is prepared there.
+DEFAULT_PREPARE_THRESHOLD = 5
+
+
+def prepare_threshold(setting: int) -> int | None:
+    """psycopg's ``prepare_threshold`` for ``PAYGATE_DB_PREPARE_THRESHOLD``: a negative setting
+    is None, never prepare (a transaction-mode PgBouncer may run each statement on another server
+    connection, where a statement prepared on the first does not exist)."""
+    return None if setting < 0 else setting
+
 
 class Database:
     """A lazily opened pool. Open it after gunicorn forks (``open()`` is idempotent)."""
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8, name: str = "paygate"):
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 8,
+        name: str = "paygate",
+        prepare_threshold: int | None = DEFAULT_PREPARE_THRESHOLD,
+    ):
         self.url = url
         self.pool = psycopg_pool.ConnectionPool(
             url,
@@ -58,6 +76,7 @@ class Database:
                 "autocommit": True,
                 "row_factory": dict_row,
                 "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+                "prepare_threshold": prepare_threshold,
             },
             check=check_if_idle,
             reconnect_timeout=0,
@@ -142,10 +161,18 @@ def translate_errors() -> Iterator[None]:
         raise ServiceUnavailable() from exc
 
 
-def connect(url: str) -> psycopg.Connection:
+def connect(
+    url: str, *, prepare_threshold: int | None = DEFAULT_PREPARE_THRESHOLD
+) -> psycopg.Connection:
     """A single autocommit connection outside any pool (CLI, migrations, tests)."""
     try:
-        return psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=5)
+        return psycopg.connect(
+            url,
+            autocommit=True,
+            row_factory=dict_row,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            prepare_threshold=prepare_threshold,
+        )
     except psycopg.OperationalError as exc:
         raise ServiceUnavailable(DATABASE_UNREACHABLE.format(reason=first_line(exc))) from exc
 
