@@ -1,7 +1,6 @@
 """The probe paths of deploy/kubernetes answer as the manifests' comments say, on the real apps,
 with PostgreSQL and Redis both unreachable: liveness paths still answer 200 (an outage restarts
-no pod), the API's readiness ``/health`` answers 503 (the pod takes no traffic), and the
-dashboard's readiness ``/login`` fails too."""
+no pod), and every web tier's readiness ``/health`` answers 503 (the pod takes no traffic)."""
 
 from __future__ import annotations
 
@@ -54,16 +53,32 @@ def test_liveness_answers_with_both_databases_down(clients, tier):
     assert clients[tier].simulate_get(probes(tier)["liveness"]).status_code == 200
 
 
-def test_api_readiness_is_health_and_fails_while_postgresql_is_down(clients):
-    assert probes("api")["readiness"] == "/health"
-    answer = clients["api"].simulate_get("/health")
+@pytest.mark.parametrize("tier", sorted(APPS))
+def test_readiness_is_health_and_fails_while_postgresql_is_down(clients, tier):
+    """The API, the dashboard and the checkout answer the same /health (no session needed)."""
+    assert probes(tier)["readiness"] == "/health"
+    answer = clients[tier].simulate_get("/health")
     assert answer.status_code == 503
+    assert answer.json["status"] == "unhealthy"
     assert answer.json["database"] == "disconnected"
 
 
-def test_dashboard_readiness_fails_while_postgresql_is_down(clients):
-    assert clients["dashboard"].simulate_get(probes("dashboard")["readiness"]).status_code >= 500
+def test_every_web_tier_answers_health_like_the_api_when_the_record_is_up(ctx):
+    """With the databases up, /health on the dashboard and the checkout is the API's answer:
+    200, the same keys, no session cookie (probes carry none)."""
+    from paygate.web.checkout.app import create_app as checkout_app
+    from paygate.web.dashboard.app import create_app as dashboard_app
 
-
-def test_checkout_readiness_is_its_liveness_path(clients):
-    assert probes("checkout")["readiness"] == probes("checkout")["liveness"] == "/checkout.js"
+    answers = {
+        name: falcon.testing.TestClient(factory(ctx)).simulate_get("/health")
+        for name, factory in (
+            ("api", api_app),
+            ("dashboard", dashboard_app),
+            ("checkout", checkout_app),
+        )
+    }
+    for name, answer in answers.items():
+        assert answer.status_code == 200, name
+        assert answer.json["status"] == "healthy" and answer.json["database"] == "connected"
+        assert set(answer.json) == set(answers["api"].json), name
+        assert "set-cookie" not in {k.lower() for k in answer.headers}, name

@@ -15,7 +15,7 @@ import jinja2
 
 from paygate.api import errors
 from paygate.api.middleware import RequestIdMiddleware
-from paygate.api.resources import orders, payments
+from paygate.api.resources import orders, payments, system
 from paygate.services import Context
 
 from ..formatting import money
@@ -30,6 +30,8 @@ STATIC_CACHE = "public, max-age=86400"
 
 # The public endpoints of the API, served here too so the page is same-origin (no CORS).
 API_ROUTES = [
+    # The same health answer as the API's, for the checkout's own probes (deploy/kubernetes).
+    ("/health", system.Health),
     ("/api/v1/orders/{order_id}/public", orders.OrderPublic),
     ("/api/v1/payments/public", payments.PaymentsPublic),
     ("/api/v1/payments/{payment_id}/public", payments.PaymentPublic),

@@ -15,7 +15,7 @@ from paygate.errors import NotFound, PaygateError
 from paygate.services import Context
 
 from . import home, processor, render, signin, transactions, webhooks
-from .base import StaticFiles
+from .base import Health, StaticFiles
 from .security import FormRefused, SessionMiddleware
 
 log = logging.getLogger("paygate.dashboard")
@@ -25,6 +25,7 @@ ROUTES = [
     ("/login", signin.Login),
     ("/logout", signin.Logout),
     ("/static/{name}", StaticFiles),
+    ("/health", Health),
     ("/dashboard", home.Home),
     ("/dashboard/docs", home.Docs),
     ("/dashboard/keys", home.NewKey),

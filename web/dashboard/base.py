@@ -7,7 +7,7 @@ from typing import Any
 
 import falcon
 
-from paygate.services import Context
+from paygate.services import Context, health
 from paygate.types import Merchant
 
 from . import render
@@ -79,3 +79,20 @@ class StaticFiles:
         resp.data = path.read_bytes()
 
     on_head = on_get
+
+
+class Health:
+    """``/health``: the API's health answer (same body, 503 only while PostgreSQL is
+    unreachable), for the dashboard's own probes (deploy/kubernetes). No session, no cookie."""
+
+    signed_in = False
+    static = True
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        healthy, body = health.health(self.ctx)
+        resp.media = body
+        resp.status = falcon.HTTP_200 if healthy else falcon.HTTP_503
+        resp.set_header("Cache-Control", "no-store")

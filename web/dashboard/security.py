@@ -142,7 +142,7 @@ class SessionMiddleware:
         req.context.merchant = None
         req.context.form = {}
         nonce = get_cookie(self.ctx, req, CSRF_COOKIE)
-        if req.path.startswith("/static/"):
+        if req.path.startswith("/static/") or req.path == "/health":  # no form, no cookie
             req.context.csrf_nonce = nonce or ""
             return
         if not nonce or not NONCE.fullmatch(nonce):
