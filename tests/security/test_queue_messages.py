@@ -49,7 +49,12 @@ def test_a_real_paygate_task_serializes_to_json_and_back():
     huey = new_huey(Settings.from_env({}))
     process_payment = Tasks(huey, context=lambda: None).process_payment
     data = huey.serialize_task(process_payment.s("pay_abc"))
-    assert json.loads(data) == {"v": 1, "id": json.loads(data)["id"], "name": NAME, "args": ["pay_abc"]}
+    assert json.loads(data) == {
+        "v": 1,
+        "id": json.loads(data)["id"],
+        "name": NAME,
+        "args": ["pay_abc"],
+    }
     task = huey.deserialize_task(data)
     assert (type(task), task.args, task.kwargs, task.retries) == (
         type(process_payment.s("x")),
