@@ -67,7 +67,7 @@ def test_embedded_servers_refuse_connections_without_their_generated_credentials
             assert conn.execute("SELECT current_database()").fetchone() == ("paygate",)
 
         with redis.Redis(port=kv.port, socket_timeout=5) as anonymous:
-            with pytest.raises(redis.AuthenticationError):
+            with pytest.raises(redis.AuthenticationError, match="Authentication required"):
                 anonymous.ping()
         with redis.Redis(port=kv.port, password="wrong", socket_timeout=5) as guessing:
             with pytest.raises(redis.AuthenticationError):
