@@ -27,6 +27,9 @@ VERSION = 1
 KEYS = frozenset(("v", "id", "name", "args"))
 # The longest message a Paygate task makes is a few hundred bytes; reading more is pointless.
 MAX_BYTES = 4096
+# One encoder: json.dumps with any option builds a new one per call, which costs more than the
+# encoding of a message this small.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 class RefusedMessage(ValueError):
@@ -42,10 +45,19 @@ def _message(task_id: str, name: str, args: tuple) -> Message:
     return Message(task_id, name, None, 0, 0, None, args, {}, None, None, None, None, None, None, 0)
 
 
+# The fields of a plain message between its name and its args (eta, retries, retry_delay,
+# priority), and after them (kwargs, on_complete, ..., retry_backoff): Huey's defaults.
+_PLAIN_MIDDLE = _message("", "", ())[2:6]
+_PLAIN_TAIL = _message("", "", ())[7:]
+
+
 def _plain(message: Message) -> bool:
     """True when ``message`` uses nothing but a name, an id and positional string args."""
-    return message == _message(message.id, message.name, tuple(message.args or ())) and all(
-        isinstance(arg, str) for arg in message.args or ()
+    return (
+        message[2:6] == _PLAIN_MIDDLE
+        and message[7:] == _PLAIN_TAIL
+        and isinstance(message.id, str)
+        and all(isinstance(arg, str) for arg in message.args)
     )
 
 
@@ -61,14 +73,14 @@ class JsonTaskSerializer(Serializer):
         self.known = known
 
     def _serialize(self, data: Any) -> bytes:
-        if not isinstance(data, Message) or not _plain(data):
+        if type(data) is not Message or not _plain(data):
             # A programming error, caught at enqueue: say so before anything reaches Redis.
             raise TypeError(
                 "Paygate task messages carry a task name and string ids only "
                 "(no retries, eta, kwargs, results or pipelines)"
             )
         record = {"v": VERSION, "id": data.id, "name": data.name, "args": list(data.args)}
-        return json.dumps(record, separators=(",", ":")).encode()
+        return _ENCODER.encode(record).encode()
 
     def _deserialize(self, data: bytes) -> Message:
         try:
