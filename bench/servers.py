@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import psycopg
 
 from paygate.embedded import Scratch, port_in_use, scratch
+from paygate.supervisor import redact_url
 
 MACHINE_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 MACHINE_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -49,7 +50,7 @@ class Servers:
             "mode": self.mode,
             "postgres": f"{parts.hostname}:{parts.port or 5432} (PostgreSQL {version}, "
             f"synchronous_commit={sync})",
-            "redis": self.redis_url,
+            "redis": redact_url(self.redis_url),  # an embedded Valkey's URL holds its password
             "database": self.database_name,
             "queue": self.queue,
         }

