@@ -59,24 +59,57 @@ def test_compose_publishes_only_the_web_ports_on_the_contract_ports():
     assert services["redis"]["image"].startswith("redis:7")
 
 
-# What a developer's .env holds (docker-compose.yml's header says how to make one).
+# The base file's development defaults (unset variables), stated in its header and the docs.
+DEV_DEFAULTS = {"POSTGRES_PASSWORD": "gateway_pass", "REDIS_PASSWORD": "gateway_redis_pass"}
+# What a developer's .env may hold instead (docker-compose.yml's header says how to make one).
 DEV_PASSWORDS = {"POSTGRES_PASSWORD": "pg0123456789abcdef", "REDIS_PASSWORD": "rd0123456789abcdef"}
 
 
-def test_compose_takes_database_and_redis_passwords_from_the_environment():
+def contract_docker_db() -> dict[str, str]:
+    """docs/CONTRACT.md section 0, row "docker DB": database, user and password."""
+    text = (ROOT / "docs" / "CONTRACT.md").read_text()
+    row = re.search(r"^\| docker DB \|(.*)\|$", text, re.M)[1]
+    return dict(re.findall(r"(database|user|password) `([^`]+)`", row))
+
+
+def password_places(services: dict) -> dict[str, str]:
+    """Every place docker-compose writes a PostgreSQL or Redis password, by what reads it."""
+    redis = services["redis"]
+    command = redis["command"]
+    return {
+        "postgres POSTGRES_PASSWORD": services["postgres"]["environment"]["POSTGRES_PASSWORD"],
+        "redis --requirepass": command[command.index("--requirepass") + 1],
+        "redis REDISCLI_AUTH": redis["environment"]["REDISCLI_AUTH"],
+    }
+
+
+def test_compose_passwords_come_from_the_environment_with_the_contracts_defaults():
+    """A fresh clone's plain ``docker-compose up -d --build`` works (contract section 8), with
+    the contract's database password; POSTGRES_PASSWORD / REDIS_PASSWORD replace both."""
+    assert contract_docker_db() == {
+        "database": "payment_gateway",
+        "user": "gateway_user",
+        "password": DEV_DEFAULTS["POSTGRES_PASSWORD"],
+    }
     services = compose()["services"]
     pg = services["postgres"]["environment"]
     assert (pg["POSTGRES_DB"], pg["POSTGRES_USER"]) == ("payment_gateway", "gateway_user")
-    assert REQUIRED.fullmatch(pg["POSTGRES_PASSWORD"])["name"] == "POSTGRES_PASSWORD"
-    redis = services["redis"]
-    password = redis["command"][redis["command"].index("--requirepass") + 1]
-    assert REQUIRED.fullmatch(password)["name"] == "REDIS_PASSWORD"
-    assert REQUIRED.fullmatch(redis["environment"]["REDISCLI_AUTH"])["name"] == "REDIS_PASSWORD"
+    for place, value in password_places(services).items():
+        name = "POSTGRES_PASSWORD" if place.startswith("postgres") else "REDIS_PASSWORD"
+        assert DEFAULTED.fullmatch(value), f"{place}: {value!r} is not ${{{name}:-default}}"
+        assert DEFAULTED.fullmatch(value).groups() == (name, DEV_DEFAULTS[name]), place
+        assert resolve(value, {}) == DEV_DEFAULTS[name]
+        assert resolve(value, DEV_PASSWORDS) == DEV_PASSWORDS[name]
     for name in APP_SERVICES:
         env = services[name]["environment"]
         assert CONTRACT_ENV <= set(env), f"{name} lacks {CONTRACT_ENV - set(env)}"
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
         # Every value parses as our settings would parse it, after compose's substitution.
+        settings = Settings.from_env({k: resolve(v, {}) for k, v in env.items()})
+        assert settings.database_url == (
+            "postgresql://gateway_user:gateway_pass@postgres:5432/payment_gateway"
+        )
+        assert settings.redis_url == "redis://:gateway_redis_pass@redis:6379/0"
         settings = Settings.from_env({k: resolve(v, DEV_PASSWORDS) for k, v in env.items()})
         assert settings.database_url == (
             "postgresql://gateway_user:pg0123456789abcdef@postgres:5432/payment_gateway"
@@ -84,17 +117,24 @@ def test_compose_takes_database_and_redis_passwords_from_the_environment():
         assert settings.redis_url == "redis://:rd0123456789abcdef@redis:6379/0"
 
 
-def test_compose_holds_no_literal_password_and_documents_every_variable():
+def test_compose_writes_passwords_only_as_defaults_and_documents_every_variable():
     text = (ROOT / "docker-compose.yml").read_text()
-    for secret in ("gateway_pass", "requirepass ", "POSTGRES_PASSWORD: gateway"):
-        assert secret not in text
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    # Outside a ${VAR:-default}, no password: not in a URL, not on a command line.
+    for secret in (*DEV_DEFAULTS.values(), "requirepass ", "POSTGRES_PASSWORD: gateway"):
+        assert secret not in DEFAULTED.sub("", body), f"{secret!r} outside ${{VAR:-...}}"
     for path, value in secrets_in(compose()):
         if re.search(r"PASSWORD|AUTH", path):
-            assert REQUIRED.fullmatch(value), f"{path} holds a literal: {value!r}"
+            assert DEFAULTED.fullmatch(value), f"{path} holds a literal: {value!r}"
         if "@" in value:
-            assert REQUIRED.search(value.split("@")[0]), f"{path} holds a literal: {value!r}"
-    # A required variable's message says where it is set; every variable is in the docs.
+            assert DEFAULTED.search(value.split("@")[0]), f"{path} holds a literal: {value!r}"
+    # The defaults are said, with how to replace them, where a user looks.
+    header = text.split("x-paygate-env")[0]
     docs = (ROOT / "README.md").read_text() + (ROOT / "docs" / "operations.md").read_text()
+    for name, default in DEV_DEFAULTS.items():
+        assert name in header and default in header and ".env" in header
+        assert f"`{default}`" in docs, f"no doc says {name} defaults to {default}"
+    # A required variable's message says what to do; every variable is in the docs.
     for file in ("docker-compose.yml", "docker-compose.prod.yml"):
         body = "\n".join(
             line for line in (ROOT / file).read_text().splitlines() if not line.startswith("#")
@@ -107,9 +147,7 @@ def test_compose_holds_no_literal_password_and_documents_every_variable():
             assert match[1].startswith("set "), f"{file}: an unset variable must say what to do"
 
 
-def test_compose_dev_passwords_are_generated_by_the_checker_setup_and_kept_out_of_git():
-    setup = " ".join(yaml.safe_load((ROOT / "submission.yml").read_text())["setup"])
-    assert "POSTGRES_PASSWORD" in setup and "REDIS_PASSWORD" in setup and ".env" in setup
+def test_the_env_file_is_kept_out_of_git():
     assert ".env" in (ROOT / ".gitignore").read_text().splitlines()
 
 
@@ -146,6 +184,11 @@ def test_submission_yml_has_the_five_lists():
     verify = " ".join(data["verify"])
     for target in ("/health", "/api/v1/test/jobs/status", ":3000", ":3001/checkout.js"):
         assert target in verify
+    # The stack needs no preparation beyond the contract's commands (no .env, no passwords).
+    assert data["setup"] == ["docker-compose build"]
+    assert data["start"][0] == "docker-compose up -d"
+    commands = " ".join(c for v in data.values() for c in v)
+    assert not re.search(r"PASSWORD|\.env\b", commands)
 
 
 def test_env_example_names_only_settings_we_read():
@@ -168,8 +211,14 @@ def test_env_example_names_only_settings_we_read():
 PROD_FILE = ROOT / "docker-compose.prod.yml"
 APP_SERVICES = ("api", "worker", "dashboard", "checkout")
 # The contract's development values: none may appear in the production override.
-KNOWN_SECRETS = ("gateway_pass", "secret_test_xyz789", "key_test_abc123", "whsec_test_abc123")
-REQUIRED = re.compile(r"\$\{(?P<name>[A-Z_]+):\?[^}]+\}")
+KNOWN_SECRETS = (
+    "gateway_pass",
+    "gateway_redis_pass",
+    "secret_test_xyz789",
+    "key_test_abc123",
+    "whsec_test_abc123",
+)
+REQUIRED = re.compile(r"\$\{(?P<name>[A-Z_]+):\?(?P<message>[^}]+)\}")
 DEFAULTED = re.compile(r"\$\{([A-Z_]+):-([^}]*)\}")
 
 
@@ -242,18 +291,28 @@ def test_the_production_override_parses_and_names_only_known_services():
     assert set(APP_SERVICES) <= set(override["services"])
 
 
-def test_the_production_override_sets_production_mode_and_secrets_from_the_environment():
+def test_the_production_override_sets_production_mode_and_requires_every_secret():
+    """Merged over the base, no development default is left: the secret key and both passwords
+    must be set (Compose refuses to start otherwise) and end up where they are read."""
     stack = merged(compose(), production_override())["services"]
     env = {
         "PAYGATE_SECRET_KEY": "k" * 64,
         "POSTGRES_PASSWORD": "pgpass0123456789",
         "REDIS_PASSWORD": "redispass0123456789",
     }
+
+    def required(value, name: str, where: str) -> None:
+        found = [m for m in REQUIRED.finditer(str(value)) if m["name"] == name]
+        assert found, f"{where}: {name} is not required (${{{name}:?set ...}})"
+        for match in found:
+            assert match["message"].startswith(f"set {name}"), f"{where}: {match[0]}"
+
     for name in APP_SERVICES:
         raw = stack[name]["environment"]
         assert raw["PAYGATE_ENV"] == "production"
-        for variable in ("PAYGATE_SECRET_KEY", "DATABASE_URL", "REDIS_URL"):
-            assert REQUIRED.search(str(raw[variable])), f"{name}: {variable} is not required"
+        required(raw["PAYGATE_SECRET_KEY"], "PAYGATE_SECRET_KEY", name)
+        required(raw["DATABASE_URL"], "POSTGRES_PASSWORD", f"{name} DATABASE_URL")
+        required(raw["REDIS_URL"], "REDIS_PASSWORD", f"{name} REDIS_URL")
         values = {key: resolve(value, env) for key, value in raw.items()}
         settings = Settings.from_env(values)
         assert settings.is_production and settings.secret_key == env["PAYGATE_SECRET_KEY"]
@@ -262,10 +321,18 @@ def test_the_production_override_sets_production_mode_and_secrets_from_the_envir
         )
         assert settings.redis_url == "redis://:redispass0123456789@redis:6379/0"
         assert settings.allow_private_webhook_urls is False
-    assert REQUIRED.fullmatch(stack["postgres"]["environment"]["POSTGRES_PASSWORD"])
-    command = stack["redis"]["command"]
-    assert REQUIRED.fullmatch(command[command.index("--requirepass") + 1])
+    for place, value in password_places(stack).items():
+        name = "POSTGRES_PASSWORD" if place.startswith("postgres") else "REDIS_PASSWORD"
+        assert REQUIRED.fullmatch(value), f"{place}: {value!r}"
+        required(value, name, place)
+        assert resolve(value, env) == env[name]
+    # No ${VAR:-default} of a secret survives the merge anywhere in the production stack.
+    for path, value in [*secrets_in(stack), *(("command", str(stack["redis"]["command"])),)]:
+        for match in DEFAULTED.finditer(value):
+            assert not re.search(r"PASSWORD|SECRET|KEY", match[1]), f"{path}: {match[0]}"
     assert "ports" not in stack["postgres"] and "ports" not in stack["redis"]
+    # The redis command is replaced whole (Compose's !override), not appended to.
+    assert production_override()["services"]["redis"]["command"][0] == "override"
 
 
 def test_the_production_override_publishes_no_database_and_holds_no_literal_secret():
