@@ -216,6 +216,50 @@ def test_a_crash_loop_stops_up_with_one_error_line(up_env, tmp_path):
     assert alive == [], f"left behind: {[c.cmdline() for c in alive]}"
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_up_restarts_its_embedded_databases_on_their_data(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        {
+            **TEST_ENV,
+            "PORT": str(free_port()),
+            "DASHBOARD_PORT": str(free_port()),
+            "CHECKOUT_PORT": str(free_port()),
+            "PAYGATE_EMBEDDED_PG_PORT": str(free_port()),
+            "PAYGATE_EMBEDDED_REDIS_PORT": str(free_port()),
+            "PAYGATE_STATE_DIR": str(tmp_path),
+            "PAYGATE_QUEUE": "paygate-up-embedded",
+            "PAYGATE_LOG_LEVEL": "INFO",
+        }
+    )
+    up = Up(env, tmp_path / "up.log")
+    try:
+        up.wait_running()
+        children = psutil.Process(up.proc.pid).children(recursive=True)
+        first = create_payment(up.api)["id"]
+        wait_for(lambda: status(up.api, first) in FINAL, timeout=15, interval=0.2)
+        for name, binary in (("valkey", "valkey-server"), ("postgresql", "postgres")):
+            (server,) = [
+                c for c in psutil.Process(up.proc.pid).children() if binary in c.cmdline()[0]
+            ]
+            server.send_signal(signal.SIGKILL)
+            up.restarted(name, server.pid, timeout=30)
+            assert f"{name} exited (signal SIGKILL)" in up.text()
+            wait_for(up.healthy, timeout=30, interval=0.2, message=up.text)
+        # The same data: the payment made before is there, and a new one settles.
+        assert status(up.api, first) in FINAL
+        second = create_payment(up.api)["id"]
+        wait_for(lambda: status(up.api, second) in FINAL, timeout=30, interval=0.2)
+        assert "stopping everything" not in up.text()
+    finally:
+        code = up.stop(signal.SIGTERM)
+    assert code == 0, up.text()[-3000:]
+    time.sleep(0.5)
+    alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], f"left behind: {[c.cmdline() for c in alive]}"
+
+
 # -- graceful SIGTERM of a worker ------------------------------------------------------------------
 
 
