@@ -98,7 +98,7 @@ class Restarts:
         if 0 < self.loop_count <= len(self.exits):  # a COUNT of 0: never a crash loop
             return None
         delay = min(self.max_delay, self.first_delay * 2**self.streak)
-        self.streak += 1
+        self.streak = min(self.streak + 1, 32)  # (2**streak stays a small float)
         return delay
 
 
@@ -134,15 +134,17 @@ class Child:
         self.due = None
 
 
-def _wait_listening(children: list[Child], ports: dict[str, int], timeout: float) -> str | None:
-    """Wait until every web app in ``ports`` listens; the name of one that exited or did not
-    listen within ``timeout`` seconds, else None."""
+def _wait_listening(
+    children: list[tuple[str, subprocess.Popen, int | None]], ports: dict[str, int], timeout: float
+) -> str | None:
+    """Wait until every web app in ``ports`` listens; the name of one of ``children`` (name,
+    process, stop signal) that exited or did not listen within ``timeout`` seconds, else None."""
     deadline = time.monotonic() + timeout
     waiting = dict(ports)
     while waiting:
-        for child in children:
-            if child.proc.poll() is not None:
-                return child.name
+        for name, proc, _ in children:
+            if proc.poll() is not None:
+                return name
         waiting = {name: port for name, port in waiting.items() if not port_in_use(port)}
         if waiting and time.monotonic() > deadline:
             return ", ".join(waiting)
@@ -303,7 +305,8 @@ def run_up(
             children[-1].run()
         # The banner says "running" only once every web app listens (or names the one that
         # did not start, and everything stops).
-        failed = _wait_listening(children, ports, STARTUP_SECONDS)
+        started = [(c.name, c.proc, c.stop_signal) for c in children]
+        failed = _wait_listening(started, ports, STARTUP_SECONDS)
         if failed:
             log.error("%s did not start (see its output above); stopping everything", failed)
             return 1

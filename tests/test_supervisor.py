@@ -40,6 +40,8 @@ def test_back_off_doubles_to_its_cap_and_resets_after_a_healthy_run():
     assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0]
     assert r.crashed(now=900.0, ran_for=30.0) == 0.5  # it had run 30 s: healthy, start over
     assert r.crashed(now=1000.0, ran_for=2.0) == 1.0
+    delays = [r.crashed(now=2000.0 + i, ran_for=0.1) for i in range(2000)]  # restarted forever
+    assert delays[:4] == [2.0, 4.0, 8.0, 10.0] and set(delays[3:]) == {10.0}
 
 
 @pytest.mark.unit
