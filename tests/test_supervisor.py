@@ -301,3 +301,58 @@ def test_sigterm_lets_the_running_task_finish_then_the_worker_exits(gateway_fact
     text = Path(gateway.logs["worker"]).read_text()
     assert "SIGTERM: no new tasks; waiting up to 20 s for running ones" in text
     assert "every running task finished" in text
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_a_task_past_the_stop_timeout_or_a_second_signal_is_cut_off_and_not_lost(
+    gateway_factory, receiver
+):
+    hang = {"on": True}
+    receiver.answer_with("/slow", lambda r: Answer(200, delay=4.0 if hang["on"] else 0.0))
+    gateway = gateway_factory(
+        PAYGATE_ALLOW_PRIVATE_WEBHOOKS="true",
+        PAYGATE_JOB_LEASE_SECONDS="6",  # a cut-off delivery is dispatched again 6 s after
+        PAYGATE_WEBHOOK_TIMEOUT="5",
+    )
+    gateway.start_api()
+    configured = gateway.api_call(
+        "POST", "/api/v1/webhooks/config", json={"webhook_url": receiver.url("/slow")}
+    )
+    assert configured.status_code == 200, configured.text
+
+    # PAYGATE_STOP_TIMEOUT=1: the 4 s delivery is not waited for.
+    gateway.env["PAYGATE_STOP_TIMEOUT"] = "1"
+    first = gateway.start_worker("worker-a")
+    gateway.wait_healthy(worker=True)
+    create_payment(gateway.url)
+    receiver.wait_for("/slow", 1, timeout=15)
+    signalled = time.monotonic()
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(10) == 0, gateway.tail()
+    assert 0.8 < time.monotonic() - signalled < 3.5, gateway.tail()
+    text = Path(gateway.logs["worker-a"]).read_text()
+    assert re.search(r"\d task\(s\) still running after 1 s; stopping anyway", text), text
+
+    # A second SIGTERM stops at once, whatever the timeout.
+    gateway.env["PAYGATE_STOP_TIMEOUT"] = "20"
+    seen = len(receiver.to("/slow"))
+    second = gateway.start_worker("worker-b")
+    receiver.wait_for("/slow", seen + 1, timeout=20)  # the cut-off delivery, dispatched again
+    second.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    signalled = time.monotonic()
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(10) == 0, gateway.tail()
+    assert time.monotonic() - signalled < 2.0, gateway.tail()
+    assert "second stop signal: stopping now" in Path(gateway.logs["worker-b"]).read_text()
+
+    # Nothing was lost: a worker that is left alone delivers every event.
+    hang["on"] = False
+    gateway.start_worker("worker-c")
+
+    def all_delivered():
+        logs = gateway.api_call("GET", "/api/v1/webhooks").json()["data"]
+        return len(logs) >= 2 and all(log["status"] == "success" for log in logs)
+
+    wait_for(all_delivered, timeout=30, interval=0.2, message=gateway.tail)
