@@ -312,8 +312,8 @@ def test_a_task_past_the_stop_timeout_or_a_second_signal_is_cut_off_and_not_lost
     receiver.answer_with("/slow", lambda r: Answer(200, delay=4.0 if hang["on"] else 0.0))
     gateway = gateway_factory(
         PAYGATE_ALLOW_PRIVATE_WEBHOOKS="true",
-        PAYGATE_JOB_LEASE_SECONDS="6",  # a cut-off delivery is dispatched again 6 s after
-        PAYGATE_WEBHOOK_TIMEOUT="5",
+        PAYGATE_JOB_LEASE_SECONDS="3.5",  # a cut-off delivery is dispatched again soon
+        PAYGATE_WEBHOOK_TIMEOUT="3",  # (below the lease; the endpoint hangs 4 s)
     )
     gateway.start_api()
     configured = gateway.api_call(
