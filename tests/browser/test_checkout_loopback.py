@@ -78,10 +78,14 @@ def test_checkout_at_127_0_0_1_takes_a_payment_and_a_page_there_may_call_the_api
     checkout(page, gateway, order["id"])
     assert page.url.startswith("http://127.0.0.1:")
     expect(page.get_by_test_id("order-amount")).to_have_text("₹420.00")
-    page.get_by_test_id("method-upi").click()
-    form = page.get_by_test_id("upi-form")
-    form.get_by_test_id("vpa-input").fill("success@test")
+    page.get_by_test_id("method-card").click()
+    form = page.get_by_test_id("card-form")
+    form.get_by_test_id("card-number-input").fill("4242424242424242")
+    form.get_by_test_id("expiry-input").fill("1230")
+    form.get_by_test_id("cvv-input").fill("123")
+    form.get_by_test_id("cardholder-name-input").fill("Asha Rao")
     form.get_by_test_id("pay-button").click()
+    expect(page.get_by_test_id("processing-state")).to_be_visible()
     success = page.get_by_test_id("success-state")
     expect(success).to_be_visible(timeout=SETTLED)
     payment_id = success.get_by_test_id("payment-id").inner_text()
@@ -91,6 +95,7 @@ def test_checkout_at_127_0_0_1_takes_a_payment_and_a_page_there_may_call_the_api
         "success",
         42000,
     )
+    assert (payment["method"], payment["card_last4"]) == ("card", "4242")
     assert errors == []
 
     # The merchant's page at http://127.0.0.1:<port> (configured: http://localhost:<port>) reads
