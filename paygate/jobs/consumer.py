@@ -1,10 +1,10 @@
-"""The worker's Huey consumer: SIGTERM and SIGINT both stop it gracefully.
+"""The worker's Huey consumer: SIGTERM and SIGINT (and SIGHUP) all stop it gracefully.
 
 Huey's own consumer stops gracefully on SIGINT only and at once on SIGTERM, the signal every
 process manager sends (systemd, Kubernetes, docker, ``paygate up``). Here either signal stops
 the polling (no new task is taken) and lets the running tasks finish for up to
 ``stop_timeout`` seconds (``PAYGATE_STOP_TIMEOUT``); then the consumer returns. A second
-SIGTERM or SIGINT stops at once. A task still running when the consumer returns dies with the
+signal stops at once. A task still running when the consumer returns dies with the
 process: its row stays due in the database and a janitor dispatches it again (every job is safe
 to run twice), so nothing is lost either way.
 """
@@ -20,7 +20,9 @@ from huey.consumer import Consumer
 
 log = logging.getLogger(__name__)
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# SIGHUP too: Huey's own consumer re-executes itself on it; here the process manager (``paygate
+# up``, systemd, Kubernetes) starts a new worker, so a hangup is a graceful stop like the others.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class GracefulConsumer(Consumer):
