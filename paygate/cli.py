@@ -52,6 +52,7 @@ def cmd_serve(args, settings: Settings) -> int:
         workers=args.workers or settings.api_workers,
         threads=args.threads or settings.api_threads,
         name=args.command,
+        stop_timeout=settings.stop_timeout_seconds,
     )
     return 0
 

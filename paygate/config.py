@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 TEST_MERCHANT_ID = "550e8400-e29b-41d4-a716-446655440000"
 TEST_MERCHANT_NAME = "Test Merchant"
@@ -331,9 +332,7 @@ class Settings:
         "PAYGATE_LIMIT_CALLBACK_REFUSALS", _rate, (30, 60)
     )
     # Webhook test sends and manual retries (API and dashboard), per merchant.
-    limit_webhook_manual: tuple[int, int] = setting(
-        "PAYGATE_LIMIT_WEBHOOK_MANUAL", _rate, (20, 60)
-    )
+    limit_webhook_manual: tuple[int, int] = setting("PAYGATE_LIMIT_WEBHOOK_MANUAL", _rate, (20, 60))
     # Proxies whose X-Forwarded-For is believed: the client is the right-most hop that is not
     # one of them. Empty (the default): the client is the socket peer, X-Forwarded-For ignored.
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = setting(
@@ -397,7 +396,27 @@ class Settings:
 
     @property
     def allowed_origins(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys((self.dashboard_url, self.checkout_url, *self.cors_origins)))
+        """The CORS allow-list: the dashboard's and checkout's origins, then
+        ``PAYGATE_CORS_ORIGINS``. In development each one on a loopback name (``localhost``,
+        ``127.0.0.1``, ``[::1]``) also brings the same scheme and port on the other two, so a
+        page opened at http://127.0.0.1:3001 works like one at http://localhost:3001.
+        Production: exactly the configured list."""
+        configured = (self.dashboard_url, self.checkout_url, *self.cors_origins)
+        if self.is_production:
+            return tuple(dict.fromkeys(configured))
+        loopback = ("localhost", "127.0.0.1", "[::1]")
+        aliases = []
+        for origin in configured:
+            try:
+                parts = urlsplit(origin)
+                host, port = parts.hostname, parts.port
+            except ValueError:
+                continue
+            name = "[::1]" if host == "::1" else host
+            if name in loopback and parts.scheme in ("http", "https"):
+                suffix = f":{port}" if port else ""
+                aliases += [f"{parts.scheme}://{other}{suffix}" for other in loopback]
+        return tuple(dict.fromkeys((*configured, *aliases)))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: str) -> Settings:

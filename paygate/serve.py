@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import socket
 from collections.abc import Callable
 
@@ -36,7 +37,18 @@ def ensure_port_free(host: str, port: int) -> None:
             raise SystemExit(f"paygate: port {port} is already in use") from None
 
 
-def serve(factory: str, *, host: str, port: int, workers: int, threads: int, name: str) -> None:
+def serve(
+    factory: str,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    name: str,
+    stop_timeout: float = 25.0,
+) -> None:
+    """Serve until SIGTERM or SIGINT: gunicorn then stops accepting, lets the requests in
+    flight finish for up to ``stop_timeout`` seconds (``PAYGATE_STOP_TIMEOUT``) and exits."""
     ensure_port_free(host, port)
     GunicornApp(
         factory,
@@ -47,7 +59,7 @@ def serve(factory: str, *, host: str, port: int, workers: int, threads: int, nam
             "worker_class": "gthread",
             "proc_name": f"paygate-{name}",
             "timeout": 30,
-            "graceful_timeout": 10,
+            "graceful_timeout": max(1, math.ceil(stop_timeout)),  # whole seconds
             "keepalive": 5,
             "accesslog": None,
             "errorlog": "-",

@@ -1,7 +1,15 @@
-"""``paygate up``: embedded servers when needed, then API, dashboard, checkout and a worker.
+"""``paygate up``: embedded servers when needed, then API, dashboard, checkout and a worker,
+kept running.
 
-Children run in their own sessions, so Ctrl-C reaches only us; we then stop them in order
-(web servers, worker, then the databases) and wait for each. Every child also gets
+Children run in their own sessions, so Ctrl-C reaches only us. A child that exits on its own
+(crash, ``kill -9``, out of memory) is started again after a back-off (``Restarts``: 0.5 s
+doubling to 10 s, back to 0.5 s once a child has run 30 s), with one log line for the exit and
+one for the restart; the embedded PostgreSQL and Valkey too, on the same data directory and
+port, before the others are looked at. ``up`` stops everything only on SIGINT (Ctrl-C) or
+SIGTERM to itself, or on a crash loop: one child exiting ``PAYGATE_CRASH_LOOP`` times (5 in
+60 s by default) ends ``up`` with one ERROR line and exit code 1. Stopping sends SIGTERM to
+the web servers and the worker (each finishes what it is doing within
+``PAYGATE_STOP_TIMEOUT``), then stops the databases, and waits for each. Every child also gets
 ``PR_SET_PDEATHSIG``, so even a ``kill -9`` of this process leaves nothing running.
 """
 
@@ -15,6 +23,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -57,13 +68,77 @@ def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
 
 
 STARTUP_SECONDS = 60.0
+# How long a restart waits for the port of the child it replaces to be free (a killed
+# gunicorn master's workers notice and exit within a second or two); past that it starts
+# anyway, fails, and counts as a crash.
+PORT_WAIT_SECONDS = 5.0
+POLL_SECONDS = 0.2
+
+
+@dataclass
+class Restarts:
+    """Back-off and crash-loop bookkeeping for one child. ``crashed`` records an exit and says
+    how long to wait before the restart, or None when the child has exited ``loop_count`` times
+    within ``loop_seconds`` (a crash loop: stop everything)."""
+
+    loop_count: int
+    loop_seconds: float
+    first_delay: float = 0.5
+    max_delay: float = 10.0
+    healthy_after: float = 30.0
+    exits: deque[float] = field(default_factory=deque)
+    streak: int = 0  # exits since the child last ran ``healthy_after`` seconds
+
+    def crashed(self, now: float, ran_for: float) -> float | None:
+        if ran_for >= self.healthy_after:
+            self.streak = 0
+        self.exits.append(now)
+        while self.exits and self.exits[0] <= now - self.loop_seconds:
+            self.exits.popleft()
+        if 0 < self.loop_count <= len(self.exits):  # a COUNT of 0: never a crash loop
+            return None
+        delay = min(self.max_delay, self.first_delay * 2**self.streak)
+        self.streak = min(self.streak + 1, 32)  # (2**streak stays a small float)
+        return delay
+
+
+def describe_exit(code: int) -> str:
+    """``exit code 3`` or ``signal SIGKILL`` (Popen's negative return codes)."""
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+@dataclass
+class Child:
+    """One supervised process: ``start`` runs it (blocking until it is up, for the databases)
+    and returns its process; ``stop`` stops it for good."""
+
+    name: str
+    start: Callable[[], subprocess.Popen]
+    stop_signal: int | None  # None: ``stop`` is not a signal (the embedded servers)
+    restarts: Restarts
+    port: int | None = None
+    stop: Callable[[], None] | None = None
+    proc: subprocess.Popen | None = None
+    started_at: float = 0.0
+    due: float | None = None  # a restart is pending: when
+    port_wait_until: float = 0.0
+
+    def run(self) -> None:
+        self.proc = self.start()
+        self.started_at = time.monotonic()
+        self.due = None
 
 
 def _wait_listening(
-    children: list[tuple[str, subprocess.Popen, int]], ports: dict[str, int], timeout: float
+    children: list[tuple[str, subprocess.Popen, int | None]], ports: dict[str, int], timeout: float
 ) -> str | None:
-    """Wait until every web app in ``ports`` listens; the name of one that exited or did not
-    listen within ``timeout`` seconds, else None."""
+    """Wait until every web app in ``ports`` listens; the name of one of ``children`` (name,
+    process, stop signal) that exited or did not listen within ``timeout`` seconds, else None."""
     deadline = time.monotonic() + timeout
     waiting = dict(ports)
     while waiting:
@@ -78,21 +153,87 @@ def _wait_listening(
     return None
 
 
-def _stop_all(children: list[tuple[str, subprocess.Popen, int]], timeout: float = 15.0) -> None:
-    for _, proc, sig in children:
-        if proc.poll() is None:
+def _stop_all(children: list[Child], timeout: float) -> None:
+    """SIGTERM (their graceful stop) to every process child, wait up to ``timeout`` seconds
+    for all of them, kill what is left."""
+    procs = [c for c in children if c.stop_signal is not None and c.proc is not None]
+    for child in procs:
+        if child.proc.poll() is None:
             try:
-                proc.send_signal(sig)
+                child.proc.send_signal(child.stop_signal)
             except ProcessLookupError:
                 pass
     deadline = time.monotonic() + timeout
-    for name, proc, _ in children:
+    for child in procs:
         try:
-            proc.wait(max(0.1, deadline - time.monotonic()))
+            child.proc.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            log.warning("%s did not stop in time; killing it", name)
-            proc.kill()
-            proc.wait(5)
+            log.warning("%s did not stop in time; killing it", child.name)
+            child.proc.kill()
+            child.proc.wait(5)
+
+
+def _supervise(children: list[Child], stopping: Callable[[], bool]) -> bool:
+    """Restart children that exit until ``stopping()``; False on a crash loop."""
+    while not stopping():
+        for child in children:  # the databases first: the others need them
+            if stopping():
+                break
+            now = time.monotonic()
+            if child.due is not None:
+                if now < child.due:
+                    continue
+                if child.port and port_in_use(child.port) and now < child.port_wait_until:
+                    continue  # the one it replaces (or its workers) still holds the port
+                try:
+                    child.run()
+                except EmbeddedError as exc:  # it did not come up: an exit like any other
+                    log.warning("%s did not start again: %s", child.name, exc)
+                    child.proc, child.started_at = None, now
+                    if not _crashed(child, "did not start", time.monotonic()):
+                        return False
+                    continue
+                log.warning("%s restarted (pid %d)", child.name, child.proc.pid)
+                continue
+            code = child.proc.poll() if child.proc is not None else None
+            if code is None:
+                continue
+            if not _crashed(child, describe_exit(code), now):
+                return False
+        time.sleep(POLL_SECONDS)
+    return True
+
+
+def _crashed(child: Child, how: str, now: float) -> bool:
+    """Book an exit of ``child``; schedule its restart (True) or report a crash loop (False)."""
+    ran = now - child.started_at
+    delay = child.restarts.crashed(now, ran)
+    if delay is None:
+        r = child.restarts
+        log.error(
+            "%s exited %d times within %.0f s (%s after %.1f s the last time): crash loop "
+            "(PAYGATE_CRASH_LOOP=%d/%.0f); stopping everything",
+            child.name,
+            r.loop_count,
+            r.loop_seconds,
+            how,
+            ran,
+            r.loop_count,
+            r.loop_seconds,
+        )
+        return False
+    log.warning("%s exited (%s) after %.1f s; restarting it in %.1f s", child.name, how, ran, delay)
+    child.due = now + delay
+    child.port_wait_until = child.due + PORT_WAIT_SECONDS
+    return True
+
+
+def _server_child(name: str, server, restarts: Restarts) -> Child:
+    def start() -> subprocess.Popen:
+        server.start()
+        return server.proc
+
+    return Child(name, start, None, restarts, port=server.port, stop=server.stop)
 
 
 def run_up(
@@ -114,7 +255,6 @@ def run_up(
     if not settings.is_production:
         env.setdefault("PAYGATE_ALLOW_PRIVATE_WEBHOOKS", "true")  # local receivers, local dev
     env["PAYGATE_BIND"] = host or settings.bind_host  # --host, else PAYGATE_BIND, else loopback
-    servers = []
     stopping = False
 
     def on_signal(signum, frame):
@@ -123,15 +263,23 @@ def run_up(
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    children: list[tuple[str, subprocess.Popen, int]] = []
+    loop_count, loop_seconds = settings.crash_loop
+
+    def restarts() -> Restarts:
+        return Restarts(loop_count, loop_seconds)
+
+    servers: list[Child] = []  # the embedded databases
+    children: list[Child] = []  # web apps and the worker
     try:
         if not settings.database_url:
             pg = postgres_in(state, _pick_port(settings.embedded_pg_port, DEFAULT_PG_PORT))
-            servers.append(pg.start())
+            servers.append(_server_child("postgresql", pg, restarts()))
+            servers[-1].run()
             env["DATABASE_URL"] = pg.url
         if not settings.redis_url:
             kv = valkey_in(state, _pick_port(settings.embedded_redis_port, DEFAULT_REDIS_PORT))
-            servers.append(kv.start())
+            servers.append(_server_child("valkey", kv, restarts()))
+            servers[-1].run()
             env["REDIS_URL"] = kv.url
         settings = Settings.from_env(env)
         prepare_database(settings)
@@ -144,34 +292,41 @@ def run_up(
                 continue
             if port_in_use(port):
                 raise SystemExit(f"paygate: port {port} is already in use ({name})")
-            children.append((name, _spawn([name, "--no-migrate"], env), signal.SIGTERM))
+            args = [name, "--no-migrate"]
+            children.append(
+                Child(name, lambda a=args: _spawn(a, env), signal.SIGTERM, restarts(), port=port)
+            )
+            children[-1].run()
             ports[name] = port
         if with_worker:
-            children.append(("worker", _spawn(["worker"], env), signal.SIGINT))
+            children.append(
+                Child("worker", lambda: _spawn(["worker"], env), signal.SIGTERM, restarts())
+            )
+            children[-1].run()
         # The banner says "running" only once every web app listens (or names the one that
         # did not start, and everything stops).
-        failed = _wait_listening(children, ports, STARTUP_SECONDS)
+        started = [(c.name, c.proc, c.stop_signal) for c in children]
+        failed = _wait_listening(started, ports, STARTUP_SECONDS)
         if failed:
             log.error("%s did not start (see its output above); stopping everything", failed)
             return 1
-        _banner(settings, env, state, [name for name, _, _ in children])
-        while not stopping:
-            for name, proc, _ in children:
-                if proc.poll() is not None:
-                    log.error("%s exited with code %s; stopping everything", name, proc.returncode)
-                    stopping = True
-                    break
-            time.sleep(0.2)
-        return 0 if all(p.poll() in (None, 0) for _, p, _ in children) else 1
+        _banner(settings, env, state, [c.name for c in children])
+        for child in servers + children:
+            log.info("%s running (pid %d)", child.name, child.proc.pid)
+        if not _supervise(servers + children, lambda: stopping):
+            return 1
+        return 0
     except EmbeddedError as exc:
         print(f"paygate: {exc}", file=sys.stderr)
         return 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         runfile.remove(state)
-        _stop_all(children)
+        _stop_all(children, settings.stop_timeout_seconds + 5)
         for server in reversed(servers):
-            server.stop()
+            if server.proc is not None:
+                server.stop()
         if children or servers:
             print("paygate: stopped", file=sys.stderr)
 

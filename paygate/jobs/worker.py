@@ -1,7 +1,8 @@
 """``paygate worker``: a Huey consumer plus the janitor, heartbeat and observer threads.
 
-SIGINT stops gracefully (running tasks finish), SIGTERM stops at once; either way nothing is
-lost, because every task's row stays due in the database until it is done.
+SIGTERM and SIGINT stop gracefully: no new task is taken and the running ones finish within
+``PAYGATE_STOP_TIMEOUT`` (``paygate.jobs.consumer``); a second signal stops at once. Either way
+nothing is lost, because every task's row stays due in the database until it is done.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..errors import ProcessorUnreachable, ServiceUnavailable
 from ..services import Context, processing, views
 from . import heartbeat
 from . import observers as observer_runners
+from .consumer import GracefulConsumer
 from .janitor import Janitor
 from .queue import Queue
 
@@ -146,8 +148,11 @@ def run_worker(
     # Apart from the Huey pool: an observer never holds a thread payments or webhooks need.
     runners = observer_runners.start(ctx, stopping)
     quiet_task_logs()
-    consumer = queue.huey.create_consumer(
-        workers=workers or settings.worker_concurrency, **CONSUMER_FLAGS
+    consumer = GracefulConsumer(
+        queue.huey,
+        stop_timeout=settings.stop_timeout_seconds,
+        workers=workers or settings.worker_concurrency,
+        **CONSUMER_FLAGS,
     )
     log.info("worker started: %d threads", workers or settings.worker_concurrency)
     try:

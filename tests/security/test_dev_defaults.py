@@ -26,6 +26,7 @@ class FinishedChild:
     """A child process that has already exited: ``run_up`` starts, prints and stops at once."""
 
     returncode = 0
+    pid = 0
 
     def poll(self) -> int:
         return 0
@@ -50,6 +51,7 @@ def up(monkeypatch, capsys):
     monkeypatch.setattr(supervisor, "prepare_database", lambda settings: None)
     monkeypatch.setattr(supervisor, "port_in_use", lambda port: False)
     monkeypatch.setattr(supervisor, "_wait_listening", lambda children, ports, timeout: None)
+    monkeypatch.setattr(supervisor, "_supervise", lambda children, stopping: True)  # no restarts
     monkeypatch.setenv("DATABASE_URL", "postgresql://gateway_user:hunter2pass@db:5432/pg")
     monkeypatch.setenv("REDIS_URL", "redis://:redispass99@redis:6379/0")
     monkeypatch.delenv("PAYGATE_BIND", raising=False)
