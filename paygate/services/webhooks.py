@@ -40,7 +40,7 @@ from ..errors import (
 from ..events import WEBHOOK_TEST, envelope
 from ..netpolicy import webhook_url_problem
 from ..types import Delivery, DeliveryResult, Listing, Merchant, WebhookLog
-from . import Context, merchants, validation, webhook_secrets
+from . import Context, merchants, validation, webhook_circuits, webhook_secrets
 from .lookup import found
 
 log = logging.getLogger(__name__)
@@ -68,16 +68,22 @@ def next_delay(retry_delays: tuple[int, ...], attempt: int, ok: bool) -> float |
 def deliver(ctx: Context, log_id: str) -> str:
     """Make the next attempt of one delivery if it is due. Safe to run any number of times.
 
-    Returns ``skipped`` (not due, done, or another worker has it), ``no_url``, or the log's
-    status after the attempt: ``success``, ``pending`` (a retry is scheduled) or ``failed``.
+    Returns ``skipped`` (not due, done, or another worker has it), ``deferred`` (put off by
+    its endpoint's breaker or concurrency cap: not an attempt, see ``webhook_circuits``),
+    ``no_url``, or the log's status after the attempt: ``success``, ``pending`` (a retry is
+    scheduled) or ``failed``.
     """
     settings = ctx.settings
     # The lease outlives the longest attempt, so no second worker can start the same one.
     lease = max(settings.job_lease_seconds, settings.webhook_timeout_seconds * 2 + 5)
-    with ctx.db.connection() as conn:
+    with ctx.db.transaction() as conn:
+        admitted = webhook_circuits.gate(conn, settings, log_id)
+        if admitted != "deliver":
+            return admitted
         row = repo.claim(conn, log_id, lease)
         if row is None:
             return "skipped"
+    with ctx.db.connection() as conn:
         if not row["webhook_url"]:
             # The primary URL was removed, or the endpoint disabled or deleted, since the
             # event was written: the delivery ends here, unsent.
@@ -119,6 +125,12 @@ def deliver(ctx: Context, log_id: str) -> str:
     recorded = _record(ctx, delivery, row["locked_until"], result, started)
     if recorded is None:
         return "skipped"  # the lease was lost meanwhile (a manual retry reset the row)
+    if not unreadable:  # an unreadable secret is ours to fix, not the endpoint's failure
+        released = webhook_circuits.record(
+            ctx, row["merchant_id"], row["endpoint_id"], delivery.url, result.ok
+        )
+        if released:
+            ctx.dispatcher.webhooks(released)
     return recorded["status"]
 
 
@@ -181,13 +193,16 @@ _NOT_RETRIED = {
 def retry(ctx: Context, merchant: Merchant, log_id: str) -> str:
     """Deliver a log again from attempt 1, now, to where it went (the primary URL or its
     endpoint): the stored body, signed with that target's current secret (and the previous one
-    during a rotation's overlap). Returns the log's id."""
+    during a rotation's overlap). An open breaker on that endpoint lets it go now as its probe.
+    Returns the log's id."""
     log_id = _log_id(log_id)
     with ctx.db.connection() as conn:
         target = found(repo.target_of(conn, log_id, merchant.id), "Webhook log")
         if not target["url"]:  # the primary has no URL, or the endpoint is disabled or deleted
             raise BadRequest(_NOT_RETRIED[target["endpoint_state"]])
         found(repo.reset_for_retry(conn, log_id, merchant.id), "Webhook log")
+        # Asked for by the merchant (its endpoint fixed, say): an open breaker probes with it.
+        repo.probe_now(conn, merchant.id, target["endpoint_id"])
     ctx.dispatcher.webhooks([log_id])
     return log_id
 
@@ -286,6 +301,8 @@ def schedule_test(
     params = event_params(merchant_id, None, [webhook_test_payload(merchant_id)])
     with ctx.db.connection() as conn:
         ids = repo.insert_test_event(conn, params, endpoint_id)
+        if ids:  # a test is how a merchant checks its endpoint: an open breaker probes with it
+            repo.probe_now(conn, merchant_id, endpoint_id)
     if not ids:
         raise BadRequest(refusal)
     ctx.dispatcher.webhooks(ids)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...services import idempotency, views, webhook_endpoints, webhooks
+from ...services import idempotency, views, webhook_circuits, webhook_endpoints, webhooks
 from ..middleware import merchant_of
 from . import Resource, send, send_answer
 
@@ -50,8 +50,10 @@ class Endpoints(Resource):
     auth = True
 
     def on_get(self, req, resp):
-        items = webhook_endpoints.list_endpoints(self.ctx, merchant_of(req))
-        data = [shown(self.ctx, endpoint) for endpoint in items]
+        merchant = merchant_of(req)
+        items = webhook_endpoints.list_endpoints(self.ctx, merchant)
+        circuits = webhook_circuits.for_merchant(self.ctx, merchant.id)
+        data = [shown(self.ctx, endpoint, circuits) for endpoint in items]
         send(resp, {"data": data, "total": len(data)})
 
     def on_post(self, req, resp):
@@ -74,9 +76,15 @@ class Endpoints(Resource):
             send(resp, answer.view, answer.status)
 
 
-def shown(ctx, endpoint) -> dict:
-    """An endpoint as read later: its secret masked."""
-    return views.webhook_endpoint_view(endpoint, webhook_endpoints.masked_secret(ctx, endpoint))
+def shown(ctx, endpoint, circuits: dict | None = None) -> dict:
+    """An endpoint as read later: its secret masked, and its circuit breaker (``circuits``:
+    the merchant's, by endpoint id, when the caller has them already)."""
+    if circuits is None:
+        circuits = webhook_circuits.for_merchant(ctx, endpoint.merchant_id)
+    return {
+        **views.webhook_endpoint_view(endpoint, webhook_endpoints.masked_secret(ctx, endpoint)),
+        "circuit": circuits.get(endpoint.id, webhook_circuits.CLOSED_VIEW),
+    }
 
 
 class Endpoint(Resource):
