@@ -297,25 +297,28 @@ def due_target(conn: psycopg.Connection, log_id: str) -> dict | None:
 def lock_circuit(conn: psycopg.Connection, merchant_id: Any, endpoint_id: Any) -> dict:
     """The endpoint's breaker, locked until the transaction ends (so the admissions of one
     endpoint happen one at a time), with the database's ``now`` and ``in_flight``: its
-    deliveries holding a live lease now (the cap counts them; a dead worker's expires)."""
+    deliveries holding a live lease now (the cap counts them; a dead worker's expires).
+
+    ``in_flight`` is counted by a statement of its own, after the lock is held: its snapshot
+    then sees every claim committed by the admissions that held the lock before."""
     key = endpoint_key(endpoint_id)
-    select = f"""SELECT {CIRCUIT_COLUMNS}, now() AS now,
-                        (SELECT count(*) FROM webhook_logs
-                          WHERE merchant_id = %(merchant_id)s AND locked_until > now()
-                            AND endpoint_id IS NOT DISTINCT FROM %(endpoint_id)s::uuid
-                        ) AS in_flight
-                   FROM webhook_circuits
-                  WHERE merchant_id = %(merchant_id)s AND endpoint = %(endpoint)s FOR UPDATE"""
-    params = {"merchant_id": merchant_id, "endpoint_id": endpoint_id, "endpoint": key}
-    row = conn.execute(select, params).fetchone()
+    lock = f"""SELECT {CIRCUIT_COLUMNS} FROM webhook_circuits
+                WHERE merchant_id = %s AND endpoint = %s FOR UPDATE"""
+    row = conn.execute(lock, (merchant_id, key)).fetchone()
     if row is None:
         conn.execute(
             """INSERT INTO webhook_circuits (merchant_id, endpoint) VALUES (%s, %s)
                ON CONFLICT DO NOTHING""",
             (merchant_id, key),
         )
-        row = conn.execute(select, params).fetchone()
-    return row
+        row = conn.execute(lock, (merchant_id, key)).fetchone()
+    counted = conn.execute(
+        """SELECT clock_timestamp() AS now, count(*) AS in_flight FROM webhook_logs
+            WHERE merchant_id = %s AND locked_until > clock_timestamp()
+              AND endpoint_id IS NOT DISTINCT FROM %s::uuid""",
+        (merchant_id, endpoint_id),
+    ).fetchone()
+    return {**row, **counted}
 
 
 def save_circuit(

@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 # endpoint hanging is within this many seconds of its slowest with A idle.
 BOUND_SECONDS = 1.0
 ROUNDS = 8
+LOADED_SECONDS = 12.0
 UPI = {"method": "upi", "vpa": "success@test"}
 
 
@@ -42,10 +43,12 @@ def success_arrival(receiver: Receiver, payment_id: str) -> float | None:
     return None
 
 
-def b_latencies(gateway, receiver: Receiver) -> list[float]:
-    """B pays ``ROUNDS`` times, one after another; seconds from each 201 to its webhook."""
-    out = []
-    for _ in range(ROUNDS):
+def b_latencies(gateway, receiver: Receiver, seconds: float) -> list[float]:
+    """B pays one payment after another for ``seconds`` (at least ``ROUNDS`` payments);
+    seconds from each 201 to its webhook."""
+    out: list[float] = []
+    until = time.monotonic() + seconds
+    while len(out) < ROUNDS or time.monotonic() < until:
         payment = create_payment(gateway, 50000, UPI, headers=OTHER_AUTH)
         created = time.time()
         arrived = wait_for(
@@ -69,6 +72,8 @@ def test_a_hanging_endpoint_does_not_delay_another_merchants_payments_or_webhook
             PAYGATE_WEBHOOK_TIMEOUT="2",
             PAYGATE_WEBHOOK_CONCURRENCY="4",
             PAYGATE_WEBHOOK_ENDPOINT_CONCURRENCY="2",
+            PAYGATE_WEBHOOK_BREAKER_FAILURES="5",
+            PAYGATE_WEBHOOK_BREAKER_OPEN="3",
             PAYGATE_LIMIT_WEBHOOK_MANUAL="100/60",
         )
         gateway.start_api()
@@ -82,7 +87,7 @@ def test_a_hanging_endpoint_does_not_delay_another_merchants_payments_or_webhook
         )
         assert answer.status_code == 200, answer.text
 
-        quiet = b_latencies(gateway, fast)
+        quiet = b_latencies(gateway, fast, 0)
 
         # A's endpoint hangs: every delivery to it runs into the 2 s timeout.
         answer = gateway.api_call(
@@ -95,7 +100,9 @@ def test_a_hanging_endpoint_does_not_delay_another_merchants_payments_or_webhook
             assert gateway.api_call("POST", "/api/v1/webhooks/test").status_code == 202
         wait_for(lambda: len(hanging.to("/a")) >= 2, timeout=10, message="A's endpoint idle")
 
-        loaded = b_latencies(gateway, fast)
+        # Long enough for A's breaker to open (5 failures, 2 at a time, 2 s each: ~6 s), its
+        # probe to go after 3 s and fail, and the breaker to re-open for 6 s.
+        loaded = b_latencies(gateway, fast, LOADED_SECONDS)
 
         print(
             f"\nB create->payment.success webhook, s: A idle max {max(quiet):.3f} "
@@ -107,13 +114,27 @@ def test_a_hanging_endpoint_does_not_delay_another_merchants_payments_or_webhook
         # its slot until the 2 s timeout, so a third arrival comes >= 2 s after the first.
         arrivals = sorted(r.at for r in hanging.to("/a"))
         assert all(b - a >= 1.9 for a, b in zip(arrivals, arrivals[2:], strict=False)), arrivals
-        # ... and its breaker opened.
-        with psycopg.connect(database_url, row_factory=dict_row) as conn:
-            circuit = conn.execute(
-                "SELECT state, failures FROM webhook_circuits WHERE endpoint = 'primary'"
-                " AND merchant_id <> %s::uuid",
-                (OTHER_MERCHANT_ID,),
-            ).fetchone()
-        assert circuit["state"] in ("open", "half_open"), circuit
+
+        # ... and its breaker opened after 5 failures, probed after 3 s, and the failed probe
+        # re-opened it for twice as long.
+        def circuit() -> dict:
+            with psycopg.connect(database_url, row_factory=dict_row) as conn:
+                return conn.execute(
+                    "SELECT state, failures, open_seconds FROM webhook_circuits"
+                    " WHERE endpoint = 'primary' AND merchant_id <> %s::uuid",
+                    (OTHER_MERCHANT_ID,),
+                ).fetchone()
+
+        wait_for(
+            lambda: (c := circuit()) and c["open_seconds"] == 6.0,
+            timeout=15,
+            message=f"A's breaker did not re-open: {circuit()}; logs: {gateway.tail()}",
+        )
+        assert circuit()["failures"] >= 6
         listed = gateway.api_call("GET", "/api/v1/webhooks/endpoints").json()["data"][0]
-        assert listed["circuit"]["state"] in ("open", "half_open")
+        assert listed["id"] == "primary" and listed["circuit"]["state"] == "open"
+        assert listed["circuit"]["retry_at"] is not None
+        with open(gateway.logs["worker"]) as fh:
+            lines = fh.read()
+        assert "webhook breaker opened: merchant" in lines
+        assert "webhook breaker re-opened (the probe failed)" in lines
