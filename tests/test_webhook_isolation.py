@@ -311,3 +311,73 @@ def test_task_names_are_the_same_in_the_enqueuing_process_and_the_consumer(ctx, 
     assert f"paygate.jobs.tasks.{name}" in queue.webhook_huey._registry._registry
     assert f"paygate.jobs.tasks.{name}" not in queue.huey._registry._registry
     assert "paygate.jobs.tasks.process_payment" in queue.huey._registry._registry
+
+
+# -- integration: test sends and manual retries are rate-limited per merchant -----------------
+
+
+def test_tests_and_retries_past_the_limit_are_429_with_retry_after(
+    make_ctx, other_merchant, receiver
+):
+    import falcon.testing
+
+    from paygate.api.app import create_app
+    from tests.fixtures import OTHER_AUTH
+
+    ctx = make_ctx(PAYGATE_LIMIT_WEBHOOK_MANUAL="3/60")
+    api = falcon.testing.TestClient(create_app(ctx), headers={"Content-Type": "application/json"})
+    set_webhook_url(ctx, receiver.url())
+    set_webhook_url(ctx, receiver.url(), merchant_id=other_merchant.id)
+    endpoint = api.simulate_post(
+        "/api/v1/webhooks/endpoints", json={"url": receiver.url("/e")}, headers=AUTH
+    ).json["id"]
+    first = api.simulate_post("/api/v1/webhooks/test", headers=AUTH)
+    assert first.status_code == 202
+    assert (
+        api.simulate_post(f"/api/v1/webhooks/{first.json['id']}/retry", headers=AUTH).status_code
+        == 200
+    )
+    path = f"/api/v1/webhooks/endpoints/{endpoint}/test"
+    assert api.simulate_post(path, headers=AUTH).status_code == 202  # 3: tests and retries
+    with ctx.db.connection() as conn:
+        logs = conn.execute("SELECT count(*) AS n FROM webhook_logs").fetchone()["n"]
+    for refused in (
+        api.simulate_post("/api/v1/webhooks/test", headers=AUTH),
+        api.simulate_post(path, headers=AUTH),
+        api.simulate_post("/api/v1/webhooks/endpoints/primary/test", headers=AUTH),
+        api.simulate_post(f"/api/v1/webhooks/{first.json['id']}/retry", headers=AUTH),
+    ):
+        assert refused.status_code == 429, refused.text
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        error = refused.json["error"]
+        assert error["code"] == "RATE_LIMITED"
+        assert error["description"].startswith(
+            "Too many webhook tests and retries (at most 3 every 60 seconds). Try again in "
+        )
+    with ctx.db.connection() as conn:  # nothing written for the refused ones
+        assert conn.execute("SELECT count(*) AS n FROM webhook_logs").fetchone()["n"] == logs
+    # Per merchant: another merchant is not affected.
+    assert api.simulate_post("/api/v1/webhooks/test", headers=OTHER_AUTH).status_code == 202
+
+
+def test_the_dashboard_shows_the_limit_as_a_message_not_an_error_page(make_ctx, receiver):
+    from paygate.web.dashboard.app import create_app as dashboard_app
+    from tests.dashboard_client import DashboardClient, by_test_id
+
+    ctx = make_ctx(PAYGATE_LIMIT_WEBHOOK_MANUAL="1/60")
+    set_webhook_url(ctx, receiver.url())
+    client = DashboardClient(dashboard_app(ctx))
+    client.login()
+    client.get("/dashboard/webhooks")
+    form = {"action": "test", "webhook_url": receiver.url()}
+    assert client.post("/dashboard/webhooks", form).status_code == 303
+    refused = client.post("/dashboard/webhooks", form)
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60
+    (error,) = by_test_id(refused.text)["webhook-error"]
+    assert "Too many webhook tests and retries (at most 1 every 60 seconds)" in error.text
+    with ctx.db.connection() as conn:
+        log_id = str(conn.execute("SELECT id FROM webhook_logs").fetchone()["id"])
+    retried = client.post(f"/dashboard/webhooks/{log_id}/retry", {})
+    assert retried.status_code == 303
+    page = client.get(retried.headers["Location"])
+    assert "Too many webhook tests and retries" in page.text

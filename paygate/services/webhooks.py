@@ -40,7 +40,7 @@ from ..errors import (
 from ..events import WEBHOOK_TEST, envelope
 from ..netpolicy import webhook_url_problem
 from ..types import Delivery, DeliveryResult, Listing, Merchant, WebhookLog
-from . import Context, merchants, validation, webhook_circuits, webhook_secrets
+from . import Context, limits, merchants, validation, webhook_circuits, webhook_secrets
 from .lookup import found
 
 log = logging.getLogger(__name__)
@@ -194,8 +194,10 @@ def retry(ctx: Context, merchant: Merchant, log_id: str) -> str:
     """Deliver a log again from attempt 1, now, to where it went (the primary URL or its
     endpoint): the stored body, signed with that target's current secret (and the previous one
     during a rotation's overlap). An open breaker on that endpoint lets it go now as its probe.
+    Past ``PAYGATE_LIMIT_WEBHOOK_MANUAL`` (tests and retries together): ``RateLimited``.
     Returns the log's id."""
     log_id = _log_id(log_id)
+    limits.webhook_manual(ctx, merchant.id)
     with ctx.db.connection() as conn:
         target = found(repo.target_of(conn, log_id, merchant.id), "Webhook log")
         if not target["url"]:  # the primary has no URL, or the endpoint is disabled or deleted
@@ -297,7 +299,9 @@ def schedule_test(
 ) -> dict[str, Any]:
     """Write one ``webhook.test`` for one target (the primary URL when ``endpoint_id`` is None;
     one statement, which writes nothing when the target cannot receive it: then
-    ``BadRequest(refusal)``) and dispatch it. The 202 answer."""
+    ``BadRequest(refusal)``) and dispatch it. The 202 answer. Past
+    ``PAYGATE_LIMIT_WEBHOOK_MANUAL`` (tests and retries together): ``RateLimited``."""
+    limits.webhook_manual(ctx, merchant_id)
     params = event_params(merchant_id, None, [webhook_test_payload(merchant_id)])
     with ctx.db.connection() as conn:
         ids = repo.insert_test_event(conn, params, endpoint_id)

@@ -34,6 +34,16 @@ ENDPOINT_ACTIONS = ("create", "enable", "disable", "delete", "rotate", "test")
 EVENT_FIELD = "event:"  # one checkbox per event name: the form keeps one value per field
 
 
+def refused(resp, exc: PaygateError) -> int:
+    """The status a refused form answers with: 429 (and ``Retry-After``) past the webhook test
+    and retry limit, else 400."""
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is None:
+        return 400
+    resp.set_header("Retry-After", str(retry_after))
+    return exc.status
+
+
 class Webhooks(Page):
     def show(
         self,
@@ -150,7 +160,8 @@ class Webhooks(Page):
                 saved = webhooks.update_config(self.ctx, merchant, {"webhook_url": url or None})
                 message = "Webhook URL saved." if saved.webhook_url else "Webhook URL removed."
         except PaygateError as exc:
-            self.show(req, resp, status=400, error=exc.description, url_value=url)
+            status = refused(resp, exc)
+            self.show(req, resp, status=status, error=exc.description, url_value=url)
             return
         self.redirect(req, resp, "/dashboard/webhooks", message)
 
@@ -200,8 +211,9 @@ class Endpoints(Webhooks):
                 return
         except PaygateError as exc:
             form_values = typed if action == "create" else None
+            status = refused(resp, exc)
             self.show(
-                req, resp, status=400, endpoint_error=exc.description, endpoint_form=form_values
+                req, resp, status=status, endpoint_error=exc.description, endpoint_form=form_values
             )
             return
         if issued is not None:
