@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -195,20 +196,22 @@ def test_an_endpoint_at_its_cap_defers_the_next_delivery_without_an_attempt(make
 
 def test_a_slot_held_by_a_dead_worker_ends_with_its_lease(ctx, receiver):
     set_webhook_url(ctx, receiver.url())
-    ids = [send_test(ctx) for _ in range(3)]
-    with ctx.db.connection() as conn:  # two claims whose worker died: their leases ran out
-        conn.execute(
-            "UPDATE webhook_logs SET locked_until = now() - interval '1 s' WHERE id = ANY(%s)",
-            (ids[:2],),
-        )
-    assert webhooks.deliver(ctx, ids[2]) == "success"
-    with ctx.db.connection() as conn:  # and two live ones: the cap (2) is reached
-        conn.execute(
-            "UPDATE webhook_logs SET locked_until = now() + interval '30 s' WHERE id = ANY(%s)",
-            (ids[:2],),
-        )
-    fourth = send_test(ctx)
-    assert webhooks.deliver(ctx, fourth) == "deferred"
+    first = send_test(ctx)
+    assert webhooks.deliver(ctx, first) == "success"  # the breaker row exists, no slot held
+
+    def hold(*leases: float) -> None:  # what workers killed mid-delivery leave behind
+        with ctx.db.connection() as conn:
+            conn.execute(
+                "UPDATE webhook_circuits SET slots = %s WHERE merchant_id = %s",
+                ([f"{uuid.uuid4()}|{time.time() + lease}" for lease in leases], TEST_MERCHANT_ID),
+            )
+
+    hold(-1, -1)  # two slots whose leases ended
+    assert webhooks.deliver(ctx, send_test(ctx)) == "success"
+    hold(30, 30)  # two live ones: the cap (2) is reached
+    held = send_test(ctx)
+    assert webhooks.deliver(ctx, held) == "deferred"
+    assert log_row(ctx, held)["attempts"] == 0 and log_row(ctx, held)["locked_until"] is None
 
 
 def test_the_breaker_opens_defers_to_its_reopen_time_probes_and_closes(make_ctx, receiver, caplog):

@@ -284,65 +284,64 @@ def endpoint_key(endpoint_id: Any) -> str:
     return PRIMARY_ENDPOINT if endpoint_id is None else str(endpoint_id)
 
 
-def due_target(conn: psycopg.Connection, log_id: str) -> dict | None:
-    """The merchant and endpoint of a due, unleased delivery; None when it is not due."""
-    return conn.execute(
-        """SELECT merchant_id, endpoint_id FROM webhook_logs
-            WHERE id = %s AND status = 'pending' AND next_retry_at <= now()
-              AND (locked_until IS NULL OR locked_until < now())""",
-        (log_id,),
-    ).fetchone()
-
-
-def lock_circuit(conn: psycopg.Connection, merchant_id: Any, endpoint_id: Any) -> dict:
-    """The endpoint's breaker, locked until the transaction ends (so the admissions of one
-    endpoint happen one at a time), with the database's ``now`` and ``in_flight``: its
-    deliveries holding a live lease now (the cap counts them; a dead worker's expires).
-
-    ``in_flight`` is counted by a statement of its own, after the lock is held: its snapshot
-    then sees every claim committed by the admissions that held the lock before."""
+def read_circuit(conn: psycopg.Connection, merchant_id: Any, endpoint_id: Any) -> dict:
+    """The endpoint's breaker as stored (created closed on first use) with its ``version``,
+    ``slots`` and the database's ``now``."""
     key = endpoint_key(endpoint_id)
-    lock = f"""SELECT {CIRCUIT_COLUMNS} FROM webhook_circuits
-                WHERE merchant_id = %s AND endpoint = %s FOR UPDATE"""
-    row = conn.execute(lock, (merchant_id, key)).fetchone()
+    select = f"""SELECT {CIRCUIT_COLUMNS}, slots, version, clock_timestamp() AS now
+                   FROM webhook_circuits WHERE merchant_id = %s AND endpoint = %s"""
+    row = conn.execute(select, (merchant_id, key)).fetchone()
     if row is None:
         conn.execute(
             """INSERT INTO webhook_circuits (merchant_id, endpoint) VALUES (%s, %s)
                ON CONFLICT DO NOTHING""",
             (merchant_id, key),
         )
-        row = conn.execute(lock, (merchant_id, key)).fetchone()
-    counted = conn.execute(
-        """SELECT clock_timestamp() AS now, count(*) AS in_flight FROM webhook_logs
-            WHERE merchant_id = %s AND locked_until > clock_timestamp()
-              AND endpoint_id IS NOT DISTINCT FROM %s::uuid""",
-        (merchant_id, endpoint_id),
-    ).fetchone()
-    return {**row, **counted}
+        row = conn.execute(select, (merchant_id, key)).fetchone()
+    return row
 
 
-def save_circuit(
-    conn: psycopg.Connection, merchant_id: Any, endpoint_id: Any, circuit: dict[str, Any]
-) -> None:
-    """Store a breaker's ``state``, ``failures``, ``open_seconds`` and ``retry_at``."""
-    conn.execute(
+def write_circuit(
+    conn: psycopg.Connection,
+    merchant_id: Any,
+    endpoint_id: Any,
+    version: int,
+    circuit: dict[str, Any],
+    slots: list[str],
+) -> bool:
+    """Store a breaker's ``state``, ``failures``, ``open_seconds``, ``retry_at`` and ``slots``
+    if it is still at ``version`` (one statement; False: another worker changed it first, read
+    it again)."""
+    row = conn.execute(
         """UPDATE webhook_circuits
               SET state = %(state)s, failures = %(failures)s, open_seconds = %(open_seconds)s,
-                  retry_at = %(retry_at)s, updated_at = now()
-            WHERE merchant_id = %(merchant_id)s AND endpoint = %(endpoint)s""",
-        {**circuit, "merchant_id": merchant_id, "endpoint": endpoint_key(endpoint_id)},
-    )
+                  retry_at = %(retry_at)s, slots = %(slots)s, version = version + 1,
+                  updated_at = now()
+            WHERE merchant_id = %(merchant_id)s AND endpoint = %(endpoint)s
+              AND version = %(version)s
+        RETURNING version""",
+        {
+            **circuit,
+            "slots": slots,
+            "version": version,
+            "merchant_id": merchant_id,
+            "endpoint": endpoint_key(endpoint_id),
+        },
+    ).fetchone()
+    return row is not None
 
 
-def defer(conn: psycopg.Connection, log_id: str, until: datetime) -> None:
-    """Put a due delivery off until ``until`` (its endpoint's breaker is open, or its endpoint
-    is at its cap): not an attempt, nothing recorded against it."""
+def unclaim_and_defer(
+    conn: psycopg.Connection, log_id: str, lease: datetime, until: datetime
+) -> None:
+    """Give a claimed delivery back without an attempt (its endpoint's breaker is open, or the
+    endpoint is at its cap) and put it off until ``until``: nothing recorded against it."""
     conn.execute(
         """UPDATE webhook_logs
-              SET next_retry_at = greatest(%s, now()), deferred = TRUE, enqueued_at = NULL
-            WHERE id = %s AND status = 'pending'
-              AND (locked_until IS NULL OR locked_until < now())""",
-        (until, log_id),
+              SET next_retry_at = greatest(%s, now()), deferred = TRUE, enqueued_at = NULL,
+                  locked_until = NULL
+            WHERE id = %s AND status = 'pending' AND locked_until = %s""",
+        (until, log_id, lease),
     )
 
 

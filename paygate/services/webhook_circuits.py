@@ -5,7 +5,8 @@ An endpoint (the merchant's primary ``webhook_url``, endpoint ``primary``, or on
 worker sees the same one and it survives restarts:
 
 - ``closed``: deliveries go, at most ``PAYGATE_WEBHOOK_ENDPOINT_CONCURRENCY`` at once across
-  all workers (the deliveries holding a live lease: a dead worker's slot ends with its lease);
+  all workers (the breaker's ``slots``, each ending with its delivery's lease: a dead worker's
+  slot ends with its lease);
 - after ``PAYGATE_WEBHOOK_BREAKER_FAILURES`` failed attempts in a row it is ``open`` for
   ``PAYGATE_WEBHOOK_BREAKER_OPEN`` seconds: its due deliveries are put off to the reopen time;
 - then the next delivery goes alone, as the probe (``half_open``): success closes the breaker,
@@ -16,6 +17,9 @@ A delivery put off (breaker open, endpoint at its cap, a probe in flight) is not
 records nothing against it; the job returns at once, holding no thread. It is due again at the
 reopen time (open) or after one webhook timeout (busy), and sooner: the end of every attempt
 on the endpoint (while closed) brings the next deferred ones forward and enqueues them.
+
+No lock is held between statements (a worker stopped or killed between two holds nothing up):
+each change to a breaker is one ``UPDATE`` that applies only to the version it read.
 """
 
 from __future__ import annotations
@@ -114,51 +118,72 @@ def for_merchant(ctx: Context, merchant_id: str) -> dict[str, dict[str, Any]]:
 CLOSED_VIEW = {"state": CLOSED, "failures": 0, "retry_at": None}
 
 
-def gate(conn, settings: Settings, log_id: str) -> str:
-    """Admit one due delivery, in the caller's transaction: ``skipped`` (not due, or leased),
-    ``deferred`` (put off: breaker open, endpoint at its cap, or a probe in flight), or
-    ``deliver`` (the caller claims it in the same transaction)."""
-    target = repo.due_target(conn, log_id)
-    if target is None:
-        return "skipped"
-    row = repo.lock_circuit(conn, target["merchant_id"], target["endpoint_id"])
-    circuit = Circuit.of(row)
-    decision = admit(circuit, row["now"], row["in_flight"], settings.webhook_endpoint_concurrency)
-    if decision == WAIT_OPEN:
-        repo.defer(conn, log_id, circuit.retry_at)
-        return "deferred"
-    if decision == WAIT_BUSY:
-        # Brought forward when an attempt on the endpoint ends; this is the latest it waits.
-        later = row["now"] + timedelta(seconds=settings.webhook_timeout_seconds)
-        repo.defer(conn, log_id, later)
-        return "deferred"
-    if decision == PROBE and circuit.state != HALF_OPEN:
-        repo.save_circuit(
-            conn,
-            target["merchant_id"],
-            target["endpoint_id"],
-            replace(circuit, state=HALF_OPEN, retry_at=None).stored(),
-        )
-    return "deliver"
+# Each change to a breaker is one statement that applies only to the version it read; when
+# another worker changed it meanwhile the change is read and worked out again.
+MAX_TRIES = 50
 
 
-def record(ctx: Context, merchant_id: Any, endpoint_id: Any, url: str, ok: bool) -> list[str]:
-    """Count one finished attempt on the endpoint's breaker (logging a line when it opens or
-    closes) and, while it is closed, bring its deferred deliveries forward: the ids to
+def _live(slots: list[str], now: datetime, leaving: str | None = None) -> list[str]:
+    """The slots whose lease has not ended (without ``leaving``'s, the delivery that ends)."""
+    moment = now.timestamp()
+    return [
+        slot
+        for slot in slots
+        if float(slot.rpartition("|")[2]) > moment and slot.partition("|")[0] != leaving
+    ]
+
+
+def gate(conn, settings: Settings, row: dict[str, Any]) -> tuple[str, datetime | None]:
+    """Admit a claimed delivery (``row``: the claim, with its lease ``locked_until``):
+    ``("deliver", None)`` (it took a slot, or goes as the probe), or ``("deferred", until)``
+    (breaker open, endpoint at its cap, or a probe in flight: the caller gives it back)."""
+    merchant_id, endpoint_id = row["merchant_id"], row["endpoint_id"]
+    slot = f"{row['id']}|{row['locked_until'].timestamp()}"
+    cap = settings.webhook_endpoint_concurrency
+    for _ in range(MAX_TRIES):
+        stored = repo.read_circuit(conn, merchant_id, endpoint_id)
+        circuit, now = Circuit.of(stored), stored["now"]
+        live = _live(stored["slots"], now, leaving=str(row["id"]))
+        decision = admit(circuit, now, len(live), cap)
+        if decision == WAIT_OPEN:
+            return "deferred", circuit.retry_at
+        if decision == WAIT_BUSY:
+            # Brought forward when an attempt on the endpoint ends; this is the latest it waits.
+            return "deferred", now + timedelta(seconds=settings.webhook_timeout_seconds)
+        if decision == PROBE:
+            circuit = replace(circuit, state=HALF_OPEN, retry_at=None)
+        if repo.write_circuit(
+            conn, merchant_id, endpoint_id, stored["version"], circuit.stored(), [*live, slot]
+        ):
+            return "deliver", None
+    raise RuntimeError(f"webhook circuit of {merchant_id}/{endpoint_id} kept changing")
+
+
+def record(ctx: Context, row: dict[str, Any], url: str, ok: bool | None) -> list[str]:
+    """An attempt on the endpoint ended: give its slot back, count it on the breaker (``ok``
+    None: not the endpoint's doing, counted neither way), logging a line when the breaker
+    opens or closes, and, while it is closed, bring its deferred deliveries forward: the ids to
     enqueue."""
     settings = ctx.settings
-    with ctx.db.transaction() as conn:
-        row = repo.lock_circuit(conn, merchant_id, endpoint_id)
-        before = Circuit.of(row)
-        after, change = after_attempt(before, ok, row["now"], settings)
-        if after != before:
-            repo.save_circuit(conn, merchant_id, endpoint_id, after.stored())
+    merchant_id, endpoint_id = row["merchant_id"], row["endpoint_id"]
+    with ctx.db.connection() as conn:
+        for _ in range(MAX_TRIES):
+            stored = repo.read_circuit(conn, merchant_id, endpoint_id)
+            before, now = Circuit.of(stored), stored["now"]
+            live = _live(stored["slots"], now, leaving=str(row["id"]))
+            after, change = (
+                (before, None) if ok is None else after_attempt(before, ok, now, settings)
+            )
+            if repo.write_circuit(
+                conn, merchant_id, endpoint_id, stored["version"], after.stored(), live
+            ):
+                break
+        else:
+            raise RuntimeError(f"webhook circuit of {merchant_id}/{endpoint_id} kept changing")
         released: list[str] = []
-        if after.state == CLOSED:
-            # The attempt that ended gave its lease up already: in_flight counts the others.
-            room = settings.webhook_endpoint_concurrency - row["in_flight"]
-            if room > 0:
-                released = repo.release_deferred(conn, merchant_id, endpoint_id, room)
+        room = settings.webhook_endpoint_concurrency - len(live)
+        if after.state == CLOSED and room > 0:
+            released = repo.release_deferred(conn, merchant_id, endpoint_id, room)
     if change is not None:
         _log_change(change, merchant_id, endpoint_id, url, after, settings)
     return released

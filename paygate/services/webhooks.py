@@ -76,20 +76,20 @@ def deliver(ctx: Context, log_id: str) -> str:
     settings = ctx.settings
     # The lease outlives the longest attempt, so no second worker can start the same one.
     lease = max(settings.job_lease_seconds, settings.webhook_timeout_seconds * 2 + 5)
-    with ctx.db.transaction() as conn:
-        admitted = webhook_circuits.gate(conn, settings, log_id)
-        if admitted != "deliver":
-            return admitted
+    with ctx.db.connection() as conn:
         row = repo.claim(conn, log_id, lease)
         if row is None:
             return "skipped"
-    with ctx.db.connection() as conn:
         if not row["webhook_url"]:
             # The primary URL was removed, or the endpoint disabled or deleted, since the
             # event was written: the delivery ends here, unsent.
             reason = _NOT_SENT.get(row["endpoint_state"], _NOT_SENT[None])
             repo.abandon_without_url(conn, log_id, row["locked_until"], reason)
             return "no_url"
+        admitted, until = webhook_circuits.gate(conn, settings, row)
+        if admitted != "deliver":  # not an attempt: given back, due again at ``until``
+            repo.unclaim_and_defer(conn, log_id, row["locked_until"], until)
+            return "deferred"
     started = time.monotonic()
     try:
         # The current secret and, during a rotation's overlap, the previous one (the claim
@@ -123,14 +123,14 @@ def deliver(ctx: Context, log_id: str) -> str:
             log.exception("notifier raised for webhook %s", log_id)
             result = DeliveryResult(ok=False, error=f"notifier error: {exc.__class__.__name__}")
     recorded = _record(ctx, delivery, row["locked_until"], result, started)
+    # The slot goes back either way; an unreadable secret is ours to fix, not the endpoint's
+    # failure, so it does not count on the breaker.
+    ok = None if unreadable else result.ok
+    released = webhook_circuits.record(ctx, row, delivery.url, ok)
+    if released:
+        ctx.dispatcher.webhooks(released)
     if recorded is None:
         return "skipped"  # the lease was lost meanwhile (a manual retry reset the row)
-    if not unreadable:  # an unreadable secret is ours to fix, not the endpoint's failure
-        released = webhook_circuits.record(
-            ctx, row["merchant_id"], row["endpoint_id"], delivery.url, result.ok
-        )
-        if released:
-            ctx.dispatcher.webhooks(released)
     return recorded["status"]
 
 

@@ -65,10 +65,13 @@ class Endpoints(Resource):
             webhook_endpoints.CREATE_SCOPE,
             req.get_header("Idempotency-Key"),
             body,
-            lambda token: views.webhook_endpoint_view(
-                created := webhook_endpoints.create(self.ctx, merchant, body, token),
-                created.secret,
-            ),
+            lambda token: {
+                **views.webhook_endpoint_view(
+                    created := webhook_endpoints.create(self.ctx, merchant, body, token),
+                    created.secret,
+                ),
+                "circuit": webhook_circuits.CLOSED_VIEW,  # a new endpoint's breaker
+            },
         )
         if answer.replayed or answer.view is None:
             send_answer(resp, answer)
@@ -111,7 +114,14 @@ class EndpointRotateSecret(Resource):
 
     def on_post(self, req, resp, endpoint_id):
         rotated = webhook_endpoints.rotate_secret(self.ctx, merchant_of(req), endpoint_id)
-        send(resp, views.webhook_endpoint_view(rotated, rotated.secret))
+        circuits = webhook_circuits.for_merchant(self.ctx, rotated.merchant_id)
+        send(
+            resp,
+            {
+                **views.webhook_endpoint_view(rotated, rotated.secret),
+                "circuit": circuits.get(rotated.id, webhook_circuits.CLOSED_VIEW),
+            },
+        )
 
 
 class EndpointTest(Resource):
