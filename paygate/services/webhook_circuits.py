@@ -159,6 +159,19 @@ def gate(conn, settings: Settings, row: dict[str, Any]) -> tuple[str, datetime |
     raise RuntimeError(f"webhook circuit of {merchant_id}/{endpoint_id} kept changing")
 
 
+def recheck(conn, settings: Settings, row: dict[str, Any]) -> list[str]:
+    """After giving a delivery back for a lack of room: if room appeared meanwhile (an attempt
+    ended between the admission and the give-back, and its release found nothing deferred
+    yet), bring the endpoint's deferred deliveries forward now; the ids to enqueue. Either the
+    ending attempt sees the deferred row or this sees its freed slot: none waits for nothing."""
+    stored = repo.read_circuit(conn, row["merchant_id"], row["endpoint_id"])
+    live = _live(stored["slots"], stored["now"])
+    room = settings.webhook_endpoint_concurrency - len(live)
+    if stored["state"] != CLOSED or room <= 0:
+        return []
+    return repo.release_deferred(conn, row["merchant_id"], row["endpoint_id"], room)
+
+
 def record(ctx: Context, row: dict[str, Any], url: str, ok: bool | None) -> list[str]:
     """An attempt on the endpoint ended: give its slot back, count it on the breaker (``ok``
     None: not the endpoint's doing, counted neither way), logging a line when the breaker

@@ -89,7 +89,11 @@ def deliver(ctx: Context, log_id: str) -> str:
         admitted, until = webhook_circuits.gate(conn, settings, row)
         if admitted != "deliver":  # not an attempt: given back, due again at ``until``
             repo.unclaim_and_defer(conn, log_id, row["locked_until"], until)
-            return "deferred"
+            released = webhook_circuits.recheck(conn, settings, row)
+    if admitted != "deliver":
+        if released:
+            ctx.dispatcher.webhooks(released)
+        return "deferred"
     started = time.monotonic()
     try:
         # The current secret and, during a rotation's overlap, the previous one (the claim
