@@ -153,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
             "UPDATE merchants SET webhook_url = %s, webhook_secret = %s WHERE id = %s",
             (gateway.receiver_url + "/webhooks", secret, TEST_MERCHANT_ID),
         )
-        h = Harness(profile, gateway, db, TEST_MERCHANT_ID, [], settings.worker_concurrency)
+        # Every consumer thread, task or webhook, blocks in BRPOP on its queue: a stopped worker
+        # holds one job per thread.
+        threads = settings.worker_concurrency + settings.webhook_concurrency
+        h = Harness(profile, gateway, db, TEST_MERCHANT_ID, [], threads)
         h.orders = h.create_orders(profile.orders)
         runs = [
             one_run(h, i + 1, srv, env, log_dir, log_dir if args.profile and i == 0 else None)

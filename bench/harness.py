@@ -19,7 +19,7 @@ from .gateway import Gateway
 ALPHABET = string.ascii_letters + string.digits
 RESET_TABLES = (
     "processor_callbacks, payment_operations, webhook_attempts, webhook_logs, refunds, payments, "
-    "idempotency_keys"
+    "idempotency_keys, webhook_circuits"
 )
 
 
@@ -104,7 +104,9 @@ class Harness:
         return _queue().huey
 
     def queue_length(self) -> int:
-        return self.huey().pending_count()
+        """Tasks waiting in both queues (payments' and webhook deliveries')."""
+        queue = _queue()
+        return queue.huey.pending_count() + queue.webhook_huey.pending_count()
 
     # -- between benchmarks -----------------------------------------------------------------
 
@@ -112,6 +114,7 @@ class Harness:
         """Worker paused, queue empty, no payments or deliveries, receiver forgotten."""
         self.gateway.pause_worker()
         self.huey().flush()
+        self.queue().webhook_huey.flush()
         self.db.execute(f"TRUNCATE {RESET_TABLES}")
         self.db.execute("UPDATE orders SET status = 'created'")
         requests.post(f"{self.gateway.receiver_url}/_reset", timeout=10)

@@ -126,6 +126,10 @@ IDEMPOTENCY_KEY_IN_FLIGHT = "A request with this Idempotency-Key is still being 
 # Sign-in and passwords (dashboard).
 INVALID_SIGN_IN = "Invalid email or password"
 TOO_MANY_SIGN_INS = "Too many failed sign-ins. Try again in {wait}."
+TOO_MANY_WEBHOOK_SENDS = (
+    "Too many webhook tests and retries (at most {count} every {window} seconds). "
+    "Try again in {seconds} seconds."
+)
 PASSWORD_TOO_COMMON = (
     "This password is one of the most common passwords. Choose one that is harder to guess."
 )

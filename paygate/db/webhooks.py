@@ -57,7 +57,7 @@ def claim(conn: psycopg.Connection, log_id: str, lease_seconds: float) -> dict |
     return conn.execute(
         """WITH claimed AS (
                UPDATE webhook_logs
-                  SET locked_until = now() + make_interval(secs => %s)
+                  SET locked_until = now() + make_interval(secs => %s), deferred = FALSE
                 WHERE id = %s AND status = 'pending' AND next_retry_at <= now()
                   AND (locked_until IS NULL OR locked_until < now())
             RETURNING id, merchant_id, endpoint_id, event, body, attempts, locked_until
@@ -271,3 +271,116 @@ def target_of(conn: psycopg.Connection, log_id: str, merchant_id: str) -> dict |
             WHERE l.id = %s AND l.merchant_id = %s""",
         (log_id, merchant_id),
     ).fetchone()
+
+
+# -- the endpoints' circuit breakers and concurrency cap (webhook_circuits, migration 016) ------
+# An endpoint is ``(merchant_id, endpoint)``: ``endpoint`` is 'primary' for the merchant's
+# webhook_url, else the webhook_endpoints id as text.
+PRIMARY_ENDPOINT = "primary"
+CIRCUIT_COLUMNS = "state, failures, open_seconds, retry_at"
+
+
+def endpoint_key(endpoint_id: Any) -> str:
+    return PRIMARY_ENDPOINT if endpoint_id is None else str(endpoint_id)
+
+
+def read_circuit(conn: psycopg.Connection, merchant_id: Any, endpoint_id: Any) -> dict:
+    """The endpoint's breaker as stored (created closed on first use) with its ``version``,
+    ``slots`` and the database's ``now``."""
+    key = endpoint_key(endpoint_id)
+    select = f"""SELECT {CIRCUIT_COLUMNS}, slots, version, clock_timestamp() AS now
+                   FROM webhook_circuits WHERE merchant_id = %s AND endpoint = %s"""
+    row = conn.execute(select, (merchant_id, key)).fetchone()
+    if row is None:
+        conn.execute(
+            """INSERT INTO webhook_circuits (merchant_id, endpoint) VALUES (%s, %s)
+               ON CONFLICT DO NOTHING""",
+            (merchant_id, key),
+        )
+        row = conn.execute(select, (merchant_id, key)).fetchone()
+    return row
+
+
+def write_circuit(
+    conn: psycopg.Connection,
+    merchant_id: Any,
+    endpoint_id: Any,
+    version: int,
+    circuit: dict[str, Any],
+    slots: list[str],
+) -> bool:
+    """Store a breaker's ``state``, ``failures``, ``open_seconds``, ``retry_at`` and ``slots``
+    if it is still at ``version`` (one statement; False: another worker changed it first, read
+    it again)."""
+    row = conn.execute(
+        """UPDATE webhook_circuits
+              SET state = %(state)s, failures = %(failures)s, open_seconds = %(open_seconds)s,
+                  retry_at = %(retry_at)s, slots = %(slots)s, version = version + 1,
+                  updated_at = now()
+            WHERE merchant_id = %(merchant_id)s AND endpoint = %(endpoint)s
+              AND version = %(version)s
+        RETURNING version""",
+        {
+            **circuit,
+            "slots": slots,
+            "version": version,
+            "merchant_id": merchant_id,
+            "endpoint": endpoint_key(endpoint_id),
+        },
+    ).fetchone()
+    return row is not None
+
+
+def unclaim_and_defer(
+    conn: psycopg.Connection, log_id: str, lease: datetime, until: datetime
+) -> None:
+    """Give a claimed delivery back without an attempt (its endpoint's breaker is open, or the
+    endpoint is at its cap) and put it off until ``until``: nothing recorded against it."""
+    conn.execute(
+        """UPDATE webhook_logs
+              SET next_retry_at = greatest(%s, now()), deferred = TRUE, enqueued_at = NULL,
+                  locked_until = NULL
+            WHERE id = %s AND status = 'pending' AND locked_until = %s""",
+        (until, log_id, lease),
+    )
+
+
+def release_deferred(
+    conn: psycopg.Connection, merchant_id: Any, endpoint_id: Any, limit: int
+) -> list[str]:
+    """Make up to ``limit`` of the endpoint's deferred deliveries due now (marked dispatched:
+    the caller enqueues them), oldest first."""
+    rows = conn.execute(
+        """UPDATE webhook_logs SET next_retry_at = now(), deferred = FALSE, enqueued_at = now()
+            WHERE id IN (
+                SELECT id FROM webhook_logs
+                 WHERE merchant_id = %s AND deferred AND status = 'pending'
+                   AND endpoint_id IS NOT DISTINCT FROM %s::uuid
+                   AND (locked_until IS NULL OR locked_until < now())
+                 ORDER BY next_retry_at, id
+                 LIMIT %s
+                   FOR UPDATE SKIP LOCKED)
+        RETURNING id""",
+        (merchant_id, endpoint_id, limit),
+    ).fetchall()
+    return [str(row["id"]) for row in rows]
+
+
+def circuits_for(conn: psycopg.Connection, merchant_id: str) -> tuple[dict[str, dict], datetime]:
+    """The merchant's breakers by endpoint key, and the database's ``now``."""
+    rows = conn.execute(
+        f"""SELECT endpoint, {CIRCUIT_COLUMNS}, now() AS now FROM webhook_circuits
+             WHERE merchant_id = %s""",
+        (merchant_id,),
+    ).fetchall()
+    now = rows[0]["now"] if rows else conn.execute("SELECT now() AS now").fetchone()["now"]
+    return {row["endpoint"]: row for row in rows}, now
+
+
+def probe_now(conn: psycopg.Connection, merchant_id: Any, endpoint_id: Any) -> None:
+    """An open breaker lets its next delivery go now, as the probe (a manual retry or test)."""
+    conn.execute(
+        """UPDATE webhook_circuits SET retry_at = now(), updated_at = now()
+            WHERE merchant_id = %s AND endpoint = %s AND state = 'open'""",
+        (merchant_id, endpoint_key(endpoint_id)),
+    )

@@ -21,9 +21,11 @@ log = logging.getLogger(__name__)
 ENQUEUE_PAUSE_SECONDS = 1.0
 
 
-def _enqueue_each(huey: Huey, task, ids: list[str]) -> None:
-    """Queue ``task(id)`` for every id with one LPUSH. Huey's own enqueue is one LPUSH per task
-    (a round trip each); the messages and their order (first id runs first) are the same."""
+def _enqueue_each(task, ids: list[str]) -> None:
+    """Queue ``task(id)`` for every id with one LPUSH on the task's own queue. Huey's own
+    enqueue is one LPUSH per task (a round trip each); the messages and their order (first id
+    runs first) are the same."""
+    huey = task.huey
     if huey.immediate:
         for task_id in ids:
             task(task_id)
@@ -33,7 +35,8 @@ def _enqueue_each(huey: Huey, task, ids: list[str]) -> None:
 
 
 class HueyDispatcher:
-    """Enqueues ``tasks`` on ``huey``. ``marker_key`` is kept in Redis next to the queue by the
+    """Enqueues ``tasks`` on ``huey`` (webhook deliveries on ``webhook_huey``, their own queue,
+    when given). ``marker_key`` is kept in Redis next to the queue by the
     janitors: when it is gone, so is everything that was queued with it (the Redis was flushed,
     or restarted without its data). ``heartbeat_key`` holds the workers' heartbeats."""
 
@@ -42,11 +45,13 @@ class HueyDispatcher:
         huey: Huey,
         tasks: Tasks,
         *,
+        webhook_huey: Huey | None = None,
         heartbeat_key: str,
         marker_key: str,
         heartbeat_ttl: float = 10.0,
     ):
         self.huey = huey
+        self.webhook_huey = webhook_huey
         self.tasks = tasks
         self.heartbeat_key = heartbeat_key
         self.marker_key = marker_key
@@ -61,7 +66,7 @@ class HueyDispatcher:
             if each is None:
                 task(*args)
             else:
-                _enqueue_each(self.huey, task, each)
+                _enqueue_each(task, each)
             return True
         except Exception as exc:
             first = time.monotonic() >= self._paused_until
@@ -91,12 +96,13 @@ class HueyDispatcher:
         return self._enqueue(self.tasks.deliver_webhook, each=[str(i) for i in log_ids])
 
     def backlog(self) -> int | None:
-        """Tasks waiting in the queue, or None when Redis cannot be asked (or an enqueue just
-        failed and the dispatcher is pausing)."""
+        """Tasks waiting in the queues (payments' and webhooks'), or None when Redis cannot be
+        asked (or an enqueue just failed and the dispatcher is pausing)."""
         if time.monotonic() < self._paused_until:
             return None
         try:
-            return self.huey.pending_count()
+            webhooks = self.webhook_huey.pending_count() if self.webhook_huey is not None else 0
+            return self.huey.pending_count() + webhooks
         except Exception:
             return None
 

@@ -7,6 +7,8 @@ names in every process (``paygate.jobs.tasks.<name>``), so what the API enqueues
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from huey import RedisHuey
 from redis import ConnectionPool
 
@@ -71,21 +73,33 @@ def new_huey(settings: Settings) -> PaygateHuey:
     return huey
 
 
-class Queue:
-    """The Huey instance, the tasks registered on it, and the dispatcher that feeds them.
+def webhook_queue_name(name: str) -> str:
+    """The webhook deliveries' queue next to the queue ``name``."""
+    return f"{name}-webhooks"
 
-    Redis keys next to Huey's are named after the queue: ``<name>:workers`` (the heartbeats)
-    and ``<name>:marker`` (the janitor's "is this still the queue we fed?").
+
+class Queue:
+    """Two Huey instances on one Redis, the tasks registered on them, and the dispatcher that
+    feeds them.
+
+    ``huey`` (``settings.queue_name``) carries payments, refunds, captures and releases;
+    ``webhook_huey`` (``<queue_name>-webhooks``) carries webhook deliveries only, consumed by
+    threads of their own (``paygate.jobs.webhook_consumer``), so a slow endpoint never holds a
+    thread that settles payments. Redis keys next to Huey's are named after the queue:
+    ``<name>:workers`` (the heartbeats) and ``<name>:marker`` (the janitor's "is this still the
+    queue we fed?"; one marker covers both lists, which live and die with the same Redis).
     """
 
     def __init__(self, settings: Settings):
         self.name = settings.queue_name
+        self.webhook_name = webhook_queue_name(self.name)
         self.heartbeat_ttl = settings.heartbeat_ttl_seconds
         self.heartbeat_key = f"{self.name}:workers"
         self.marker_key = f"{self.name}:marker"
         self.huey = new_huey(settings)
+        self.webhook_huey = new_huey(replace(settings, queue_name=self.webhook_name))
         self._context: Context | None = None
-        self.tasks = Tasks(self.huey, self.context)
+        self.tasks = Tasks(self.huey, self.context, webhook_huey=self.webhook_huey)
         self.dispatcher = self.new_dispatcher()
 
     def bind(self, ctx: Context) -> None:
@@ -102,14 +116,17 @@ class Queue:
         return HueyDispatcher(
             self.huey,
             self.tasks,
+            webhook_huey=self.webhook_huey,
             heartbeat_key=self.heartbeat_key,
             marker_key=self.marker_key,
             heartbeat_ttl=self.heartbeat_ttl,
         )
 
     def flush(self) -> None:
-        """Empty the queue and forget the heartbeats (only this queue's keys, never the Redis)."""
+        """Empty both queues and forget the heartbeats (only this queue's keys, never the
+        Redis)."""
         self.huey.flush()
+        self.webhook_huey.flush()
         self.huey.storage.conn.delete(self.heartbeat_key)
 
 

@@ -15,9 +15,14 @@ class Tasks:
     The functions are defined here, in this module, so their Huey names
     (``paygate.jobs.tasks.process_payment``, ...) are the same in the enqueuing process and the
     consumer.
+
+    Webhook deliveries are registered on ``webhook_huey`` (their own queue and consumer
+    threads); without one (a single-queue caller), on ``huey``.
     """
 
-    def __init__(self, huey: Huey, context: Callable[[], Context]):
+    def __init__(
+        self, huey: Huey, context: Callable[[], Context], *, webhook_huey: Huey | None = None
+    ):
         @huey.task()
         def process_payment(payment_id: str) -> None:
             payments.process(context(), payment_id)
@@ -30,7 +35,7 @@ class Tasks:
         def process_payment_operation(payment_id: str) -> None:
             payments.process_operation(context(), payment_id)
 
-        @huey.task()
+        @(webhook_huey or huey).task()
         def deliver_webhook(log_id: str) -> None:
             webhooks.deliver(context(), str(log_id))
 

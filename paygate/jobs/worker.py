@@ -17,7 +17,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import ProcessorUnreachable, ServiceUnavailable
 from ..services import Context, processing, views
-from . import heartbeat
+from . import heartbeat, webhook_consumer
 from . import observers as observer_runners
 from .consumer import GracefulConsumer
 from .janitor import Janitor
@@ -155,9 +155,11 @@ def run_worker(
         **CONSUMER_FLAGS,
     )
     log.info("worker started: %d threads", workers or settings.worker_concurrency)
+    webhooks = webhook_consumer.start(ctx, queue, CONSUMER_FLAGS)  # deliveries: own threads
     try:
         consumer.run()
     finally:
+        webhooks.stop()
         stopping.set()
         for thread in runners:  # each gives its lease up, so another worker continues at once
             thread.join(OBSERVERS_STOP_SECONDS)

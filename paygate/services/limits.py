@@ -1,5 +1,5 @@
-"""The one abuse limiter: counting windows in PostgreSQL, used by public payment creation and by
-dashboard sign-in.
+"""The one abuse limiter: counting windows in PostgreSQL, used by public payment creation, by
+dashboard sign-in, by refused processor callbacks and by webhook test sends and manual retries.
 
 Every limit is ``COUNT/SECONDS`` from the settings (``PAYGATE_LIMIT_*``). A request counts one
 hit in each of its buckets with a single atomic upsert (``paygate.db.limits``); when any bucket
@@ -22,7 +22,7 @@ import random
 
 from ..db import limits as repo
 from ..db.limits import Bucket, Count
-from ..errors import RateLimited
+from ..errors import TOO_MANY_WEBHOOK_SENDS, RateLimited
 from . import Context, keys
 
 # One call in this many also forgets windows that ended a day ago (an index range delete).
@@ -32,6 +32,7 @@ MAX_BACKOFF_STRIKES = 4  # sign-in windows grow up to 16 times their base length
 PUBLIC_PAYMENT = "pay"
 CALLBACK_REFUSED = "callback-refused"
 SIGN_IN = "signin"
+WEBHOOK_MANUAL = "webhook-manual"
 
 
 def client_ip(ctx: Context, peer: str | None, forwarded_for: str | None) -> str:
@@ -174,3 +175,18 @@ def sign_in_buckets(ctx: Context, email: str, client: str) -> list[Bucket | None
 def callback_refusal(ctx: Context, client: str) -> None:
     """Count a refused processor callback from ``client`` (RateLimited past the limit)."""
     hit(ctx, [bucket(ctx, CALLBACK_REFUSED, client, ctx.settings.limit_callback_refusals)])
+
+
+def webhook_manual(ctx: Context, merchant_id: str) -> None:
+    """Count a webhook test send or manual retry (API or dashboard) of ``merchant_id`` against
+    ``PAYGATE_LIMIT_WEBHOOK_MANUAL`` (RateLimited past it): each one makes a delivery, and an
+    endpoint that hangs would otherwise take as many as a merchant can ask for."""
+    limit = ctx.settings.limit_webhook_manual
+    try:
+        hit(ctx, [bucket(ctx, WEBHOOK_MANUAL, merchant_id, limit, merchant_id=merchant_id)])
+    except RateLimited as exc:
+        count, window = limit
+        message = TOO_MANY_WEBHOOK_SENDS.format(
+            count=count, window=f"{window:g}", seconds=exc.retry_after
+        )
+        raise RateLimited(exc.retry_after, message) from None

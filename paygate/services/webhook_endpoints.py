@@ -39,7 +39,15 @@ from ..errors import (
 from ..events import NAMES
 from ..netpolicy import webhook_url_problem
 from ..types import Merchant, WebhookEndpoint
-from . import Context, merchants, validation, views, webhook_secrets, webhooks
+from . import (
+    Context,
+    merchants,
+    validation,
+    views,
+    webhook_circuits,
+    webhook_secrets,
+    webhooks,
+)
 from .idempotency import CREATED, Token, token_params
 from .lookup import found
 
@@ -126,7 +134,10 @@ def create(
         if created is None:
             raise BadRequest(ENDPOINT_LIMIT_REACHED.format(limit=MAX_ENDPOINTS))
         if token is not None:
-            stored = views.webhook_endpoint_view(created, masked(secret))
+            stored = {
+                **views.webhook_endpoint_view(created, masked(secret)),
+                "circuit": webhook_circuits.CLOSED_VIEW,  # as the first answer shows it
+            }
             repo.complete_key(conn, merchant.id, token_params(token, CREATED, stored))
     return replace(created, secret=secret)
 

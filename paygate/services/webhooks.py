@@ -40,7 +40,7 @@ from ..errors import (
 from ..events import WEBHOOK_TEST, envelope
 from ..netpolicy import webhook_url_problem
 from ..types import Delivery, DeliveryResult, Listing, Merchant, WebhookLog
-from . import Context, merchants, validation, webhook_secrets
+from . import Context, limits, merchants, validation, webhook_circuits, webhook_secrets
 from .lookup import found
 
 log = logging.getLogger(__name__)
@@ -68,8 +68,10 @@ def next_delay(retry_delays: tuple[int, ...], attempt: int, ok: bool) -> float |
 def deliver(ctx: Context, log_id: str) -> str:
     """Make the next attempt of one delivery if it is due. Safe to run any number of times.
 
-    Returns ``skipped`` (not due, done, or another worker has it), ``no_url``, or the log's
-    status after the attempt: ``success``, ``pending`` (a retry is scheduled) or ``failed``.
+    Returns ``skipped`` (not due, done, or another worker has it), ``deferred`` (put off by
+    its endpoint's breaker or concurrency cap: not an attempt, see ``webhook_circuits``),
+    ``no_url``, or the log's status after the attempt: ``success``, ``pending`` (a retry is
+    scheduled) or ``failed``.
     """
     settings = ctx.settings
     # The lease outlives the longest attempt, so no second worker can start the same one.
@@ -84,6 +86,14 @@ def deliver(ctx: Context, log_id: str) -> str:
             reason = _NOT_SENT.get(row["endpoint_state"], _NOT_SENT[None])
             repo.abandon_without_url(conn, log_id, row["locked_until"], reason)
             return "no_url"
+        admitted, until = webhook_circuits.gate(conn, settings, row)
+        if admitted != "deliver":  # not an attempt: given back, due again at ``until``
+            repo.unclaim_and_defer(conn, log_id, row["locked_until"], until)
+            released = webhook_circuits.recheck(conn, settings, row)
+    if admitted != "deliver":
+        if released:
+            ctx.dispatcher.webhooks(released)
+        return "deferred"
     started = time.monotonic()
     try:
         # The current secret and, during a rotation's overlap, the previous one (the claim
@@ -117,6 +127,12 @@ def deliver(ctx: Context, log_id: str) -> str:
             log.exception("notifier raised for webhook %s", log_id)
             result = DeliveryResult(ok=False, error=f"notifier error: {exc.__class__.__name__}")
     recorded = _record(ctx, delivery, row["locked_until"], result, started)
+    # The slot goes back either way; an unreadable secret is ours to fix, not the endpoint's
+    # failure, so it does not count on the breaker.
+    ok = None if unreadable else result.ok
+    released = webhook_circuits.record(ctx, row, delivery.url, ok)
+    if released:
+        ctx.dispatcher.webhooks(released)
     if recorded is None:
         return "skipped"  # the lease was lost meanwhile (a manual retry reset the row)
     return recorded["status"]
@@ -181,13 +197,18 @@ _NOT_RETRIED = {
 def retry(ctx: Context, merchant: Merchant, log_id: str) -> str:
     """Deliver a log again from attempt 1, now, to where it went (the primary URL or its
     endpoint): the stored body, signed with that target's current secret (and the previous one
-    during a rotation's overlap). Returns the log's id."""
+    during a rotation's overlap). An open breaker on that endpoint lets it go now as its probe.
+    Past ``PAYGATE_LIMIT_WEBHOOK_MANUAL`` (tests and retries together): ``RateLimited``.
+    Returns the log's id."""
     log_id = _log_id(log_id)
+    limits.webhook_manual(ctx, merchant.id)
     with ctx.db.connection() as conn:
         target = found(repo.target_of(conn, log_id, merchant.id), "Webhook log")
         if not target["url"]:  # the primary has no URL, or the endpoint is disabled or deleted
             raise BadRequest(_NOT_RETRIED[target["endpoint_state"]])
         found(repo.reset_for_retry(conn, log_id, merchant.id), "Webhook log")
+        # Asked for by the merchant (its endpoint fixed, say): an open breaker probes with it.
+        repo.probe_now(conn, merchant.id, target["endpoint_id"])
     ctx.dispatcher.webhooks([log_id])
     return log_id
 
@@ -282,10 +303,14 @@ def schedule_test(
 ) -> dict[str, Any]:
     """Write one ``webhook.test`` for one target (the primary URL when ``endpoint_id`` is None;
     one statement, which writes nothing when the target cannot receive it: then
-    ``BadRequest(refusal)``) and dispatch it. The 202 answer."""
+    ``BadRequest(refusal)``) and dispatch it. The 202 answer. Past
+    ``PAYGATE_LIMIT_WEBHOOK_MANUAL`` (tests and retries together): ``RateLimited``."""
+    limits.webhook_manual(ctx, merchant_id)
     params = event_params(merchant_id, None, [webhook_test_payload(merchant_id)])
     with ctx.db.connection() as conn:
         ids = repo.insert_test_event(conn, params, endpoint_id)
+        if ids:  # a test is how a merchant checks its endpoint: an open breaker probes with it
+            repo.probe_now(conn, merchant_id, endpoint_id)
     if not ids:
         raise BadRequest(refusal)
     ctx.dispatcher.webhooks(ids)

@@ -14,7 +14,14 @@ from paygate.errors import (
     SecretUnreadable,
 )
 from paygate.events import CATALOGUE
-from paygate.services import idempotency, merchants, views, webhook_endpoints, webhooks
+from paygate.services import (
+    idempotency,
+    merchants,
+    views,
+    webhook_circuits,
+    webhook_endpoints,
+    webhooks,
+)
 from paygate.types import WebhookEndpoint
 
 from .base import Page
@@ -25,6 +32,16 @@ PAGE_SIZE = 20
 ACTIONS = ("save", "regenerate", "test")
 ENDPOINT_ACTIONS = ("create", "enable", "disable", "delete", "rotate", "test")
 EVENT_FIELD = "event:"  # one checkbox per event name: the form keeps one value per field
+
+
+def refused(resp, exc: PaygateError) -> int:
+    """The status a refused form answers with: 429 (and ``Retry-After``) past the webhook test
+    and retry limit, else 400."""
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is None:
+        return 400
+    resp.set_header("Retry-After", str(retry_after))
+    return exc.status
 
 
 class Webhooks(Page):
@@ -50,6 +67,7 @@ class Webhooks(Page):
             current = replace(merchants.record(self.ctx, merchant.id), webhook_secret=None)
             status, error = 500, error or exc.description
         config = views.webhook_config_view(current)
+        circuits = self.circuits(merchant)
         page = page_number(req.get_param("page"))
         logs = webhooks.list_logs(self.ctx, merchant, PAGE_SIZE, (page - 1) * PAGE_SIZE)
         last = pager(page, logs.total, PAGE_SIZE)["last"]
@@ -69,7 +87,10 @@ class Webhooks(Page):
             logs=logs.items,
             pager=pager(page, logs.total, PAGE_SIZE),
             here=req.relative_uri,
-            endpoints=self.endpoints(merchant),
+            endpoints=self.endpoints(merchant, circuits),
+            primary_circuit=circuits.get(
+                webhook_endpoints.PRIMARY_ID, webhook_circuits.CLOSED_VIEW
+            ),
             max_endpoints=webhook_endpoints.MAX_ENDPOINTS,
             catalogue=CATALOGUE,
             event_field=EVENT_FIELD,
@@ -80,14 +101,24 @@ class Webhooks(Page):
             **({"flash": flash} if flash else {}),
         )
 
-    def endpoints(self, merchant) -> list[dict]:
-        """The further endpoints (the primary is the form above), each with its masked secret
-        and, during a rotation's overlap, when the previous secret stops signing."""
+    def circuits(self, merchant) -> dict[str, dict]:
+        """Each endpoint's circuit breaker by endpoint id, with its reopen time as shown."""
+        shown = {}
+        for key, circuit in webhook_circuits.for_merchant(self.ctx, merchant.id).items():
+            retry = circuit["retry_at"]
+            text = retry.replace("T", " ").removesuffix("Z")[:19] + " UTC" if retry else None
+            shown[key] = {**circuit, "retry_text": text}
+        return shown
+
+    def endpoints(self, merchant, circuits: dict[str, dict]) -> list[dict]:
+        """The further endpoints (the primary is the form above), each with its masked secret,
+        during a rotation's overlap when the previous secret stops signing, and its breaker."""
         return [
             {
                 "endpoint": endpoint,
                 "secret": webhook_endpoints.masked_secret(self.ctx, endpoint),
                 "previous_until": webhook_endpoints.previous_secret_until(endpoint),
+                "circuit": circuits.get(endpoint.id, webhook_circuits.CLOSED_VIEW),
             }
             for endpoint in webhook_endpoints.list_endpoints(self.ctx, merchant)
             if endpoint.id != webhook_endpoints.PRIMARY_ID
@@ -129,7 +160,8 @@ class Webhooks(Page):
                 saved = webhooks.update_config(self.ctx, merchant, {"webhook_url": url or None})
                 message = "Webhook URL saved." if saved.webhook_url else "Webhook URL removed."
         except PaygateError as exc:
-            self.show(req, resp, status=400, error=exc.description, url_value=url)
+            status = refused(resp, exc)
+            self.show(req, resp, status=status, error=exc.description, url_value=url)
             return
         self.redirect(req, resp, "/dashboard/webhooks", message)
 
@@ -179,8 +211,9 @@ class Endpoints(Webhooks):
                 return
         except PaygateError as exc:
             form_values = typed if action == "create" else None
+            status = refused(resp, exc)
             self.show(
-                req, resp, status=400, endpoint_error=exc.description, endpoint_form=form_values
+                req, resp, status=status, endpoint_error=exc.description, endpoint_form=form_values
             )
             return
         if issued is not None:

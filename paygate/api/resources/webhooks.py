@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...services import idempotency, views, webhook_endpoints, webhooks
+from ...services import idempotency, views, webhook_circuits, webhook_endpoints, webhooks
 from ..middleware import merchant_of
 from . import Resource, send, send_answer
 
@@ -50,8 +50,10 @@ class Endpoints(Resource):
     auth = True
 
     def on_get(self, req, resp):
-        items = webhook_endpoints.list_endpoints(self.ctx, merchant_of(req))
-        data = [shown(self.ctx, endpoint) for endpoint in items]
+        merchant = merchant_of(req)
+        items = webhook_endpoints.list_endpoints(self.ctx, merchant)
+        circuits = webhook_circuits.for_merchant(self.ctx, merchant.id)
+        data = [shown(self.ctx, endpoint, circuits) for endpoint in items]
         send(resp, {"data": data, "total": len(data)})
 
     def on_post(self, req, resp):
@@ -63,10 +65,13 @@ class Endpoints(Resource):
             webhook_endpoints.CREATE_SCOPE,
             req.get_header("Idempotency-Key"),
             body,
-            lambda token: views.webhook_endpoint_view(
-                created := webhook_endpoints.create(self.ctx, merchant, body, token),
-                created.secret,
-            ),
+            lambda token: {
+                **views.webhook_endpoint_view(
+                    created := webhook_endpoints.create(self.ctx, merchant, body, token),
+                    created.secret,
+                ),
+                "circuit": webhook_circuits.CLOSED_VIEW,  # a new endpoint's breaker
+            },
         )
         if answer.replayed or answer.view is None:
             send_answer(resp, answer)
@@ -74,9 +79,15 @@ class Endpoints(Resource):
             send(resp, answer.view, answer.status)
 
 
-def shown(ctx, endpoint) -> dict:
-    """An endpoint as read later: its secret masked."""
-    return views.webhook_endpoint_view(endpoint, webhook_endpoints.masked_secret(ctx, endpoint))
+def shown(ctx, endpoint, circuits: dict | None = None) -> dict:
+    """An endpoint as read later: its secret masked, and its circuit breaker (``circuits``:
+    the merchant's, by endpoint id, when the caller has them already)."""
+    if circuits is None:
+        circuits = webhook_circuits.for_merchant(ctx, endpoint.merchant_id)
+    return {
+        **views.webhook_endpoint_view(endpoint, webhook_endpoints.masked_secret(ctx, endpoint)),
+        "circuit": circuits.get(endpoint.id, webhook_circuits.CLOSED_VIEW),
+    }
 
 
 class Endpoint(Resource):
@@ -103,7 +114,14 @@ class EndpointRotateSecret(Resource):
 
     def on_post(self, req, resp, endpoint_id):
         rotated = webhook_endpoints.rotate_secret(self.ctx, merchant_of(req), endpoint_id)
-        send(resp, views.webhook_endpoint_view(rotated, rotated.secret))
+        circuits = webhook_circuits.for_merchant(self.ctx, rotated.merchant_id)
+        send(
+            resp,
+            {
+                **views.webhook_endpoint_view(rotated, rotated.secret),
+                "circuit": circuits.get(rotated.id, webhook_circuits.CLOSED_VIEW),
+            },
+        )
 
 
 class EndpointTest(Resource):
