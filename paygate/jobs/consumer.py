@@ -26,9 +26,15 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class GracefulConsumer(Consumer):
-    def __init__(self, huey, *, stop_timeout: float, **flags):
+    def __init__(self, huey, *, stop_timeout: float, on_stop=None, **flags):
         super().__init__(huey, **flags)
         self.stop_timeout = stop_timeout
+        # Called once when stopping starts (the worker stops its webhook consumer's polling at
+        # the same moment, so both drain together rather than one after the other).
+        self.on_stop = on_stop
+        # When the wait for running tasks ends (monotonic): what else drains in this process (the
+        # webhook consumer) waits no longer than this. None: not stopping gracefully (yet).
+        self.stop_deadline: float | None = None
         self.stop_signal: int | None = None
         self._stop_requested = threading.Event()
 
@@ -54,6 +60,7 @@ class GracefulConsumer(Consumer):
             self.stop_gracefully(name)
         except KeyboardInterrupt:
             self.stop_flag.set()
+            self.stop_deadline = time.monotonic()  # nothing else waits either
             log.warning(
                 "second stop signal: stopping now; tasks still running stay due in the database "
                 "and are dispatched again"
@@ -63,8 +70,10 @@ class GracefulConsumer(Consumer):
         """Stop taking tasks and wait up to ``stop_timeout`` seconds for the running ones;
         whether every worker thread finished."""
         self.stop_flag.set()
+        if self.on_stop is not None:
+            self.on_stop()
         log.info("%s: no new tasks; waiting up to %.0f s for running ones", why, self.stop_timeout)
-        deadline = time.monotonic() + self.stop_timeout
+        deadline = self.stop_deadline = time.monotonic() + self.stop_timeout
         threads = [t for _, t in self.worker_threads] + [self.scheduler]
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))

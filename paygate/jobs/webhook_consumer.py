@@ -8,13 +8,16 @@ them across all workers, ``webhooks.deliver``), never one a payment needs.
 
 The main consumer's ``run()`` owns the process's signals and main loop; this one is started
 with Huey's ``Consumer.start()`` (its threads, without installing signal handlers) and a small
-thread that replaces a dead worker thread, and stopped after the main one returns.
+thread that replaces a dead worker thread. It stops taking deliveries the moment the main one
+stops taking tasks (``stop_taking``, on SIGTERM/SIGINT), and its running deliveries (each bounded
+by ``PAYGATE_WEBHOOK_TIMEOUT``) are waited for once the main one returns.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from huey.consumer import Consumer
 
@@ -50,10 +53,28 @@ class WebhookConsumer:
             except Exception:  # never let the checker die over one bad check
                 log.exception("webhook consumer health check failed")
 
-    def stop(self) -> None:
-        """Stop taking deliveries; wait for the running ones (each bounded by the webhook
-        timeout); one not finished by then keeps its lease and is delivered again after it."""
-        self.consumer.stop(graceful=True)
+    def stop_taking(self) -> None:
+        """Take no new delivery (running ones go on); ``stop()`` then waits for them."""
+        self.consumer.stop_flag.set()
+
+    def stop(self, wait: float | None = None) -> None:
+        """Stop taking deliveries; wait for the running ones up to ``wait`` seconds (None: each
+        is bounded by the webhook timeout, so Huey's own shutdown timeout). One not finished by
+        then dies with the process: its row keeps its lease and is delivered again after it."""
+        if wait is None:
+            self.consumer.stop(graceful=True)
+        else:
+            self.consumer.stop_flag.set()
+            deadline = time.monotonic() + wait
+            for _, thread in self.consumer.worker_threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+            running = sum(1 for _, t in self.consumer.worker_threads if t.is_alive())
+            if running:
+                log.warning(
+                    "%d webhook delivery(ies) still running; stopping anyway: they are "
+                    "delivered again when their lease ends",
+                    running,
+                )
         if self._health is not None:
             self._health.join(1.0)
 

@@ -148,18 +148,21 @@ def run_worker(
     # Apart from the Huey pool: an observer never holds a thread payments or webhooks need.
     runners = observer_runners.start(ctx, stopping)
     quiet_task_logs()
+    webhooks = webhook_consumer.start(ctx, queue, CONSUMER_FLAGS)  # deliveries: own threads
     consumer = GracefulConsumer(
         queue.huey,
         stop_timeout=settings.stop_timeout_seconds,
+        on_stop=webhooks.stop_taking,  # both stop polling at once, then both drain
         workers=workers or settings.worker_concurrency,
         **CONSUMER_FLAGS,
     )
     log.info("worker started: %d threads", workers or settings.worker_concurrency)
-    webhooks = webhook_consumer.start(ctx, queue, CONSUMER_FLAGS)  # deliveries: own threads
     try:
         consumer.run()
     finally:
-        webhooks.stop()
+        # The deliveries drain within the same stop timeout (none at all after a second signal).
+        deadline = consumer.stop_deadline
+        webhooks.stop(None if deadline is None else max(0.0, deadline - time.monotonic()))
         stopping.set()
         for thread in runners:  # each gives its lease up, so another worker continues at once
             thread.join(OBSERVERS_STOP_SECONDS)
