@@ -17,6 +17,7 @@ ours, and nothing on the machine needs new permissions.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import json
 import os
@@ -33,6 +34,20 @@ from pathlib import Path
 DATABASE_NAME = "paygate"
 CREDENTIALS_FILE = "credentials.json"
 AUTH_METHOD = "scram-sha-256"
+
+
+def die_with_parent(sig: int = signal.SIGTERM):
+    """A ``preexec_fn`` asking the kernel to send ``sig`` to the child when the process that
+    started it dies (``PR_SET_PDEATHSIG``), even by ``kill -9``. The kernel ties it to the
+    starting *thread*: start such children from a thread that lives as long as they should."""
+
+    def preexec() -> None:
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+    return preexec
 
 
 class EmbeddedError(RuntimeError):
@@ -140,6 +155,9 @@ class EmbeddedPostgres:
     port: int
     password: str = field(repr=False)
     proc: subprocess.Popen | None = field(default=None, repr=False)
+    # Stop with the process that started us, however it dies (``paygate up``: a ``kill -9``
+    # of it must not leave the server holding its port and data directory).
+    die_with_parent: bool = False
 
     @property
     def url(self) -> str:
@@ -200,6 +218,8 @@ class EmbeddedPostgres:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # SIGINT: PostgreSQL's fast shutdown (SIGTERM would wait for clients to leave).
+            preexec_fn=die_with_parent(signal.SIGINT) if self.die_with_parent else None,
         )
         _wait_for_port(self.port, self.proc, timeout, self.log_path)
         self._ensure_database(timeout)
@@ -296,6 +316,7 @@ class EmbeddedValkey:
     port: int
     password: str = field(repr=False)
     proc: subprocess.Popen | None = field(default=None, repr=False)
+    die_with_parent: bool = False  # as EmbeddedPostgres's
 
     @property
     def url(self) -> str:
@@ -345,6 +366,7 @@ class EmbeddedValkey:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGTERM) if self.die_with_parent else None,
         )
         _wait_for_port(self.port, self.proc, timeout, self.log_path)
         return self
@@ -360,14 +382,28 @@ def state_path(state_dir: str | os.PathLike) -> Path:
     return Path(state_dir).expanduser().resolve()
 
 
-def postgres_in(state_dir: str | os.PathLike, port: int) -> EmbeddedPostgres:
+def postgres_in(
+    state_dir: str | os.PathLike, port: int, *, die_with_parent: bool = False
+) -> EmbeddedPostgres:
     state = state_path(state_dir)
-    return EmbeddedPostgres(state / "postgres" / "data", port, credential(state, "postgres"))
+    return EmbeddedPostgres(
+        state / "postgres" / "data",
+        port,
+        credential(state, "postgres"),
+        die_with_parent=die_with_parent,
+    )
 
 
-def valkey_in(state_dir: str | os.PathLike, port: int) -> EmbeddedValkey:
+def valkey_in(
+    state_dir: str | os.PathLike, port: int, *, die_with_parent: bool = False
+) -> EmbeddedValkey:
     state = state_path(state_dir)
-    return EmbeddedValkey(state / "valkey" / "data", port, credential(state, "valkey"))
+    return EmbeddedValkey(
+        state / "valkey" / "data",
+        port,
+        credential(state, "valkey"),
+        die_with_parent=die_with_parent,
+    )
 
 
 @dataclass

@@ -15,7 +15,6 @@ the web servers and the worker (each finishes what it is doing within
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import logging
 import os
@@ -31,7 +30,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from . import runfile
 from .config import APPS, Settings
-from .embedded import EmbeddedError, free_port, port_in_use, postgres_in, valkey_in
+from .embedded import (
+    EmbeddedError,
+    die_with_parent,
+    free_port,
+    port_in_use,
+    postgres_in,
+    valkey_in,
+)
 from .wiring import prepare_database
 
 log = logging.getLogger("paygate.up")
@@ -39,14 +45,6 @@ log = logging.getLogger("paygate.up")
 DEFAULT_PG_PORT = 5432
 DEFAULT_REDIS_PORT = 6379
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-def _die_with_parent() -> None:
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def _pick_port(configured: int | None, preferred: int) -> int:
@@ -63,7 +61,7 @@ def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen:
         [sys.executable, "-P", "-m", "paygate", *args],
         env=env,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent(),
     )
 
 
@@ -245,6 +243,8 @@ def run_up(
 ) -> int:
     state = Path(state_dir or settings.state_dir).expanduser().resolve()
     state.mkdir(parents=True, exist_ok=True)
+    # The databases' files, their logs and credentials live here: ours alone.
+    state.chmod(0o700)
     other = runfile.running(state)
     if other is not None:
         raise SystemExit(
@@ -272,12 +272,18 @@ def run_up(
     children: list[Child] = []  # web apps and the worker
     try:
         if not settings.database_url:
-            pg = postgres_in(state, _pick_port(settings.embedded_pg_port, DEFAULT_PG_PORT))
+            pg = postgres_in(
+                state, _pick_port(settings.embedded_pg_port, DEFAULT_PG_PORT), die_with_parent=True
+            )
             servers.append(_server_child("postgresql", pg, restarts()))
             servers[-1].run()
             env["DATABASE_URL"] = pg.url
         if not settings.redis_url:
-            kv = valkey_in(state, _pick_port(settings.embedded_redis_port, DEFAULT_REDIS_PORT))
+            kv = valkey_in(
+                state,
+                _pick_port(settings.embedded_redis_port, DEFAULT_REDIS_PORT),
+                die_with_parent=True,
+            )
             servers.append(_server_child("valkey", kv, restarts()))
             servers[-1].run()
             env["REDIS_URL"] = kv.url

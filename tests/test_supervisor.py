@@ -269,6 +269,50 @@ def test_up_restarts_its_embedded_databases_on_their_data(tmp_path):
     assert alive == [], f"left behind: {[c.cmdline() for c in alive]}"
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_a_kill_9_of_up_stops_its_embedded_databases_too_and_the_next_up_starts(tmp_path):
+    """Every child, the embedded PostgreSQL and Valkey included, dies with ``up`` (their
+    death signal), so a ``kill -9`` of ``up`` leaves no server holding the ports or the data,
+    and the next ``up`` on the same state directory starts. The state directory is 0700."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(
+        {
+            **TEST_ENV,
+            "PORT": str(free_port()),
+            "DASHBOARD_PORT": str(free_port()),
+            "CHECKOUT_PORT": str(free_port()),
+            "PAYGATE_EMBEDDED_PG_PORT": str(free_port()),
+            "PAYGATE_EMBEDDED_REDIS_PORT": str(free_port()),
+            "PAYGATE_STATE_DIR": str(tmp_path / "state"),
+            "PAYGATE_QUEUE": "paygate-up-kill9",
+        }
+    )
+    up = Up(env, tmp_path / "up.log")
+    try:
+        up.wait_running()
+        assert (tmp_path / "state").stat().st_mode & 0o777 == 0o700
+        family = psutil.Process(up.proc.pid).children(recursive=True)
+        assert any("postgres" in " ".join(c.cmdline()) for c in family), up.text()
+        assert any("valkey" in " ".join(c.cmdline()) for c in family), up.text()
+        up.proc.kill()
+        up.proc.wait(5)
+
+        def gone():
+            return all(not c.is_running() or c.status() == psutil.STATUS_ZOMBIE for c in family)
+
+        wait_for(gone, timeout=20, interval=0.2, message=lambda: "left behind")
+    finally:
+        up.stop()
+    again = Up(env, tmp_path / "up-again.log")
+    try:
+        again.wait_running()  # the same ports and data directory: free again
+        payment = create_payment(again.api)["id"]
+        wait_for(lambda: status(again.api, payment) in FINAL, timeout=30, interval=0.2)
+    finally:
+        assert again.stop(signal.SIGTERM) == 0, again.text()[-3000:]
+
+
 # -- graceful SIGTERM of a worker ------------------------------------------------------------------
 
 
