@@ -102,3 +102,35 @@ def test_a_refused_endpoint_keeps_what_was_typed(page, ctx, gateway):
     )
     expect(section.get_by_test_id("endpoint-event-payment.failed")).to_be_checked()
     assert stored(ctx) == []
+
+
+def test_event_checkboxes_are_real_boxes_and_the_delivery_log_fits_a_desktop(
+    page, ctx, gateway, receiver
+):
+    """The add form's event checkboxes render as small ticked boxes beside their names (not
+    full-width empty fields), and with long endpoint URLs the delivery log fits a 1280 px
+    window without hiding its Retry buttons behind a scroll."""
+    page.set_viewport_size({"width": 1280, "height": 900})
+    sign_in(page, gateway.base)
+    page.goto(gateway.base + "/dashboard/webhooks")
+    section = page.get_by_test_id("webhook-endpoints")
+    long_url = receiver.url("/" + "a-rather-long-path-segment/" * 4 + "hooks")
+    page.get_by_label("URL", exact=True).fill(long_url)
+    box = section.get_by_test_id("endpoint-event-webhook.test")
+    size = box.bounding_box()
+    assert size["width"] <= 24 and size["height"] <= 24, size
+    label = box.locator("xpath=..").bounding_box()
+    assert abs(label["y"] - size["y"]) < 24, (label, size)  # on the line of its name
+    box.check()
+    expect(box).to_be_checked()
+    page.get_by_role("button", name="Add endpoint").click()
+    expect(page.locator(".flash-success")).to_contain_text("shown only this once")
+    page.get_by_test_id("endpoint-item").get_by_role("button", name="Send test").click()
+    page.goto(gateway.base + "/dashboard/webhooks")
+    rows = page.get_by_test_id("webhook-log-item")
+    expect(rows.first).to_be_visible()
+    wrap = page.get_by_test_id("webhook-logs-table").locator("xpath=..")
+    widths = wrap.evaluate("el => [el.scrollWidth, el.clientWidth]")
+    assert widths[0] <= widths[1], widths
+    retry = rows.first.get_by_test_id("retry-webhook-button").bounding_box()
+    assert retry["x"] + retry["width"] <= 1280, retry
