@@ -363,6 +363,28 @@ def test_tests_and_retries_past_the_limit_are_429_with_retry_after(
     assert api.simulate_post("/api/v1/webhooks/test", headers=OTHER_AUTH).status_code == 202
 
 
+def test_only_requests_that_make_a_delivery_count_against_the_limit(make_ctx):
+    """Retries of unknown logs (404) and tests refused for want of a URL (400) count nothing:
+    a script retrying stale ids must not use up the merchant's tests and retries."""
+    import uuid
+
+    import falcon.testing
+
+    from paygate.api.app import create_app
+
+    ctx = make_ctx(PAYGATE_LIMIT_WEBHOOK_MANUAL="2/60")
+    api = falcon.testing.TestClient(create_app(ctx), headers={"Content-Type": "application/json"})
+    for _ in range(4):
+        unknown = api.simulate_post(f"/api/v1/webhooks/{uuid.uuid4()}/retry", headers=AUTH)
+        assert unknown.status_code == 404, unknown.text
+        no_url = api.simulate_post("/api/v1/webhooks/test", headers=AUTH)
+        assert no_url.status_code == 400, no_url.text
+    set_webhook_url(ctx, "http://127.0.0.1:9/hooks")
+    assert api.simulate_post("/api/v1/webhooks/test", headers=AUTH).status_code == 202
+    assert api.simulate_post("/api/v1/webhooks/test", headers=AUTH).status_code == 202
+    assert api.simulate_post("/api/v1/webhooks/test", headers=AUTH).status_code == 429
+
+
 def test_the_dashboard_shows_the_limit_as_a_message_not_an_error_page(make_ctx, receiver):
     from paygate.web.dashboard.app import create_app as dashboard_app
     from tests.dashboard_client import DashboardClient, by_test_id

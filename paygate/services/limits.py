@@ -177,13 +177,25 @@ def callback_refusal(ctx: Context, client: str) -> None:
     hit(ctx, [bucket(ctx, CALLBACK_REFUSED, client, ctx.settings.limit_callback_refusals)])
 
 
+def _webhook_manual_bucket(ctx: Context, merchant_id: str) -> Bucket | None:
+    limit = ctx.settings.limit_webhook_manual
+    return bucket(ctx, WEBHOOK_MANUAL, merchant_id, limit, merchant_id=merchant_id)
+
+
+def webhook_manual_refused(ctx: Context, merchant_id: str) -> None:
+    """Take back a test send's count that was then refused (no URL, endpoint disabled): only
+    what makes a delivery counts."""
+    uncount(ctx, [_webhook_manual_bucket(ctx, merchant_id)])
+
+
 def webhook_manual(ctx: Context, merchant_id: str) -> None:
     """Count a webhook test send or manual retry (API or dashboard) of ``merchant_id`` against
     ``PAYGATE_LIMIT_WEBHOOK_MANUAL`` (RateLimited past it): each one makes a delivery, and an
-    endpoint that hangs would otherwise take as many as a merchant can ask for."""
+    endpoint that hangs would otherwise take as many as a merchant can ask for. Only requests
+    that would make a delivery count (an unknown log, a refused test: not)."""
     limit = ctx.settings.limit_webhook_manual
     try:
-        hit(ctx, [bucket(ctx, WEBHOOK_MANUAL, merchant_id, limit, merchant_id=merchant_id)])
+        hit(ctx, [_webhook_manual_bucket(ctx, merchant_id)])
     except RateLimited as exc:
         count, window = limit
         message = TOO_MANY_WEBHOOK_SENDS.format(

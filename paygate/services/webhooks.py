@@ -201,11 +201,12 @@ def retry(ctx: Context, merchant: Merchant, log_id: str) -> str:
     Past ``PAYGATE_LIMIT_WEBHOOK_MANUAL`` (tests and retries together): ``RateLimited``.
     Returns the log's id."""
     log_id = _log_id(log_id)
-    limits.webhook_manual(ctx, merchant.id)
     with ctx.db.connection() as conn:
         target = found(repo.target_of(conn, log_id, merchant.id), "Webhook log")
-        if not target["url"]:  # the primary has no URL, or the endpoint is disabled or deleted
-            raise BadRequest(_NOT_RETRIED[target["endpoint_state"]])
+    if not target["url"]:  # the primary has no URL, or the endpoint is disabled or deleted
+        raise BadRequest(_NOT_RETRIED[target["endpoint_state"]])
+    limits.webhook_manual(ctx, merchant.id)  # only a retry that delivers counts
+    with ctx.db.connection() as conn:
         found(repo.reset_for_retry(conn, log_id, merchant.id), "Webhook log")
         # Asked for by the merchant (its endpoint fixed, say): an open breaker probes with it.
         repo.probe_now(conn, merchant.id, target["endpoint_id"])
@@ -312,6 +313,7 @@ def schedule_test(
         if ids:  # a test is how a merchant checks its endpoint: an open breaker probes with it
             repo.probe_now(conn, merchant_id, endpoint_id)
     if not ids:
+        limits.webhook_manual_refused(ctx, merchant_id)  # nothing sent: not counted
         raise BadRequest(refusal)
     ctx.dispatcher.webhooks(ids)
     answer = {"id": str(ids[0]), "event": WEBHOOK_TEST, "status": "pending"}
