@@ -465,3 +465,30 @@ def test_the_worker_is_ready_only_once_it_has_beaten():
     assert c["readinessProbe"]["exec"]["command"] == ["paygate", "worker-alive", "--ready"]
     assert c["livenessProbe"]["exec"]["command"] == ["paygate", "worker-alive"]
     assert bad_commands([worker]) == []  # --ready is a real flag of worker-alive
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_the_pgbouncer_overlay_pools_only_the_web_tiers():
+    """deploy/pgbouncer: web tiers take the pooled DATABASE_URL (a Secret after paygate-secrets,
+    so it wins) and never prepare; the worker, which migrates, keeps the direct one."""
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(ROOT / "deploy" / "pgbouncer")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    objects = [o for o in yaml.safe_load_all(rendered.stdout) if o]
+    assert unknown_variables(objects) == []
+    assert bad_commands(objects) == []
+    for obj in of_kind(objects, "Deployment"):
+        (c,) = containers(obj)
+        sources = [ref.get("secretRef", ref.get("configMapRef"))["name"] for ref in c["envFrom"]]
+        env = {e["name"]: e.get("value") for e in c.get("env", [])}
+        if obj["metadata"]["name"] == "paygate-worker":
+            assert sources == ["paygate-config", "paygate-secrets"]
+            assert "PAYGATE_DB_PREPARE_THRESHOLD" not in env
+        else:
+            assert "--no-migrate" in c["command"]
+            assert sources == ["paygate-config", "paygate-secrets", "paygate-pooled-db"]
+            assert env["PAYGATE_DB_PREPARE_THRESHOLD"] == "-1"
