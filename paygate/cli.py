@@ -70,7 +70,8 @@ def cmd_worker(args, settings: Settings) -> int:
 def cmd_worker_alive(args, settings: Settings) -> int:
     """A worker's liveness probe: exit 1 only when Redis answers and no worker on this host
     (``<hostname>:<pid>``, as the heartbeat names it) beat within PAYGATE_HEARTBEAT_TTL. Redis
-    being away is not the worker's fault: exit 0, so an outage restarts nothing."""
+    being away is not the worker's fault: exit 0, so an outage restarts nothing. With
+    ``--ready`` (the readiness probe) only a beat seen counts: Redis away exits 1 too."""
     import socket
     import time
 
@@ -83,6 +84,12 @@ def cmd_worker_alive(args, settings: Settings) -> int:
     try:
         names = queue.huey.storage.conn.zrangebyscore(queue.heartbeat_key, since, "+inf")
     except RedisError as exc:
+        if args.ready:
+            print(
+                f"paygate: redis unreachable ({exc.__class__.__name__}): no beat seen, not ready",
+                file=sys.stderr,
+            )
+            return 1
         print(f"redis unreachable ({exc.__class__.__name__}): not the worker's fault")
         return 0
     host = socket.gethostname()
@@ -742,10 +749,19 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run a job worker (Huey consumer + janitor)")
     worker.add_argument("--concurrency", type=int, help="worker threads")
     worker.set_defaults(func=cmd_worker)
-    sub.add_parser(
+    alive = sub.add_parser(
         "worker-alive",
         help="liveness probe: exit 1 when Redis answers but no worker on this host beats",
-    ).set_defaults(func=cmd_worker_alive)
+        description="The worker pod's probe. Exit 1 when Redis answers and no worker on this "
+        "host beat within PAYGATE_HEARTBEAT_TTL, else 0 (Redis away is not the worker's fault). "
+        "With --ready, exit 0 only when such a beat is seen (Redis away: 1).",
+    )
+    alive.add_argument(
+        "--ready",
+        action="store_true",
+        help="readiness: require a beat seen in Redis (Redis away exits 1)",
+    )
+    alive.set_defaults(func=cmd_worker_alive)
 
     sub.add_parser(
         "migrate", help="apply migrations (and in development seed the test merchant)"

@@ -121,8 +121,11 @@ def bad_commands(objects: list[dict]) -> list[str]:
     for obj in of_kind(objects, "Deployment") + of_kind(objects, "Job"):
         for c in containers(obj):
             argv = [*c.get("command", []), *c.get("args", [])]
-            probe = c.get("livenessProbe", {}).get("exec", {}).get("command")
-            for line in [argv] + ([probe] if probe else []):
+            probes = [
+                c.get(kind, {}).get("exec", {}).get("command")
+                for kind in ("livenessProbe", "readinessProbe")
+            ]
+            for line in [argv] + [probe for probe in probes if probe]:
                 if not line or line[0] != "paygate" or len(line) < 2 or line[1] not in commands:
                     problems.append(f"{obj['metadata']['name']}: {line} is no paygate command")
                     continue
@@ -396,3 +399,96 @@ def test_kustomize_renders_both_kustomizations_into_the_namespace_with_the_image
                 assert obj["metadata"]["namespace"] == "paygate", obj["metadata"]["name"]
             if obj["kind"] in ("Deployment", "Job"):
                 assert containers(obj)[0]["image"] == "registry.example.com/paygate:REPLACE-ME"
+
+
+def pinned_under_autoscaler(objects: list[dict]) -> list[str]:
+    """A Deployment an HPA scales must not set spec.replicas: every `kubectl apply -k` would
+    reset the scaled-out count to it."""
+    scaled = {
+        h["spec"]["scaleTargetRef"]["name"] for h in of_kind(objects, "HorizontalPodAutoscaler")
+    }
+    return [
+        f"{d['metadata']['name']}: replicas {d['spec']['replicas']} under an autoscaler"
+        for d in of_kind(objects, "Deployment")
+        if d["metadata"]["name"] in scaled and "replicas" in d["spec"]
+    ]
+
+
+def test_autoscaled_deployments_leave_the_replica_count_to_their_autoscaler():
+    objects = all_objects()
+    assert pinned_under_autoscaler(objects) == []
+    planted = copy.deepcopy(objects)
+    for d in of_kind(planted, "Deployment"):
+        d["spec"]["replicas"] = 2
+    assert len(pinned_under_autoscaler(planted)) == 3
+
+
+def worker_pool_short(objects: list[dict]) -> list[str]:
+    """The worker's one pool serves its task threads, its webhook delivery threads and the
+    janitor (paygate/jobs/worker.py, webhook_consumer.py): max must cover all of them."""
+    defaults = Settings.from_env({})
+    config = {}
+    for configmap in of_kind(objects, "ConfigMap"):
+        config.update(configmap["data"])
+    problems = []
+    (worker,) = [
+        d for d in of_kind(objects, "Deployment") if d["metadata"]["name"].endswith("worker")
+    ]
+    for c in containers(worker):
+        env = {**config, **{e["name"]: e["value"] for e in c.get("env", []) if "value" in e}}
+        tasks = int(env.get("PAYGATE_WORKER_CONCURRENCY", defaults.worker_concurrency))
+        hooks = int(env.get("PAYGATE_WEBHOOK_CONCURRENCY", defaults.webhook_concurrency))
+        pool = int(env.get("PAYGATE_DB_POOL_MAX", defaults.db_pool_max))
+        if pool < tasks + hooks + 1:
+            problems.append(f"worker pool {pool} < {tasks} tasks + {hooks} webhooks + janitor")
+    return problems
+
+
+def test_the_workers_pool_covers_task_webhook_and_janitor_threads():
+    objects = all_objects()
+    assert worker_pool_short(objects) == []
+    planted = copy.deepcopy(objects)
+    for d in of_kind(planted, "Deployment"):
+        for c in containers(d):
+            for e in c.get("env", []):
+                if e["name"] == "PAYGATE_DB_POOL_MAX":
+                    e["value"] = "16"  # what worker.yaml had: task threads only
+    assert len(worker_pool_short(planted)) == 1
+
+
+def test_the_worker_is_ready_only_once_it_has_beaten():
+    """Without a readiness probe a rollout takes a starting worker as ready at once."""
+    (worker,) = [
+        d for d in of_kind(all_objects(), "Deployment") if d["metadata"]["name"] == "paygate-worker"
+    ]
+    (c,) = containers(worker)
+    assert c["readinessProbe"]["exec"]["command"] == ["paygate", "worker-alive", "--ready"]
+    assert c["livenessProbe"]["exec"]["command"] == ["paygate", "worker-alive"]
+    assert bad_commands([worker]) == []  # --ready is a real flag of worker-alive
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_the_pgbouncer_overlay_pools_only_the_web_tiers():
+    """deploy/pgbouncer: web tiers take the pooled DATABASE_URL (a Secret after paygate-secrets,
+    so it wins) and never prepare; the worker, which migrates, keeps the direct one."""
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(ROOT / "deploy" / "pgbouncer")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    objects = [o for o in yaml.safe_load_all(rendered.stdout) if o]
+    assert unknown_variables(objects) == []
+    assert bad_commands(objects) == []
+    for obj in of_kind(objects, "Deployment"):
+        (c,) = containers(obj)
+        sources = [ref.get("secretRef", ref.get("configMapRef"))["name"] for ref in c["envFrom"]]
+        env = {e["name"]: e.get("value") for e in c.get("env", [])}
+        if obj["metadata"]["name"] == "paygate-worker":
+            assert sources == ["paygate-config", "paygate-secrets"]
+            assert "PAYGATE_DB_PREPARE_THRESHOLD" not in env
+        else:
+            assert "--no-migrate" in c["command"]
+            assert sources == ["paygate-config", "paygate-secrets", "paygate-pooled-db"]
+            assert env["PAYGATE_DB_PREPARE_THRESHOLD"] == "-1"

@@ -356,3 +356,47 @@ def test_the_image_listens_on_every_interface_of_its_container():
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^\s*PAYGATE_BIND=0\.0\.0\.0", text, re.M)
     assert Settings().bind_host == "127.0.0.1"  # everywhere else, loopback
+
+
+def _seconds(value: str) -> float:
+    match = re.fullmatch(r"(\d+)s", str(value))
+    assert match, f"stop_grace_period {value!r} is not N s"
+    return float(match[1])
+
+
+def stack_problems(base: dict, override: dict) -> list[str]:
+    """What a second project or ``--scale worker=N`` needs (no fixed container names), a stop
+    longer than PAYGATE_STOP_TIMEOUT, and production settings Compose would otherwise drop."""
+    problems = []
+    stop = Settings.from_env({}).stop_timeout_seconds
+    for name, service in base["services"].items():
+        if "container_name" in service:
+            problems.append(f"{name}: container_name {service['container_name']}")
+    stack = merged(base, override)["services"]
+    for name in APP_SERVICES:
+        grace = stack[name].get("stop_grace_period")
+        if grace is None or _seconds(grace) <= stop:
+            problems.append(f"{name}: stop_grace_period {grace} not above {stop:g} s")
+        env = stack[name]["environment"]
+        for variable in (
+            "PAYGATE_TRUSTED_PROXIES",
+            "PAYGATE_FRAME_ANCESTORS",
+            "PAYGATE_CORS_ORIGINS",
+        ):
+            if "${" + variable not in str(env.get(variable, "")):
+                problems.append(f"{name}: {variable} not passed from the environment")
+    return problems
+
+
+def test_the_stack_scales_stops_gracefully_and_passes_the_proxy_and_embedding_settings():
+    base, override = compose(), production_override()
+    assert stack_problems(base, override) == []
+    planted = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    planted["services"]["worker"]["container_name"] = "gateway_worker"
+    planted["services"]["api"]["stop_grace_period"] = "10s"
+    assert len(stack_problems(planted, override)) == 2
+    bare = production_override()
+    del bare["x-production-env"]["PAYGATE_TRUSTED_PROXIES"]
+    for name in APP_SERVICES:
+        bare["services"][name]["environment"] = bare["x-production-env"]
+    assert len(stack_problems(base, bare)) == len(APP_SERVICES)

@@ -1,5 +1,6 @@
 """``paygate worker-alive``, the worker pods' liveness probe (deploy/kubernetes/worker.yaml):
-exit 1 only when Redis answers and no worker on this host beats; Redis away is exit 0."""
+exit 1 only when Redis answers and no worker on this host beats; Redis away is exit 0. With
+``--ready`` (the readiness probe) a pod is ready only once a beat of its own is seen."""
 
 from __future__ import annotations
 
@@ -29,9 +30,9 @@ def probe_env(redis_url, tmp_path) -> dict[str, str]:
     }
 
 
-def alive(env: dict[str, str]) -> subprocess.CompletedProcess:
+def alive(env: dict[str, str], *flags: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "paygate", "worker-alive"],
+        [sys.executable, "-m", "paygate", "worker-alive", *flags],
         capture_output=True,
         text=True,
         env=env,
@@ -67,3 +68,27 @@ def test_redis_away_is_not_the_workers_fault(probe_env):
     result = alive(env)
     assert result.returncode == 0, result
     assert "redis unreachable" in result.stdout
+
+
+def test_ready_needs_a_beat_of_this_host_before_the_first_one_and_with_redis_away(
+    redis_url, probe_env
+):
+    key = f"{probe_env['PAYGATE_QUEUE']}:workers"
+    conn = Redis.from_url(redis_url)
+    try:
+        result = alive(probe_env, "--ready")  # a worker still starting: no beat yet
+        assert result.returncode == 1, result
+        assert "no worker on" in result.stderr
+
+        heartbeat.beat(conn, key, heartbeat.worker_name(), TTL)
+        result = alive(probe_env, "--ready")
+        assert result.returncode == 0, result
+        assert "is beating" in result.stdout
+    finally:
+        conn.delete(key)
+        conn.close()
+
+    away = {**probe_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    result = alive(away, "--ready")  # nothing proves this pod beat: not ready (liveness says 0)
+    assert result.returncode == 1, result
+    assert "not ready" in result.stderr
