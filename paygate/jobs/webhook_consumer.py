@@ -57,7 +57,7 @@ class WebhookConsumer:
         """Take no new delivery (running ones go on); ``stop()`` then waits for them."""
         self.consumer.stop_flag.set()
 
-    def stop(self, wait: float | None = None) -> None:
+    def stop(self, wait: float | None = None, *, timeout: float | None = None) -> None:
         """Stop taking deliveries; wait for the running ones up to ``wait`` seconds (None: each
         is bounded by the webhook timeout, so Huey's own shutdown timeout). One not finished by
         then dies with the process: its row keeps its lease and is delivered again after it."""
@@ -71,9 +71,10 @@ class WebhookConsumer:
             running = sum(1 for _, t in self.consumer.worker_threads if t.is_alive())
             if running:
                 log.warning(
-                    "%d webhook delivery(ies) still running; stopping anyway: they are "
-                    "delivered again when their lease ends",
+                    "%d webhook delivery(ies) still running after %.0f s; stopping anyway: they "
+                    "are delivered again when their lease ends",
                     running,
+                    wait if timeout is None else timeout,
                 )
         if self._health is not None:
             self._health.join(1.0)

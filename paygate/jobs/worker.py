@@ -162,7 +162,10 @@ def run_worker(
     finally:
         # The deliveries drain within the same stop timeout (none at all after a second signal).
         deadline = consumer.stop_deadline
-        webhooks.stop(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        webhooks.stop(
+            None if deadline is None else max(0.0, deadline - time.monotonic()),
+            timeout=settings.stop_timeout_seconds,
+        )
         stopping.set()
         for thread in runners:  # each gives its lease up, so another worker continues at once
             thread.join(OBSERVERS_STOP_SECONDS)
