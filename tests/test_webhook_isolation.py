@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -58,14 +57,22 @@ def test_an_open_breaker_holds_until_its_reopen_time_then_lets_one_probe_go():
 def test_the_slots_are_a_semaphore_per_endpoint_and_vanish_when_unused():
     slots = webhook_circuits.Slots()
     a, b = ("m", "primary", 2), ("m", "other", 2)
-    assert slots.acquire(a, 2, 0) and slots.acquire(a, 2, 0)
-    assert not slots.acquire(a, 2, 0.05)  # the cap is reached
-    assert slots.acquire(b, 2, 0)  # another endpoint has its own
-    assert slots.free(a, 2) == 0
-    assert slots.release(a) == 1
-    assert slots.acquire(a, 2, 0)
-    for key in (a, a, b):
-        slots.release(key)
+    first, second = slots.acquire(a, 2, 0), slots.acquire(a, 2, 0)
+    assert first is not None and second is not None
+    started = time.monotonic()
+    assert slots.acquire(a, 2, 0.2) is None  # the cap is reached: it waited, then gave up
+    assert time.monotonic() - started >= 0.2
+    other = slots.acquire(b, 2, 0)  # another endpoint has its own
+    assert other is not None and slots.free(a, 2) == 0
+    assert slots.release(a, first) == 1
+    third = slots.acquire(a, 2, 0)
+    assert third is not None
+    time.sleep(0.1)  # its oldest attempt now runs longer than the wait: a slow endpoint
+    started = time.monotonic()
+    assert slots.acquire(a, 2, 0.05) is None and time.monotonic() - started < 0.04
+    assert slots.slow(a, 0.05) and not slots.slow(b, 1)
+    for key, token in ((a, second), (a, third), (b, other)):
+        slots.release(key, token)
     assert slots._slots == {}  # nothing kept for endpoints no thread uses
     slots.mark_deferred(a)
     assert slots.take_deferred(a) and not slots.take_deferred(a)
@@ -208,9 +215,7 @@ def test_an_endpoint_at_its_cap_defers_the_next_delivery_without_an_attempt(make
     assert (ids[2],) in queued
 
 
-def test_a_healthy_endpoint_costs_no_breaker_write_and_holds_nothing_in_the_database(
-    ctx, receiver
-):
+def test_a_healthy_endpoint_costs_no_breaker_write_and_holds_nothing_in_the_database(ctx, receiver):
     receiver.answer("/hooks", Answer(200, b"ok", delay=1))
     set_webhook_url(ctx, receiver.url())
     ids = [send_test(ctx) for _ in range(2)]

@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -159,25 +160,34 @@ class Slots:
         self._slots: dict[tuple, _Entry] = {}
         self._deferred: set[tuple] = set()
 
-    def acquire(self, key: tuple, cap: int, timeout: float) -> bool:
+    def acquire(self, key: tuple, cap: int, timeout: float) -> float | None:
+        """Take one of the endpoint's slots, waiting at most ``timeout`` seconds, and not at all
+        when the endpoint is slow (its oldest attempt in flight has run longer than
+        ``timeout``: a healthy endpoint answers within milliseconds, and a thread waiting on a
+        slow one would hold up the deliveries queued behind it). The slot's token (give it to
+        ``release``), or None."""
+        now = time.monotonic()
         with self._lock:
             entry = self._slots.get(key)
             if entry is None:
                 entry = self._slots[key] = _Entry(threading.BoundedSemaphore(cap), cap)
+            if entry.started and now - min(entry.started) > timeout:
+                timeout = 0
             entry.users += 1
         if entry.semaphore.acquire(timeout=timeout):
+            token = time.monotonic()
             with self._lock:
-                entry.held += 1
-            return True
+                entry.started.append(token)
+            return token
         self._leave(key, entry)
-        return False
+        return None
 
-    def release(self, key: tuple) -> int:
+    def release(self, key: tuple, token: float) -> int:
         """Give a slot back; how many of the endpoint's slots are free now."""
         with self._lock:
             entry = self._slots[key]
-            entry.held -= 1
-            free = entry.cap - entry.held
+            entry.started.remove(token)
+            free = entry.cap - len(entry.started)
         entry.semaphore.release()
         self._leave(key, entry)
         return free
@@ -185,7 +195,13 @@ class Slots:
     def free(self, key: tuple, cap: int) -> int:
         with self._lock:
             entry = self._slots.get(key)
-            return cap if entry is None else entry.cap - entry.held
+            return cap if entry is None else entry.cap - len(entry.started)
+
+    def slow(self, key: tuple, after: float) -> bool:
+        """Whether the endpoint's oldest attempt in flight here has run longer than ``after``."""
+        with self._lock:
+            entry = self._slots.get(key)
+            return bool(entry and entry.started and time.monotonic() - min(entry.started) > after)
 
     def _leave(self, key: tuple, entry: _Entry) -> None:
         with self._lock:
@@ -212,7 +228,7 @@ class _Entry:
     semaphore: threading.BoundedSemaphore
     cap: int
     users: int = 0  # threads holding or waiting for a slot
-    held: int = 0
+    started: list[float] = field(default_factory=list)  # when each held slot was taken
 
 
 SLOTS = Slots()
@@ -246,7 +262,12 @@ def gate(ctx: Context, row: dict[str, Any], lease: float) -> tuple[str, datetime
         return decision, circuit.retry_at
     soon = now + timedelta(seconds=SLOT_WAIT + BUSY_DEFER)
     key = slot_key(settings, row)
-    if not SLOTS.acquire(key, settings.webhook_endpoint_concurrency, SLOT_WAIT):
+    token = SLOTS.acquire(key, settings.webhook_endpoint_concurrency, SLOT_WAIT)
+    if token is None:
+        if SLOTS.slow(key, SLOT_WAIT):
+            # Its attempts take long (hanging or timing out): no use coming back every second;
+            # the end of one of them brings this forward (at the latest, one webhook timeout).
+            return NO_SLOT, now + timedelta(seconds=settings.webhook_timeout_seconds)
         return NO_SLOT, soon
     if decision == PROBE:
         # Exactly one worker takes the probe: the write applies only to the version claimed.
@@ -261,13 +282,14 @@ def gate(ctx: Context, row: dict[str, Any], lease: float) -> tuple[str, datetime
                 lease,
             )
         if won is None:
-            SLOTS.release(key)
+            SLOTS.release(key, token)
             return WAIT_PROBE, soon
         row.update(
             circuit_state=HALF_OPEN,
             circuit_retry_at=won["retry_at"],
             circuit_version=won["version"],
         )
+    row["slot"] = token
     return DELIVER, None
 
 
@@ -300,7 +322,7 @@ def record(ctx: Context, row: dict[str, Any], url: str, ok: bool | None) -> list
     when this process put some off or the breaker just closed: the ids to enqueue."""
     settings = ctx.settings
     key = slot_key(settings, row)
-    free = SLOTS.release(key)
+    free = SLOTS.release(key, row["slot"])
     after, change = (Circuit.claimed(row), None) if ok is None else _count(ctx, row, ok)
     released: list[str] = []
     if after.state == CLOSED and (SLOTS.take_deferred(key) or change == "closed"):
