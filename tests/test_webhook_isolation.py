@@ -243,6 +243,34 @@ def test_a_healthy_endpoint_costs_no_breaker_write_and_holds_nothing_in_the_data
     assert circuit_row(ctx)["version"] == 2  # and then nothing more is written
 
 
+def test_a_probe_holds_the_others_until_its_lease_ends_and_a_dead_probers_then_ends(ctx, receiver):
+    set_webhook_url(ctx, receiver.url())
+
+    def probing(seconds: float) -> None:  # a probe taken by a worker, its lease ending then
+        with ctx.db.connection() as conn:
+            conn.execute(
+                """INSERT INTO webhook_circuits
+                          (merchant_id, endpoint, state, failures, open_seconds, retry_at, version)
+                   VALUES (%s, 'primary', 'half_open', 5, 30, now() + make_interval(secs => %s), 7)
+                   ON CONFLICT (merchant_id, endpoint) DO UPDATE
+                      SET state = 'half_open', retry_at = excluded.retry_at""",
+                (TEST_MERCHANT_ID, seconds),
+            )
+
+    probing(30)  # in flight: the others wait for its outcome or the end of its lease
+    held = send_test(ctx)
+    assert webhooks.deliver(ctx, held) == "deferred"
+    assert log_row(ctx, held)["next_retry_at"] == circuit_row(ctx)["retry_at"]
+    assert attempts(ctx, held) == 0 and not receiver.to("/hooks")
+
+    probing(-1)  # its prober was killed: the lease ended, the next delivery goes as the probe
+    make_due(ctx, held)
+    assert webhooks.deliver(ctx, held) == "success"
+    closed = circuit_row(ctx)
+    assert closed["state"] == "closed" and closed["failures"] == 0
+    assert closed["version"] == 9  # the probe taken (8), then closed (9)
+
+
 def test_the_breaker_opens_defers_to_its_reopen_time_probes_and_closes(make_ctx, receiver, caplog):
     ctx = make_ctx(
         PAYGATE_WEBHOOK_BREAKER_FAILURES="3",
