@@ -251,8 +251,9 @@ class Settings:
     # queue (``<PAYGATE_QUEUE>-webhooks``) with their own threads in every worker, never on the
     # threads that settle payments and refunds.
     webhook_concurrency: int = setting("PAYGATE_WEBHOOK_CONCURRENCY", _int, 8)
-    # Deliveries to one endpoint in flight at once, across every worker.
-    webhook_endpoint_concurrency: int = setting("PAYGATE_WEBHOOK_ENDPOINT_CONCURRENCY", _int, 2)
+    # Deliveries to one endpoint in flight at once in each worker process (of its
+    # PAYGATE_WEBHOOK_CONCURRENCY threads): not a global limit.
+    webhook_endpoint_concurrency: int = setting("PAYGATE_WEBHOOK_ENDPOINT_CONCURRENCY", _int, 4)
     # Circuit breaker: this many failed attempts in a row pause the endpoint for
     # PAYGATE_WEBHOOK_BREAKER_OPEN seconds, doubling on each failed probe up to the maximum.
     webhook_breaker_failures: int = setting("PAYGATE_WEBHOOK_BREAKER_FAILURES", _int, 5)

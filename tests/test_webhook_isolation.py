@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -39,22 +38,44 @@ SETTINGS = make_settings(
 # -- unit: the breaker's state machine --------------------------------------------------------
 
 
-def test_a_closed_breaker_admits_up_to_the_cap_then_asks_to_wait():
-    closed = Circuit()
-    assert admit(closed, NOW, 0, 2) == "deliver"
-    assert admit(closed, NOW, 1, 2) == "deliver"
-    assert admit(closed, NOW, 2, 2) == "busy"
+def test_a_closed_breaker_admits_every_delivery():
+    assert admit(Circuit(), NOW) == "deliver"
+    assert admit(Circuit("closed", 2, None, None), NOW) == "deliver"
 
 
 def test_an_open_breaker_holds_until_its_reopen_time_then_lets_one_probe_go():
     opened = Circuit("open", 3, 30.0, NOW + timedelta(seconds=30))
-    assert admit(opened, NOW, 0, 2) == "open"
+    assert admit(opened, NOW) == "open"
     later = NOW + timedelta(seconds=30)
-    assert admit(opened, later, 0, 2) == "probe"
-    assert admit(opened, later, 1, 2) == "busy"  # an attempt from before it opened still runs
-    half = Circuit("half_open", 3, 30.0, None)
-    assert admit(half, later, 1, 2) == "busy"  # the probe is in flight
-    assert admit(half, later, 0, 2) == "probe"  # the prober died: its lease ran out
+    assert admit(opened, later) == "probe"
+    # Half-open: retry_at is the probe's lease end.
+    half = Circuit("half_open", 3, 30.0, later + timedelta(seconds=25))
+    assert admit(half, later) == "probing"  # the probe is in flight
+    assert admit(half, later + timedelta(seconds=25)) == "probe"  # the prober died
+
+
+def test_the_slots_are_a_semaphore_per_endpoint_and_vanish_when_unused():
+    slots = webhook_circuits.Slots()
+    a, b = ("m", "primary", 2), ("m", "other", 2)
+    first, second = slots.acquire(a, 2, 0), slots.acquire(a, 2, 0)
+    assert first is not None and second is not None
+    started = time.monotonic()
+    assert slots.acquire(a, 2, 0.2) is None  # the cap is reached: it waited, then gave up
+    assert time.monotonic() - started >= 0.2
+    other = slots.acquire(b, 2, 0)  # another endpoint has its own
+    assert other is not None and slots.free(a, 2) == 0
+    assert slots.release(a, first) == 1
+    third = slots.acquire(a, 2, 0)
+    assert third is not None
+    time.sleep(0.1)  # its oldest attempt now runs longer than the wait: a slow endpoint
+    started = time.monotonic()
+    assert slots.acquire(a, 2, 0.05) is None and time.monotonic() - started < 0.04
+    assert slots.slow(a, 0.05) and not slots.slow(b, 1)
+    for key, token in ((a, second), (a, third), (b, other)):
+        slots.release(key, token)
+    assert slots._slots == {}  # nothing kept for endpoints no thread uses
+    slots.mark_deferred(a)
+    assert slots.take_deferred(a) and not slots.take_deferred(a)
 
 
 def test_failures_in_a_row_open_it_and_a_success_resets_the_count():
@@ -194,24 +215,60 @@ def test_an_endpoint_at_its_cap_defers_the_next_delivery_without_an_attempt(make
     assert (ids[2],) in queued
 
 
-def test_a_slot_held_by_a_dead_worker_ends_with_its_lease(ctx, receiver):
+def test_a_healthy_endpoint_costs_no_breaker_write_and_holds_nothing_in_the_database(ctx, receiver):
+    receiver.answer("/hooks", Answer(200, b"ok", delay=1))
     set_webhook_url(ctx, receiver.url())
-    first = send_test(ctx)
-    assert webhooks.deliver(ctx, first) == "success"  # the breaker row exists, no slot held
+    ids = [send_test(ctx) for _ in range(2)]
+    in_flight = threading.Thread(target=webhooks.deliver, args=(ctx, ids[0]))
+    in_flight.start()
+    wait_for(lambda: receiver.to("/hooks"), timeout=5, message="not sent")
+    # Mid-delivery nothing about its slot is stored: a worker killed now leaves nothing behind
+    # (its semaphore dies with it), and the lease alone guards the row.
+    assert circuit_row(ctx) is None
+    in_flight.join(10)
+    assert log_row(ctx, ids[0])["status"] == "success"
+    assert circuit_row(ctx) is None  # a success on a never-failed endpoint writes nothing
+    assert webhook_circuits.SLOTS._slots == {}  # the slot was given back
 
-    def hold(*leases: float) -> None:  # what workers killed mid-delivery leave behind
+    receiver.answer("/hooks", 500)
+    assert webhooks.deliver(ctx, ids[1]) == "pending"
+    failed = circuit_row(ctx)  # the first failure creates the row
+    assert failed["state"] == "closed" and failed["failures"] == 1 and failed["version"] == 1
+    receiver.answer("/hooks", 200)
+    make_due(ctx, ids[1])
+    assert webhooks.deliver(ctx, ids[1]) == "success"
+    reset = circuit_row(ctx)  # a success after a failure resets the count
+    assert reset["failures"] == 0 and reset["version"] == 2
+    assert webhooks.deliver(ctx, send_test(ctx)) == "success"
+    assert circuit_row(ctx)["version"] == 2  # and then nothing more is written
+
+
+def test_a_probe_holds_the_others_until_its_lease_ends_and_a_dead_probers_then_ends(ctx, receiver):
+    set_webhook_url(ctx, receiver.url())
+
+    def probing(seconds: float) -> None:  # a probe taken by a worker, its lease ending then
         with ctx.db.connection() as conn:
             conn.execute(
-                "UPDATE webhook_circuits SET slots = %s WHERE merchant_id = %s",
-                ([f"{uuid.uuid4()}|{time.time() + lease}" for lease in leases], TEST_MERCHANT_ID),
+                """INSERT INTO webhook_circuits
+                          (merchant_id, endpoint, state, failures, open_seconds, retry_at, version)
+                   VALUES (%s, 'primary', 'half_open', 5, 30, now() + make_interval(secs => %s), 7)
+                   ON CONFLICT (merchant_id, endpoint) DO UPDATE
+                      SET state = 'half_open', retry_at = excluded.retry_at""",
+                (TEST_MERCHANT_ID, seconds),
             )
 
-    hold(-1, -1)  # two slots whose leases ended
-    assert webhooks.deliver(ctx, send_test(ctx)) == "success"
-    hold(30, 30)  # two live ones: the cap (2) is reached
+    probing(30)  # in flight: the others wait for its outcome or the end of its lease
     held = send_test(ctx)
     assert webhooks.deliver(ctx, held) == "deferred"
-    assert log_row(ctx, held)["attempts"] == 0 and log_row(ctx, held)["locked_until"] is None
+    assert log_row(ctx, held)["next_retry_at"] == circuit_row(ctx)["retry_at"]
+    assert attempts(ctx, held) == 0 and not receiver.to("/hooks")
+
+    probing(-1)  # its prober was killed: the lease ended, the next delivery goes as the probe
+    make_due(ctx, held)
+    assert webhooks.deliver(ctx, held) == "success"
+    closed = circuit_row(ctx)
+    assert closed["state"] == "closed" and closed["failures"] == 0
+    assert closed["version"] == 9  # the probe taken (8), then closed (9)
 
 
 def test_the_breaker_opens_defers_to_its_reopen_time_probes_and_closes(make_ctx, receiver, caplog):

@@ -53,7 +53,12 @@ def claim(conn: psycopg.Connection, log_id: str, lease_seconds: float) -> dict |
     For a further endpoint: that endpoint's URL and secret, while it is enabled and not deleted
     (``webhook_url`` NULL otherwise, ``endpoint_state`` saying why). ``previous_webhook_secret``
     is the replaced secret during a rotation's overlap window, else None. ``secret_owner`` is
-    the id the secrets are sealed for (the merchant's, or the endpoint's)."""
+    the id the secrets are sealed for (the merchant's, or the endpoint's).
+
+    With it, in the same statement, the endpoint's circuit breaker as stored: ``circuit_state``,
+    ``circuit_failures``, ``circuit_open_seconds``, ``circuit_retry_at``, ``circuit_version``
+    (all None when the endpoint has no breaker row: closed, never failed) and the database's
+    ``now``."""
     return conn.execute(
         """WITH claimed AS (
                UPDATE webhook_logs
@@ -74,9 +79,14 @@ def claim(conn: psycopg.Connection, log_id: str, lease_seconds: float) -> dict |
                   coalesce(c.endpoint_id, c.merchant_id) AS secret_owner,
                   CASE WHEN c.endpoint_id IS NULL THEN NULL
                        WHEN w.id IS NULL OR w.deleted_at IS NOT NULL THEN 'deleted'
-                       WHEN NOT w.enabled THEN 'disabled' ELSE 'enabled' END AS endpoint_state
+                       WHEN NOT w.enabled THEN 'disabled' ELSE 'enabled' END AS endpoint_state,
+                  b.state AS circuit_state, b.failures AS circuit_failures,
+                  b.open_seconds AS circuit_open_seconds, b.retry_at AS circuit_retry_at,
+                  b.version AS circuit_version, now() AS now
              FROM claimed c JOIN merchants m ON m.id = c.merchant_id
-             LEFT JOIN webhook_endpoints w ON w.id = c.endpoint_id""",
+             LEFT JOIN webhook_endpoints w ON w.id = c.endpoint_id
+             LEFT JOIN webhook_circuits b ON b.merchant_id = c.merchant_id
+                   AND b.endpoint = coalesce(c.endpoint_id::text, 'primary')""",
         (lease_seconds, log_id),
     ).fetchone()
 
@@ -273,9 +283,9 @@ def target_of(conn: psycopg.Connection, log_id: str, merchant_id: str) -> dict |
     ).fetchone()
 
 
-# -- the endpoints' circuit breakers and concurrency cap (webhook_circuits, migration 016) ------
+# -- the endpoints' circuit breakers (webhook_circuits, migration 016) ----------------------
 # An endpoint is ``(merchant_id, endpoint)``: ``endpoint`` is 'primary' for the merchant's
-# webhook_url, else the webhook_endpoints id as text.
+# webhook_url, else the webhook_endpoints id as text (the claim builds the same key).
 PRIMARY_ENDPOINT = "primary"
 CIRCUIT_COLUMNS = "state, failures, open_seconds, retry_at"
 
@@ -284,51 +294,49 @@ def endpoint_key(endpoint_id: Any) -> str:
     return PRIMARY_ENDPOINT if endpoint_id is None else str(endpoint_id)
 
 
-def read_circuit(conn: psycopg.Connection, merchant_id: Any, endpoint_id: Any) -> dict:
-    """The endpoint's breaker as stored (created closed on first use) with its ``version``,
-    ``slots`` and the database's ``now``."""
-    key = endpoint_key(endpoint_id)
-    select = f"""SELECT {CIRCUIT_COLUMNS}, slots, version, clock_timestamp() AS now
-                   FROM webhook_circuits WHERE merchant_id = %s AND endpoint = %s"""
-    row = conn.execute(select, (merchant_id, key)).fetchone()
-    if row is None:
-        conn.execute(
-            """INSERT INTO webhook_circuits (merchant_id, endpoint) VALUES (%s, %s)
-               ON CONFLICT DO NOTHING""",
-            (merchant_id, key),
-        )
-        row = conn.execute(select, (merchant_id, key)).fetchone()
-    return row
+def read_circuit(conn: psycopg.Connection, merchant_id: Any, endpoint_id: Any) -> dict | None:
+    """The endpoint's breaker as stored, with its ``version``; None when it has no row (closed,
+    never failed). Only after a versioned write lost to another worker's: the claim returns
+    the breaker with the delivery."""
+    return conn.execute(
+        f"""SELECT {CIRCUIT_COLUMNS}, version FROM webhook_circuits
+             WHERE merchant_id = %s AND endpoint = %s""",
+        (merchant_id, endpoint_key(endpoint_id)),
+    ).fetchone()
 
 
 def write_circuit(
     conn: psycopg.Connection,
     merchant_id: Any,
     endpoint_id: Any,
-    version: int,
+    version: int | None,
     circuit: dict[str, Any],
-    slots: list[str],
-) -> bool:
-    """Store a breaker's ``state``, ``failures``, ``open_seconds``, ``retry_at`` and ``slots``
-    if it is still at ``version`` (one statement; False: another worker changed it first, read
-    it again)."""
-    row = conn.execute(
-        """UPDATE webhook_circuits
-              SET state = %(state)s, failures = %(failures)s, open_seconds = %(open_seconds)s,
-                  retry_at = %(retry_at)s, slots = %(slots)s, version = version + 1,
-                  updated_at = now()
-            WHERE merchant_id = %(merchant_id)s AND endpoint = %(endpoint)s
-              AND version = %(version)s
-        RETURNING version""",
+    retry_in: float | None,
+) -> dict | None:
+    """Store a breaker's ``state``, ``failures``, ``open_seconds`` and ``retry_at`` (the
+    database's now + ``retry_in`` seconds when that is given) if it is still at ``version``
+    (None: it has no row yet, and the row is created). One statement. Returns the stored
+    ``retry_at`` and ``version``; None when another worker changed it first (read it again)."""
+    return conn.execute(
+        """INSERT INTO webhook_circuits AS b
+                  (merchant_id, endpoint, state, failures, open_seconds, retry_at, version)
+           VALUES (%(merchant_id)s, %(endpoint)s, %(state)s, %(failures)s, %(open_seconds)s,
+                   coalesce(now() + make_interval(secs => %(retry_in)s::float8),
+                            %(retry_at)s::timestamptz), 1)
+           ON CONFLICT (merchant_id, endpoint) DO UPDATE
+              SET state = excluded.state, failures = excluded.failures,
+                  open_seconds = excluded.open_seconds, retry_at = excluded.retry_at,
+                  version = b.version + 1, updated_at = now()
+            WHERE b.version = %(version)s::bigint
+        RETURNING retry_at, version""",
         {
             **circuit,
-            "slots": slots,
+            "retry_in": retry_in,
             "version": version,
             "merchant_id": merchant_id,
             "endpoint": endpoint_key(endpoint_id),
         },
     ).fetchone()
-    return row is not None
 
 
 def unclaim_and_defer(
@@ -380,7 +388,8 @@ def circuits_for(conn: psycopg.Connection, merchant_id: str) -> tuple[dict[str, 
 def probe_now(conn: psycopg.Connection, merchant_id: Any, endpoint_id: Any) -> None:
     """An open breaker lets its next delivery go now, as the probe (a manual retry or test)."""
     conn.execute(
-        """UPDATE webhook_circuits SET retry_at = now(), updated_at = now()
+        """UPDATE webhook_circuits
+              SET retry_at = now(), version = version + 1, updated_at = now()
             WHERE merchant_id = %s AND endpoint = %s AND state = 'open'""",
         (merchant_id, endpoint_key(endpoint_id)),
     )

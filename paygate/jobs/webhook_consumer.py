@@ -4,7 +4,7 @@ Deliveries are enqueued on their own queue (``<queue_name>-webhooks``, ``Queue.w
 and consumed here by ``PAYGATE_WEBHOOK_CONCURRENCY`` threads of their own, next to the main
 consumer's ``PAYGATE_WORKER_CONCURRENCY`` threads that settle payments and refunds: an endpoint
 that hangs holds webhook threads only (and at most ``PAYGATE_WEBHOOK_ENDPOINT_CONCURRENCY`` of
-them across all workers, ``webhooks.deliver``), never one a payment needs.
+each worker's, ``webhook_circuits.gate``), never one a payment needs.
 
 The main consumer's ``run()`` owns the process's signals and main loop; this one is started
 with Huey's ``Consumer.start()`` (its threads, without installing signal handlers) and a small

@@ -77,7 +77,7 @@ def deliver(ctx: Context, log_id: str) -> str:
     # The lease outlives the longest attempt, so no second worker can start the same one.
     lease = max(settings.job_lease_seconds, settings.webhook_timeout_seconds * 2 + 5)
     with ctx.db.connection() as conn:
-        row = repo.claim(conn, log_id, lease)
+        row = repo.claim(conn, log_id, lease)  # with its endpoint's breaker
         if row is None:
             return "skipped"
         if not row["webhook_url"]:
@@ -86,14 +86,36 @@ def deliver(ctx: Context, log_id: str) -> str:
             reason = _NOT_SENT.get(row["endpoint_state"], _NOT_SENT[None])
             repo.abandon_without_url(conn, log_id, row["locked_until"], reason)
             return "no_url"
-        admitted, until = webhook_circuits.gate(conn, settings, row)
-        if admitted != "deliver":  # not an attempt: given back, due again at ``until``
+    # Takes one of the endpoint's slots in this process (waiting briefly, off any connection).
+    admitted, until = webhook_circuits.gate(ctx, row, lease)
+    if admitted != webhook_circuits.DELIVER:  # not an attempt: given back, due at ``until``
+        with ctx.db.connection() as conn:
             repo.unclaim_and_defer(conn, log_id, row["locked_until"], until)
-            released = webhook_circuits.recheck(conn, settings, row)
-    if admitted != "deliver":
-        if released:
-            ctx.dispatcher.webhooks(released)
+        if admitted == webhook_circuits.NO_SLOT:
+            released = webhook_circuits.deferred_for_want_of_a_slot(ctx, row)
+            if released:
+                ctx.dispatcher.webhooks(released)
         return "deferred"
+    try:
+        recorded, ok = _attempt(ctx, row)
+    except BaseException:
+        webhook_circuits.record(ctx, row, row["webhook_url"], None)  # the slot goes back
+        raise
+    # The slot goes back; the outcome counts on the breaker (``ok`` None: not the endpoint's
+    # doing). Deliveries this put forward are enqueued.
+    released = webhook_circuits.record(ctx, row, row["webhook_url"], ok)
+    if released:
+        ctx.dispatcher.webhooks(released)
+    if recorded is None:
+        return "skipped"  # the lease was lost meanwhile (a manual retry reset the row)
+    return recorded["status"]
+
+
+def _attempt(ctx: Context, row: dict[str, Any]) -> tuple[dict | None, bool | None]:
+    """One attempt of a claimed, admitted delivery, recorded: the recorded row (None: the
+    lease was lost meanwhile) and whether the endpoint took it (None: an unreadable secret,
+    ours to fix, not the endpoint's failure)."""
+    settings = ctx.settings
     started = time.monotonic()
     try:
         # The current secret and, during a rotation's overlap, the previous one (the claim
@@ -124,18 +146,10 @@ def deliver(ctx: Context, log_id: str) -> str:
         try:
             result = ctx.plugins.notifier().deliver(delivery)
         except Exception as exc:  # a notifier must not raise; if it does, it is a failed attempt
-            log.exception("notifier raised for webhook %s", log_id)
+            log.exception("notifier raised for webhook %s", delivery.id)
             result = DeliveryResult(ok=False, error=f"notifier error: {exc.__class__.__name__}")
     recorded = _record(ctx, delivery, row["locked_until"], result, started)
-    # The slot goes back either way; an unreadable secret is ours to fix, not the endpoint's
-    # failure, so it does not count on the breaker.
-    ok = None if unreadable else result.ok
-    released = webhook_circuits.record(ctx, row, delivery.url, ok)
-    if released:
-        ctx.dispatcher.webhooks(released)
-    if recorded is None:
-        return "skipped"  # the lease was lost meanwhile (a manual retry reset the row)
-    return recorded["status"]
+    return recorded, (None if unreadable else result.ok)
 
 
 def _record(ctx: Context, delivery: Delivery, lease, result: DeliveryResult, started: float):

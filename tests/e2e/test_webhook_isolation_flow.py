@@ -111,7 +111,8 @@ def test_a_hanging_endpoint_does_not_delay_another_merchants_payments_or_webhook
             f"B with A hanging: {[round(x, 3) for x in loaded]}"
         )
         assert max(loaded) <= max(quiet) + BOUND_SECONDS, (quiet, loaded)
-        # A's endpoint never had more than the cap (2) of attempts at once: each attempt holds
+        # A's endpoint never had more than the cap (2, per worker process: one worker here) of
+        # attempts at once: each attempt holds
         # its slot until the 2 s timeout, so a third arrival comes >= 2 s after the first.
         arrivals = sorted(r.at for r in hanging.to("/a"))
         assert all(b - a >= 1.9 for a, b in zip(arrivals, arrivals[2:], strict=False)), arrivals
