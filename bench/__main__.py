@@ -67,6 +67,22 @@ def prepare(srv: servers.Servers, env: dict[str, str]) -> None:
         seed_test_merchant(conn, Settings.from_env(env))
 
 
+def start_signed(srv: servers.Servers, env: dict[str, str], gateway: Gateway):
+    """Migrate and seed, start ``gateway`` with a Standard Webhooks secret, and point the test
+    merchant's webhooks at its receiver; the (autocommit) database connection."""
+    from paygate.config import TEST_MERCHANT_ID
+
+    prepare(srv, env)
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    gateway.start(secret)
+    db = psycopg.connect(srv.database_url, autocommit=True)
+    db.execute(
+        "UPDATE merchants SET webhook_url = %s, webhook_secret = %s WHERE id = %s",
+        (gateway.receiver_url + "/webhooks", secret, TEST_MERCHANT_ID),
+    )
+    return db
+
+
 def one_run(
     h: Harness,
     index: int,
@@ -145,14 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         info["knobs"] = {k: getattr(settings, k) for k in KNOBS}
         info["servers"] = srv.describe()
         say(f"bench: {profile.name}, {profile.runs} run(s); {info['servers']}; {info['knobs']}")
-        prepare(srv, env)
-        secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-        gateway.start(secret)
-        db = psycopg.connect(srv.database_url, autocommit=True)
-        db.execute(
-            "UPDATE merchants SET webhook_url = %s, webhook_secret = %s WHERE id = %s",
-            (gateway.receiver_url + "/webhooks", secret, TEST_MERCHANT_ID),
-        )
+        db = start_signed(srv, env, gateway)
         # Every consumer thread, task or webhook, blocks in BRPOP on its queue: a stopped worker
         # holds one job per thread.
         threads = settings.worker_concurrency + settings.webhook_concurrency

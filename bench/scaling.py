@@ -14,11 +14,9 @@ failed (a payment not final, a webhook missing, duplicated or badly signed).
 from __future__ import annotations
 
 import argparse
-import base64
 import dataclasses
 import json
 import os
-import secrets
 import signal
 import statistics
 import sys
@@ -26,10 +24,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
-
 from . import report, servers
-from .__main__ import gateway_env, prepare, say
+from .__main__ import gateway_env, say, start_signed
 from .checks import summarize
 from .drains import b4_backlog_drain
 from .gateway import Gateway, cpu_seconds, tree_pids
@@ -172,14 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             "api_workers": settings.api_workers,
         }
         say(f"bench.scaling: {counts} workers, {args.payments} payments; {result['servers']}")
-        prepare(srv, env)
-        secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-        gateway.start(secret)
-        db = psycopg.connect(srv.database_url, autocommit=True)
-        db.execute(
-            "UPDATE merchants SET webhook_url = %s, webhook_secret = %s WHERE id = %s",
-            (gateway.receiver_url + "/webhooks", secret, TEST_MERCHANT_ID),
-        )
+        db = start_signed(srv, env, gateway)
         h = Harness(profile, gateway, db, TEST_MERCHANT_ID, [], settings.worker_concurrency)
         h.orders = h.create_orders(min(args.payments, profile.orders))
         for count in counts:

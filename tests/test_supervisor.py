@@ -26,6 +26,7 @@ from paygate.supervisor import Restarts, describe_exit
 from paygate.testing.receiver import Answer
 from tests.factories import create_payment
 from tests.fixtures import AUTH, TEST_ENV, wait_for
+from tests.test_cli import embedded_env
 
 FINAL = ("success", "failed")
 
@@ -225,23 +226,20 @@ def test_a_crash_loop_stops_up_with_one_error_line(up_env, tmp_path):
     assert alive == [], f"left behind: {[c.cmdline() for c in alive]}"
 
 
+def embedded_up_env(state: Path, queue: str) -> dict[str, str]:
+    """``paygate up`` on its own embedded servers (free ports, ``state``), test mode, INFO logs."""
+    return {
+        **embedded_env(state),
+        **TEST_ENV,
+        "PAYGATE_QUEUE": queue,
+        "PAYGATE_LOG_LEVEL": "INFO",
+    }
+
+
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_up_restarts_its_embedded_databases_on_their_data(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(
-        {
-            **TEST_ENV,
-            "PORT": str(free_port()),
-            "DASHBOARD_PORT": str(free_port()),
-            "CHECKOUT_PORT": str(free_port()),
-            "PAYGATE_EMBEDDED_PG_PORT": str(free_port()),
-            "PAYGATE_EMBEDDED_REDIS_PORT": str(free_port()),
-            "PAYGATE_STATE_DIR": str(tmp_path),
-            "PAYGATE_QUEUE": "paygate-up-embedded",
-            "PAYGATE_LOG_LEVEL": "INFO",
-        }
-    )
+    env = embedded_up_env(tmp_path, "paygate-up-embedded")
     up = Up(env, tmp_path / "up.log")
     try:
         up.wait_running()
@@ -275,19 +273,7 @@ def test_a_kill_9_of_up_stops_its_embedded_databases_too_and_the_next_up_starts(
     """Every child, the embedded PostgreSQL and Valkey included, dies with ``up`` (their
     death signal), so a ``kill -9`` of ``up`` leaves no server holding the ports or the data,
     and the next ``up`` on the same state directory starts. The state directory is 0700."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(
-        {
-            **TEST_ENV,
-            "PORT": str(free_port()),
-            "DASHBOARD_PORT": str(free_port()),
-            "CHECKOUT_PORT": str(free_port()),
-            "PAYGATE_EMBEDDED_PG_PORT": str(free_port()),
-            "PAYGATE_EMBEDDED_REDIS_PORT": str(free_port()),
-            "PAYGATE_STATE_DIR": str(tmp_path / "state"),
-            "PAYGATE_QUEUE": "paygate-up-kill9",
-        }
-    )
+    env = embedded_up_env(tmp_path / "state", "paygate-up-kill9")
     up = Up(env, tmp_path / "up.log")
     try:
         up.wait_running()
