@@ -146,6 +146,13 @@ class Up:
             raise
 
 
+def assert_none_left(children: list[psutil.Process]) -> None:
+    """Every process ``up`` had started is gone (half a second after ``up`` returned)."""
+    time.sleep(0.5)
+    alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], f"left behind: {[c.cmdline() for c in alive]}"
+
+
 def status(api: str, payment_id: str) -> str:
     return requests.get(f"{api}/api/v1/payments/{payment_id}", headers=AUTH, timeout=5).json()[
         "status"
@@ -195,9 +202,7 @@ def test_up_brings_back_a_killed_worker_and_api_and_every_payment_settles(up_env
     finally:
         code = up.stop(signal.SIGTERM)
     assert code == 0, up.text()[-3000:]
-    time.sleep(0.5)
-    alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
-    assert alive == [], f"left behind: {[c.cmdline() for c in alive]}"
+    assert_none_left(children)
 
 
 @pytest.mark.e2e
@@ -221,9 +226,7 @@ def test_a_crash_loop_stops_up_with_one_error_line(up_env, tmp_path):
     assert "worker exited 3 times within 60 s" in errors[0]
     assert "PAYGATE_CRASH_LOOP=3/60" in errors[0] and "stopping everything" in errors[0]
     assert text.count("worker restarted") == 2
-    time.sleep(0.5)
-    alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
-    assert alive == [], f"left behind: {[c.cmdline() for c in alive]}"
+    assert_none_left(children)
 
 
 def embedded_up_env(state: Path, queue: str) -> dict[str, str]:
@@ -262,9 +265,7 @@ def test_up_restarts_its_embedded_databases_on_their_data(tmp_path):
     finally:
         code = up.stop(signal.SIGTERM)
     assert code == 0, up.text()[-3000:]
-    time.sleep(0.5)
-    alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
-    assert alive == [], f"left behind: {[c.cmdline() for c in alive]}"
+    assert_none_left(children)
 
 
 @pytest.mark.e2e
