@@ -7,8 +7,6 @@ names in every process (``paygate.jobs.tasks.<name>``), so what the API enqueues
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from huey import RedisHuey
 from redis import ConnectionPool
 
@@ -52,13 +50,17 @@ class PaygateHuey(RedisHuey):
             return None
 
 
-def new_huey(settings: Settings) -> PaygateHuey:
-    """The Huey instance for ``settings.queue_name`` on ``settings.redis_url``; its messages are
-    JSON data (``messages.JsonTaskSerializer``), never pickle."""
+def new_huey(
+    settings: Settings, name: str | None = None, connection_pool: ConnectionPool | None = None
+) -> PaygateHuey:
+    """The Huey instance for queue ``name`` (default ``settings.queue_name``) on
+    ``settings.redis_url``, or on ``connection_pool`` when given (a process's queues share one);
+    its messages are JSON data (``messages.JsonTaskSerializer``), never pickle."""
     huey = PaygateHuey(
-        settings.queue_name,
-        serializer=JsonTaskSerializer(known=lambda name: name in huey._registry._registry),
-        connection_pool=ConnectionPool.from_url(
+        name or settings.queue_name,
+        serializer=JsonTaskSerializer(known=lambda task: task in huey._registry._registry),
+        connection_pool=connection_pool
+        or ConnectionPool.from_url(
             settings.redis_url or DEFAULT_REDIS_URL,
             socket_connect_timeout=2,
             socket_timeout=5,
@@ -97,7 +99,10 @@ class Queue:
         self.heartbeat_key = f"{self.name}:workers"
         self.marker_key = f"{self.name}:marker"
         self.huey = new_huey(settings)
-        self.webhook_huey = new_huey(replace(settings, queue_name=self.webhook_name))
+        # The same Redis: one connection pool for both.
+        self.webhook_huey = new_huey(
+            settings, self.webhook_name, self.huey.storage.conn.connection_pool
+        )
         self._context: Context | None = None
         self.tasks = Tasks(self.huey, self.context, webhook_huey=self.webhook_huey)
         self.dispatcher = self.new_dispatcher()

@@ -171,7 +171,7 @@ class Slots:
             entry = self._slots.get(key)
             if entry is None:
                 entry = self._slots[key] = _Entry(threading.BoundedSemaphore(cap), cap)
-            if entry.started and now - min(entry.started) > timeout:
+            if entry.slow(now, timeout):
                 timeout = 0
             entry.users += 1
         if entry.semaphore.acquire(timeout=timeout):
@@ -201,7 +201,7 @@ class Slots:
         """Whether the endpoint's oldest attempt in flight here has run longer than ``after``."""
         with self._lock:
             entry = self._slots.get(key)
-            return bool(entry and entry.started and time.monotonic() - min(entry.started) > after)
+            return entry is not None and entry.slow(time.monotonic(), after)
 
     def _leave(self, key: tuple, entry: _Entry) -> None:
         with self._lock:
@@ -229,6 +229,10 @@ class _Entry:
     cap: int
     users: int = 0  # threads holding or waiting for a slot
     started: list[float] = field(default_factory=list)  # when each held slot was taken
+
+    def slow(self, now: float, after: float) -> bool:
+        """Whether the oldest attempt in flight has run longer than ``after`` seconds."""
+        return bool(self.started) and now - min(self.started) > after
 
 
 SLOTS = Slots()

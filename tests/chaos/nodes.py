@@ -99,9 +99,12 @@ class Nodes:
 
     def stop_api(self, i: int, sig: int = signal.SIGTERM, timeout: float = 20.0) -> float:
         """Signal ``api-i``'s process group and wait for the master to exit; seconds taken."""
+        return self._stop(f"api-{i}", sig, timeout)
+
+    def _stop(self, name: str, sig: int, timeout: float) -> float:
         started = time.monotonic()
-        code = self.run.gateway.stop(f"api-{i}", sig, timeout)
-        self.log(f"api-{i} {signal.Signals(sig).name}: exited {code}")
+        code = self.run.gateway.stop(name, sig, timeout)
+        self.log(f"{name} {signal.Signals(sig).name}: exited {code}")
         return time.monotonic() - started
 
     # -- worker nodes ------------------------------------------------------------------------
@@ -116,10 +119,7 @@ class Nodes:
         self.log(f"worker-{i} SIGKILL")
 
     def stop_worker(self, i: int, sig: int = signal.SIGTERM, timeout: float = 30.0) -> float:
-        started = time.monotonic()
-        code = self.run.gateway.stop(f"worker-{i}", sig, timeout)
-        self.log(f"worker-{i} {signal.Signals(sig).name}: exited {code}")
-        return time.monotonic() - started
+        return self._stop(f"worker-{i}", sig, timeout)
 
     def worker_alive(self, i: int) -> bool:
         return self.run.gateway.procs[f"worker-{i}"].poll() is None
