@@ -73,16 +73,18 @@ def cmd_worker_alive(args, settings: Settings) -> int:
     being away is not the worker's fault: exit 0, so an outage restarts nothing. With
     ``--ready`` (the readiness probe) only a beat seen counts: Redis away exits 1 too."""
     import socket
-    import time
 
     from redis.exceptions import RedisError
 
+    from .jobs import heartbeat
     from .jobs.queue import Queue
 
     queue = Queue(settings)
-    since = time.time() - settings.heartbeat_ttl_seconds
+    host = socket.gethostname()
     try:
-        names = queue.huey.storage.conn.zrangebyscore(queue.heartbeat_key, since, "+inf")
+        beating = heartbeat.running_on(
+            queue.huey.storage.conn, queue.heartbeat_key, settings.heartbeat_ttl_seconds, host
+        )
     except RedisError as exc:
         if args.ready:
             print(
@@ -92,8 +94,7 @@ def cmd_worker_alive(args, settings: Settings) -> int:
             return 1
         print(f"redis unreachable ({exc.__class__.__name__}): not the worker's fault")
         return 0
-    host = socket.gethostname()
-    if any(name.decode().rpartition(":")[0] == host for name in names):
+    if beating:
         print(f"a worker on {host} is beating")
         return 0
     print(

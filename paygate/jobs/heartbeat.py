@@ -28,6 +28,12 @@ def running(conn: Redis, key: str, ttl: float) -> bool:
     return conn.zcount(key, time.time() - ttl, "+inf") > 0
 
 
+def running_on(conn: Redis, key: str, ttl: float, host: str) -> bool:
+    """Whether a worker on ``host`` (``worker_name``'s first part) beat within ``ttl``."""
+    names = conn.zrangebyscore(key, time.time() - ttl, "+inf")
+    return any(name.decode().rpartition(":")[0] == host for name in names)
+
+
 def stop(conn: Redis, key: str, name: str) -> None:
     conn.zrem(key, name)
 
