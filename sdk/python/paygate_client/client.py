@@ -11,7 +11,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from urllib3.exceptions import NewConnectionError
@@ -144,8 +144,8 @@ class Paygate:
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            return min(retry_after, self.max_retry_after)
-        ceiling = min(self.backoff_max, self.backoff_base * (2**attempt))
+            return float(min(retry_after, self.max_retry_after))
+        ceiling = min(self.backoff_max, self.backoff_base * 2.0**attempt)
         return ceiling * (0.5 + random.random() / 2)  # jitter: 50-100 % of the ceiling
 
     def _request(
@@ -237,9 +237,16 @@ def _new_key() -> str:
     return str(uuid.uuid4())
 
 
+_Waited = TypeVar("_Waited", Payment, Refund)
+
+
 def _wait(
-    fetch: Callable[[], Any], what: str, timeout: float, interval: float, sleep: Callable
-) -> Any:
+    fetch: Callable[[], _Waited],
+    what: str,
+    timeout: float,
+    interval: float,
+    sleep: Callable[[float], None],
+) -> _Waited:
     deadline = time.monotonic() + timeout
     while True:
         current = fetch()
