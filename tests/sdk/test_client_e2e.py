@@ -35,6 +35,7 @@ def deliveries(httpserver, event: str, resource_id: str) -> list:
 
 def test_the_client_tour_against_a_real_gateway(gateway_factory, httpserver):
     httpserver.expect_request("/hooks", method="POST").respond_with_data("ok")
+    httpserver.expect_request("/ep", method="POST").respond_with_data("ok")
     gateway = gateway_factory(TEST_PROCESSING_DELAY="300")
     gateway.start_api()
     gateway.start_worker()
@@ -131,3 +132,34 @@ def test_the_client_tour_against_a_real_gateway(gateway_factory, httpserver):
     assert len(logs) == client.webhooks.list(limit=1).total >= 10
     assert {"payment.success", "refund.processed"} <= {log.event for log in logs}
     assert all(log.url == httpserver.url_for("/hooks") for log in logs)
+
+    # The rest of the surface, once each: release, the escape hatch, test sends and retries,
+    # further endpoints.
+    released = client.payments.release(cards[0].id)
+    assert released.released_at is not None and released.captured is False
+    assert client.request("GET", f"/api/v1/payments/{cards[1].id}")["status"] == "success"
+    sent = client.webhooks.test()
+    assert sent["event"] == "webhook.test"
+    assert client.webhooks.retry(logs[0].id)["status"] == "pending"
+    endpoint = client.webhooks.endpoints.create(
+        httpserver.url_for("/ep"), events=["refund.processed"], description="books"
+    )
+    assert endpoint.secret.startswith("whsec_") and endpoint.events == ["refund.processed"]
+    listed = client.webhooks.endpoints.list()
+    assert [e.id for e in listed] == ["primary", endpoint.id] and listed.data[0].primary
+    assert listed.data[0].circuit.state == "closed"
+    changed = client.webhooks.endpoints.update(endpoint.id, description=None, enabled=False)
+    assert (changed.description, changed.enabled) == (None, False)
+    rotated = client.webhooks.endpoints.rotate_secret(endpoint.id)
+    assert rotated.secret != endpoint.secret and rotated.previous_secret_until is not None
+    client.webhooks.endpoints.update(endpoint.id, enabled=True)
+    assert client.webhooks.endpoints.test(endpoint.id)["endpoint_id"] == endpoint.id
+    test_hook = wait_for(
+        lambda: [r for r, _ in list(httpserver.log) if r.path == "/ep"], timeout=20
+    )[0]
+    assert webhooks.verify(test_hook.get_data(), test_hook.headers, rotated.secret)["event"] == (
+        "webhook.test"
+    )
+    assert client.webhooks.endpoints.delete(endpoint.id) == {"id": endpoint.id, "deleted": True}
+    with pytest.raises(NotFoundError):
+        client.webhooks.endpoints.get(endpoint.id)
