@@ -7,6 +7,7 @@ import json
 import uuid
 
 import pytest
+
 from paygate_client import (
     AuthenticationError,
     InvalidRequestError,
@@ -15,7 +16,6 @@ from paygate_client import (
     SignatureVerificationError,
     webhooks,
 )
-
 from tests.fixtures import wait_for
 
 pytestmark = pytest.mark.e2e

@@ -9,6 +9,8 @@ import socket
 import threading
 
 import pytest
+from werkzeug import Response
+
 from paygate_client import (
     APIConnectionError,
     APIError,
@@ -21,7 +23,6 @@ from paygate_client import (
     RateLimitError,
     ServiceUnavailableError,
 )
-from werkzeug import Response
 
 PAYMENT = {
     "id": "pay_AAAAAAAAAAAAAAAA",

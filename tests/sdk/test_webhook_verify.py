@@ -8,10 +8,10 @@ import base64
 import json
 
 import pytest
-from paygate_client import SignatureVerificationError, models, webhooks
 
 from paygate import Delivery
 from paygate.builtin.notifiers.hmac_webhook import signed_headers
+from paygate_client import SignatureVerificationError, models, webhooks
 
 NOW = 1_765_000_000
 NEW = "whsec_" + base64.b64encode(b"n" * 24).decode()
