@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from paygate.services import ids
+from tests.fixtures import AUTH
 
 STATUSES = ("success", "success", "failed", "pending")
 METHODS = ("upi", "card")
@@ -114,3 +115,18 @@ def insert(ctx, merchant_id: str, rows: list[Row]) -> list[Row]:
 def newest_first(rows: list[Row]) -> list[str]:
     """The ids of ``rows`` in the lists' order: newest first, then by id (descending)."""
     return [r.id for r in sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True)]
+
+
+def api_list(api, query: str = "", headers: dict | None = None) -> list[str]:
+    """Every id ``GET /api/v1/payments?<query>`` lists (``api``: the in-process API), through
+    all its pages of 100: what a client's list_all would collect."""
+    found, offset = [], 0
+    while True:
+        answer = api.simulate_get(
+            f"/api/v1/payments?{query}&limit=100&offset={offset}", headers=headers or AUTH
+        )
+        assert answer.status_code == 200, answer.text
+        found += [p["id"] for p in answer.json["data"]]
+        offset += 100
+        if offset >= answer.json["total"]:
+            return found

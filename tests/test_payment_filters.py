@@ -21,7 +21,7 @@ from paygate.web.dashboard.app import create_app
 from tests import payment_rows
 from tests.dashboard_client import DashboardClient, by_test_id
 from tests.fixtures import AUTH, OTHER_AUTH, OTHER_MERCHANT_ID
-from tests.payment_rows import Row
+from tests.payment_rows import Row, api_list
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -31,21 +31,6 @@ def client(ctx) -> DashboardClient:
     client = DashboardClient(create_app(ctx))
     client.login()
     return client
-
-
-def listed(api, query: str = "", headers: dict | None = None) -> list[str]:
-    """Every id ``GET /api/v1/payments?<query>`` lists, through its pages."""
-    ids, offset = [], 0
-    while True:
-        answer = api.simulate_get(
-            f"/api/v1/payments?{query}&limit=100&offset={offset}", headers=headers or AUTH
-        )
-        assert answer.status_code == 200, answer.text
-        page = answer.json["data"]
-        ids += [p["id"] for p in page]
-        offset += 100
-        if offset >= answer.json["total"]:
-            return ids
 
 
 def refund_row(ctx, refund_id: str, payment_id: str, merchant_id: str) -> None:
@@ -77,23 +62,25 @@ def test_search_by_shape_amount_bounds_and_tenancy(api, ctx, other_merchant):
     refund_row(ctx, "rfnd_mine0000000001", mine[3].id, TEST_MERCHANT_ID)
     refund_row(ctx, "rfnd_theirs00000001", theirs[1].id, OTHER_MERCHANT_ID)
 
-    assert listed(api, "search=4242") == [mine[0].id]  # last 4: equal, never an id's part
-    assert listed(api, "search=424") == [mine[4].id]  # not 4 digits: part of an id
-    assert listed(api, "search=4242xyzw") == [mine[4].id]
-    assert listed(api, "search=owner@okaxis") == [mine[2].id]  # VPA: part, any case
-    assert listed(api, "search=@OKAXIS") == [mine[2].id]
-    assert listed(api, "search=rfnd_mine0000000001") == [mine[3].id]  # the refunded payment
-    assert listed(api, "search=rfnd_theirs00000001") == []  # another merchant's refund
-    assert listed(api, f"search={mine[1].order_id[6:14].upper()}") == [mine[1].id]
-    assert listed(api, f"search={mine[1].id[4:]}") == [mine[1].id]
+    assert api_list(api, "search=4242") == [mine[0].id]  # last 4: equal, never an id's part
+    assert api_list(api, "search=424") == [mine[4].id]  # not 4 digits: part of an id
+    assert api_list(api, "search=4242xyzw") == [mine[4].id]
+    assert api_list(api, "search=owner@okaxis") == [mine[2].id]  # VPA: part, any case
+    assert api_list(api, "search=@OKAXIS") == [mine[2].id]
+    assert api_list(api, "search=rfnd_mine0000000001") == [mine[3].id]  # the refunded payment
+    assert api_list(api, "search=rfnd_theirs00000001") == []  # another merchant's refund
+    assert api_list(api, f"search={mine[1].order_id[6:14].upper()}") == [mine[1].id]
+    assert api_list(api, f"search={mine[1].id[4:]}") == [mine[1].id]
     # Amount bounds in paise, both included.
-    assert listed(api, "amount_min=50050") == [mine[0].id, mine[2].id]
-    assert listed(api, "amount_max=50049") == [mine[1].id, mine[3].id, mine[4].id]
-    assert listed(api, "amount_min=50049&amount_max=50050") == [mine[0].id, mine[1].id]
-    assert listed(api, "amount_min=50050&amount_max=50050&method=card&search=4242") == [mine[0].id]
+    assert api_list(api, "amount_min=50050") == [mine[0].id, mine[2].id]
+    assert api_list(api, "amount_max=50049") == [mine[1].id, mine[3].id, mine[4].id]
+    assert api_list(api, "amount_min=50049&amount_max=50050") == [mine[0].id, mine[1].id]
+    assert api_list(api, "amount_min=50050&amount_max=50050&method=card&search=4242") == [
+        mine[0].id
+    ]
     # The other merchant sees only its own, through every filter.
-    assert listed(api, "search=4242", OTHER_AUTH) == [theirs[0].id]
-    assert listed(api, "search=rfnd_mine0000000001", OTHER_AUTH) == []
+    assert api_list(api, "search=4242", OTHER_AUTH) == [theirs[0].id]
+    assert api_list(api, "search=rfnd_mine0000000001", OTHER_AUTH) == []
 
 
 @pytest.mark.parametrize(
@@ -140,14 +127,14 @@ def test_csv_is_streamed_equal_to_the_api_list_and_safe_in_a_spreadsheet(
     )
     table = list(csv.reader(io.StringIO(answer.text)))
     assert table[0] == list(export.HEADER)
-    expected = listed(api, api_query)
+    expected = api_list(api, api_query)
     assert len(expected) > 6  # more than two keyset pages
     assert [line[0] for line in table[1:]] == expected
 
     # Every row of every filter: the CSV is the API's list; the cells are the record's.
     whole = client.get("/dashboard/transactions.csv").text
     everything = list(csv.reader(io.StringIO(whole)))
-    assert [line[0] for line in everything[1:]] == listed(api)
+    assert [line[0] for line in everything[1:]] == api_list(api)
     by_id = {line[0]: dict(zip(export.HEADER, line, strict=True)) for line in everything[1:]}
     planted = by_id[rows[-2].id]
     assert planted["order_id"] == '\'=HYPERLINK("x")'  # a formula becomes text

@@ -16,8 +16,7 @@ from playwright.sync_api import expect
 from paygate.config import TEST_MERCHANT_ID
 from tests import payment_rows
 from tests.browser.conftest import PHONE, screenshot
-from tests.fixtures import AUTH
-from tests.payment_rows import Row
+from tests.payment_rows import Row, api_list
 
 ROW = "tr[data-test-id=transaction-row]"
 
@@ -25,20 +24,6 @@ ROW = "tr[data-test-id=transaction-row]"
 @pytest.fixture
 def dashboard_url(gateway_factory) -> str:
     return gateway_factory().start_web("dashboard")
-
-
-def api_list(api, query: str) -> list[str]:
-    """Every id ``GET /api/v1/payments?<query>`` lists, through its pages (list_all)."""
-    ids, offset = [], 0
-    while True:
-        answer = api.simulate_get(
-            f"/api/v1/payments?{query}&limit=100&offset={offset}", headers=AUTH
-        )
-        assert answer.status_code == 200, answer.text
-        ids += [p["id"] for p in answer.json["data"]]
-        offset += 100
-        if offset >= answer.json["total"]:
-            return ids
 
 
 def shown_ids(page) -> list[str]:
