@@ -40,6 +40,7 @@ FIELD_BELOW_MINIMUM = "{field} must be at least {minimum}"
 FIELD_ABOVE_MAXIMUM = "{field} must be at most {maximum}"
 FIELD_NOT_INTEGER = "{field} must be an integer"
 FIELD_OUT_OF_RANGE = "{field} must be between {low} and {high}"
+FIELD_RANGE_REVERSED = "{low} must not be greater than {high}"
 FIELD_NOT_MOMENT = "{field} must be unix seconds or an ISO-8601 date"
 FIELD_NOT_ONE_OF = "{field} must be one of: {choices}"
 FIELD_NOT_WITH_METHOD = "{field} is not used with method {method}"
@@ -155,6 +156,10 @@ API_KEY_IS_CURRENT = (
 
 # Dashboard and checkout forms and pages.
 FORM_AMOUNT_INVALID = "Enter an amount in rupees greater than ₹0.00, like 250.00"
+FILTER_AMOUNT_INVALID = "Enter amounts in rupees greater than ₹0.00, like 500.50"
+FILTER_AMOUNTS_REVERSED = "The minimum amount must not be more than the maximum amount"
+FILTER_DATE_INVALID = "Enter dates as YYYY-MM-DD, like 2024-01-31"
+FILTER_DATES_REVERSED = "The start date must not be after the end date"
 REFUND_FORM_USED = "That refund form was already used. Check the refunds below before trying again."
 FORM_NOT_FROM_PAGE = "This form must be sent by the page itself."
 FORM_TOO_LARGE = "The form is too large."

@@ -80,8 +80,27 @@ FILTERS = {
     "order_id": "order_id = %(order_id)s",
     "created_from": "created_at >= %(created_from)s",
     "created_to": "created_at < %(created_to)s",
+    "amount_min": "amount >= %(amount_min)s",
+    "amount_max": "amount <= %(amount_max)s",
     "search": "(id ILIKE %(search)s OR order_id ILIKE %(search)s)",
+    "card_last4": "card_last4 = %(card_last4)s",
+    "vpa_contains": "vpa ILIKE %(vpa_contains)s",
+    "refund_id": """id = (SELECT payment_id FROM refunds
+                         WHERE id = %(refund_id)s AND merchant_id = %(merchant_id)s)""",
 }
+LIKE_FILTERS = ("search", "vpa_contains")  # matched anywhere in the column
+
+
+def _where(merchant_id: str, filters: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """The WHERE clause and parameters of a merchant's payments under ``filters`` (the keys
+    of ``FILTERS``, as ``validation.payment_filters`` makes them; None values are no filter)."""
+    chosen = {k: v for k, v in (filters or {}).items() if v is not None and k in FILTERS}
+    where = " AND ".join(["merchant_id = %(merchant_id)s", *(FILTERS[k] for k in chosen)])
+    params = {"merchant_id": merchant_id, **chosen}
+    for name in LIKE_FILTERS:
+        if name in params:
+            params[name] = f"%{_escape_like(params[name])}%"
+    return where, params
 
 
 def list_for_merchant(
@@ -92,11 +111,8 @@ def list_for_merchant(
     offset: int,
     filters: dict[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    filters = {k: v for k, v in (filters or {}).items() if v is not None and k in FILTERS}
-    where = " AND ".join(["merchant_id = %(merchant_id)s", *(FILTERS[k] for k in filters)])
-    params = {"merchant_id": merchant_id, "limit": limit, "offset": offset, **filters}
-    if "search" in params:
-        params["search"] = f"%{_escape_like(params['search'])}%"
+    where, params = _where(merchant_id, filters)
+    params.update(limit=limit, offset=offset)
     rows = conn.execute(
         f"""SELECT {COLUMNS}, count(*) OVER () AS total_count FROM payments WHERE {where}
             ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s""",
@@ -106,6 +122,29 @@ def list_for_merchant(
         return rows, rows[0]["total_count"]
     total = conn.execute(f"SELECT count(*) AS n FROM payments WHERE {where}", params).fetchone()
     return rows, total["n"]
+
+
+def keyset_page(
+    conn: psycopg.Connection,
+    merchant_id: str,
+    *,
+    limit: int,
+    after: tuple[Any, str] | None = None,
+    filters: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` of the merchant's payments under ``filters``, newest first, that come
+    after ``after`` (the ``(created_at, id)`` of the last row of the previous page). Each page
+    costs the same however deep it is (no OFFSET): the CSV export reads any size this way."""
+    where, params = _where(merchant_id, filters)
+    params["limit"] = limit
+    if after is not None:
+        where += " AND (created_at, id) < (%(after_created)s, %(after_id)s)"
+        params.update(after_created=after[0], after_id=after[1])
+    return conn.execute(
+        f"""SELECT {COLUMNS} FROM payments WHERE {where}
+            ORDER BY created_at DESC, id DESC LIMIT %(limit)s""",
+        params,
+    ).fetchall()
 
 
 def _escape_like(text: str) -> str:

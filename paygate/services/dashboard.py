@@ -1,14 +1,18 @@
-"""What the merchant dashboard shows: the home page's stats and chart, a payment's timeline."""
+"""What the merchant dashboard shows: the home page's stats and chart for a period, the CSV
+export's rows, a payment's timeline."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from ..db import dashboard as repo
+from ..db import payments as payments_repo
 from ..db import stats as stats_repo
 from ..db import webhooks as webhooks_repo
+from ..db.rows import payment_from_row
 from ..types import (
     DeliveryStatus,
     Merchant,
@@ -19,10 +23,12 @@ from ..types import (
     RefundStatus,
     WebhookLog,
 )
-from . import Context, payments
+from . import Context, payments, validation
 from . import refunds as refunds_service
 
 CHART_DAYS = 14
+CHART_MAX_DAYS = 92  # a chosen period's chart shows at most its last 92 days
+EXPORT_BATCH = 500
 HOME_CURRENCY = "INR"
 
 
@@ -49,6 +55,7 @@ class Overview:
     refunded: Money
     other_volumes: list[Money]  # successful volume in any other currency
     days: list[Day] = field(default_factory=list)
+    chart_clipped: bool = False  # the period is longer than the chart: its last days shown
 
     @property
     def success_rate(self) -> float:
@@ -58,19 +65,52 @@ class Overview:
         return 100.0 * self.successful / self.total_transactions
 
 
-def overview(ctx: Context, merchant: Merchant, today: date | None = None) -> Overview:
-    """The three contract stats from real data, plus payments per day for the last 14 days."""
+@dataclass(frozen=True)
+class Period:
+    """A range of whole UTC days for the home page: ``first`` (None: since the first payment)
+    to ``last``, both included."""
+
+    first: date | None
+    last: date
+
+    @property
+    def since(self) -> datetime | None:
+        return datetime.combine(self.first, time.min, tzinfo=UTC) if self.first else None
+
+    @property
+    def until(self) -> datetime:
+        return datetime.combine(self.last + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def overview(
+    ctx: Context, merchant: Merchant, today: date | None = None, period: Period | None = None
+) -> Overview:
+    """The three contract stats from real data, plus payments per day. Without ``period``:
+    the stats over every payment and the chart for the last 14 days. With one: both for the
+    payments created in it (the chart's last ``CHART_MAX_DAYS`` days of it at most)."""
     merchant_id = merchant.id
     today = today or datetime.now(UTC).date()
-    first = today - timedelta(days=CHART_DAYS - 1)
-    since = datetime.combine(first, time.min, tzinfo=UTC)
     with ctx.db.connection() as conn:
-        totals = stats_repo.totals(conn, merchant_id)
-        daily = stats_repo.daily(conn, merchant_id, since, HOME_CURRENCY)
+        if period is None:
+            totals = stats_repo.totals(conn, merchant_id)
+            last, first, clipped = today, today - timedelta(days=CHART_DAYS - 1), False
+        else:
+            totals = stats_repo.totals(conn, merchant_id, period.since, period.until)
+            last = period.last
+            first = period.first or min(
+                (row["first_at"].astimezone(UTC).date() for row in totals), default=last
+            )
+            first = min(first, last)
+            clipped = (last - first).days >= CHART_MAX_DAYS
+            if clipped:
+                first = last - timedelta(days=CHART_MAX_DAYS - 1)
+        since = datetime.combine(first, time.min, tzinfo=UTC)
+        until = datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
+        daily = stats_repo.daily(conn, merchant_id, since, HOME_CURRENCY, until)
     home = next((row for row in totals if row["currency"] == HOME_CURRENCY), None)
     buckets: dict[date, dict[str, int]] = {
         first + timedelta(days=n): {"success": 0, "failed": 0, "pending": 0, "volume": 0}
-        for n in range(CHART_DAYS)
+        for n in range((last - first).days + 1)
     }
     for row in daily:
         bucket = buckets.get(row["day"])
@@ -92,7 +132,31 @@ def overview(ctx: Context, merchant: Merchant, today: date | None = None) -> Ove
             if row["currency"] != HOME_CURRENCY and row["volume"]
         ],
         days=[Day(day=day, **values) for day, values in sorted(buckets.items())],
+        chart_clipped=clipped,
     )
+
+
+def export_payments(ctx: Context, merchant: Merchant, params: dict[str, Any]) -> Iterator[Payment]:
+    """Every payment of the merchant under the filters of ``GET /api/v1/payments`` (the same
+    ``params``, read by the same ``validation.payment_filters``), newest first, read in keyset
+    pages of ``EXPORT_BATCH`` with a connection taken per page: any number of rows in bounded
+    memory, and no connection held while a slow client reads. Bad filters raise here, before
+    the first row."""
+    filters = validation.payment_filters(params)
+
+    def rows() -> Iterator[Payment]:
+        after = None
+        while True:
+            with ctx.db.connection() as conn:
+                page = payments_repo.keyset_page(
+                    conn, merchant.id, limit=EXPORT_BATCH, after=after, filters=filters
+                )
+            yield from (payment_from_row(row) for row in page)
+            if len(page) < EXPORT_BATCH:
+                return
+            after = (page[-1]["created_at"], page[-1]["id"])
+
+    return rows()
 
 
 @dataclass(frozen=True)

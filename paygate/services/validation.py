@@ -26,6 +26,7 @@ from ..errors import (
     FIELD_NOT_STRING,
     FIELD_NOT_WITH_METHOD,
     FIELD_OUT_OF_RANGE,
+    FIELD_RANGE_REVERSED,
     FIELD_REQUIRED,
     FIELD_TOO_LONG,
     NOTES_KEY_TOO_LONG,
@@ -267,8 +268,16 @@ def _moment(raw: Any, name: str) -> datetime | None:
 PAYMENT_STATUSES = ("pending", "success", "failed")
 
 
+LAST4 = re.compile(r"\d{4}")
+
+
 def payment_filters(params: dict[str, Any]) -> dict[str, Any]:
-    """Filters of ``GET /api/v1/payments``: status, method, order_id, from, to, search."""
+    """Filters of ``GET /api/v1/payments`` (and the dashboard's list and CSV export): status,
+    method, order_id, from, to, amount_min, amount_max (paise, inclusive) and search.
+
+    ``search`` is read by its shape (docs/api.md): four digits are a card's last 4 (equal);
+    a text with ``@`` is part of a VPA (case-insensitive); a refund id (``rfnd_...``) finds the
+    payment it refunds; anything else is part of a payment or order id (case-insensitive)."""
     filters: dict[str, Any] = {}
     status = params.get("status")
     if status is not None and status not in PAYMENT_STATUSES:
@@ -290,8 +299,43 @@ def payment_filters(params: dict[str, Any]) -> dict[str, Any]:
                 FIELD_NOT_SHORT_STRING.format(field=name, max_length=MAX_ID_LENGTH), field=name
             )
         filters[name] = value
+    filters.update(_search_filter(filters.pop("search")))
     filters["status"] = status
     filters["method"] = method_value
     filters["created_from"] = _moment(params.get("from"), "from")
     filters["created_to"] = _moment(params.get("to"), "to")
+    low = _amount_param(params.get("amount_min"), "amount_min")
+    high = _amount_param(params.get("amount_max"), "amount_max")
+    if low is not None and high is not None and low > high:
+        raise BadRequest(
+            FIELD_RANGE_REVERSED.format(low="amount_min", high="amount_max"), field="amount_min"
+        )
+    filters["amount_min"] = low
+    filters["amount_max"] = high
     return filters
+
+
+def _search_filter(search: str | None) -> dict[str, str]:
+    """``search`` as the one filter its shape names (see ``payment_filters``)."""
+    if search is None:
+        return {}
+    text = search.strip()
+    if not text:
+        return {}
+    if LAST4.fullmatch(text):
+        return {"card_last4": text}
+    if "@" in text:
+        return {"vpa_contains": text}
+    if text.startswith("rfnd_"):
+        return {"refund_id": text}
+    return {"search": text}
+
+
+def _amount_param(raw: Any, name: str) -> int | None:
+    """An amount bound in paise: a plain decimal integer from 0 to ``MAX_AMOUNT``."""
+    if raw is None:
+        return None
+    value = _integer_param(raw, name, 0)
+    if value < 0 or value > MAX_AMOUNT:
+        raise BadRequest(FIELD_OUT_OF_RANGE.format(field=name, low=0, high=MAX_AMOUNT), field=name)
+    return value

@@ -14,7 +14,7 @@ import falcon
 from paygate.errors import NotFound, PaygateError
 from paygate.services import Context
 
-from . import home, processor, render, signin, transactions, webhooks
+from . import export, home, processor, render, signin, transactions, webhooks
 from .base import Health, StaticFiles
 from .security import FormRefused, SessionMiddleware
 
@@ -32,6 +32,7 @@ ROUTES = [
     ("/dashboard/account", signin.Account),
     ("/dashboard/account/sessions", signin.AccountSessions),
     ("/dashboard/transactions", transactions.Transactions),
+    ("/dashboard/transactions.csv", export.TransactionsCsv),
     ("/dashboard/transactions/{payment_id}", transactions.Transaction),
     ("/dashboard/transactions/{payment_id}/capture", transactions.Capture),
     ("/dashboard/transactions/{payment_id}/refunds", transactions.Refund),

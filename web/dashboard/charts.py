@@ -58,11 +58,14 @@ def _frame(title: str, ticks: list[tuple[float, str]], days: Sequence[Day]) -> l
             f"{escape(label)}</text>"
         )
     slot = (WIDTH - LEFT - RIGHT) / max(len(days), 1)
+    # Up to 14 days: every 2nd label on a laptop, every 4th on a phone (CSS). Longer: about
+    # seven labels, always shown. Counted back from the last day.
+    every = max(2, math.ceil(len(days) / 7)) if len(days) > 14 else 2
     for index, day in enumerate(days):
-        # Counted back from today: every 2nd label on a laptop, every 4th on a phone (CSS).
-        step = (len(days) - 1 - index) % 4
-        if step % 2:
+        back = len(days) - 1 - index
+        if back % every:
             continue
+        step = back % 4 if len(days) <= 14 else 0
         x = LEFT + slot * (index + 0.5)
         parts.append(
             f'<text class="axis x-label x-step-{step}" x="{x:.1f}" y="{HEIGHT - 10}" '
@@ -71,12 +74,12 @@ def _frame(title: str, ticks: list[tuple[float, str]], days: Sequence[Day]) -> l
     return parts
 
 
-def payments_chart(days: Sequence[Day]) -> Markup:
+def payments_chart(days: Sequence[Day], period: str = "last 14 days") -> Markup:
     """Stacked bars: payments per day by status."""
     peak = max((day.total for day in days), default=0)
     top, step = nice_ceiling(peak)
     ticks = [(n * step / top, f"{n * step:g}") for n in range(int(round(top / step)) + 1)]
-    parts = _frame("Payments per day by status, last 14 days", ticks, days)
+    parts = _frame(f"Payments per day by status, {period}", ticks, days)
     plot_h = HEIGHT - TOP - BOTTOM
     slot = (WIDTH - LEFT - RIGHT) / max(len(days), 1)
     bar = slot * 0.62
@@ -107,13 +110,13 @@ def payments_chart(days: Sequence[Day]) -> Markup:
     return Markup("".join(parts))
 
 
-def volume_chart(days: Sequence[Day]) -> Markup:
+def volume_chart(days: Sequence[Day], period: str = "last 14 days") -> Markup:
     """An area and line: successful volume per day."""
     peak = max((day.volume for day in days), default=0)
     top, step = nice_ceiling(peak / 100)  # in rupees, so the ticks are round rupee amounts
     top, step = top * 100, step * 100
     ticks = [(n * step / top, compact_rupees(n * step)) for n in range(int(round(top / step)) + 1)]
-    parts = _frame("Successful volume per day, last 14 days", ticks, days)
+    parts = _frame(f"Successful volume per day, {period}", ticks, days)
     plot_h = HEIGHT - TOP - BOTTOM
     slot = (WIDTH - LEFT - RIGHT) / max(len(days), 1)
     points = [

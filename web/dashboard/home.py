@@ -1,14 +1,24 @@
-"""``/dashboard`` (credentials, stats, the 14-day charts) and ``/dashboard/docs``."""
+"""``/dashboard`` (credentials, stats and charts for a chosen period) and ``/dashboard/docs``."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
+
 from paygate.config import RETRY_DELAYS_PRODUCTION, RETRY_DELAYS_TEST
-from paygate.errors import API_KEY_CREATED, OVERLAP_INVALID, BadRequest, SecretUnreadable
+from paygate.errors import (
+    API_KEY_CREATED,
+    FILTER_DATES_REVERSED,
+    OVERLAP_INVALID,
+    BadRequest,
+    PaygateError,
+    SecretUnreadable,
+)
 from paygate.events import CATALOGUE
 from paygate.services import dashboard, merchants, payments, webhook_secrets
+from paygate.services.dashboard import Period
 from paygate.types import IssuedKey
 
-from . import charts
+from . import charts, filters
 from .base import Page
 from .render import credentials
 
@@ -24,10 +34,52 @@ OVERLAPS = [
 ]
 
 
+# The range picker's presets: (value of ?range=, label, days back from today; None: all).
+PRESETS = (("today", "Today", 0), ("7d", "7 days", 6), ("30d", "30 days", 29), ("all", "All", None))
+
+
+def chosen_period(req, today: date) -> tuple[Period | None, str]:
+    """The period the home page's stats and charts cover: ``?range=`` (a preset) or
+    ``?from=&to=`` (UTC dates, both included; either may be left out); None for the default
+    view (stats over every payment, the chart's last 14 days). BadRequest for bad dates."""
+    preset = req.get_param("range") or ""
+    for value, _, back in PRESETS:
+        if preset == value:
+            first = None if back is None else today - timedelta(days=back)
+            return Period(first, today), value
+    first = filters.parse_date((req.get_param("from") or "").strip())
+    last = filters.parse_date((req.get_param("to") or "").strip())
+    if first is None and last is None:
+        return None, ""
+    if first and last and first > last:
+        raise BadRequest(FILTER_DATES_REVERSED)
+    return Period(first, last or max(today, first)), "custom"
+
+
+def describe(period: Period | None, overview: dashboard.Overview) -> str:
+    """What the charts cover, for people: "last 14 days", "01 Jan 2024 – 07 Jan 2024"."""
+    if period is None:
+        return f"last {dashboard.CHART_DAYS} days"
+    days = overview.days
+    shown = f"{days[0].day:%d %b %Y} – {days[-1].day:%d %b %Y}" if days else ""
+    if period.first == period.last:
+        return f"{period.last:%d %b %Y}"
+    if overview.chart_clipped:
+        return f"{shown} (the last {dashboard.CHART_MAX_DAYS} days of the period)"
+    return shown
+
+
 class Home(Page):
     def page(self, req, resp, issued: IssuedKey | None = None):
         merchant = self.merchant(req)
-        overview = dashboard.overview(self.ctx, merchant)
+        today = datetime.now(UTC).date()
+        error = None
+        try:
+            period, preset = chosen_period(req, today)
+        except PaygateError as exc:
+            period, preset, error = None, "", exc.description
+        overview = dashboard.overview(self.ctx, merchant, today, period)
+        caption = describe(period, overview)
         recent = payments.list_payments(self.ctx, merchant, {"limit": RECENT}).items
         self.render(
             req,
@@ -39,8 +91,16 @@ class Home(Page):
             default_overlap="86400",
             overview=overview,
             recent=recent,
-            payments_chart=charts.payments_chart(overview.days),
-            volume_chart=charts.volume_chart(overview.days),
+            status=400 if error else 200,
+            error=error,
+            period=period,
+            preset=preset,
+            presets=PRESETS,
+            range_from=period.first.isoformat() if period and period.first else "",
+            range_to=period.last.isoformat() if period else "",
+            caption=caption,
+            payments_chart=charts.payments_chart(overview.days, caption),
+            volume_chart=charts.volume_chart(overview.days, caption),
             **({"flash": {"kind": "success", "text": API_KEY_CREATED}} if issued else {}),
         )
 

@@ -21,6 +21,7 @@ from paygate.services.dashboard import Moment
 from paygate.types import Listing, Money
 
 from ..formatting import money
+from . import filters
 from .base import Page
 from .render import parse_rupees
 
@@ -51,32 +52,27 @@ def pager(page: int, total: int, size: int) -> dict[str, Any]:
 
 
 class Transactions(Page):
+    """The payments table under the filter form (GET fields, so a filtered view is a link).
+    With ``fragment=rows``: only the rows and the count, for the page's auto-refresh."""
+
     def on_get(self, req, resp):
-        filters = {
-            "status": req.get_param("status") or "",
-            "method": req.get_param("method") or "",
-            "q": (req.get_param("q") or "").strip(),
-        }
+        form = filters.read(req)
+        query = filters.chosen(form)
         page = page_number(req.get_param("page"))
         error = None
         try:
+            params = filters.api_params(form)
             listing = payments.list_payments(
                 self.ctx,
                 self.merchant(req),
-                {
-                    "limit": PAGE_SIZE,
-                    "offset": (page - 1) * PAGE_SIZE,
-                    "status": filters["status"] or None,
-                    "method": filters["method"] or None,
-                    "search": filters["q"] or None,
-                },
+                {**params, "limit": PAGE_SIZE, "offset": (page - 1) * PAGE_SIZE},
             )
         except PaygateError as exc:
             error = exc.description
             listing = Listing([], 0, PAGE_SIZE, 0)
         last = pager(page, listing.total, PAGE_SIZE)["last"]
-        if page > last:  # past the end (the list shrank, or a hand-made URL): the last page
-            query = {k: v for k, v in filters.items() if v}
+        fragment = req.get_param("fragment") == "rows"
+        if page > last and not fragment:  # past the end (the list shrank, a hand-made URL)
             self.redirect(
                 req, resp, "/dashboard/transactions?" + urlencode({**query, "page": last})
             )
@@ -84,15 +80,19 @@ class Transactions(Page):
         self.render(
             req,
             resp,
-            "transactions.html",
+            "transaction_rows.html" if fragment else "transactions.html",
             status=400 if error else 200,
             active="transactions",
             error=error,
             rows=listing.items,
+            pending=sum(1 for p in listing.items if p.status == "pending"),
             pager=pager(page, listing.total, PAGE_SIZE),
-            filters=filters,
-            filtered=any(filters.values()),
-            query={k: v for k, v in filters.items() if v},
+            filters=form,
+            filtered=bool(query),
+            query=query,
+            export_url="/dashboard/transactions.csv" + ("?" + urlencode(query) if query else ""),
+            refresh_url="/dashboard/transactions?"
+            + urlencode({**query, "page": page, "fragment": "rows"}),
             statuses=STATUSES,
             methods=METHODS,
         )
