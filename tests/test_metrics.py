@@ -136,3 +136,47 @@ def test_a_renamed_metric_is_caught(monkeypatch):
     monkeypatch.setattr(metrics, "STATE_GAUGES", {})
     with pytest.raises(AssertionError):
         test_the_alert_rules_use_only_exported_metrics()
+
+
+def call(app, path: str, **environ) -> tuple[str, dict, bytes]:
+    """One request to a WSGI app, as a server would make it."""
+    from wsgiref.util import setup_testing_defaults
+
+    env = {"PATH_INFO": path, **environ}
+    setup_testing_defaults(env)
+    answer = {}
+
+    def start_response(status, headers):
+        answer["status"], answer["headers"] = status, dict(headers)
+
+    body = b"".join(app(env, start_response))
+    return answer["status"], answer["headers"], body
+
+
+def test_the_worker_is_ready_only_while_it_consumes_and_beats():
+    """The worker server's /readyz (what its Kubernetes readiness probe asks) and /metrics'
+    token, on the real WSGI app; no source is read for either."""
+    from types import SimpleNamespace
+
+    from paygate.config import Settings
+    from paygate.jobs.metrics_server import WorkerApp, WorkerState
+
+    state = WorkerState(heartbeat_ttl=10.0)
+    settings = Settings.from_env({"PAYGATE_METRICS_TOKEN": "s3cret"})
+    app = WorkerApp(SimpleNamespace(settings=settings), state)
+    assert call(app, "/livez")[0] == "200 OK"
+    status, _, body = call(app, "/readyz")
+    assert status.startswith("503") and json.loads(body)["checks"] == {
+        "consumer": "failed",
+        "heartbeat": "failed",
+    }
+    state.beat()
+    assert call(app, "/readyz")[0].startswith("503")  # beating, but not consuming yet
+    state.consuming = True
+    assert call(app, "/readyz")[0] == "200 OK"
+    state.last_beat -= 11.0  # the last beat is older than the TTL: Redis away, or a hang
+    assert call(app, "/readyz")[0].startswith("503")
+    status, headers, body = call(app, "/metrics")
+    assert status.startswith("401") and headers["WWW-Authenticate"] == "Bearer"
+    assert json.loads(body)["error"]["code"] == "AUTHENTICATION_ERROR"
+    assert call(app, "/nothing")[0].startswith("404")

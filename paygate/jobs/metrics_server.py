@@ -70,7 +70,7 @@ class WorkerApp:
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
-            return self._error(start_response, "405 Method Not Allowed", "NOT_FOUND_ERROR")
+            return self._error(start_response, "405 Method Not Allowed", "BAD_REQUEST_ERROR")
         if path == "/livez":
             return _json(start_response, "200 OK", monitoring.liveness())
         if path == "/readyz":
