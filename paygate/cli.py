@@ -21,13 +21,12 @@ STARTS_PROCESSES = ("up", "worker", *APPS)
 CHECKS_SETTINGS = (*STARTS_PROCESSES, "migrate", "merchants", "processors", "observers")
 
 
-def _setup_logging(level: str = "INFO") -> None:
-    """Log to stderr at ``level`` (``Settings.log_level``, from ``PAYGATE_LOG_LEVEL``)."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
-        stream=sys.stderr,
-    )
+def _setup_logging(level: str = "INFO", log_format: str = "text") -> None:
+    """Log to stderr at ``level`` (``PAYGATE_LOG_LEVEL``) in ``log_format``
+    (``PAYGATE_LOG_FORMAT``: ``text``, or ``json`` with the request's and job's ids)."""
+    from .logcontext import configure
+
+    configure(level, log_format)
 
 
 def cmd_migrate(args, settings: Settings) -> int:
@@ -53,6 +52,8 @@ def cmd_serve(args, settings: Settings) -> int:
         threads=args.threads or settings.api_threads,
         name=args.command,
         stop_timeout=settings.stop_timeout_seconds,
+        log_format=settings.log_format,
+        multiprocess_metrics=args.command == "api",  # the app that serves /metrics
     )
     return 0
 
@@ -916,7 +917,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"paygate: {exc}", file=sys.stderr)
         return 2
-    _setup_logging(settings.log_level)
+    _setup_logging(settings.log_level, settings.log_format)
     if found:
         log.info(
             "using the databases of the paygate up running on %s",

@@ -85,6 +85,22 @@ def _seconds(name: str, raw: str) -> float:
     return seconds
 
 
+LOG_FORMATS = ("text", "json")
+
+
+def _log_format(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in LOG_FORMATS:
+        raise ValueError(f"{name} must be one of {', '.join(LOG_FORMATS)}, not {raw!r}")
+    return value
+
+
+def set_process_environment(variable: str, value: str) -> None:
+    """Hand ``variable`` to libraries that read it from the environment themselves (the
+    Prometheus client's ``PROMETHEUS_MULTIPROC_DIR``) and to the processes this one forks."""
+    os.environ[variable] = value
+
+
 def _environment(name: str, raw: str) -> str:
     """``development`` or ``production``: a typo must not quietly run a production deployment
     in development mode."""
@@ -231,6 +247,14 @@ class Settings:
     worker_concurrency: int = setting("PAYGATE_WORKER_CONCURRENCY", _int, 16)
     environment: str = setting("PAYGATE_ENV", _environment, "development")
     log_level: str = setting("PAYGATE_LOG_LEVEL", _str, "INFO")
+    # ``text`` (one readable line per record) or ``json`` (one JSON object per line, with the
+    # request, merchant and payment ids of the work it belongs to: docs/operations.md, "Logs").
+    log_format: str = setting("PAYGATE_LOG_FORMAT", _log_format, "text")
+    # Observability (docs/operations.md, "Metrics"): the worker's own HTTP server for
+    # /metrics, /livez and /readyz (0: none); a Bearer token /metrics then asks for (empty:
+    # none, protect it at the network instead).
+    worker_metrics_port: int = setting("PAYGATE_WORKER_METRICS_PORT", _int, 9108)
+    metrics_token: str = setting("PAYGATE_METRICS_TOKEN", _str, "", secret=True)
     state_dir: str = setting("PAYGATE_STATE_DIR", _str, ".paygate")
     # ``paygate up``'s embedded servers: None takes 5432 / 6379, or a free port when taken.
     embedded_pg_port: int | None = setting("PAYGATE_EMBEDDED_PG_PORT", _int, None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 # The contract fixes these word for word (CONTRACT.md sections 1-3).
 INVALID_CREDENTIALS = "Invalid API credentials"
+METRICS_TOKEN_REQUIRED = "Metrics need Authorization: Bearer <PAYGATE_METRICS_TOKEN>"
 AMOUNT_TOO_SMALL = "amount must be at least 100"
 PAYMENT_NOT_CAPTURABLE = "Payment not in capturable state"
 PAYMENT_ALREADY_CAPTURED = "Payment already captured"

@@ -361,12 +361,17 @@ def _banner(settings: Settings, env: dict[str, str], state: Path, running: list[
     shown = "localhost" if host in (*LOOPBACK_HOSTS, "0.0.0.0", "::") else host
     lines = ["", "Paygate is running:"]
     if "api" in running:
-        lines.append(f"  API        http://{shown}:{settings.port}   (health: /health)")
+        lines.append(
+            f"  API        http://{shown}:{settings.port}   (health: /health, metrics: /metrics)"
+        )
     if "dashboard" in running:
         lines.append(f"  Dashboard  http://{shown}:{settings.dashboard_port}/login")
     if "checkout" in running:
         lines.append(f"  Checkout   http://{shown}:{settings.checkout_port}/checkout?order_id=...")
-    lines.append(f"  Worker     {'running' if 'worker' in running else 'not started'}")
+    worker = "running" if "worker" in running else "not started"
+    if "worker" in running and settings.worker_metrics_port:
+        worker += f"   (metrics: http://{shown}:{settings.worker_metrics_port}/metrics)"
+    lines.append(f"  Worker     {worker}")
     lines.append(f"  PostgreSQL {redact_url(env['DATABASE_URL'])}")
     lines.append(f"  Redis      {redact_url(env['REDIS_URL'])}")
     lines.append(f"  State      {state}")

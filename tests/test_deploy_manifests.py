@@ -136,6 +136,12 @@ def bad_commands(objects: list[dict]) -> list[str]:
     return problems
 
 
+def web_tier(container: dict) -> bool:
+    """A container serving traffic through a Service (its ``http`` port); the worker's
+    ``metrics`` port is only scraped."""
+    return any(p.get("name") == "http" for p in container.get("ports", []))
+
+
 def ungraceful(objects: list[dict]) -> list[str]:
     """Web tiers sleep in preStop, then get PAYGATE_STOP_TIMEOUT and a margin before SIGKILL;
     the worker gets PAYGATE_STOP_TIMEOUT; rolling updates never drop below the replicas."""
@@ -152,7 +158,7 @@ def ungraceful(objects: list[dict]) -> list[str]:
             if pre:
                 assert PRE_STOP.match(pre[0]), pre
                 sleep = float(pre[1])
-            elif "ports" in c:
+            elif web_tier(c):
                 problems.append(f"{name}: a web tier without a preStop sleep")
         if not grace > stop + sleep:
             problems.append(f"{name}: grace {grace} s is not above {stop} + {sleep} s")
@@ -332,15 +338,39 @@ def test_deployments_have_probes_resources_and_a_locked_down_security_context():
 
 
 def test_liveness_never_depends_on_the_databases():
-    """/health answers 503 while PostgreSQL is away: as a liveness probe it would restart every
-    API pod during an outage. Liveness probes use routes that touch neither database."""
+    """/health and /readyz answer 503 while PostgreSQL is away: as a liveness probe either
+    would restart every pod during an outage. The web tiers' liveness is /livez (touches neither
+    database), their readiness /readyz."""
     for d in of_kind(all_objects(), "Deployment"):
         live = containers(d)[0]["livenessProbe"]
-        assert live.get("httpGet", {}).get("path") != "/health", d["metadata"]["name"]
-    api = next(
-        d for d in of_kind(all_objects(), "Deployment") if d["metadata"]["name"] == "paygate-api"
-    )
-    assert containers(api)[0]["readinessProbe"]["httpGet"]["path"] == "/health"
+        assert live.get("httpGet", {}).get("path") not in ("/health", "/readyz"), d["metadata"]
+    for tier in ("api", "dashboard", "checkout"):
+        d = next(
+            d
+            for d in of_kind(all_objects(), "Deployment")
+            if d["metadata"]["name"] == f"paygate-{tier}"
+        )
+        assert containers(d)[0]["readinessProbe"]["httpGet"]["path"] == "/readyz", tier
+        assert containers(d)[0]["livenessProbe"]["httpGet"]["path"] == "/livez", tier
+
+
+def test_prometheus_scrapes_the_api_and_the_worker_on_declared_ports():
+    """The scrape annotations name a port the container declares (the worker's metrics port is
+    PAYGATE_WORKER_METRICS_PORT's default), and nothing publishes the worker's port in compose."""
+    default = str(Settings.from_env({}).worker_metrics_port)
+    for tier, port in (("api", "8000"), ("worker", default)):
+        d = next(
+            d
+            for d in of_kind(all_objects(), "Deployment")
+            if d["metadata"]["name"] == f"paygate-{tier}"
+        )
+        notes = d["spec"]["template"]["metadata"]["annotations"]
+        assert notes["prometheus.io/scrape"] == "true" and notes["prometheus.io/path"] == "/metrics"
+        assert notes["prometheus.io/port"] == port, tier
+        declared = {str(p["containerPort"]) for p in containers(d)[0]["ports"]}
+        assert port in declared, tier
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert default not in compose
 
 
 def test_selectors_services_autoscalers_and_budgets_point_at_what_exists():
@@ -462,9 +492,9 @@ def test_the_worker_is_ready_only_once_it_has_beaten():
         d for d in of_kind(all_objects(), "Deployment") if d["metadata"]["name"] == "paygate-worker"
     ]
     (c,) = containers(worker)
-    assert c["readinessProbe"]["exec"]["command"] == ["paygate", "worker-alive", "--ready"]
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     assert c["livenessProbe"]["exec"]["command"] == ["paygate", "worker-alive"]
-    assert bad_commands([worker]) == []  # --ready is a real flag of worker-alive
+    assert bad_commands([worker]) == []
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")

@@ -1,6 +1,8 @@
 """The probe paths of deploy/kubernetes answer as the manifests' comments say, on the real apps,
-with PostgreSQL and Redis both unreachable: liveness paths still answer 200 (an outage restarts
-no pod), and every web tier's readiness ``/health`` answers 503 (the pod takes no traffic)."""
+with PostgreSQL and Redis both unreachable: liveness paths (``/livez``) still answer 200 (an
+outage restarts no pod), every web tier's readiness ``/readyz`` answers 503 (the pod takes no
+traffic), ``/health`` stays the contract's answer, and the API's ``/metrics`` still answers,
+reporting both sources down."""
 
 from __future__ import annotations
 
@@ -54,13 +56,34 @@ def test_liveness_answers_with_both_databases_down(clients, tier):
 
 
 @pytest.mark.parametrize("tier", sorted(APPS))
-def test_readiness_is_health_and_fails_while_postgresql_is_down(clients, tier):
-    """The API, the dashboard and the checkout answer the same /health (no session needed)."""
-    assert probes(tier)["readiness"] == "/health"
+def test_readiness_fails_while_postgresql_is_down_and_health_stays_the_contracts(clients, tier):
+    """The API, the dashboard and the checkout answer the same /readyz and /health (no session
+    needed, no cookie set)."""
+    assert probes(tier) == {"liveness": "/livez", "readiness": "/readyz"}
+    ready = clients[tier].simulate_get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json["status"] == "unready"
+    assert ready.json["checks"] == {"database": "failed", "redis": "failed"}
+    assert clients[tier].simulate_get("/livez").json["status"] == "alive"
     answer = clients[tier].simulate_get("/health")
     assert answer.status_code == 503
     assert answer.json["status"] == "unhealthy"
     assert answer.json["database"] == "disconnected"
+    assert "set-cookie" not in {k.lower() for k in ready.headers}
+
+
+def test_metrics_answer_with_both_sources_down(clients):
+    """A scrape never fails for the record or the queue: it says which source it could not
+    read (``paygate_metrics_source_up`` 0), and the request counters are still there."""
+    from tests.metrics_scrape import Scrape
+
+    answer = clients["api"].simulate_get("/metrics")
+    assert answer.status_code == 200
+    scraped = Scrape(answer.text)
+    assert scraped.value("paygate_metrics_source_up", source="database") == 0
+    assert scraped.value("paygate_metrics_source_up", source="redis") == 0
+    assert "paygate_jobs_pending" not in scraped.names()
+    assert "paygate_http_request_duration_seconds" in scraped.families
 
 
 def test_every_web_tier_answers_health_like_the_api_when_the_record_is_up(ctx):
@@ -77,6 +100,16 @@ def test_every_web_tier_answers_health_like_the_api_when_the_record_is_up(ctx):
             ("checkout", checkout_app),
         )
     }
+    for name, factory in (
+        ("dashboard", dashboard_app),
+        ("checkout", checkout_app),
+        ("api", api_app),
+    ):
+        client = falcon.testing.TestClient(factory(ctx))
+        ready = client.simulate_get("/readyz")
+        assert ready.status_code == 200, name
+        assert ready.json["checks"] == {"database": "ok", "redis": "ok"}, name
+        assert "set-cookie" not in {k.lower() for k in ready.headers}, name
     for name, answer in answers.items():
         assert answer.status_code == 200, name
         assert answer.json["status"] == "healthy" and answer.json["database"] == "connected"

@@ -7,7 +7,13 @@ import falcon
 
 from ..services import Context
 from . import errors
-from .middleware import AuthMiddleware, CORSMiddleware, RequestIdMiddleware, TransportSecurity
+from .middleware import (
+    AuthMiddleware,
+    CORSMiddleware,
+    RequestIdMiddleware,
+    RequestMetrics,
+    TransportSecurity,
+)
 from .resources import (
     openapi,
     orders,
@@ -21,6 +27,9 @@ from .resources import (
 
 ROUTES = [
     ("/health", system.Health),
+    ("/livez", system.Livez),
+    ("/readyz", system.Readyz),
+    ("/metrics", system.Metrics),
     ("/api/v1/test/merchant", system.TestMerchant),
     ("/api/v1/test/jobs/status", system.JobStatus),
     ("/api/v1/openapi.json", openapi.OpenApi),
@@ -57,6 +66,7 @@ EXPOSED_HEADERS = ["Request-Id", "Idempotent-Replayed"]
 def create_app(ctx: Context) -> falcon.App:
     app = falcon.App(
         middleware=[
+            RequestMetrics(),
             RequestIdMiddleware(),
             CORSMiddleware(
                 allow_origins=list(ctx.settings.allowed_origins),

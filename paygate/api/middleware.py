@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from typing import Any
 
 import falcon
 import orjson
 
+from .. import logcontext, metrics
 from ..errors import (
     BODY_NOT_JSON,
     BODY_NOT_OBJECT,
@@ -44,8 +46,32 @@ class TransportSecurity:
             resp.set_header("Strict-Transport-Security", self.header)
 
 
+class RequestMetrics:
+    """``paygate_http_request_duration_seconds``: one observation per request, labelled with
+    the route's template (``/api/v1/payments/{payment_id}``, never the path: ids would make
+    the series unbounded; no route matched: ``unmatched``), the method and the status code.
+    First in the chain, so its ``process_response`` runs last and sees the final status."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.started = time.perf_counter()
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource, ok) -> None:
+        started = getattr(req.context, "started", None)
+        if started is None:
+            return
+        metrics.HTTP_REQUEST_SECONDS.labels(
+            req.uri_template or metrics.UNMATCHED_ROUTE,
+            req.method if req.method in KNOWN_METHODS else "other",
+            str(resp.status_code),
+        ).observe(time.perf_counter() - started)
+
+
+KNOWN_METHODS = frozenset({"GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS", "HEAD"})
+
+
 class RequestIdMiddleware:
-    """``Request-Id`` on every response: a valid incoming one is echoed, else a new one."""
+    """``Request-Id`` on every response: a valid incoming one is echoed, else a new one. The
+    id is also the log context of everything the request logs (``paygate.logcontext``)."""
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         incoming = req.get_header("Request-Id") or req.get_header("X-Request-Id")
@@ -54,6 +80,14 @@ class RequestIdMiddleware:
         else:
             req.context.request_id = "req_" + secrets.token_hex(12)
         resp.set_header("Request-Id", req.context.request_id)
+        logcontext.begin(request_id=req.context.request_id)
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource, params):
+        if params:
+            logcontext.add(**{k: v for k, v in params.items() if k in logcontext.FIELDS})
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource, ok) -> None:
+        logcontext.clear()
 
 
 class AuthMiddleware:
@@ -69,6 +103,7 @@ class AuthMiddleware:
         if not (key and secret and CREDENTIAL.fullmatch(key) and CREDENTIAL.fullmatch(secret)):
             raise AuthenticationFailed()
         req.context.merchant = merchants.authenticate(self.ctx, key, secret)
+        logcontext.add(merchant_id=req.context.merchant.id)
 
 
 def read_body(req: falcon.Request, limit: int) -> bytes:

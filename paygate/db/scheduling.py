@@ -32,13 +32,14 @@ def due_for_dispatch(
     redispatch_after: float,
     limit: int,
     lost_before: datetime | None = None,
-) -> list[str]:
-    """Mark up to ``limit`` due rows of ``table`` as dispatched now and return their ids."""
+) -> tuple[list[str], int]:
+    """Mark up to ``limit`` due rows of ``table`` as dispatched now: their ids, and how many of
+    them had been dispatched before (the queue lost them: rescues). The others were waiting
+    for their time (a retry, a deferred check: ``enqueued_at`` is cleared when a row is put off)."""
     due = DUE_COLUMN[table]  # KeyError for anything else: never interpolate free text
     rows = conn.execute(
-        f"""UPDATE {table} SET enqueued_at = now()
-             WHERE id IN (
-                 SELECT id FROM {table}
+        f"""WITH picked AS (
+                 SELECT id, enqueued_at IS NOT NULL AS rescued FROM {table}
                   WHERE status = 'pending' AND {due} <= now()
                     AND (locked_until IS NULL OR locked_until < now())
                     AND (enqueued_at IS NULL
@@ -48,10 +49,12 @@ def due_for_dispatch(
                   ORDER BY {due}
                   LIMIT %(limit)s
                     FOR UPDATE SKIP LOCKED)
-         RETURNING id""",
+            UPDATE {table} AS t SET enqueued_at = now()
+              FROM picked WHERE t.id = picked.id
+         RETURNING t.id, picked.rescued""",
         {"after": redispatch_after, "limit": limit, "lost_before": lost_before},
     ).fetchall()
-    return [str(row["id"]) for row in rows]
+    return [str(row["id"]) for row in rows], sum(1 for row in rows if row["rescued"])
 
 
 def database_now(conn: psycopg.Connection) -> datetime:

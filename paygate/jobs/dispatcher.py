@@ -115,6 +115,18 @@ class HueyDispatcher:
         except Exception:
             return None
 
+    def queue_state(self) -> tuple[dict[str, int], int]:
+        """({queue name: tasks waiting}, workers with a fresh heartbeat), in one round trip;
+        raises when Redis cannot be asked (``/metrics`` reports the source down)."""
+        conn = self.huey.storage.conn
+        queues = [self.huey] + ([self.webhook_huey] if self.webhook_huey is not None else [])
+        pipe = conn.pipeline(transaction=False)
+        for huey in queues:
+            pipe.llen(huey.storage.queue_key)
+        pipe.zcount(self.heartbeat_key, time.time() - self.heartbeat_ttl, "+inf")
+        *lengths, alive = pipe.execute()
+        return {h.name: int(n) for h, n in zip(queues, lengths, strict=True)}, int(alive)
+
     def ping(self) -> bool:
         try:
             return bool(self.huey.storage.conn.ping())

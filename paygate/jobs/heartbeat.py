@@ -8,6 +8,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from redis import Redis
 
@@ -39,8 +40,15 @@ def stop(conn: Redis, key: str, name: str) -> None:
 
 
 def start_thread(
-    conn: Redis, key: str, interval: float, ttl: float, stopping: threading.Event
+    conn: Redis,
+    key: str,
+    interval: float,
+    ttl: float,
+    stopping: threading.Event,
+    on_beat: Callable[[], None] | None = None,
 ) -> threading.Thread:
+    """Beat every ``interval`` seconds until ``stopping``; ``on_beat`` after each beat that
+    reached Redis (the worker's ``/readyz``)."""
     name = worker_name()
 
     def loop() -> None:
@@ -49,6 +57,9 @@ def start_thread(
                 beat(conn, key, name, ttl)
             except Exception:  # Redis away: try again next beat
                 pass
+            else:
+                if on_beat is not None:
+                    on_beat()
             stopping.wait(interval)
         try:
             stop(conn, key, name)

@@ -1,4 +1,7 @@
-"""Huey tasks: ids in, a service call, nothing returned. Each is a no-op when run twice."""
+"""Huey tasks: ids in, a service call, nothing returned. Each is a no-op when run twice.
+
+Each runs with its id as the log context (``paygate.logcontext``: JSON log lines carry it), and
+a delivery's outcome counts in ``paygate_webhook_deliveries_total`` (in memory only)."""
 
 from __future__ import annotations
 
@@ -6,7 +9,18 @@ from collections.abc import Callable
 
 from huey import Huey
 
+from .. import logcontext, metrics
 from ..services import Context, payments, refunds, webhooks
+
+# ``webhooks.deliver``'s answer -> the outcome label of paygate_webhook_deliveries_total.
+DELIVERY_OUTCOMES = {
+    "success": "delivered",
+    "pending": "retrying",
+    "failed": "failed",
+    "deferred": "deferred",
+    "no_url": "abandoned",
+    "skipped": "skipped",
+}
 
 
 class Tasks:
@@ -25,19 +39,24 @@ class Tasks:
     ):
         @huey.task()
         def process_payment(payment_id: str) -> None:
-            payments.process(context(), payment_id)
+            with logcontext.bound(payment_id=payment_id):
+                payments.process(context(), payment_id)
 
         @huey.task()
         def process_refund(refund_id: str) -> None:
-            refunds.process(context(), refund_id)
+            with logcontext.bound(refund_id=refund_id):
+                refunds.process(context(), refund_id)
 
         @huey.task()
         def process_payment_operation(payment_id: str) -> None:
-            payments.process_operation(context(), payment_id)
+            with logcontext.bound(payment_id=payment_id):
+                payments.process_operation(context(), payment_id)
 
         @(webhook_huey or huey).task()
         def deliver_webhook(log_id: str) -> None:
-            webhooks.deliver(context(), str(log_id))
+            with logcontext.bound(webhook_id=log_id):
+                outcome = webhooks.deliver(context(), str(log_id))
+            metrics.WEBHOOK_DELIVERIES.labels(DELIVERY_OUTCOMES.get(outcome, outcome)).inc()
 
         self.process_payment = process_payment
         self.process_refund = process_refund

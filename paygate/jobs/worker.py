@@ -17,7 +17,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import ProcessorUnreachable, ServiceUnavailable
 from ..services import Context, processing, views
-from . import heartbeat, webhook_consumer
+from . import heartbeat, metrics_server, webhook_consumer
 from . import observers as observer_runners
 from .consumer import GracefulConsumer
 from .janitor import Janitor
@@ -121,6 +121,11 @@ def quiet_task_logs() -> None:
         logging.getLogger("huey.consumer").setLevel(logging.INFO)
 
 
+def _stop_taking(state: metrics_server.WorkerState, webhooks) -> None:
+    state.consuming = False  # /readyz: 503 from the moment no new task is taken
+    webhooks.stop_taking()
+
+
 def run_worker(
     ctx: Context, queue: Queue, *, workers: int | None = None, janitor: bool = True
 ) -> None:
@@ -136,13 +141,16 @@ def run_worker(
             settings.webhook_timeout_seconds,
         )
     stopping = threading.Event()
+    state = metrics_server.WorkerState(settings.heartbeat_ttl_seconds)
     heartbeat.start_thread(
         queue.huey.storage.conn,
         queue.heartbeat_key,
         settings.heartbeat_interval_seconds,
         settings.heartbeat_ttl_seconds,
         stopping,
+        on_beat=state.beat,
     )
+    server = metrics_server.start(ctx, state)  # /metrics, /livez, /readyz
     if janitor:
         Janitor(ctx, queue.new_dispatcher()).start(stopping)
     # Apart from the Huey pool: an observer never holds a thread payments or webhooks need.
@@ -152,14 +160,18 @@ def run_worker(
     consumer = GracefulConsumer(
         queue.huey,
         stop_timeout=settings.stop_timeout_seconds,
-        on_stop=webhooks.stop_taking,  # both stop polling at once, then both drain
+        on_stop=lambda: _stop_taking(state, webhooks),  # both stop polling, then both drain
         workers=workers or settings.worker_concurrency,
         **CONSUMER_FLAGS,
     )
     log.info("worker started: %d threads", workers or settings.worker_concurrency)
+    state.consuming = True
     try:
         consumer.run()
     finally:
+        state.consuming = False
+        if server is not None:
+            server.shutdown()
         # The deliveries drain within the same stop timeout (none at all after a second signal).
         deadline = consumer.stop_deadline
         webhooks.stop(

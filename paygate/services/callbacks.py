@@ -184,7 +184,7 @@ def _apply(ctx: Context, payment: Payment, refund: Refund | None, result: Proces
         answer = RefundResult(
             result.outcome, result.error_code, result.error_description, result.reference
         )
-        return refunds.finish(ctx, refund, answer) != "skipped"
+        return refunds.finish(ctx, refund, answer, payment.processor) != "skipped"
     if result.outcome == Outcome.PENDING:
         if result.next_action is None:
             return False

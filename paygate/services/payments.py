@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .. import declines, events
+from .. import declines, events, metrics
 from ..db import merchants as merchants_repo
 from ..db import orders as orders_repo
 from ..db import payment_operations as operations_repo
@@ -166,6 +166,7 @@ def create(
             webhook_ids = _insert(conn, payment, token)
     ctx.dispatcher.payment(payment.id)
     ctx.dispatcher.webhooks(webhook_ids)
+    metrics.PAYMENTS.labels(payment.processor, "created").inc()
     # The buyer's (public) answer never names the merchant's processors: the routing record
     # is the merchant's (GET, list, webhooks).
     return replace(payment, routing=None) if checkout else payment
@@ -768,6 +769,7 @@ def settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
             )
     if not outcome.changed:
         return "skipped"
+    metrics.PAYMENTS.labels(payment.processor, str(settled.status)).inc()
     ctx.dispatcher.webhooks(outcome.webhook_ids)
     if refund is not None:
         log.warning(
@@ -778,4 +780,5 @@ def settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
         )
         ctx.dispatcher.refund(refund.id)
         ctx.dispatcher.webhooks(refund_webhook_ids)
+        metrics.REFUNDS.labels(payment.processor, "created").inc()
     return str(settled.status)

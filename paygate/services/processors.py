@@ -19,12 +19,14 @@ import inspect
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from typing import Any
 
+from .. import metrics
 from ..errors import ProcessorUnavailable, ProcessorUnreachable
 from ..plugins import declared_settings
 from ..types import (
@@ -150,20 +152,33 @@ class Bound:
     def _call(self, op: str, *args: Any) -> Any:
         method = getattr(self.processor, op)
         if takes_config(method):
-            return method(*args, config=self.config)
-        return method(*args)
+            return self._timed(op, method, *args, config=self.config)
+        return self._timed(op, method, *args)
+
+    def _timed(self, op: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``method(...)``, observed in ``paygate_processor_call_duration_seconds``."""
+        started = time.perf_counter()
+        result = "error"
+        try:
+            answer = method(*args, **kwargs)
+            result = "ok"
+            return answer
+        finally:
+            metrics.PROCESSOR_CALL_SECONDS.labels(self.processor.name, op, result).observe(
+                time.perf_counter() - started
+            )
 
     def tokenize(self, request: TokenizeRequest) -> TokenResult:
         config = self.config
         if config and not request.config:  # no copy of the request when there is nothing to add
             request = replace(request, config=config)
-        return self.processor.tokenize(request)
+        return self._timed("tokenize", self.processor.tokenize, request)
 
     def charge(self, request: ChargeRequest) -> ChargeResult:
         config = self.config
         if config and not request.config:
             request = replace(request, config=config)
-        return self.processor.charge(request)
+        return self._timed("charge", self.processor.charge, request)
 
     def sync(self, payment: Payment) -> ChargeResult:
         return self._call("sync", payment)

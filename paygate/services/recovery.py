@@ -6,6 +6,7 @@ several janitors (one per worker) never dispatch the same row twice within the g
 
 from __future__ import annotations
 
+from .. import metrics
 from ..db import idempotency as idempotency_repo
 from ..db import scheduling
 from . import Context
@@ -16,12 +17,22 @@ BATCH = 500
 
 def due_work(ctx: Context, redispatch_after: float, limit: int = BATCH) -> dict[str, list[str]]:
     """Ids per table (``payments``, ``refunds``, ``payment_operations`` (captures and
-    releases whose outcome is not known), ``webhook_logs``) to dispatch now."""
+    releases whose outcome is not known), ``webhook_logs``) to dispatch now. Those the queue
+    had been given before and lost count in ``paygate_janitor_rescues_total``."""
     with ctx.db.connection() as conn:
         return {
-            table: scheduling.due_for_dispatch(conn, table, redispatch_after, limit)
+            table: _counted(
+                table, scheduling.due_for_dispatch(conn, table, redispatch_after, limit)
+            )
             for table in KINDS
         }
+
+
+def _counted(table: str, found: tuple[list[str], int]) -> list[str]:
+    ids, rescued = found
+    if rescued:
+        metrics.JANITOR_RESCUES.labels(table).inc(rescued)
+    return ids
 
 
 def all_due_work(ctx: Context, redispatch_after: float, limit: int = BATCH):
@@ -34,8 +45,11 @@ def all_due_work(ctx: Context, redispatch_after: float, limit: int = BATCH):
     while True:
         with ctx.db.connection() as conn:
             batch = {
-                table: scheduling.due_for_dispatch(
-                    conn, table, redispatch_after, limit, lost_before=lost_before
+                table: _counted(
+                    table,
+                    scheduling.due_for_dispatch(
+                        conn, table, redispatch_after, limit, lost_before=lost_before
+                    ),
                 )
                 for table in KINDS
             }

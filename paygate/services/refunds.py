@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import events
+from .. import events, metrics
 from ..db import payments as payments_repo
 from ..db import refunds as repo
 from ..db.outbox import event_params
@@ -135,6 +135,7 @@ def create(
         raise ServiceUnavailable(str(exc)) from exc
     ctx.dispatcher.refund(refund.id)
     ctx.dispatcher.webhooks(webhook_ids)
+    metrics.REFUNDS.labels(payment.processor, "created").inc()
     return refund
 
 
@@ -237,12 +238,13 @@ def process(ctx: Context, refund_id: str) -> str:
         with ctx.db.connection() as conn:
             repo.defer(conn, refund_id, processing.wait_after(result, attempt), result.reference)
         return "deferred"
-    return finish(ctx, refund, result)
+    return finish(ctx, refund, result, processor.name)
 
 
-def finish(ctx: Context, refund: Refund, result: RefundResult) -> str:
+def finish(ctx: Context, refund: Refund, result: RefundResult, processor: str) -> str:
     """Record a final outcome of a pending refund with its event (guarded: ``skipped`` when it
-    was no longer pending). The worker and a verified processor callback both come here."""
+    was no longer pending). The worker and a verified processor callback both come here;
+    ``processor`` (the payment's) labels the outcome in ``paygate_refunds_total``."""
     now = datetime.now(UTC)
     if result.outcome == Outcome.SUCCESS:
         done = replace(
@@ -280,5 +282,6 @@ def finish(ctx: Context, refund: Refund, result: RefundResult) -> str:
         )
     if not changed:
         return "skipped"
+    metrics.REFUNDS.labels(processor, str(done.status)).inc()
     ctx.dispatcher.webhooks(webhook_ids)
     return str(done.status)

@@ -41,6 +41,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from .. import metrics
 from ..config import Settings
 from ..db import webhooks as repo
 from . import Context, views
@@ -334,6 +335,7 @@ def record(ctx: Context, row: dict[str, Any], url: str, ok: bool | None) -> list
         limit = settings.webhook_endpoint_concurrency if change == "closed" else free
         released = _release(ctx, row, key, max(limit, 1))
     if change is not None:
+        metrics.WEBHOOK_CIRCUIT_TRANSITIONS.labels(change).inc()
         _log_change(change, row["merchant_id"], row["endpoint_id"], url, after, settings)
     return released
 

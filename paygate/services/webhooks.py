@@ -18,6 +18,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import metrics
 from ..db import merchants as merchants_repo
 from ..db import webhooks as repo
 from ..db.outbox import event_params
@@ -148,6 +149,9 @@ def _attempt(ctx: Context, row: dict[str, Any]) -> tuple[dict | None, bool | Non
         except Exception as exc:  # a notifier must not raise; if it does, it is a failed attempt
             log.exception("notifier raised for webhook %s", delivery.id)
             result = DeliveryResult(ok=False, error=f"notifier error: {exc.__class__.__name__}")
+    metrics.WEBHOOK_DELIVERY_SECONDS.labels("ok" if result.ok else "error").observe(
+        time.monotonic() - started
+    )
     recorded = _record(ctx, delivery, row["locked_until"], result, started)
     return recorded, (None if unreadable else result.ok)
 

@@ -32,6 +32,8 @@ STATIC_CACHE = "public, max-age=86400"
 API_ROUTES = [
     # The same health answer as the API's, for the checkout's own probes (deploy/kubernetes).
     ("/health", system.Health),
+    ("/livez", system.Livez),
+    ("/readyz", system.Readyz),
     ("/api/v1/orders/{order_id}/public", orders.OrderPublic),
     ("/api/v1/payments/public", payments.PaymentsPublic),
     ("/api/v1/payments/{payment_id}/public", payments.PaymentPublic),

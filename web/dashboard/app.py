@@ -15,7 +15,7 @@ from paygate.errors import NotFound, PaygateError
 from paygate.services import Context
 
 from . import export, home, processor, render, signin, transactions, webhooks
-from .base import Health, StaticFiles
+from .base import Health, Livez, Readyz, StaticFiles
 from .security import FormRefused, SessionMiddleware
 
 log = logging.getLogger("paygate.dashboard")
@@ -26,6 +26,8 @@ ROUTES = [
     ("/logout", signin.Logout),
     ("/static/{name}", StaticFiles),
     ("/health", Health),
+    ("/livez", Livez),
+    ("/readyz", Readyz),
     ("/dashboard", home.Home),
     ("/dashboard/docs", home.Docs),
     ("/dashboard/keys", home.NewKey),

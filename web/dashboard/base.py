@@ -7,7 +7,7 @@ from typing import Any
 
 import falcon
 
-from paygate.services import Context, health
+from paygate.services import Context, health, monitoring
 from paygate.types import Merchant
 
 from . import render
@@ -95,4 +95,22 @@ class Health:
         healthy, body = health.health(self.ctx)
         resp.media = body
         resp.status = falcon.HTTP_200 if healthy else falcon.HTTP_503
+        resp.set_header("Cache-Control", "no-store")
+
+
+class Livez(Health):
+    """``/livez``: the process answers (nothing else is asked). No session, no cookie."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = monitoring.liveness()
+        resp.set_header("Cache-Control", "no-store")
+
+
+class Readyz(Health):
+    """``/readyz``: the API's readiness answer (503 only while PostgreSQL is unreachable)."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        ready, body = monitoring.readiness(self.ctx)
+        resp.media = body
+        resp.status = falcon.HTTP_200 if ready else falcon.HTTP_503
         resp.set_header("Cache-Control", "no-store")

@@ -24,6 +24,9 @@ from paygate.errors import FORM_EXPIRED, FORM_NOT_FROM_PAGE, FORM_TOO_LARGE, FOR
 from paygate.services import Context, auth
 from paygate.types import Merchant
 
+# Answered without a session or a cookie (probes carry none): the health and probe paths.
+PROBE_PATHS = frozenset({"/health", "/livez", "/readyz"})
+
 HOST_PREFIX = "__Host-"
 SESSION_COOKIE = "pg_session"
 CSRF_COOKIE = "pg_csrf"
@@ -142,7 +145,7 @@ class SessionMiddleware:
         req.context.merchant = None
         req.context.form = {}
         nonce = get_cookie(self.ctx, req, CSRF_COOKIE)
-        if req.path.startswith("/static/") or req.path == "/health":  # no form, no cookie
+        if req.path.startswith("/static/") or req.path in PROBE_PATHS:  # no form, no cookie
             req.context.csrf_nonce = nonce or ""
             return
         if not nonce or not NONCE.fullmatch(nonce):

@@ -1,0 +1,65 @@
+"""Readiness and the scrape-time state of ``/metrics``, for the API, the web apps and the
+worker: each answer comes from the record (PostgreSQL) or the queue (Redis) as it is now."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ..db import monitoring as repo
+from . import Context
+from .views import iso
+
+CIRCUIT_STATES = ("closed", "open", "half_open")
+
+
+def readiness(ctx: Context) -> tuple[bool, dict[str, Any]]:
+    """(ready, body) for ``/readyz``: ready while the database (the record) answers. Redis is
+    reported but does not decide: with Redis away payments are still accepted and the janitor
+    dispatches them once it is back (docs/operations.md, "Probes")."""
+    database = ctx.db.ping()
+    redis = ctx.dispatcher.ping()
+    body = {
+        "status": "ready" if database else "unready",
+        "checks": {
+            "database": "ok" if database else "failed",
+            "redis": "ok" if redis else "failed",
+        },
+        "timestamp": iso(datetime.now(UTC)),
+    }
+    return database, body
+
+
+def liveness() -> dict[str, Any]:
+    """``/livez``: the process answers; nothing else is asked."""
+    return {"status": "alive", "timestamp": iso(datetime.now(UTC))}
+
+
+def database_state(ctx: Context) -> dict[str, list[tuple[tuple[str, ...], float]]]:
+    """``paygate_jobs_pending``, ``paygate_jobs_oldest_due_age_seconds`` and
+    ``paygate_webhook_circuits`` from the record."""
+    with ctx.db.connection() as conn:
+        jobs, circuits = repo.queue_state(conn)
+    by_state = dict.fromkeys(CIRCUIT_STATES, 0)
+    by_state.update({row["state"]: int(row["circuits"]) for row in circuits})
+    return {
+        "paygate_jobs_pending": [
+            ((row["kind"], state), int(row[state]))
+            for row in jobs
+            for state in ("due", "running", "scheduled")
+        ],
+        "paygate_jobs_oldest_due_age_seconds": [
+            ((row["kind"],), float(row["oldest_due_seconds"])) for row in jobs
+        ],
+        "paygate_webhook_circuits": [((state,), n) for state, n in by_state.items()],
+    }
+
+
+def redis_state(ctx: Context) -> dict[str, list[tuple[tuple[str, ...], float]]]:
+    """``paygate_queue_length`` and ``paygate_workers_alive`` from Redis (raises when Redis
+    cannot be asked)."""
+    lengths, alive = ctx.dispatcher.queue_state()
+    return {
+        "paygate_queue_length": [((name,), n) for name, n in lengths.items()],
+        "paygate_workers_alive": [((), alive)],
+    }
