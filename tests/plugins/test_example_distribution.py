@@ -256,7 +256,13 @@ def test_setup_cfg_lists_every_package_of_the_tree():
     config = configparser.ConfigParser()
     config.read(ROOT / "setup.cfg")
     listed = set(config["options"]["packages"].split())
-    folders = {"paygate": "paygate", "plugins": "paygate.builtin", "web": "paygate.web"}
+    folders = {
+        "paygate": "paygate",
+        "plugins": "paygate.builtin",
+        "web": "paygate.web",
+        # the Python client (its own distribution too); sdk/python itself is no package
+        "sdk/python/paygate_client": "paygate_client",
+    }
     found = {"paygate.sdk"}
     for folder, name in folders.items():
         for init in (ROOT / folder).rglob("__init__.py"):
