@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from . import __version__, runfile
+from . import __version__, devcli, runfile
 from .config import APPS, Settings
 from .errors import PluginError
 
@@ -899,6 +899,9 @@ def build_parser() -> argparse.ArgumentParser:
         "opens with no configured key (each is named).",
     )
     processors.set_defaults(func=cmd_processors)
+
+    # The developer CLI: HTTP to a running gateway through paygate_client (paygate.devcli).
+    devcli.add_commands(sub)
     return parser
 
 
@@ -908,7 +911,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         # Another command next to a running `paygate up` uses its databases (paygate.runfile).
         given = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
-        found = {} if args.command == "up" else runfile.environment(settings.state_dir, given)
+        # (Not the developer CLI's commands: they talk HTTP only.)
+        local = args.command == "up" or args.command in devcli.DEV_COMMANDS
+        found = {} if local else runfile.environment(settings.state_dir, given)
         if found:
             settings = Settings.from_env(**found)
         if args.command in CHECKS_SETTINGS:

@@ -150,4 +150,3 @@ def feed_view(feed: Feed) -> dict[str, Any]:
         "cursor": feed.cursor,
         "has_more": feed.has_more,
     }
-

@@ -117,9 +117,10 @@ def test_feed_body_and_headers_are_what_the_real_delivery_sends(ctx, api, receiv
         k: v for k, v in shown.items() if k not in timed
     }
     assert shown["webhook-id"] == created["id"] == received["webhook-id"]
-    assert shown["x-webhook-signature"] == hmac.new(
-        new_secret.encode(), sent.body, hashlib.sha256
-    ).hexdigest()
+    assert (
+        shown["x-webhook-signature"]
+        == hmac.new(new_secret.encode(), sent.body, hashlib.sha256).hexdigest()
+    )
     assert len(shown["webhook-signature"].split()) == 2  # the new secret and the previous one
     for secret in (new_secret, old_secret):  # a receiver holding either verifies it
         standardwebhooks.Webhook(secret).verify(sent.body, shown)
