@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from . import __version__, devcli, runfile
+from . import __version__, devcli, devlisten, runfile
 from .config import APPS, Settings
 from .errors import PluginError
 
@@ -901,7 +901,9 @@ def build_parser() -> argparse.ArgumentParser:
     processors.set_defaults(func=cmd_processors)
 
     # The developer CLI: HTTP to a running gateway through paygate_client (paygate.devcli).
-    devcli.add_commands(sub)
+    command = devcli.command_factory(sub)
+    devlisten.add_parser(command)
+    devcli.add_commands(command)
     return parser
 
 

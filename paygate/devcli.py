@@ -401,14 +401,12 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return _Formatter(prog, max_help_position=32)
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``listen``, ``trigger``, ``payments`` and ``refunds`` on ``paygate``'s
-    subcommands."""
-    from . import devlisten
-
+def command_factory(sub: argparse._SubParsersAction) -> Callable[..., argparse.ArgumentParser]:
+    """What adds one developer command to ``paygate``'s subcommands: the common options, the
+    credentials paragraph and the exit statuses come with it."""
     common = common_options()
 
-    def command(name: str, help: str, description: str, epilog: str, **kw: Any):
+    def command(name: str, help: str, description: str, epilog: str) -> argparse.ArgumentParser:
         return sub.add_parser(
             name,
             help=help,
@@ -416,10 +414,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             epilog=f"{epilog}\n\n{EXIT_CODES}",
             formatter_class=_formatter,
             parents=[common],
-            **kw,
         )
 
-    devlisten.add_parser(command)
+    command.common = common  # type: ignore[attr-defined]
+    return command
+
+
+def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+    """Register ``trigger``, ``payments`` and ``refunds`` (``paygate.devlisten`` registers
+    ``listen``) with ``command_factory``'s ``command``."""
+    common = command.common  # type: ignore[attr-defined]
 
     trigger = command(
         "trigger",

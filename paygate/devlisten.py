@@ -29,12 +29,15 @@ from paygate_client import (
     APIConnectionError,
     APIError,
     Paygate,
+    PaygateError,
     RateLimitError,
     ServiceUnavailableError,
 )
 from paygate_client.models import FeedEvent
 
 from . import events
+from .config import Settings
+from .devcli import INTERRUPTED, client_for, report
 
 FORWARD_TIMEOUT = 10.0  # seconds for one forwarded POST, answer included
 ANSWER_SHOWN = 80  # characters of the answer's body on a text line (JSON: ANSWER_KEPT)
@@ -256,9 +259,7 @@ def loop(
         sleep(max(listener.next_wake(now, next_poll) - now, 0.0))
 
 
-def cmd_listen(args: argparse.Namespace, settings) -> int:
-    from .devcli import INTERRUPTED, client_for, report
-
+def cmd_listen(args: argparse.Namespace, settings: Settings) -> int:
     options = Options(
         forward_to=args.forward_to,
         patterns=args.events,
@@ -280,8 +281,6 @@ def cmd_listen(args: argparse.Namespace, settings) -> int:
         print(f"paygate listen: {text}", file=sys.stderr, flush=True)
 
     try:
-        from paygate_client import PaygateError
-
         try:
             config = client.webhooks.get_config()
             listener.start()
@@ -359,7 +358,8 @@ def interval(text: str) -> float:
     return value
 
 
-def add_parser(command) -> None:
+def add_parser(command: Callable[..., argparse.ArgumentParser]) -> None:
+    """Register ``listen`` with ``devcli.command_factory``'s ``command``."""
     listen = command(
         "listen",
         "forward the merchant's webhook events to a local URL, signed as real deliveries",
