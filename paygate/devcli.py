@@ -2,7 +2,7 @@
 
 They talk HTTP to a running gateway through the Python client (``paygate_client``), as the
 merchant whose key they are given: no database, no Redis, nothing started. ``paygate.cli``
-registers them (``add_commands``); ``listen``'s delivery loop is ``paygate.devlisten``.
+registers them (``command_factory``, ``add_commands``; ``listen`` is ``paygate.devlisten``).
 
 Exit status: 0 done, 1 the gateway refused (its code and description on stderr), 2 usage,
 3 the gateway could not be reached or failed (5xx), 4 timed out waiting (``trigger``),

@@ -174,6 +174,7 @@ def test_listen_forwards_what_trigger_fires_signed_twice_and_survives_a_gateway_
             assert (refund["payment_id"], refund["amount"]) == (payment_id, 100)
             late = cli(gateway.url, "trigger", "payment.failed", "--timeout", "0.05", code=4)
             assert "did not fire: timed out" in late.stderr
+            assert late.stdout.startswith("order    order_") and "payment  pay_" in late.stdout
             assert cli("http://127.0.0.1:9", "payments", "list", code=3).stderr.startswith(
                 "paygate: cannot reach the gateway"
             )
