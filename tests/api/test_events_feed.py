@@ -15,7 +15,7 @@ from paygate.config import TEST_MERCHANT_ID
 from paygate.db import events as events_repo
 from paygate.services import event_feed, merchants, payments, webhooks
 from tests import factories
-from tests.fixtures import AUTH, OTHER_AUTH, set_webhook_url
+from tests.fixtures import AUTH, OTHER_AUTH, set_webhook_url, wait_for
 
 FEED = "/api/v1/events/feed"
 
@@ -23,6 +23,13 @@ FEED = "/api/v1/events/feed"
 def feed(api, after=None, limit=None, headers=AUTH):
     params = {k: v for k, v in (("after", after), ("limit", limit)) if v is not None}
     return api.simulate_get(FEED, params=params, headers=headers)
+
+
+def settled(api, after: str, count: int) -> None:
+    """Wait until ``count`` of the merchant's events after ``after`` show. The feed shows an
+    event once every transaction older than it has ended, on the whole server: another test's
+    transaction, in another database, may hold a committed event back a moment."""
+    wait_for(lambda: len(feed(api, after=after).json["data"]) >= count, timeout=30)
 
 
 def test_feed_refuses_strangers_bad_cursors_and_limits(api):
@@ -47,12 +54,15 @@ def test_feed_refuses_strangers_bad_cursors_and_limits(api):
 
 
 def test_feed_starts_at_the_head_and_pages_through_own_events_in_order(ctx, api, other_merchant):
+    before = feed(api).json["cursor"]
     factories.create_payment(api)  # before the start: never in this feed
+    settled(api, before, 2)  # (a head is always behind an event still settling)
     start = feed(api).json
     assert start["data"] == [] and start["has_more"] is False
     mine = [factories.create_payment(api)["id"] for _ in range(3)]
     factories.create_payment(api, headers=OTHER_AUTH)  # another merchant's: never in this feed
     payments.process(ctx, mine[0])
+    settled(api, start["cursor"], 7)
 
     first = feed(api, after=start["cursor"], limit=4).json
     assert len(first["data"]) == 4 and first["has_more"] is True
@@ -74,6 +84,7 @@ def test_feed_starts_at_the_head_and_pages_through_own_events_in_order(ctx, api,
         for _ in range(2):
             factories.create_payment(api, headers=OTHER_AUTH)
         latest = factories.create_payment(api)["id"]
+        settled(api, second["cursor"], 2)
         page = events_repo.feed_after(conn, TEST_MERCHANT_ID, start_at, limit=10, scan_limit=3)
         assert page.events == [] and page.has_more is True and page.position > start_at
         rest = events_repo.feed_after(conn, TEST_MERCHANT_ID, page.position, 10, scan_limit=3)
@@ -97,6 +108,7 @@ def test_feed_body_and_headers_are_what_the_real_delivery_sends(ctx, api, receiv
     cursor = feed(api).json["cursor"]
     payment = factories.create_payment(api)
     assert api.simulate_post("/api/v1/webhooks/test", headers=AUTH).status_code == 202
+    settled(api, cursor, 3)
 
     page = feed(api, after=cursor).json
     assert [e["event"] for e in page["data"]] == [
