@@ -400,3 +400,34 @@ def test_the_stack_scales_stops_gracefully_and_passes_the_proxy_and_embedding_se
     for name in APP_SERVICES:
         bare["services"][name]["environment"] = bare["x-production-env"]
     assert len(stack_problems(base, bare)) == len(APP_SERVICES)
+
+
+# -- the Python client (issue 19) ---------------------------------------------------------------
+
+
+def test_the_python_client_is_its_own_distribution_and_part_of_the_gateways():
+    """sdk/python is installable alone (``pip install ./sdk/python``: requests only, the same
+    floor as the gateway's) and setup.cfg installs the same package with the gateway. sdk/ is the
+    package paygate.sdk, so sdk/python must not be one of its subpackages."""
+    import configparser
+    import tomllib
+
+    client = ROOT / "sdk" / "python"
+    assert not (client / "__init__.py").exists()
+    assert (client / "paygate_client" / "py.typed").is_file()
+    assert (client / "README.md").is_file()
+    project = tomllib.loads((client / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "paygate-client"
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    options = config["options"]
+    gateway_requests = [
+        line.strip() for line in options["install_requires"].splitlines() if line.strip()
+    ]
+    assert project["dependencies"] == [r for r in gateway_requests if r.startswith("requests")]
+    package_dir = dict(
+        line.replace(" ", "").split("=") for line in options["package_dir"].split("\n") if line
+    )
+    assert package_dir["paygate_client"] == "sdk/python/paygate_client"
+    assert "paygate_client" in options["packages"].split()
+    assert "py.typed" in config["options.package_data"]["paygate_client"]

@@ -235,6 +235,8 @@ def test_paygate_installs_under_its_own_name_only(venv):
         ROOT / "sdk" / "checkout.js"
     ).read_bytes()
     assert (installed / "api" / "app.py").is_file() and (installed / "db" / "migrations").is_dir()
+    # The Python client the CLI uses (its own distribution too, docs/client.md).
+    assert (site_packages / "paygate_client" / "py.typed").is_file()
     shown = run(
         [
             str(venv / "bin" / "python"),

@@ -11,7 +11,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from urllib3.exceptions import NewConnectionError
@@ -144,8 +144,8 @@ class Paygate:
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            return min(retry_after, self.max_retry_after)
-        ceiling = min(self.backoff_max, self.backoff_base * (2**attempt))
+            return float(min(retry_after, self.max_retry_after))
+        ceiling = min(self.backoff_max, self.backoff_base * 2.0**attempt)
         return ceiling * (0.5 + random.random() / 2)  # jitter: 50-100 % of the ceiling
 
     def _request(
@@ -237,9 +237,16 @@ def _new_key() -> str:
     return str(uuid.uuid4())
 
 
+_Waited = TypeVar("_Waited", Payment, Refund)
+
+
 def _wait(
-    fetch: Callable[[], Any], what: str, timeout: float, interval: float, sleep: Callable
-) -> Any:
+    fetch: Callable[[], _Waited],
+    what: str,
+    timeout: float,
+    interval: float,
+    sleep: Callable[[float], None],
+) -> _Waited:
     deadline = time.monotonic() + timeout
     while True:
         current = fetch()
@@ -304,13 +311,15 @@ def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def _iterate(fetch: Callable[[int, int], Page[Any]]) -> Iterator[Any]:
+def _iterate(fetch: Callable[[int, int], Page[Any]], page_size: int) -> Iterator[Any]:
     """Every item, page after page. Lists are newest first: an object created meanwhile shifts
     the pages by one, so an id already yielded is skipped rather than yielded twice."""
+    if not 1 <= page_size <= LIST_PAGE_SIZE:
+        raise ValueError(f"page_size must be 1-{LIST_PAGE_SIZE}")
     seen = set()
     offset = 0
     while True:
-        page = fetch(LIST_PAGE_SIZE, offset)
+        page = fetch(page_size, offset)
         for item in page.data:
             if item.id not in seen:
                 seen.add(item.id)
@@ -368,9 +377,13 @@ class Payments(_Resource):
         params = {"limit": limit, "offset": offset, **_filters(filters)}
         return _paged(self._client, "/api/v1/payments", Payment.from_dict, params)
 
-    def list_all(self, **filters: Any) -> Iterator[Payment]:
-        """Every payment matching the filters, newest first, fetched 100 at a time."""
-        return _iterate(lambda limit, offset: self.list(limit=limit, offset=offset, **filters))
+    def list_all(self, page_size: int = LIST_PAGE_SIZE, **filters: Any) -> Iterator[Payment]:
+        """Every payment matching the filters, newest first, fetched ``page_size`` (1-100) at
+        a time as you iterate."""
+        return _iterate(
+            lambda limit, offset: self.list(limit=limit, offset=offset, **dict(filters)),
+            page_size,
+        )
 
     def capture(self, payment_id: str, amount: int | None = None) -> Payment:
         """Capture a ``success`` payment, all of it or ``amount`` paise. An answer of 202
@@ -540,8 +553,9 @@ class Webhooks(_Resource):
         params = {"limit": limit, "offset": offset}
         return _paged(self._client, "/api/v1/webhooks", WebhookLog.from_dict, params)
 
-    def list_all(self) -> Iterator[WebhookLog]:
-        return _iterate(lambda limit, offset: self.list(limit=limit, offset=offset))
+    def list_all(self, page_size: int = LIST_PAGE_SIZE) -> Iterator[WebhookLog]:
+        """Every delivery log, newest first, ``page_size`` (1-100) per request."""
+        return _iterate(lambda limit, offset: self.list(limit=limit, offset=offset), page_size)
 
     def retry(self, webhook_id: str) -> dict[str, Any]:
         """Send a delivery again now (attempts start over)."""
