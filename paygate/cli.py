@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from . import __version__, devcli, devlisten, runfile
+from . import __version__, devcli, devlisten, devtrigger, runfile
 from .config import APPS, Settings
 from .errors import PluginError
 
@@ -903,6 +903,7 @@ def build_parser() -> argparse.ArgumentParser:
     # The developer CLI: HTTP to a running gateway through paygate_client (paygate.devcli).
     command = devcli.command_factory(sub)
     devlisten.add_parser(command)
+    devtrigger.add_parser(command)
     devcli.add_commands(command)
     return parser
 

@@ -171,7 +171,7 @@ def test_the_rule_checker_catches_a_forbidden_import(tmp_path, monkeypatch, sour
 # ``paygate listen|trigger|payments|refunds`` talk HTTP to a gateway through the Python client
 # (paygate_client), never to its record: no services, database, queue, plugins or wiring. Only
 # they import the client.
-DEVELOPER_CLI = {"paygate.devcli", "paygate.devlisten"}
+DEVELOPER_CLI = {"paygate.devcli", "paygate.devlisten", "paygate.devtrigger"}
 GATEWAY_INSIDES = ("paygate.wiring", "paygate.plugins", "paygate.embedded", "paygate.supervisor")
 
 
