@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from . import __version__, runfile
+from . import __version__, devcli, devlisten, devtrigger, runfile
 from .config import APPS, Settings
 from .errors import PluginError
 
@@ -900,6 +900,12 @@ def build_parser() -> argparse.ArgumentParser:
         "opens with no configured key (each is named).",
     )
     processors.set_defaults(func=cmd_processors)
+
+    # The developer CLI: HTTP to a running gateway through paygate_client (paygate.devcli).
+    command = devcli.command_factory(sub)
+    devlisten.add_parser(command)
+    devtrigger.add_parser(command)
+    devcli.add_commands(command)
     return parser
 
 
@@ -909,7 +915,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         # Another command next to a running `paygate up` uses its databases (paygate.runfile).
         given = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
-        found = {} if args.command == "up" else runfile.environment(settings.state_dir, given)
+        # (Not the developer CLI's commands: they talk HTTP only.)
+        local = args.command == "up" or args.command in devcli.DEV_COMMANDS
+        found = {} if local else runfile.environment(settings.state_dir, given)
         if found:
             settings = Settings.from_env(**found)
         if args.command in CHECKS_SETTINGS:

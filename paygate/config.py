@@ -234,6 +234,11 @@ class Settings:
     dashboard_url: str = setting("PAYGATE_DASHBOARD_URL", _url, "http://localhost:3000")
     checkout_url: str = setting("PAYGATE_CHECKOUT_URL", _url, "http://localhost:3001")
     cors_origins: tuple[str, ...] = setting("PAYGATE_CORS_ORIGINS", _list, ())
+    # The developer CLI (``paygate listen|trigger|payments|refunds``, docs/cli.md) calls the API
+    # at ``api_url`` as this merchant; unset, as the test merchant (TEST_API_KEY and
+    # TEST_API_SECRET), so it works against ``paygate up`` with nothing set.
+    cli_api_key: str | None = setting("PAYGATE_API_KEY", _str, None)
+    cli_api_secret: str | None = setting("PAYGATE_API_SECRET", _str, None, secret=True)
     # CSP frame-ancestors of the checkout page: the merchant sites that may embed it
     # (docs/checkout.md), always after 'self'. None: DEVELOPMENT_FRAME_ANCESTORS in development,
     # none in production (where the operator lists the merchants' origins).

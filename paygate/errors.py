@@ -181,6 +181,10 @@ WEBHOOK_SECRET_UNREADABLE = (
     "altered); regenerate it"
 )
 RATE_LIMITED_MESSAGE = "Too many requests. Try again in {seconds} seconds."
+# The events feed (issue 19; GET /api/v1/events/feed, `paygate listen`).
+EVENTS_CURSOR_INVALID = (
+    "after must be a cursor returned by this endpoint (omit it to start at the head of the log)"
+)
 # Per-merchant processor settings (issue 16; docs/operations.md, "Processor settings").
 PROCESSOR_SETTING_UNKNOWN = "Processor '{processor}' has no setting '{name}' (it has: {known})"
 PROCESSOR_SETTING_REQUIRED = (

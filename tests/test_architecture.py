@@ -167,6 +167,48 @@ def test_the_rule_checker_catches_a_forbidden_import(tmp_path, monkeypatch, sour
         planted.unlink()
 
 
+# -- the developer CLI --------------------------------------------------------------------------
+# ``paygate listen|trigger|payments|refunds`` talk HTTP to a gateway through the Python client
+# (paygate_client), never to its record: no services, database, queue, plugins or wiring. Only
+# they import the client.
+DEVELOPER_CLI = {"paygate.devcli", "paygate.devlisten", "paygate.devtrigger"}
+GATEWAY_INSIDES = ("paygate.wiring", "paygate.plugins", "paygate.embedded", "paygate.supervisor")
+
+
+def developer_cli_violations(cli: set[str] = DEVELOPER_CLI) -> list[str]:
+    found = []
+    for name, path in modules("paygate", "plugins", "web"):
+        for target in imports_of(path):
+            if target.split(".")[0] == "paygate_client" and name not in cli:
+                found.append(f"{name} imports {target}: only the developer CLI uses the client")
+            inside = layer(target) or target.startswith(GATEWAY_INSIDES)
+            if name in cli and inside:
+                found.append(f"{name} imports {target}: the developer CLI talks HTTP only")
+    return found
+
+
+def test_the_developer_cli_talks_http_through_the_client_only():
+    assert developer_cli_violations() == []
+
+
+@pytest.mark.parametrize(
+    "counts_as_cli, source",
+    [
+        (True, "from .services import payments"),
+        (True, "from .wiring import build_context"),
+        (False, "import paygate_client"),
+    ],
+)
+def test_the_developer_cli_checker_catches_a_planted_import(counts_as_cli, source):
+    planted = ROOT / "paygate" / "_planted_cli.py"
+    planted.write_text(source + "\n")
+    cli = DEVELOPER_CLI | ({"paygate._planted_cli"} if counts_as_cli else set())
+    try:
+        assert [v for v in developer_cli_violations(cli) if "_planted_cli" in v]
+    finally:
+        planted.unlink()
+
+
 # -- import cycles ------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ from .middleware import (
     TransportSecurity,
 )
 from .resources import (
+    events,
     openapi,
     orders,
     payments,
@@ -53,6 +54,7 @@ ROUTES = [
     ("/api/v1/webhooks/endpoints/{endpoint_id}/test", webhooks.EndpointTest),
     ("/api/v1/webhooks/{webhook_id}/retry", webhooks.WebhookRetry),
     ("/api/v1/plugins", plugins.Plugins),
+    ("/api/v1/events/feed", events.EventFeed),
     ("/api/v1/processors/{name}/callbacks", processors.Callbacks),
 ]
 

@@ -268,3 +268,95 @@ def positions(conn: psycopg.Connection) -> list[ObserverPosition]:
              ORDER BY o.observer"""
     ).fetchall()
     return [_position(row) for row in rows]
+
+
+# -- one merchant's feed (``GET /api/v1/events/feed``, ``paygate listen``) ---------------------
+# A page reads at most this many events of every merchant past the cursor and keeps the
+# merchant's own: the bounded scan walks ``idx_events_txid_seq`` (no index by merchant, which
+# every payment would pay for), and the cursor moves past other merchants' events, so a quiet
+# merchant's next poll starts where this one stopped scanning.
+FEED_SCAN_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    """The merchant's events after a position, and the position the next page starts from."""
+
+    events: list[Event]
+    position: LogPosition
+    has_more: bool
+
+
+def feed_after(
+    conn: psycopg.Connection,
+    merchant_id: str,
+    position: LogPosition,
+    limit: int,
+    scan_limit: int = FEED_SCAN_LIMIT,
+) -> FeedPage:
+    """Up to ``limit`` of the merchant's events after ``position``, in the log's order and
+    settled like ``read_after`` (none can be overtaken by one still being written). One
+    statement: the ``scan_limit`` settled events after ``position`` (every merchant's, by the
+    index), the merchant's first ``limit + 1`` of them with their bodies, and the last position
+    scanned. The next position is the last event returned when the merchant has more, else the
+    last one scanned."""
+    rows = conn.execute(
+        f"""WITH scanned AS (
+                SELECT txid, seq, merchant_id FROM events
+                 WHERE (txid, seq) > (%(txid)s::text::xid8, %(seq)s) AND {SETTLED}
+                 ORDER BY txid, seq
+                 LIMIT %(scan)s
+            ), own AS (
+                SELECT s.txid, s.seq FROM scanned s
+                 WHERE s.merchant_id = %(merchant_id)s::uuid
+                 ORDER BY s.txid, s.seq
+                 LIMIT %(limit)s + 1
+            ), last AS (
+                SELECT txid, seq, (SELECT count(*) FROM scanned) AS scanned
+                  FROM scanned ORDER BY txid DESC, seq DESC LIMIT 1
+            )
+            SELECT FALSE AS is_last, o.txid::text::bigint AS txid, o.seq, e.id,
+                   e.merchant_id, e.event, e.resource_id, e.body, e.created_at, 0::bigint AS scanned
+              FROM own o JOIN events e ON e.seq = o.seq
+            UNION ALL
+            SELECT TRUE, l.txid::text::bigint, l.seq, NULL, NULL, NULL, NULL, NULL, NULL, l.scanned
+              FROM last l
+             ORDER BY is_last, txid, seq""",
+        {
+            "txid": position.txid,
+            "seq": position.seq,
+            "merchant_id": merchant_id,
+            "limit": limit,
+            "scan": scan_limit,
+        },
+    ).fetchall()
+    own = [row for row in rows if not row["is_last"]]
+    last = next((row for row in rows if row["is_last"]), None)
+    if len(own) > limit:
+        kept = own[:limit]
+        return FeedPage(
+            [event_from_row(row) for row in kept],
+            LogPosition(kept[-1]["txid"], kept[-1]["seq"]),
+            True,
+        )
+    if last is None:  # nothing settled after ``position``
+        return FeedPage([], position, False)
+    return FeedPage(
+        [event_from_row(row) for row in own],
+        LogPosition(last["txid"], last["seq"]),
+        last["scanned"] >= scan_limit,
+    )
+
+
+def feed_secrets(conn: psycopg.Connection, merchant_id: str) -> dict | None:
+    """What the merchant's primary webhook deliveries are signed with now, as stored (sealed):
+    ``webhook_secret`` and, during a rotation's overlap, ``previous_webhook_secret`` (None
+    outside its window), with ``webhook_url`` (the same columns ``webhooks.claim`` reads for a
+    primary delivery). None for an unknown merchant."""
+    return conn.execute(
+        """SELECT webhook_url, webhook_secret,
+                  CASE WHEN previous_webhook_secret_until > now()
+                       THEN previous_webhook_secret END AS previous_webhook_secret
+             FROM merchants WHERE id = %s""",
+        (merchant_id,),
+    ).fetchone()

@@ -292,6 +292,11 @@ class HmacWebhookNotifier:
             self._local.adapter = adapter
         return adapter
 
+    def headers(self, delivery: Delivery) -> dict[str, str]:
+        """The headers ``deliver`` sends with ``delivery`` (the events feed shows them, so
+        ``paygate listen`` forwards an event signed exactly as a delivery of it)."""
+        return signed_headers(delivery)
+
     def deliver(self, delivery: Delivery) -> DeliveryResult:
         with _Attempt(delivery.timeout, delivery.allow_private) as attempt:
             try:
