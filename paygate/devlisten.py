@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+
 from paygate_client import (
     APIConnectionError,
     APIError,

@@ -7,6 +7,10 @@ from __future__ import annotations
 import random
 
 import pytest
+
+from paygate import cli, devcli, devlisten
+from paygate.config import Settings
+from paygate.devlisten import REORDER_HOLD, REORDER_WINDOW, Listener, Options
 from paygate_client import (
     APIConnectionError,
     APIError,
@@ -15,10 +19,6 @@ from paygate_client import (
     ServiceUnavailableError,
 )
 from paygate_client.models import FeedEvent
-
-from paygate import cli, devcli, devlisten
-from paygate.config import Settings
-from paygate.devlisten import REORDER_HOLD, REORDER_WINDOW, Listener, Options
 
 
 def parse(*argv: str):

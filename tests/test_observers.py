@@ -234,9 +234,7 @@ def test_a_failing_observer_retries_the_same_event_after_backing_off_then_moves_
     assert (state.attempts, state.last_error, state.delivered) == (0, None, 2)
 
 
-def test_a_failure_is_kept_in_the_bookkeeping_and_shown_by_paygate_observers(
-    ctx, clean, capsys
-):
+def test_a_failure_is_kept_in_the_bookkeeping_and_shown_by_paygate_observers(ctx, clean, capsys):
     runner = ObserverRunner(ctx, Recorder("down", failures=99), schedule=(30,))
     runner.step()
     with ctx.db.connection() as conn:

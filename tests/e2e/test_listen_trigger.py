@@ -20,11 +20,11 @@ import time
 
 import pytest
 import standardwebhooks
-from paygate_client import webhooks as client_webhooks
 
 from paygate.config import TEST_MERCHANT_ID
 from paygate.services import merchants
 from paygate.testing.receiver import Receiver
+from paygate_client import webhooks as client_webhooks
 from tests.factories import service_payment
 from tests.fixtures import wait_for
 
