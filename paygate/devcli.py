@@ -155,6 +155,8 @@ def cmd_payments(args: argparse.Namespace, settings: Settings) -> int:
         "from": args.from_,
         "to": args.to,
         "search": args.search,
+        "amount_min": args.amount_min,
+        "amount_max": args.amount_max,
     }
     if args.all:
         found = list(client.payments.list_all(**filters))
@@ -296,8 +298,12 @@ def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     )
     listing.add_argument("--to", metavar="WHEN", help="created before (ISO-8601 or unix s)")
     listing.add_argument(
-        "--search", help="text the API's search matches (ids and more: docs/api.md)"
+        "--search",
+        help="a payment, order or refund id (or part of one), a VPA part (with @) or a "
+        "card's last 4 (docs/api.md)",
     )
+    listing.add_argument("--amount-min", type=int, metavar="PAISE", help="amount at least")
+    listing.add_argument("--amount-max", type=int, metavar="PAISE", help="amount at most")
     listing.add_argument("--limit", type=positive_int, default=10, help="page size, 1-100 (10)")
     listing.add_argument("--offset", type=int, default=0, help="payments to skip (0)")
     listing.add_argument("--all", action="store_true", help="every matching payment (pages)")
