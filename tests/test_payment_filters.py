@@ -209,7 +209,15 @@ def test_transactions_form_filters_pages_and_links_keep_them(ctx, client):
     ]:
         answer = client.get(f"/dashboard/transactions?{bad}")
         assert answer.status_code == 400, bad
-        assert by_test_id(answer.text)["filter-error"][0].text == message
+        found = by_test_id(answer.text)
+        assert found["filter-error"][0].text == message
+        # Nothing that reads as a result of the refused filter: no count, no export of it.
+        assert "match-count" not in found and "export-csv" not in found, bad
+        assert "No payments match" not in answer.text, bad
+
+    one = payment_rows.newest_first(rows[:30])[0]
+    single = client.get(f"/dashboard/transactions?q={one}")
+    assert by_test_id(single.text)["match-count"][0].text == "1 payment matches these filters"
 
 
 def test_home_stats_and_chart_for_a_chosen_period(ctx, client, test_merchant):
