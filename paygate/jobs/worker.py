@@ -111,14 +111,22 @@ CONSUMER_FLAGS = {
 }
 
 
+def _not_the_command_list(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("The following commands are available")
+
+
 def quiet_task_logs() -> None:
     """Huey logs two INFO lines for every task ("Executing ...", "... executed in"): at
     thousands of tasks a second that is a few percent of the worker's CPU and a flood nobody
     reads. Its warnings and errors stay (a failing task still logs its traceback), and so do the
-    consumer's own start/stop lines; ``PAYGATE_LOG_LEVEL=DEBUG`` brings everything back."""
+    consumer's own start/stop lines, but not its list of registered task names (one line per
+    task, at every start); ``PAYGATE_LOG_LEVEL=DEBUG`` brings everything back."""
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("huey").setLevel(logging.WARNING)
-        logging.getLogger("huey.consumer").setLevel(logging.INFO)
+        consumer = logging.getLogger("huey.consumer")
+        consumer.setLevel(logging.INFO)
+        if _not_the_command_list not in consumer.filters:
+            consumer.addFilter(_not_the_command_list)
 
 
 def _stop_taking(state: metrics_server.WorkerState, webhooks) -> None:
