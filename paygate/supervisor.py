@@ -356,6 +356,21 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=user + host))
 
 
+def _processing(settings: Settings) -> str:
+    """How the built-in test processor settles: what TEST_MODE and its companions chose."""
+    if settings.test_mode:
+        outcome = "succeeds" if settings.test_payment_success else "fails"
+        return (
+            f"TEST_MODE: every payment {outcome} after {settings.test_processing_delay_ms} ms "
+            "(magic values aside: docs/api.md)"
+        )
+    return (
+        f"random: {settings.processing_delay_min_ms}-{settings.processing_delay_max_ms} ms, "
+        f"UPI {settings.upi_success_rate:.0%} / card {settings.card_success_rate:.0%} succeed "
+        "(TEST_MODE=true for fixed outcomes)"
+    )
+
+
 def _banner(settings: Settings, env: dict[str, str], state: Path, running: list[str]) -> None:
     host = env["PAYGATE_BIND"]
     shown = "localhost" if host in (*LOOPBACK_HOSTS, "0.0.0.0", "::") else host
@@ -372,6 +387,8 @@ def _banner(settings: Settings, env: dict[str, str], state: Path, running: list[
     if "worker" in running and settings.worker_metrics_port:
         worker += f"   (metrics: http://{shown}:{settings.worker_metrics_port}/metrics)"
     lines.append(f"  Worker     {worker}")
+    if not settings.is_production:
+        lines.append(f"  Processor  test: {_processing(settings)}")
     lines.append(f"  PostgreSQL {redact_url(env['DATABASE_URL'])}")
     lines.append(f"  Redis      {redact_url(env['REDIS_URL'])}")
     lines.append(f"  State      {state}")

@@ -106,6 +106,13 @@ def test_the_banner_shows_the_key_and_masks_the_secret_and_passwords(up):
     assert "redis://:****@redis:6379/0" in banner
 
 
+def test_the_banner_says_how_the_test_processor_settles(up):
+    _, banner = up()
+    assert "Processor  test: random: 5000-10000 ms, UPI 90% / card 95% succeed" in banner
+    _, banner = up(TEST_MODE="true", TEST_PROCESSING_DELAY="1500", TEST_PAYMENT_SUCCESS="false")
+    assert "Processor  test: TEST_MODE: every payment fails after 1500 ms" in banner
+
+
 def test_the_production_banner_names_no_test_keys(up):
     _, banner = up(PAYGATE_ENV="production")
     assert "key_test_abc123" not in banner and "z789" not in banner
