@@ -5,9 +5,11 @@ merchant whose key they are given: no database, no Redis, nothing started. ``pay
 registers them (``command_factory``, ``add_commands``); ``listen`` is ``paygate.devlisten``,
 ``trigger`` ``paygate.devtrigger``.
 
-Exit status: 0 done, 1 the gateway refused (its code and description on stderr), 2 usage,
-3 the gateway could not be reached or failed (5xx), 4 timed out waiting (``trigger``),
-130 Ctrl-C (``listen``).
+Exit status: 0 done, 1 the gateway refused (its code and description on stderr), 2 the CLI
+itself refused the command line before asking the gateway (argparse, and the values checked
+here: ``--limit``, ``--offset``, ``--from``/``--to``, amounts), 3 the gateway could not be
+reached or failed (5xx), 4 timed out waiting (``trigger``), 130/143/129 ``listen`` stopped by
+SIGINT (Ctrl-C)/SIGTERM/SIGHUP.
 """
 
 from __future__ import annotations
@@ -32,9 +34,13 @@ from .types import Money
 
 OK, REFUSED, USAGE, UNREACHABLE, TIMED_OUT, INTERRUPTED = 0, 1, 2, 3, 4, 130
 DEV_COMMANDS = ("listen", "trigger", "payments", "refunds")
+# What GET /api/v1/payments takes (docs/api.md, "Payments"): a value beyond is refused here.
+MAX_AMOUNT = 100_000_000_000
+MAX_OFFSET = 10_000_000
 EXIT_CODES = (
-    "exit status: 0 done, 1 the gateway refused (code and description on stderr), 2 usage, "
-    "3 gateway unreachable or failing (5xx), 4 timed out waiting, 130 Ctrl-C"
+    "exit status: 0 done, 1 the gateway refused (code and description on stderr), 2 the CLI "
+    "refused the command line (an unknown option, a bad value; nothing was sent), 3 gateway "
+    "unreachable or failing (5xx), 4 timed out waiting, 130 Ctrl-C (143 SIGTERM, 129 SIGHUP)"
 )
 CREDENTIALS_HELP = (
     "Credentials: --api-key/--api-secret, else PAYGATE_API_KEY/PAYGATE_API_SECRET, else the "
@@ -97,19 +103,65 @@ def moment(value: datetime | None) -> str:
 
 # -- paygate payments / refunds -----------------------------------------------------------------
 
-PAYMENT_COLUMNS = ("id", "order_id", "amount", "method", "status", "created_at")
+PAYMENT_COLUMNS = ("id", "order_id", "amount", "refunded", "method", "status", "created_at")
+# `payments get`, in this order; money in rupees; a field the answer lacks (or null) is left out.
+PAYMENT_FIELDS = (
+    "id",
+    "order_id",
+    "amount",
+    "currency",
+    "method",
+    "vpa",
+    "card_network",
+    "card_last4",
+    "status",
+    "next_action",
+    "captured",
+    "amount_captured",
+    "capture_status",
+    "capture_error_code",
+    "capture_error_description",
+    "released_at",
+    "amount_refunded",
+    "error_code",
+    "error_description",
+    "processor",
+    "processor_reference",
+    "created_at",
+    "updated_at",
+)
+MONEY_FIELDS = ("amount", "amount_captured", "amount_refunded")
 
 
 def payment_row(payment: Any) -> tuple[str, ...]:
     status = payment.status + (" captured" if payment.captured else "")
+    refunded = payment.amount_refunded
     return (
         payment.id,
         payment.order_id,
         money(payment.amount, payment.currency),
+        money(refunded, payment.currency) if refunded else "-",
         payment.method,
         status,
         moment(payment.created_at),
     )
+
+
+def payment_lines(raw: dict[str, Any]) -> list[str]:
+    """``payments get`` as text: one ``name: value`` line per field the payment has, with the
+    routing's processor and the buyer's ``next_action`` url flattened."""
+    shown = dict(raw)
+    shown["processor"] = (raw.get("routing") or {}).get("processor")
+    shown["next_action"] = (raw.get("next_action") or {}).get("url")
+    lines = []
+    for name in PAYMENT_FIELDS:
+        value = shown.get(name)
+        if value is None:
+            continue
+        if name in MONEY_FIELDS:
+            value = money(value, raw.get("currency", "INR"))
+        lines.append(f"{name + ':':27}{value}")
+    return lines
 
 
 def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
@@ -126,33 +178,17 @@ def cmd_payments(args: argparse.Namespace, settings: Settings) -> int:
         payment = client.payments.get(args.payment_id)
         if args.json:
             print(json.dumps(payment.raw, indent=2))
-            return OK
-        raw = payment.raw
-        for name in (
-            "id",
-            "order_id",
-            "amount",
-            "currency",
-            "method",
-            "vpa",
-            "card_network",
-            "card_last4",
-            "status",
-            "captured",
-            "error_code",
-            "error_description",
-            "created_at",
-            "updated_at",
-        ):
-            if raw.get(name) is not None:
-                value = money(raw[name], raw["currency"]) if name == "amount" else raw[name]
-                print(f"{name + ':':19}{value}")
+        else:
+            print("\n".join(payment_lines(payment.raw)))
         return OK
+    if None not in (args.amount_min, args.amount_max) and args.amount_min > args.amount_max:
+        print("paygate payments list: error: --amount-min is above --amount-max", file=sys.stderr)
+        return USAGE
     filters = {
         "status": args.status,
         "method": args.method,
         "order_id": args.order_id,
-        "from": args.from_,
+        "from_": args.from_,
         "to": args.to,
         "search": args.search,
         "amount_min": args.amount_min,
@@ -201,6 +237,39 @@ def positive_int(text: str) -> int:
     return value
 
 
+def bounded_int(low: int, high: int, unit: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high`` (what the API takes), so an
+    obvious mistake is a usage error (exit 2) before anything is sent."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"not a whole number {low}-{high}{unit}: {text!r}")
+        return value
+
+    return parse
+
+
+def when(text: str) -> str:
+    """An argparse type: unix seconds or an ISO-8601 date or date-time, read as the API reads
+    ``from``/``to`` (docs/api.md, "Payments"); passed on as written."""
+    value = text.strip()
+    try:
+        if value.lstrip("-").isdigit():
+            datetime.fromtimestamp(int(value), UTC)
+        else:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        raise argparse.ArgumentTypeError(
+            f"not a moment: {text!r} (unix seconds, or ISO-8601 like 2024-01-15 or "
+            "2024-01-15T10:30:00Z)"
+        ) from None
+    return value
+
+
 def seconds(text: str) -> float:
     try:
         value = float(text)
@@ -211,21 +280,31 @@ def seconds(text: str) -> float:
     return value
 
 
-def common_options() -> argparse.ArgumentParser:
+def common_options(*, inner: bool = False) -> argparse.ArgumentParser:
+    """``--api-url``, ``--api-key``, ``--api-secret`` and ``--json``. ``inner``: for an action
+    under a group (``payments list``), whose options default to nothing at all, so that the
+    same option given before the action (``paygate payments --json list``) is not overwritten
+    by the action's default: argparse copies the action's namespace over the group's."""
     common = argparse.ArgumentParser(add_help=False)
+    unset = {"default": argparse.SUPPRESS} if inner else {}
     group = common.add_argument_group("gateway and credentials")
     group.add_argument(
-        "--api-url", help="the gateway's API (default PAYGATE_API_URL, else http://localhost:8000)"
+        "--api-url",
+        help="the gateway's API (default PAYGATE_API_URL, else http://localhost:8000)",
+        **unset,
     )
     group.add_argument(
-        "--api-key", help="merchant API key (default PAYGATE_API_KEY, else key_test_abc123)"
+        "--api-key",
+        help="merchant API key (default PAYGATE_API_KEY, else key_test_abc123)",
+        **unset,
     )
     group.add_argument(
         "--api-secret",
         help="merchant API secret (default PAYGATE_API_SECRET, else secret_test_xyz789; "
         "prefer the variable: arguments show in `ps`)",
+        **unset,
     )
-    common.add_argument("--json", action="store_true", help="machine-readable output")
+    common.add_argument("--json", action="store_true", help="machine-readable output", **unset)
     return common
 
 
@@ -262,14 +341,14 @@ def command_factory(sub: argparse._SubParsersAction) -> Callable[..., argparse.A
             parents=[common],
         )
 
-    command.common = common  # type: ignore[attr-defined]
     return command
 
 
 def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     """Register ``payments`` and ``refunds`` with ``command_factory``'s ``command``
     (``paygate.devlisten`` registers ``listen``, ``paygate.devtrigger`` ``trigger``)."""
-    common = command.common  # type: ignore[attr-defined]
+    # The group's own options (before the action) and the action's (after it) both work.
+    common = common_options(inner=True)
 
     payments = command(
         "payments",
@@ -294,18 +373,32 @@ def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     listing.add_argument("--method", choices=("upi", "card"))
     listing.add_argument("--order-id", help="payments of this order")
     listing.add_argument(
-        "--from", dest="from_", metavar="WHEN", help="created at or after (ISO-8601 or unix s)"
+        "--from",
+        dest="from_",
+        type=when,
+        metavar="WHEN",
+        help="created at or after (ISO-8601 date or date-time, or unix seconds)",
     )
-    listing.add_argument("--to", metavar="WHEN", help="created before (ISO-8601 or unix s)")
+    listing.add_argument(
+        "--to", type=when, metavar="WHEN", help="created before (ISO-8601 or unix seconds)"
+    )
     listing.add_argument(
         "--search",
         help="a payment, order or refund id (or part of one), a VPA part (with @) or a "
         "card's last 4 (docs/api.md)",
     )
-    listing.add_argument("--amount-min", type=int, metavar="PAISE", help="amount at least")
-    listing.add_argument("--amount-max", type=int, metavar="PAISE", help="amount at most")
-    listing.add_argument("--limit", type=positive_int, default=10, help="page size, 1-100 (10)")
-    listing.add_argument("--offset", type=int, default=0, help="payments to skip (0)")
+    paise = bounded_int(0, MAX_AMOUNT, " (paise)")
+    listing.add_argument("--amount-min", type=paise, metavar="PAISE", help="amount at least")
+    listing.add_argument("--amount-max", type=paise, metavar="PAISE", help="amount at most")
+    listing.add_argument(
+        "--limit", type=bounded_int(1, 100), default=10, help="page size, 1-100 (10)"
+    )
+    listing.add_argument(
+        "--offset",
+        type=bounded_int(0, MAX_OFFSET),
+        default=0,
+        help="payments to skip (0)",
+    )
     listing.add_argument("--all", action="store_true", help="every matching payment (pages)")
     show = actions.add_parser(
         "get",

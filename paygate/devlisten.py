@@ -16,6 +16,7 @@ import heapq
 import itertools
 import json
 import random
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -216,6 +217,33 @@ def describe(record: dict[str, Any]) -> str:
 # -- the command --------------------------------------------------------------------------------
 
 
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP arrived: stop as Ctrl-C does (a BaseException, like
+    KeyboardInterrupt, so no ``except Exception`` on the way swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+def catch_stop_signals() -> dict[int, Any]:
+    """SIGTERM and SIGHUP raise ``Stopped`` (one that is ignored, as under ``nohup``, stays
+    ignored); the handlers they had, to put back."""
+    previous = {}
+    for signum in STOP_SIGNALS:
+        handler = signal.getsignal(signum)
+        if handler is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, _stop)
+    return previous
+
+
 def loop(
     listener: Listener,
     show: Callable[[dict[str, Any]], None],
@@ -281,6 +309,7 @@ def cmd_listen(args: argparse.Namespace, settings: Settings) -> int:
     def notice(text: str) -> None:
         print(f"paygate listen: {text}", file=sys.stderr, flush=True)
 
+    previous = catch_stop_signals()
     try:
         try:
             config = client.webhooks.get_config()
@@ -299,7 +328,7 @@ def cmd_listen(args: argparse.Namespace, settings: Settings) -> int:
                 if config.webhook_url
                 else "(none now: no webhook_url is set) are unchanged"
             ),
-            "Ready. Waiting for events (Ctrl-C to stop).",
+            "Ready. Waiting for events (Ctrl-C or SIGTERM to stop).",
         ]
         out = sys.stderr if args.json else sys.stdout
         print("\n".join(banner), file=out, flush=True)
@@ -307,11 +336,15 @@ def cmd_listen(args: argparse.Namespace, settings: Settings) -> int:
             loop(listener, show, notice)
         except PaygateError as error:  # refused (a revoked key, say): stop
             return report(error)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Stopped) as stop:
         pending = len(listener.schedule) + len(listener.held)
         left = f"; {pending} scheduled deliveries dropped" if pending else ""
         notice(f"stopped after {forwarded} deliveries{left}")
-        return INTERRUPTED
+        # 128 + the signal, as a shell reports a process it ended: 130, 143 (TERM), 129 (HUP).
+        return 128 + stop.signum if isinstance(stop, Stopped) else INTERRUPTED
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return 0
 
 

@@ -4,7 +4,9 @@ random source (the e2e test, tests/e2e/test_listen_trigger.py, runs them against
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 
 import pytest
 
@@ -57,6 +59,13 @@ def test_listen_options_parse():
         (["refunds", "create", "pay_x"], "--amount"),
         (["payments", "list", "--status", "paid"], "invalid choice"),
         (["payments"], "required"),
+        # What the gateway would refuse is refused here first: a usage error, not status 1.
+        (["payments", "list", "--limit", "500"], "--limit: not a whole number 1-100"),
+        (["payments", "list", "--limit", "0"], "not a whole number 1-100"),
+        (["payments", "list", "--offset", "-1"], "--offset: not a whole number 0-10000000"),
+        (["payments", "list", "--from", "yesterday"], "--from: not a moment: 'yesterday'"),
+        (["payments", "list", "--to", "2024-13-01"], "--to: not a moment"),
+        (["payments", "list", "--amount-min", "-1"], "not a whole number 0-100000000000"),
     ],
 )
 def test_usage_errors_exit_2_and_say_why(argv, complaint, capsys):
@@ -64,6 +73,113 @@ def test_usage_errors_exit_2_and_say_why(argv, complaint, capsys):
         cli.main(argv)
     assert stop.value.code == 2
     assert complaint in capsys.readouterr().err
+
+
+def test_moments_and_bounds_the_api_takes_pass_as_written():
+    args = parse("payments", "list", "--from", "2024-01-15", "--to", "1705312800", "--limit", "100")
+    assert (args.from_, args.to, args.limit, args.offset) == ("2024-01-15", "1705312800", 100, 0)
+    assert parse("payments", "list", "--from", "2024-01-15T10:30:00Z").from_ == (
+        "2024-01-15T10:30:00Z"
+    )
+
+
+def test_amount_min_above_amount_max_is_a_usage_error_before_any_request(capsys):
+    # Nothing listens on port 9: a request would be status 3, not 2.
+    argv = ["payments", "list", "--amount-min", "200", "--amount-max", "100"]
+    assert cli.main([*argv, "--api-url", "http://127.0.0.1:9"]) == 2
+    assert "--amount-min is above --amount-max" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["payments", "--json", "--api-url", "http://g", "list"],
+        ["payments", "list", "--json", "--api-url", "http://g"],
+        ["payments", "--json", "get", "pay_x", "--api-url", "http://g"],
+        ["refunds", "--json", "--api-url", "http://g", "create", "pay_x", "--amount", "100"],
+    ],
+)
+def test_common_options_work_before_and_after_the_action(argv):
+    args = parse(*argv)
+    assert (args.json, args.api_url) == (True, "http://g")
+    assert args.api_key is None  # not given anywhere: the environment's or the test merchant's
+
+
+def test_common_options_after_the_action_win_and_default_to_off():
+    assert parse("payments", "--api-url", "http://a", "list", "--api-url", "http://b").api_url == (
+        "http://b"
+    )
+    plain = parse("payments", "list")
+    assert (plain.json, plain.api_url, plain.api_secret) == (False, None, None)
+
+
+PAID = {
+    "id": "pay_AAAAAAAAAAAAAAAA",
+    "order_id": "order_BBBBBBBBBBBBBBBB",
+    "amount": 50000,
+    "currency": "INR",
+    "method": "upi",
+    "vpa": "success@test",
+    "status": "success",
+    "captured": True,
+    "amount_captured": 40000,
+    "capture_status": "success",
+    "amount_refunded": 15000,
+    "error_code": None,
+    "processor_reference": "test_ref_123",
+    "routing": {"processor": "backup", "decided_by": "merchant", "candidates": ["backup"]},
+    "created_at": "2026-12-06T00:00:00Z",
+}
+
+
+def test_payments_get_shows_capture_refunds_processor_and_the_buyers_next_action():
+    text = "\n".join(devcli.payment_lines(PAID))
+    for line in (
+        "amount:                    ₹500.00",
+        "captured:                  True",
+        "amount_captured:           ₹400.00",
+        "capture_status:            success",
+        "amount_refunded:           ₹150.00",
+        "processor:                 backup",
+        "processor_reference:       test_ref_123",
+    ):
+        assert line in text.splitlines(), (line, text)
+    assert "error_code" not in text and "next_action" not in text  # null or absent: left out
+    pending = {
+        **PAID,
+        "status": "pending",
+        "next_action": {"type": "redirect", "url": "http://x/3ds"},
+    }
+    assert "next_action:               http://x/3ds" in devcli.payment_lines(pending)
+
+
+def test_the_payments_table_shows_what_was_refunded():
+    from paygate_client.models import Payment
+
+    row = devcli.payment_row(Payment.from_dict(PAID))
+    assert dict(zip(devcli.PAYMENT_COLUMNS, row, strict=True))["refunded"] == "₹150.00"
+    untouched = devcli.payment_row(Payment.from_dict({**PAID, "amount_refunded": 0}))
+    assert dict(zip(devcli.PAYMENT_COLUMNS, untouched, strict=True))["refunded"] == "-"
+
+
+def test_sigterm_and_sighup_stop_listen_as_ctrl_c_does_and_an_ignored_one_stays_ignored():
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        previous = devlisten.catch_stop_signals()
+        assert set(previous) == {signal.SIGTERM}  # SIGHUP ignored (nohup): left so
+        with pytest.raises(devlisten.Stopped) as stop:
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.value.signum == signal.SIGTERM
+        signal.signal(signal.SIGTERM, previous[signal.SIGTERM])
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        previous = devlisten.catch_stop_signals()
+        with pytest.raises(devlisten.Stopped) as stop:
+            os.kill(os.getpid(), signal.SIGHUP)
+        assert stop.value.signum == signal.SIGHUP
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        signal.signal(signal.SIGHUP, before)
 
 
 def test_help_names_the_defaults_exit_codes_and_examples(capsys):

@@ -3,7 +3,8 @@ and ``paygate trigger payment.success``, as real subprocesses next to a real gat
 API, Huey worker): the receiver gets payment.created, payment.pending and payment.success, each
 twice with the same ``webhook-id``, each verifying with the merchant's webhook secret by both
 signatures; listen shows each delivery's status; the ``--json`` outputs parse; a gateway
-that goes away and comes back loses listen nothing."""
+that goes away and comes back loses listen nothing; SIGINT and SIGTERM stop listen alike
+(130, 143)."""
 
 from __future__ import annotations
 
@@ -150,18 +151,6 @@ def test_listen_forwards_what_trigger_fires_signed_twice_and_survives_a_gateway_
             # The quick commands, and their exit statuses.
             listed = cli(gateway.url, "payments", "list", "--status", "success", "--json")
             assert [p["id"] for p in json.loads(listed.stdout)["data"]] == [payment_id]
-            shown = cli(gateway.url, "payments", "get", payment_id)
-            assert f"id:                {payment_id}" in shown.stdout
-            assert "status:            success" in shown.stdout
-            table = cli(gateway.url, "payments", "list").stdout.splitlines()
-            assert table[0].split() == [
-                "id",
-                "order_id",
-                "amount",
-                "method",
-                "status",
-                "created_at",
-            ]
             too_much = cli(
                 gateway.url, "refunds", "create", payment_id, "--amount", "50001", code=1
             )
@@ -172,6 +161,28 @@ def test_listen_forwards_what_trigger_fires_signed_twice_and_survives_a_gateway_
                 ).stdout
             )
             assert (refund["payment_id"], refund["amount"]) == (payment_id, 100)
+            shown = cli(gateway.url, "payments", "get", payment_id).stdout.splitlines()
+            for line in (
+                f"id:                        {payment_id}",
+                "status:                    success",
+                "amount_refunded:           ₹1.00",
+                "processor:                 test",
+            ):
+                assert line in shown, shown
+            assert any(line.startswith("processor_reference:") for line in shown), shown
+            table = cli(gateway.url, "payments", "--json", "list").stdout  # before the action
+            assert json.loads(table)["data"][0]["amount_refunded"] == 100
+            table = cli(gateway.url, "payments", "list").stdout.splitlines()
+            assert table[0].split() == [
+                "id",
+                "order_id",
+                "amount",
+                "refunded",
+                "method",
+                "status",
+                "created_at",
+            ]
+            assert table[1].split()[:4] == [payment_id, document["order"]["id"], "₹500.00", "₹1.00"]
             late = cli(gateway.url, "trigger", "payment.failed", "--timeout", "0.05", code=4)
             assert "did not fire: timed out" in late.stderr
             assert late.stdout.startswith("order    order_") and "payment  pay_" in late.stdout
@@ -202,9 +213,10 @@ def test_listen_forwards_what_trigger_fires_signed_twice_and_survives_a_gateway_
             }
             text_err.until(lambda seen: any("reachable again" in line for line in seen))
         finally:
-            for proc in (text, as_json):
-                proc.send_signal(signal.SIGINT)
-        assert text.wait(10) == 130 and as_json.wait(10) == 130
-        # Ctrl-C: a clean stop that says how much was forwarded (the offline payment's
-        # payment.failed may have come too: 10 or 12).
-        text_err.until(lambda seen: any("paygate listen: stopped after" in s for s in seen))
+            text.send_signal(signal.SIGINT)
+            as_json.send_signal(signal.SIGTERM)  # what `kill` sends to a background listen
+        assert text.wait(10) == 130 and as_json.wait(10) == 143
+        # Ctrl-C or SIGTERM: a clean stop that says how much was forwarded (the offline
+        # payment's payment.failed may have come too).
+        for err in (text_err, json_err):
+            err.until(lambda seen: any("paygate listen: stopped after" in s for s in seen))

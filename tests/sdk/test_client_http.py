@@ -256,3 +256,47 @@ def test_list_all_pages_through_and_skips_ids_shifted_by_a_new_object(httpserver
     found = [p.id for p in client.payments.list_all(page_size=2, status="success")]
     assert found == ids  # each once; the new one sits before the start, so it is not seen
     assert [r.args["offset"] for r, _ in httpserver.log] == ["0", "2", "4"]
+
+
+def test_payment_filters_are_named_arguments_a_typo_is_a_type_error_extra_passes_the_rest(
+    httpserver,
+):
+    from datetime import UTC, datetime
+
+    httpserver.expect_request("/api/v1/payments").respond_with_json(
+        {"data": [], "total": 0, "limit": 10, "offset": 0}
+    )
+    client, _ = make_client(httpserver.url_for(""))
+    with pytest.raises(TypeError, match="stauts"):
+        client.payments.list(stauts="failed")
+    with pytest.raises(TypeError, match="stauts"):
+        client.payments.list_all(stauts="failed")
+    assert httpserver.log == []  # refused before anything was sent
+
+    client.payments.list(
+        status="failed",
+        method="card",
+        order_id="order_x",
+        from_=datetime(2026, 12, 1, tzinfo=UTC),
+        to="2026-12-02",
+        search="4242",
+        amount_min=100,
+        amount_max=0,
+        extra={"newer_filter": "x", "status": "ignored: the named one wins"},
+    )
+    list(client.payments.list_all(page_size=5, amount_min=500, extra={"from": "1700000000"}))
+    first, second = (dict(request.args) for request, _ in httpserver.log)
+    assert first == {
+        "limit": "10",
+        "offset": "0",
+        "status": "failed",
+        "method": "card",
+        "order_id": "order_x",
+        "from": "2026-12-01T00:00:00+00:00",
+        "to": "2026-12-02",
+        "search": "4242",
+        "amount_min": "100",
+        "amount_max": "0",
+        "newer_filter": "x",
+    }
+    assert second == {"limit": "5", "offset": "0", "amount_min": "500", "from": "1700000000"}

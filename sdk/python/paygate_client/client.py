@@ -368,21 +368,69 @@ class Payments(_Resource):
             self._client._request("GET", f"/api/v1/payments/{_id(payment_id)}")
         )
 
-    def list(self, limit: int = 10, offset: int = 0, **filters: Any) -> Page[Payment]:
-        """One page, newest first. Filters: ``status``, ``method``, ``order_id``, ``search``,
-        and ``from_`` / ``to`` (a datetime, unix seconds or ISO-8601 text; ``from_`` because
-        ``from`` is a Python keyword; ``**{"from": ...}`` works too)."""
-        if "from_" in filters:
-            filters["from"] = filters.pop("from_")
-        params = {"limit": limit, "offset": offset, **_filters(filters)}
+    def list(
+        self,
+        limit: int = 10,
+        offset: int = 0,
+        *,
+        status: str | None = None,
+        method: str | None = None,
+        order_id: str | None = None,
+        from_: Any = None,
+        to: Any = None,
+        search: str | None = None,
+        amount_min: int | None = None,
+        amount_max: int | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Page[Payment]:
+        """One page, newest first, of the payments every given filter matches (docs/api.md,
+        "Payments"): ``status``, ``method``, ``order_id``, ``from_`` / ``to`` (a datetime,
+        unix seconds or ISO-8601 text; ``from_`` because ``from`` is a Python keyword),
+        ``search`` and ``amount_min`` / ``amount_max`` (paise, inclusive). The filters are
+        keyword arguments so a misspelt one is a ``TypeError``, not a silently wider list;
+        ``extra`` passes query parameters this client does not know yet, as they are."""
+        filters = {
+            "status": status,
+            "method": method,
+            "order_id": order_id,
+            "from": from_,
+            "to": to,
+            "search": search,
+            "amount_min": amount_min,
+            "amount_max": amount_max,
+        }
+        params = {**_filters(extra or {}), "limit": limit, "offset": offset, **_filters(filters)}
         return _paged(self._client, "/api/v1/payments", Payment.from_dict, params)
 
-    def list_all(self, page_size: int = LIST_PAGE_SIZE, **filters: Any) -> Iterator[Payment]:
-        """Every payment matching the filters, newest first, fetched ``page_size`` (1-100) at
-        a time as you iterate."""
+    def list_all(
+        self,
+        page_size: int = LIST_PAGE_SIZE,
+        *,
+        status: str | None = None,
+        method: str | None = None,
+        order_id: str | None = None,
+        from_: Any = None,
+        to: Any = None,
+        search: str | None = None,
+        amount_min: int | None = None,
+        amount_max: int | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Iterator[Payment]:
+        """Every payment matching the filters (those of ``list``), newest first, fetched
+        ``page_size`` (1-100) at a time as you iterate."""
+        filters = {
+            "status": status,
+            "method": method,
+            "order_id": order_id,
+            "from_": from_,
+            "to": to,
+            "search": search,
+            "amount_min": amount_min,
+            "amount_max": amount_max,
+            "extra": extra,
+        }
         return _iterate(
-            lambda limit, offset: self.list(limit=limit, offset=offset, **dict(filters)),
-            page_size,
+            lambda limit, offset: self.list(limit=limit, offset=offset, **filters), page_size
         )
 
     def capture(self, payment_id: str, amount: int | None = None) -> Payment:
@@ -537,8 +585,9 @@ class Webhooks(_Resource):
         return WebhookConfig.from_dict(data)
 
     def rotate_secret(self) -> WebhookConfig:
-        """A new merchant secret; the previous one keeps signing ``webhook-signature`` for the
-        overlap window (docs/webhooks.md, "Rotating the secret")."""
+        """A new merchant secret, signing every delivery from now on. A previous ``whsec_`` +
+        base64 secret keeps signing ``webhook-signature`` beside it for the overlap window;
+        ``X-Webhook-Signature`` switches at once (docs/webhooks.md, "Rotating the secret")."""
         data = self._client._request(
             "POST", "/api/v1/webhooks/config", json={"regenerate_secret": True}
         )

@@ -106,6 +106,7 @@ class Payment:
     error_code: str | None = None
     error_description: str | None = None
     amount_captured: int | None = None
+    amount_refunded: int | None = None  # the pending and processed refunds' sum
     capture_status: str | None = None
     capture_error_code: str | None = None
     capture_error_description: str | None = None
@@ -139,6 +140,7 @@ class Payment:
             error_code=data.get("error_code"),
             error_description=data.get("error_description"),
             amount_captured=_int(data.get("amount_captured")),
+            amount_refunded=_int(data.get("amount_refunded")),
             capture_status=data.get("capture_status"),
             capture_error_code=data.get("capture_error_code"),
             capture_error_description=data.get("capture_error_description"),
