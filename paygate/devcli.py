@@ -30,6 +30,7 @@ from paygate_client import (
 )
 
 from .config import Settings
+from .moments import parse_moment
 from .types import Money
 
 OK, REFUSED, USAGE, UNREACHABLE, TIMED_OUT, INTERRUPTED = 0, 1, 2, 3, 4, 130
@@ -256,18 +257,14 @@ def bounded_int(low: int, high: int, unit: str = "") -> Callable[[str], int]:
 def when(text: str) -> str:
     """An argparse type: unix seconds or an ISO-8601 date or date-time, read as the API reads
     ``from``/``to`` (docs/api.md, "Payments"); passed on as written."""
-    value = text.strip()
     try:
-        if value.lstrip("-").isdigit():
-            datetime.fromtimestamp(int(value), UTC)
-        else:
-            datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (ValueError, OverflowError, OSError):
+        parse_moment(text)
+    except ValueError:
         raise argparse.ArgumentTypeError(
             f"not a moment: {text!r} (unix seconds, or ISO-8601 like 2024-01-15 or "
             "2024-01-15T10:30:00Z)"
         ) from None
-    return value
+    return text.strip()
 
 
 def seconds(text: str) -> float:

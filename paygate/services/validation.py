@@ -8,7 +8,7 @@ Strings that reach SQL are checked for NUL characters, which PostgreSQL refuses.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from ..errors import (
@@ -41,6 +41,7 @@ from ..errors import (
     NotFound,
     ValidationFailed,
 )
+from ..moments import parse_moment
 from ..types import MethodDetails
 from .cards import (  # noqa: F401  (re-exported: the card rules are part of this module's API)
     card,
@@ -255,14 +256,10 @@ def _moment(raw: Any, name: str) -> datetime | None:
         return None
     if not isinstance(raw, str) or len(raw) > MAX_ID_LENGTH:
         raise BadRequest(FIELD_NOT_MOMENT.format(field=name), field=name)
-    text = raw.strip()
     try:
-        if text.lstrip("-").isdigit():
-            return datetime.fromtimestamp(int(text), UTC)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (ValueError, OverflowError, OSError):
+        return parse_moment(raw)
+    except ValueError:
         raise BadRequest(FIELD_NOT_MOMENT.format(field=name), field=name) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 PAYMENT_STATUSES = ("pending", "success", "failed")
