@@ -3,6 +3,7 @@ worker: each answer comes from the record (PostgreSQL) or the queue (Redis) as i
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,8 +18,7 @@ def readiness(ctx: Context) -> tuple[bool, dict[str, Any]]:
     """(ready, body) for ``/readyz``: ready while the database (the record) answers. Redis is
     reported but does not decide: with Redis away payments are still accepted and the janitor
     dispatches them once it is back (docs/operations.md, "Probes")."""
-    database = ctx.db.ping()
-    redis = ctx.dispatcher.ping()
+    database, redis = database_and_redis(ctx)
     body = {
         "status": "ready" if database else "unready",
         "checks": {
@@ -28,6 +28,32 @@ def readiness(ctx: Context) -> tuple[bool, dict[str, Any]]:
         "timestamp": iso(datetime.now(UTC)),
     }
     return database, body
+
+
+def database_and_redis(ctx: Context, *, worker: bool = False) -> tuple[bool, ...]:
+    """(database answers, Redis answers[, a worker's heartbeat is fresh]), within
+    ``PAYGATE_PROBE_TIMEOUT`` whatever either server does: each check runs in a helper thread
+    with that deadline, both at once (paygate/probing.py)."""
+    deadline = ctx.settings.probe_timeout_seconds
+
+    def redis_check(attempt) -> tuple[bool, bool]:
+        up = ctx.dispatcher.ping()
+        return up, bool(worker and up and ctx.dispatcher.worker_running())
+
+    name = "redis+worker" if worker else "redis"
+    # Redis's check starts first (its thread runs while the database's caller waits).
+    redis_result: list = []
+    waiter = threading.Thread(
+        target=lambda: redis_result.append(
+            ctx.probes.run(name, redis_check, deadline, (False, False))
+        ),
+        daemon=True,
+    )
+    waiter.start()
+    database = ctx.db.ping(deadline)
+    waiter.join(deadline + 0.5)
+    redis_up, worker_fresh = redis_result[0] if redis_result else (False, False)
+    return (database, redis_up, worker_fresh) if worker else (database, redis_up)
 
 
 def liveness() -> dict[str, Any]:
