@@ -235,3 +235,25 @@ def test_a_fresh_process_exports_every_known_label_set_at_zero_and_no_created_se
     assert expected - zeros == set()
     assert "_created" not in text
     assert not any(name.endswith("_created") for name in metrics.metric_names())
+
+
+def test_the_alert_rules_say_what_the_operator_trial_asked():
+    """The 5xx ratio leaves probes and scrapes out of both sides; the webhook failure rate
+    counts final failures only; open circuits count half_open too; a database the scrape
+    cannot read pages (the job-age alerts are blind then); the dashboard uses its datasource
+    variable only (no import input it does not use)."""
+    rules = {
+        rule["alert"]: rule
+        for group in yaml.safe_load(ALERTS.read_text())["groups"]
+        for rule in group["rules"]
+    }
+    errors = rules["PaygateHighErrorRate"]["expr"]
+    assert errors.count('route!~"/(livez|readyz|health|metrics)"') == 2
+    assert "retrying" not in rules["PaygateWebhookFailureRate"]["expr"]
+    assert 'state=~"open|half_open"' in rules["PaygateWebhookCircuitsOpen"]["expr"]
+    database = rules["PaygateDatabaseUnreadable"]
+    assert 'source="database"' in database["expr"]
+    assert database["labels"]["severity"] == "page"
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert "__inputs" not in dashboard
+    assert {p["datasource"]["uid"] for p in dashboard["panels"]} == {"${datasource}"}
