@@ -32,8 +32,12 @@ def _setup_logging(level: str = "INFO", log_format: str = "text") -> None:
 def cmd_migrate(args, settings: Settings) -> int:
     from .wiring import prepare_database
 
-    prepare_database(settings)
-    print("database is up to date")
+    applied = prepare_database(settings)
+    if applied:
+        plural = "" if len(applied) == 1 else "s"
+        print(f"applied {len(applied)} migration{plural}; database is up to date")
+    else:
+        print("database is up to date (no migration to apply)")
     return 0
 
 
@@ -78,9 +82,7 @@ def cmd_worker_alive(args, settings: Settings) -> int:
     from redis.exceptions import RedisError
 
     from .jobs import heartbeat
-    from .jobs.queue import Queue
-
-    from .jobs.queue import DEFAULT_REDIS_URL
+    from .jobs.queue import DEFAULT_REDIS_URL, Queue
     from .supervisor import redact_url
 
     queue = Queue(settings)

@@ -47,10 +47,11 @@ def require_safe_settings(settings: Settings) -> None:
         raise SystemExit(f"paygate: {exc}") from None
 
 
-def prepare_database(settings: Settings) -> None:
+def prepare_database(settings: Settings) -> list[int]:
     """Migrate, seed (the contract's test merchant, never in production mode), and replace
     secrets stored in plaintext (API secrets become keyed hashes, webhook secrets are sealed), or
-    exit with one clear line when the database cannot be reached."""
+    exit with one clear line when the database cannot be reached. Returns the migration
+    versions applied now."""
     require_safe_settings(settings)
     url = require_database_url(settings)
     try:
@@ -84,6 +85,7 @@ def prepare_database(settings: Settings) -> None:
             leftover.id,
             leftover.email,
         )
+    return applied
 
 
 def _warn_about_production(settings: Settings, simulated: int) -> None:

@@ -170,6 +170,7 @@ def test_the_worker_is_ready_only_while_it_consumes_and_beats():
         "consumer": "failed",
         "heartbeat": "failed",
     }
+    assert json.loads(body)["timestamp"].endswith("Z")  # like the web tiers' bodies
     state.beat()
     assert call(app, "/readyz")[0].startswith("503")  # beating, but not consuming yet
     state.consuming = True
