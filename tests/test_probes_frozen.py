@@ -82,8 +82,8 @@ def relayed(url: str, relay: FreezableRelay) -> str:
     return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
 
 
-def probe_threads() -> int:
-    return sum(1 for t in threading.enumerate() if t.name.startswith("paygate-check-"))
+def probe_threads(name: str = "") -> int:
+    return sum(1 for t in threading.enumerate() if t.name.startswith(f"paygate-check-{name}"))
 
 
 def test_probes_answer_within_the_bound_while_the_servers_are_frozen(ctx):
@@ -121,12 +121,29 @@ def test_probes_answer_within_the_bound_while_the_servers_are_frozen(ctx):
                 assert answer.json["worker"] == "stopped"
             # A stuck check is not started again: one thread per check at most.
             assert probe_threads() <= 3
+        # The query stuck on the frozen server was aborted (its socket shut down), not left
+        # holding a thread and a pool connection until the server wakes up.
+        wait_for(
+            lambda: probe_threads("database") == 0,
+            timeout=BOUND + 2,
+            message="a check stayed stuck",
+        )
+        # A scrape too: each source reported down within the bound (read one after the other),
+        # the scrape itself 200.
+        started = time.monotonic()
+        scrape = client.simulate_get("/metrics")
+        assert time.monotonic() - started < 2 * BOUND + 0.5
+        assert scrape.status_code == 200
+        assert 'paygate_metrics_source_up{source="database"} 0.0' in scrape.text
+        assert 'paygate_metrics_source_up{source="redis"} 0.0' in scrape.text
 
         for relay in relays:
             relay.frozen.clear()
         wait_for(lambda: client.simulate_get("/readyz").status_code == 200, timeout=15)
-        healthy = client.simulate_get("/health")
-        assert healthy.status_code == 200 and healthy.json["redis"] == "connected"
+        # (a check that started while frozen may still answer once: wait for a fresh one)
+        wait_for(lambda: client.simulate_get("/health").json["redis"] == "connected", timeout=15)
+        scrape = client.simulate_get("/metrics").text
+        assert 'paygate_metrics_source_up{source="database"} 1.0' in scrape
     finally:
         for relay in relays:
             relay.frozen.clear()

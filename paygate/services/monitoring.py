@@ -8,6 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..db import monitoring as repo
+from ..db import shutdown_socket
+from ..errors import ServiceUnavailable
+from ..probing import Attempt
 from . import Context
 from .views import iso
 
@@ -64,8 +67,7 @@ def liveness() -> dict[str, Any]:
 def database_state(ctx: Context) -> dict[str, list[tuple[tuple[str, ...], float]]]:
     """``paygate_jobs_pending``, ``paygate_jobs_oldest_due_age_seconds`` and
     ``paygate_webhook_circuits`` from the record."""
-    with ctx.db.connection() as conn:
-        jobs, circuits = repo.queue_state(conn)
+    jobs, circuits = _read_queue_state(ctx)
     by_state = dict.fromkeys(CIRCUIT_STATES, 0)
     by_state.update({row["state"]: int(row["circuits"]) for row in circuits})
     return {
@@ -81,10 +83,37 @@ def database_state(ctx: Context) -> dict[str, list[tuple[tuple[str, ...], float]
     }
 
 
+def _read_queue_state(ctx: Context) -> tuple[list, list]:
+    """The record's queue state, within ``PAYGATE_PROBE_TIMEOUT`` (a frozen database would hold
+    the scrape until Prometheus gives up on the whole target): raises ServiceUnavailable past it,
+    and the query still running is aborted (its connection's socket shut down)."""
+
+    def read(attempt: Attempt) -> tuple[list, list]:
+        with ctx.db.connection() as conn:
+            attempt.on_abort(lambda: shutdown_socket(conn))
+            try:
+                return repo.queue_state(conn)
+            finally:
+                attempt.on_abort(None)
+
+    state = ctx.probes.run("queue-state", read, ctx.settings.probe_timeout_seconds, None)
+    if state is None:
+        raise ServiceUnavailable()
+    return state
+
+
 def redis_state(ctx: Context) -> dict[str, list[tuple[tuple[str, ...], float]]]:
     """``paygate_queue_length`` and ``paygate_workers_alive`` from Redis (raises when Redis
-    cannot be asked)."""
-    lengths, alive = ctx.dispatcher.queue_state()
+    cannot be asked within ``PAYGATE_PROBE_TIMEOUT``)."""
+    state = ctx.probes.run(
+        "redis-state",
+        lambda attempt: ctx.dispatcher.queue_state(),
+        ctx.settings.probe_timeout_seconds,
+        None,
+    )
+    if state is None:  # raised, or no answer within PAYGATE_PROBE_TIMEOUT
+        raise ServiceUnavailable()
+    lengths, alive = state
     return {
         "paygate_queue_length": [((name,), n) for name, n in lengths.items()],
         "paygate_workers_alive": [((), alive)],
