@@ -32,8 +32,12 @@ def _setup_logging(level: str = "INFO", log_format: str = "text") -> None:
 def cmd_migrate(args, settings: Settings) -> int:
     from .wiring import prepare_database
 
-    prepare_database(settings)
-    print("database is up to date")
+    applied = prepare_database(settings)
+    if applied:
+        plural = "" if len(applied) == 1 else "s"
+        print(f"applied {len(applied)} migration{plural}; database is up to date")
+    else:
+        print("database is up to date (no migration to apply)")
     return 0
 
 
@@ -78,10 +82,14 @@ def cmd_worker_alive(args, settings: Settings) -> int:
     from redis.exceptions import RedisError
 
     from .jobs import heartbeat
-    from .jobs.queue import Queue
+    from .jobs.queue import DEFAULT_REDIS_URL, Queue
+    from .supervisor import redact_url
 
     queue = Queue(settings)
     host = socket.gethostname()
+    # Which Redis was asked: a probe pointed at the wrong one (another db number, no REDIS_URL
+    # in the pod) says so instead of only "no worker".
+    asked = redact_url(settings.redis_url or DEFAULT_REDIS_URL)
     try:
         beating = heartbeat.running_on(
             queue.huey.storage.conn, queue.heartbeat_key, settings.heartbeat_ttl_seconds, host
@@ -89,18 +97,19 @@ def cmd_worker_alive(args, settings: Settings) -> int:
     except RedisError as exc:
         if args.ready:
             print(
-                f"paygate: redis unreachable ({exc.__class__.__name__}): no beat seen, not ready",
+                f"paygate: redis {asked} unreachable ({exc.__class__.__name__}): no beat seen, "
+                "not ready",
                 file=sys.stderr,
             )
             return 1
-        print(f"redis unreachable ({exc.__class__.__name__}): not the worker's fault")
+        print(f"redis {asked} unreachable ({exc.__class__.__name__}): not the worker's fault")
         return 0
     if beating:
         print(f"a worker on {host} is beating")
         return 0
     print(
         f"paygate: no worker on {host} beat within {settings.heartbeat_ttl_seconds:g} s "
-        f"(queue {settings.queue_name})",
+        f"(queue {settings.queue_name}, redis {asked})",
         file=sys.stderr,
     )
     return 1

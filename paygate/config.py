@@ -85,6 +85,14 @@ def _seconds(name: str, raw: str) -> float:
     return seconds
 
 
+def _positive_seconds(name: str, raw: str) -> float:
+    """A duration in seconds, more than 0."""
+    seconds = _float(name, raw)
+    if seconds <= 0:
+        raise ValueError(f"{name} must be more than 0 seconds, got {raw!r}")
+    return seconds
+
+
 LOG_FORMATS = ("text", "json")
 
 
@@ -260,6 +268,9 @@ class Settings:
     # none, protect it at the network instead).
     worker_metrics_port: int = setting("PAYGATE_WORKER_METRICS_PORT", _int, 9108)
     metrics_token: str = setting("PAYGATE_METRICS_TOKEN", _str, "", secret=True)
+    # /readyz and /health answer within this many seconds whatever the database and Redis do
+    # (a check still waiting then counts as failed: docs/operations.md, "Probes").
+    probe_timeout_seconds: float = setting("PAYGATE_PROBE_TIMEOUT", _positive_seconds, 2.0)
     state_dir: str = setting("PAYGATE_STATE_DIR", _str, ".paygate")
     # ``paygate up``'s embedded servers: None takes 5432 / 6379, or a free port when taken.
     embedded_pg_port: int | None = setting("PAYGATE_EMBEDDED_PG_PORT", _int, None)

@@ -25,7 +25,13 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+)
 from prometheus_client import values as _values
 from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily
@@ -98,6 +104,24 @@ JANITOR_RESCUES = Counter(
     ("kind",),
     registry=REGISTRY,
 )
+
+# The outcomes of PAYMENTS and REFUNDS (``created`` by the API, then the final status).
+PAYMENT_OUTCOMES = ("created", "success", "failed")
+REFUND_OUTCOMES = ("created", "processed", "failed")
+# The changes a circuit breaker reports (paygate/services/webhook_circuits.py).
+CIRCUIT_CHANGES = ("opened", "reopened", "closed")
+
+
+def prepare_process(at_zero: Mapping[Counter, Iterable[tuple[str, ...]]]) -> None:
+    """Once a process knows how it counts (after ``use_multiprocess_directory`` in gunicorn):
+    no ``<name>_created`` series (the client's creation timestamps, which read like "payments
+    created"), and every counter's known label sets exported at 0 from the start, so a rate or
+    ``increase()`` sees the first event of a new process (a series born at 1 shows no increase)."""
+    disable_created_metrics()
+    for counter, label_sets in at_zero.items():
+        for labels in label_sets:
+            counter.labels(*labels)
+
 
 # Scrape-time state: name -> (help, labels). Sources give samples for these names only.
 STATE_GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -244,7 +268,7 @@ def metric_names() -> set[str]:
             if family.type == "histogram":
                 names |= {family.name + s for s in ("_bucket", "_count", "_sum")}
             elif family.type == "counter":
-                names |= {family.name + "_total", family.name + "_created"}
+                names.add(family.name + "_total")
             else:
                 names.add(family.name)
     return names

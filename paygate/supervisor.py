@@ -323,7 +323,10 @@ def run_up(
             return 1
         return 0
     except EmbeddedError as exc:
-        print(f"paygate: {exc}", file=sys.stderr)
+        if settings.log_format == "json":  # one JSON object per line on stderr, like the rest
+            log.error("%s", exc)
+        else:
+            print(f"paygate: {exc}", file=sys.stderr)
         return 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -334,7 +337,10 @@ def run_up(
             if server.proc is not None:
                 server.stop()
         if children or servers:
-            print("paygate: stopped", file=sys.stderr)
+            if settings.log_format == "json":
+                log.info("stopped")
+            else:
+                print("paygate: stopped", file=sys.stderr)
 
 
 def mask_secret(secret: str) -> str:

@@ -13,14 +13,16 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
+from . import metrics
 from .config import TEST_MERCHANT_ID, Settings
 from .db import Database, connect, prepare_threshold
 from .db.merchants import active_on_processor, by_id, seed_test_merchant
 from .db.migrate import migrate
 from .errors import ServiceUnavailable
 from .jobs.queue import Queue, build_queue
+from .jobs.tasks import DELIVERY_OUTCOMES
 from .plugins import Plugins, load_plugins
-from .services import Context, merchants, webhook_secrets
+from .services import Context, merchants, recovery, webhook_secrets
 
 log = logging.getLogger("paygate")
 T = TypeVar("T")
@@ -45,10 +47,11 @@ def require_safe_settings(settings: Settings) -> None:
         raise SystemExit(f"paygate: {exc}") from None
 
 
-def prepare_database(settings: Settings) -> None:
+def prepare_database(settings: Settings) -> list[int]:
     """Migrate, seed (the contract's test merchant, never in production mode), and replace
     secrets stored in plaintext (API secrets become keyed hashes, webhook secrets are sealed), or
-    exit with one clear line when the database cannot be reached."""
+    exit with one clear line when the database cannot be reached. Returns the migration
+    versions applied now."""
     require_safe_settings(settings)
     url = require_database_url(settings)
     try:
@@ -82,6 +85,7 @@ def prepare_database(settings: Settings) -> None:
             leftover.id,
             leftover.email,
         )
+    return applied
 
 
 def _warn_about_production(settings: Settings, simulated: int) -> None:
@@ -158,7 +162,22 @@ def build_context(
         dispatcher=queue.dispatcher,
     )
     queue.bind(ctx)
+    start_counters_at_zero(list(ctx.plugins.processors))
     return ctx
+
+
+def start_counters_at_zero(processors: list[str]) -> None:
+    """Every known label set of the counters exported at 0 in this process: an alert on
+    ``increase()`` then sees the first event of a new process (docs/operations.md, "Metrics")."""
+    metrics.prepare_process(
+        {
+            metrics.PAYMENTS: [(p, o) for p in processors for o in metrics.PAYMENT_OUTCOMES],
+            metrics.REFUNDS: [(p, o) for p in processors for o in metrics.REFUND_OUTCOMES],
+            metrics.JANITOR_RESCUES: [(kind,) for kind in recovery.KINDS],
+            metrics.WEBHOOK_DELIVERIES: [(o,) for o in sorted(set(DELIVERY_OUTCOMES.values()))],
+            metrics.WEBHOOK_CIRCUIT_TRANSITIONS: [(c,) for c in metrics.CIRCUIT_CHANGES],
+        }
+    )
 
 
 def build_worker(settings: Settings) -> tuple[Context, Queue]:

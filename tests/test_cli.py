@@ -189,3 +189,29 @@ def test_a_closed_pipe_ends_a_command_quietly():
         os.close(write_end)
     assert result.returncode == 141, result.stderr
     assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr
+
+
+def test_migrate_says_how_many_migrations_it_applied(database_url):
+    """On an empty database ``paygate migrate`` says what it applied; run again, that there
+    was nothing to apply (it used to say "up to date" either way)."""
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    from paygate.db import connect
+
+    name = f"paygate_migrate_{secrets.token_hex(4)}"
+    with connect(database_url) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    env = {
+        **os.environ,
+        "DATABASE_URL": urlunsplit(urlsplit(database_url)._replace(path="/" + name)),
+    }
+    try:
+        first = paygate("migrate", env=env)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.startswith("applied ") and " migrations; " in first.stdout
+        again = paygate("migrate", env=env)
+        assert again.stdout.strip() == "database is up to date (no migration to apply)"
+    finally:
+        with connect(database_url) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

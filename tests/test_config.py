@@ -44,6 +44,7 @@ VARIABLES = [
     ("PAYGATE_HEARTBEAT_INTERVAL", "1", "heartbeat_interval_seconds", 1.0),
     ("PAYGATE_HEARTBEAT_TTL", "4", "heartbeat_ttl_seconds", 4.0),
     ("PAYGATE_WEBHOOK_TIMEOUT", "2", "webhook_timeout_seconds", 2.0),
+    ("PAYGATE_PROBE_TIMEOUT", "0.5", "probe_timeout_seconds", 0.5),
     ("PAYGATE_DISABLE_PLUGINS", "a,b", "disable_plugins", ("a", "b")),
     ("PAYGATE_ALLOW_PRIVATE_WEBHOOKS", "true", "allow_private_webhook_urls", True),
     ("PAYGATE_MAX_BODY_BYTES", "1024", "max_body_bytes", 1024),
@@ -79,6 +80,11 @@ def test_payment_success_is_true_unless_the_string_false(raw):
         ("PAYGATE_DB_POOL_MAX", "1.5", "PAYGATE_DB_POOL_MAX must be an integer, got '1.5'"),
         ("UPI_SUCCESS_RATE", "most", "UPI_SUCCESS_RATE must be a number, got 'most'"),
         ("PAYGATE_WEBHOOK_TIMEOUT", "5s", "PAYGATE_WEBHOOK_TIMEOUT must be a number, got '5s'"),
+        (
+            "PAYGATE_PROBE_TIMEOUT",
+            "0",
+            "PAYGATE_PROBE_TIMEOUT must be more than 0 seconds, got '0'",
+        ),
     ],
 )
 def test_a_bad_number_names_its_variable(variable, raw, message):

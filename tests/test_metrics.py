@@ -170,6 +170,7 @@ def test_the_worker_is_ready_only_while_it_consumes_and_beats():
         "consumer": "failed",
         "heartbeat": "failed",
     }
+    assert json.loads(body)["timestamp"].endswith("Z")  # like the web tiers' bodies
     state.beat()
     assert call(app, "/readyz")[0].startswith("503")  # beating, but not consuming yet
     state.consuming = True
@@ -180,3 +181,80 @@ def test_the_worker_is_ready_only_while_it_consumes_and_beats():
     assert status.startswith("401") and headers["WWW-Authenticate"] == "Bearer"
     assert json.loads(body)["error"]["code"] == "AUTHENTICATION_ERROR"
     assert call(app, "/nothing")[0].startswith("404")
+
+
+def test_a_fresh_process_exports_every_known_label_set_at_zero_and_no_created_series():
+    """A new process's first scrape already has each bounded counter series at 0 (so
+    ``increase()`` sees its first janitor rescue, circuit change, delivery or payment), and no
+    ``_created`` series (they read like "payments created"). A fresh interpreter: the registry
+    of this one has counted other tests' work."""
+    import subprocess
+    import sys
+
+    from paygate.services import recovery
+
+    code = (
+        "from paygate import metrics, wiring\n"
+        "wiring.start_counters_at_zero(['upi_test'])\n"
+        "print(metrics.exposition().decode())\n"
+    )
+    text = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    zeros = {
+        (s.name, tuple(sorted(s.labels.items())))
+        for s in Scrape(text).samples
+        if s.name.endswith("_total") and s.value == 0
+    }
+
+    def series(name, values, label, **more):
+        return {(name, tuple(sorted({label: v, **more}.items()))) for v in values}
+
+    expected = (
+        series("paygate_janitor_rescues_total", recovery.KINDS, "kind")
+        | series(
+            "paygate_webhook_circuit_transitions_total", ("opened", "reopened", "closed"), "change"
+        )
+        | series(
+            "paygate_webhook_deliveries_total",
+            ("delivered", "retrying", "failed", "deferred", "abandoned", "skipped"),
+            "outcome",
+        )
+        | series(
+            "paygate_payments_total",
+            ("created", "success", "failed"),
+            "outcome",
+            processor="upi_test",
+        )
+        | series(
+            "paygate_refunds_total",
+            ("created", "processed", "failed"),
+            "outcome",
+            processor="upi_test",
+        )
+    )
+    assert expected - zeros == set()
+    assert "_created" not in text
+    assert not any(name.endswith("_created") for name in metrics.metric_names())
+
+
+def test_the_alert_rules_say_what_the_operator_trial_asked():
+    """The 5xx ratio leaves probes and scrapes out of both sides; the webhook failure rate
+    counts final failures only; open circuits count half_open too; a database the scrape
+    cannot read pages (the job-age alerts are blind then); the dashboard uses its datasource
+    variable only (no import input it does not use)."""
+    rules = {
+        rule["alert"]: rule
+        for group in yaml.safe_load(ALERTS.read_text())["groups"]
+        for rule in group["rules"]
+    }
+    errors = rules["PaygateHighErrorRate"]["expr"]
+    assert errors.count('route!~"/(livez|readyz|health|metrics)"') == 2
+    assert "retrying" not in rules["PaygateWebhookFailureRate"]["expr"]
+    assert 'state=~"open|half_open"' in rules["PaygateWebhookCircuitsOpen"]["expr"]
+    database = rules["PaygateDatabaseUnreadable"]
+    assert 'source="database"' in database["expr"]
+    assert database["labels"]["severity"] == "page"
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert "__inputs" not in dashboard
+    assert {p["datasource"]["uid"] for p in dashboard["panels"]} == {"${datasource}"}

@@ -6,6 +6,7 @@ kernel would; plus the back-off and crash-loop bookkeeping as a pure unit."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -389,3 +390,29 @@ def test_a_task_past_the_stop_timeout_or_a_second_signal_is_cut_off_and_not_lost
         return len(logs) >= 2 and all(log["status"] == "success" for log in logs)
 
     wait_for(all_delivered, timeout=30, interval=0.2, message=gateway.tail)
+
+
+@pytest.mark.e2e
+def test_with_json_logs_every_stderr_line_of_up_is_json_and_the_banner_is_on_stdout(
+    up_env, tmp_path
+):
+    """``PAYGATE_LOG_FORMAT=json``: what ``paygate up`` and its children write on stderr, its
+    last line ``stopped`` included, is one JSON object per line; the human banner is stdout's
+    (docs/operations.md, "Logs")."""
+    out, err = tmp_path / "up.out", tmp_path / "up.err"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "paygate", "up"],
+        env={**up_env, "PAYGATE_LOG_FORMAT": "json"},
+        stdout=open(out, "wb"),
+        stderr=open(err, "wb"),
+    )
+    try:
+        wait_for(lambda: "Ctrl-C" in out.read_text(), timeout=60, message=err.read_text)
+        create_payment(f"http://127.0.0.1:{up_env['PORT']}")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+    assert code == 0, err.read_text()[-3000:]
+    records = [json.loads(line) for line in err.read_text().splitlines() if line.strip()]
+    assert records and records[-1]["message"] == "stopped"
+    assert "paygate: stopped" not in out.read_text()

@@ -15,6 +15,7 @@ from redis import Redis
 
 from paygate.embedded import free_port
 from paygate.jobs import heartbeat
+from paygate.supervisor import redact_url
 
 TTL = 10.0
 
@@ -47,6 +48,8 @@ def test_worker_alive_follows_this_hosts_heartbeat(redis_url, probe_env):
         result = alive(probe_env)
         assert result.returncode == 1, result
         assert "no worker on" in result.stderr
+        # The Redis it asked, password masked: an operator sees a probe aimed at the wrong one.
+        assert f"redis {redact_url(redis_url)})" in result.stderr
 
         conn.zadd(key, {"another-pod:1": time.time()})  # a worker elsewhere is not ours
         assert alive(probe_env).returncode == 1
@@ -67,7 +70,7 @@ def test_redis_away_is_not_the_workers_fault(probe_env):
     env = {**probe_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
     result = alive(env)
     assert result.returncode == 0, result
-    assert "redis unreachable" in result.stdout
+    assert f"redis {env['REDIS_URL']} unreachable" in result.stdout
 
 
 def test_ready_needs_a_beat_of_this_host_before_the_first_one_and_with_redis_away(
@@ -79,6 +82,8 @@ def test_ready_needs_a_beat_of_this_host_before_the_first_one_and_with_redis_awa
         result = alive(probe_env, "--ready")  # a worker still starting: no beat yet
         assert result.returncode == 1, result
         assert "no worker on" in result.stderr
+        # The Redis it asked, password masked: an operator sees a probe aimed at the wrong one.
+        assert f"redis {redact_url(redis_url)})" in result.stderr
 
         heartbeat.beat(conn, key, heartbeat.worker_name(), TTL)
         result = alive(probe_env, "--ready")

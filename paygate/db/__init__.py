@@ -8,6 +8,7 @@ work uses ``Database.transaction()``. Rows come back as dicts; repositories turn
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import psycopg_pool
 from psycopg.rows import dict_row
 
 from ..errors import DATABASE_UNREACHABLE, ServiceUnavailable
+from ..probing import Attempt, BoundedCheck
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +80,28 @@ class Database:
                 "connect_timeout": CONNECT_TIMEOUT_SECONDS,
                 "prepare_threshold": prepare_threshold,
             },
-            check=check_if_idle,
+            check=self._check_connection,
             reconnect_timeout=0,
         )
         self._opened = False
         self._away = False
         self._next_probe = 0.0
         self._probing = threading.Lock()
+        # ping(deadline): one bounded attempt at a time (paygate/probing.py); the attempt of
+        # the probe thread, so the pool's check of an idle connection can be aborted too.
+        self._bounded_ping = BoundedCheck("database", self._ping_attempt)
+        self._ping_deadline = 2.0
+        self._probe_thread = threading.local()
+
+    def _check_connection(self, conn: psycopg.Connection) -> None:
+        attempt = getattr(self._probe_thread, "attempt", None)
+        if attempt is not None:
+            attempt.on_abort(lambda: shutdown_socket(conn))
+        try:
+            check_if_idle(conn)
+        finally:
+            if attempt is not None:
+                attempt.on_abort(None)
 
     def open(self) -> Database:
         if not self._opened:
@@ -142,13 +159,53 @@ class Database:
         with self.connection() as conn, conn.transaction():
             yield conn
 
-    def ping(self) -> bool:
+    def ping(self, deadline: float | None = None) -> bool:
+        """Does the database answer ``SELECT 1``? With ``deadline`` (seconds), the answer comes
+        within it whatever the server does: the query runs in a helper thread, one at a time,
+        callers in between share its answer, and one still running at the deadline is aborted
+        (its connection's socket shut down: a frozen server never answers, and no server-side
+        timeout can help). Without, it waits like any query (the CLI, tests)."""
+        if deadline is not None:
+            self._ping_deadline = deadline
+            return bool(self._bounded_ping(deadline))
         try:
             with self.connection() as conn:
                 conn.execute("SELECT 1")
             return True
         except ServiceUnavailable:
             return False
+
+    def _ping_attempt(self, attempt: Attempt) -> bool:
+        self.open()
+        self._probe_thread.attempt = attempt
+        try:
+            if self._away:
+                self._probe()  # a fresh connection: bounded by connect_timeout
+            with translate_errors():
+                conn = self.pool.getconn(timeout=self._ping_deadline)
+                try:
+                    attempt.on_abort(lambda: shutdown_socket(conn))
+                    conn.execute("SELECT 1")
+                    conn._paygate_returned_at = time.monotonic()
+                finally:
+                    attempt.on_abort(None)
+                    self.pool.putconn(conn)  # broken (aborted): the pool discards it
+            return True
+        except ServiceUnavailable:
+            return False
+        finally:
+            self._probe_thread.attempt = None
+
+
+def shutdown_socket(conn: psycopg.Connection) -> None:
+    """Wake a query stuck on a server that never answers: shut the connection's socket down
+    (on a duplicate of its descriptor, closed again here; the connection's own descriptor stays
+    its own), so psycopg sees the connection lost and the pool discards it."""
+    dup = socket.fromfd(conn.pgconn.socket, socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        dup.shutdown(socket.SHUT_RDWR)
+    finally:
+        dup.close()
 
 
 @contextmanager

@@ -12,12 +12,14 @@ import json
 import logging
 import threading
 import time
+from datetime import UTC, datetime
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from .. import metrics
 from ..errors import METRICS_TOKEN_REQUIRED
 from ..services import Context, monitoring
+from ..services.views import iso
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,7 @@ class WorkerApp:
                 "consumer": "ok" if self.state.consuming else "failed",
                 "heartbeat": "ok" if self.state.heartbeat_fresh() else "failed",
             },
+            "timestamp": iso(datetime.now(UTC)),
         }
         return _json(start_response, "200 OK" if ready else "503 Service Unavailable", body)
 

@@ -6,12 +6,13 @@ each build a ``Context`` and call the functions of these modules.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..config import Settings
 from ..db import Database
 from ..plugins import Plugins
+from ..probing import Probes
 
 
 class Dispatcher(Protocol):
@@ -36,3 +37,5 @@ class Context:
     db: Database
     plugins: Plugins
     dispatcher: Dispatcher
+    # /readyz and /health's bounded checks of Redis (the database's is the Database's own).
+    probes: Probes = field(default_factory=Probes, repr=False, compare=False)

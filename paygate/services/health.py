@@ -6,15 +6,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..db import jobs as jobs_repo
-from . import Context
+from . import Context, monitoring
 from .views import iso
 
 
 def health(ctx: Context) -> tuple[bool, dict[str, Any]]:
-    """(healthy, body). Unhealthy only when the database, the record, is unreachable."""
-    database_ok = ctx.db.ping()
-    redis_ok = ctx.dispatcher.ping()
-    worker = ctx.dispatcher.worker_running() if redis_ok else False
+    """(healthy, body). Unhealthy only when the database, the record, is unreachable. Answers
+    within ``PAYGATE_PROBE_TIMEOUT`` whatever the servers do (a check still waiting counts as
+    disconnected)."""
+    database_ok, redis_ok, worker = monitoring.database_and_redis(ctx, worker=True)
     body = {
         "status": "healthy" if database_ok else "unhealthy",
         "database": "connected" if database_ok else "disconnected",
