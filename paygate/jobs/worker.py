@@ -178,14 +178,22 @@ def run_worker(
         consumer.run()
     finally:
         state.consuming = False
-        if server is not None:
-            server.shutdown()
-        # The deliveries drain within the same stop timeout (none at all after a second signal).
-        deadline = consumer.stop_deadline
-        webhooks.stop(
-            None if deadline is None else max(0.0, deadline - time.monotonic()),
-            timeout=settings.stop_timeout_seconds,
-        )
+        # The deliveries drain within the same stop timeout (none at all after a second signal,
+        # whether it came while the consumer drained or while the deliveries do).
+        try:
+            if server is not None:
+                server.shutdown()
+            deadline = consumer.stop_deadline
+            webhooks.stop(
+                None if deadline is None else max(0.0, deadline - time.monotonic()),
+                timeout=settings.stop_timeout_seconds,
+            )
+        except KeyboardInterrupt:  # the consumer's handler raises it on a second stop signal
+            log.warning(
+                "second stop signal: stopping now; deliveries still running are delivered "
+                "again when their lease ends"
+            )
+            webhooks.stop(0.0, timeout=0.0)
         stopping.set()
         for thread in runners:  # each gives its lease up, so another worker continues at once
             thread.join(OBSERVERS_STOP_SECONDS)
