@@ -132,7 +132,8 @@ def test_probes_answer_within_the_bound_while_the_servers_are_frozen(ctx):
         # the scrape itself 200.
         started = time.monotonic()
         scrape = client.simulate_get("/metrics")
-        assert time.monotonic() - started < 2 * BOUND + 0.5
+        # (the scrape also renders every family: a CI run measured 2.51 s; unbounded is minutes)
+        assert time.monotonic() - started < 2 * BOUND + 1.0
         assert scrape.status_code == 200
         assert 'paygate_metrics_source_up{source="database"} 0.0' in scrape.text
         assert 'paygate_metrics_source_up{source="redis"} 0.0' in scrape.text
