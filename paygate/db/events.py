@@ -346,17 +346,3 @@ def feed_after(
         LogPosition(last["txid"], last["seq"]),
         last["scanned"] >= scan_limit,
     )
-
-
-def feed_secrets(conn: psycopg.Connection, merchant_id: str) -> dict | None:
-    """What the merchant's primary webhook deliveries are signed with now, as stored (sealed):
-    ``webhook_secret`` and, during a rotation's overlap, ``previous_webhook_secret`` (None
-    outside its window), with ``webhook_url`` (the same columns ``webhooks.claim`` reads for a
-    primary delivery). None for an unknown merchant."""
-    return conn.execute(
-        """SELECT webhook_url, webhook_secret,
-                  CASE WHEN previous_webhook_secret_until > now()
-                       THEN previous_webhook_secret END AS previous_webhook_secret
-             FROM merchants WHERE id = %s""",
-        (merchant_id,),
-    ).fetchone()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..db import events as repo
+from ..db import merchants as merchants_repo
 from ..errors import EVENTS_CURSOR_INVALID, BadRequest, NotFound
 from ..types import Delivery, Event, Merchant
 from . import Context, validation, webhook_secrets
@@ -91,7 +92,7 @@ def read(
     position = decode_cursor(after)
     with ctx.db.connection() as conn:
         page = repo.feed_after(conn, merchant.id, position, lim)
-        stored = repo.feed_secrets(conn, merchant.id) if page.events else None
+        stored = merchants_repo.primary_webhook_secrets(conn, merchant.id) if page.events else None
     if not page.events:
         return Feed([], encode_cursor(page.position), page.has_more)
     if stored is None:
