@@ -368,8 +368,36 @@ class EmbeddedValkey:
             start_new_session=True,
             preexec_fn=die_with_parent(signal.SIGTERM) if self.die_with_parent else None,
         )
+        deadline = time.monotonic() + timeout
         _wait_for_port(self.port, self.proc, timeout, self.log_path)
+        self._wait_until_loaded(deadline)
         return self
+
+    def _wait_until_loaded(self, deadline: float) -> None:
+        """Valkey listens before it has read its append-only file back; until then every command
+        answers ``-LOADING``. Started means answering PING with PONG."""
+        hello = f"AUTH {self.password}\r\nPING\r\n".encode()
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
+                    sock.sendall(hello)
+                    answer = b""
+                    while answer.count(b"\r\n") < 2:
+                        chunk = sock.recv(256)
+                        if not chunk:
+                            break
+                        answer += chunk
+                if answer.endswith(b"+PONG\r\n"):
+                    return
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                raise EmbeddedError(
+                    f"server exited with code {self.proc.returncode}; see {self.log_path}"
+                )
+            if time.monotonic() > deadline:
+                raise EmbeddedError(f"Valkey did not finish loading its data; see {self.log_path}")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         _stop(self.proc, signal.SIGTERM)  # Valkey saves and exits on SIGTERM
