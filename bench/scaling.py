@@ -134,6 +134,60 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def drains(
+    srv: servers.Servers,
+    env: dict[str, str],
+    log_dir: Path,
+    counts: list[int],
+    payments: int,
+    runs: int,
+) -> dict:
+    """For each count of worker processes (ascending), ``runs`` drains of ``payments``: a fresh
+    gateway (one API, the workers) on ``srv``'s database and queue, stopped at the end. The
+    result: payments, knobs, and per count its drains (metrics and gates)."""
+    profile = dataclasses.replace(FULL, name="scaling", drain_payments=payments)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    gateway = ScaledGateway(env=env, log_dir=log_dir)
+    db = None
+    result: dict = {"payments": payments, "counts": {}}
+    try:
+        from paygate.config import TEST_MERCHANT_ID, Settings
+
+        settings = Settings.from_env(env)
+        result["knobs"] = {
+            "worker_concurrency": settings.worker_concurrency,
+            "db_pool_max": settings.db_pool_max,
+            "api_workers": settings.api_workers,
+        }
+        db = start_signed(srv, env, gateway)
+        h = Harness(profile, gateway, db, TEST_MERCHANT_ID, [], settings.worker_concurrency)
+        h.orders = h.create_orders(min(payments, profile.orders))
+        for count in counts:
+            done = []
+            for run in range(runs):
+                done.append(measure(h, count))
+                gates = "ok" if summarize(done[-1]["gates"]) else "GATE FAILED"
+                say(f"{count} worker(s), run {run + 1}: {done[-1]['metrics']} ({gates})")
+            result["counts"][count] = done
+    finally:
+        if db is not None:
+            db.close()
+        gateway.stop()
+    result["gates_ok"] = not failed_gates(result)
+    return result
+
+
+def failed_gates(result: dict) -> list[str]:
+    """``<count> worker(s), run <n> <gate>: <detail>`` for every gate that did not hold."""
+    return [
+        f"{count} worker(s), run {i + 1} {name}: {g['detail']}"
+        for count, done in result["counts"].items()
+        for i, run in enumerate(done)
+        for name, g in run["gates"].items()
+        if not g["ok"]
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scaling", description=__doc__)
     parser.add_argument("--workers", default="1,2,4", help="worker process counts, ascending")
@@ -144,7 +198,6 @@ def main(argv: list[str] | None = None) -> int:
     counts = [int(c) for c in args.workers.split(",")]
     if counts != sorted(counts) or counts[0] < 1:
         parser.error("--workers: ascending counts of 1 or more, e.g. 1,2,4")
-    profile = dataclasses.replace(FULL, name="scaling", drain_payments=args.payments)
     results_dir = Path(args.results_dir)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log_dir = results_dir / f"logs-{stamp}-scaling"
@@ -154,40 +207,15 @@ def main(argv: list[str] | None = None) -> int:
     env = gateway_env(srv)
     for key in ("DATABASE_URL", "REDIS_URL", "PAYGATE_QUEUE"):
         os.environ[key] = env[key]  # before anything imports paygate.jobs
-    gateway = ScaledGateway(env=env, log_dir=log_dir)
-    db = None
     result: dict = {"machine": report.machine(), "payments": args.payments, "counts": {}}
     try:
-        from paygate.config import TEST_MERCHANT_ID, Settings
-
-        settings = Settings.from_env(env)
         result["servers"] = srv.describe()
-        result["knobs"] = {
-            "worker_concurrency": settings.worker_concurrency,
-            "db_pool_max": settings.db_pool_max,
-            "api_workers": settings.api_workers,
-        }
         say(f"bench.scaling: {counts} workers, {args.payments} payments; {result['servers']}")
-        db = start_signed(srv, env, gateway)
-        h = Harness(profile, gateway, db, TEST_MERCHANT_ID, [], settings.worker_concurrency)
-        h.orders = h.create_orders(min(args.payments, profile.orders))
-        for count in counts:
-            runs = []
-            for run in range(args.runs):
-                runs.append(measure(h, count))
-                gates = "ok" if summarize(runs[-1]["gates"]) else "GATE FAILED"
-                say(f"{count} worker(s), run {run + 1}: {runs[-1]['metrics']} ({gates})")
-            result["counts"][count] = runs
+        result.update(drains(srv, env, log_dir, counts, args.payments, args.runs))
     finally:
-        if db is not None:
-            db.close()
-        gateway.stop()
         servers.stop(srv)
 
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    result["gates_ok"] = all(
-        summarize(r["gates"]) for runs in result["counts"].values() for r in runs
-    )
     text = table(result)
     (results_dir / f"{stamp}-scaling.json").write_text(json.dumps(result, indent=2))
     (results_dir / f"{stamp}-scaling.md").write_text(text + "\n")
