@@ -27,7 +27,7 @@ from .drains import b4_backlog_drain, b5_webhook_delivery
 from .gateway import Gateway, RssSampler
 from .harness import FULL, QUICK, Harness
 from .profiling import PROFILED, profile_summary, recording
-from .scenarios import b1_create, b2_create_with_worker, b3_end_to_end
+from .scenarios import b1_create, b2_create_with_worker, b3_end_to_end, b7_burst
 
 BENCHMARKS = [
     ("B1", "create, worker stopped", b1_create),
@@ -35,7 +35,9 @@ BENCHMARKS = [
     ("B3", "end to end, paced", b3_end_to_end),
     ("B4", "backlog drain", b4_backlog_drain),
     ("B5", "webhook-only delivery", b5_webhook_delivery),
+    ("B7", "burst, worker running", b7_burst),
 ]
+SCALING_WORKERS = [1, 2, 4]  # worker processes for B4's drain in the full profile
 KNOBS = ("api_workers", "api_threads", "db_pool_min", "db_pool_max", "worker_concurrency")
 
 
@@ -171,6 +173,16 @@ def main(argv: list[str] | None = None) -> int:
             one_run(h, i + 1, srv, env, log_dir, log_dir if args.profile and i == 0 else None)
             for i in range(profile.runs)
         ]
+        if profile.scaling_payments:
+            from . import scaling  # it imports this module: not at the top
+
+            db.close()
+            db = None
+            gateway.stop()  # its stopped worker would take jobs from the shared queue
+            say(f"bench: B4 drain with {SCALING_WORKERS} worker processes")
+            info["scaling"] = scaling.drains(
+                srv, env, log_dir / "scaling", SCALING_WORKERS, profile.scaling_payments, runs=1
+            )
     finally:
         if db is not None:
             db.close()
@@ -186,10 +198,25 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "medians": med,
         "targets": report.targets(med),
+        "cpu_targets": report.cpu_targets(runs),
         "leak_check": report.leak_check([r["rss"]["metrics"]["end_total_mb"] for r in runs]),
     }
     result["gates_ok"] = all(summarize(res["gates"]) for run in runs for res in run.values())
+    if "scaling" in result:
+        result["gates_ok"] = result["gates_ok"] and result["scaling"]["gates_ok"]
     text = report.table(result)
+    if "scaling" in result:
+        from . import scaling
+
+        failed = scaling.failed_gates(result["scaling"])
+        text += (
+            f"\n\nB4 drain with 1, 2 and 4 worker processes ({result['scaling']['payments']} "
+            "payments, one drain each):\n\n"
+            + scaling.table(result["scaling"])
+            + "\nGates: "
+            + ("all passed" if not failed else "FAILED")
+            + "".join(f"\n  - {f}" for f in failed)
+        )
     path = results_dir / f"{stamp}-{profile.name}.json"
     path.write_text(json.dumps(result, indent=2))
     (results_dir / f"latest-{profile.name}.json").write_text(json.dumps(result, indent=2))

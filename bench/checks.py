@@ -100,3 +100,51 @@ def one_webhook_per_event(
 
 def summarize(gates: dict[str, Gate]) -> bool:
     return all(g["ok"] for g in gates.values())
+
+
+def every_create_answered(sent: int, created: int, not_created: int, errors: int) -> Gate:
+    """Every create sent was answered 201 (none failed, none went unanswered)."""
+    return gate(
+        created == sent and not_created == 0 and errors == 0,
+        f"{created} of {sent} creates answered 201, {not_created} not 201, "
+        f"{errors} failed at the socket",
+    )
+
+
+def burst_gates(
+    *,
+    sent: int,
+    created: list[str],
+    not_created: int,
+    errors: int,
+    states: dict[str, int],
+    arrivals: list,
+    bad_signatures: int,
+    delivery_states: dict[str, int],
+    events: tuple[str, ...],
+) -> dict[str, Gate]:
+    """B7's gates: every create 201, every payment final, each payment's ``events`` received
+    exactly once (and nothing else about it), 0 bad signatures, every delivery recorded."""
+    return {
+        "all_201": every_create_answered(sent, len(created), not_created, errors),
+        "final": all_final(states, len(created)),
+        "signatures": no_bad_signatures(bad_signatures),
+        "one_webhook_each": one_webhook_per_event(arrivals, created, events),
+        "delivered": deliveries_done(delivery_states, len(created) * len(events)),
+    }
+
+
+def last_arrival(
+    arrivals: Iterable[list], resources: Iterable[str], events: tuple[str, ...]
+) -> float | None:
+    """When the receiver held every one of ``events`` for every resource: the latest of their
+    first arrivals (CLOCK_MONOTONIC seconds), or None while one is missing."""
+    wanted = set(resources)
+    first: dict[tuple[str, str], float] = {}
+    for a in arrivals:
+        if a[0] in events and a[1] in wanted:
+            key = (a[0], a[1])
+            first[key] = min(first.get(key, a[3]), a[3])
+    if len(first) < len(wanted) * len(events):
+        return None
+    return max(first.values(), default=None)

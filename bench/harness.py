@@ -39,12 +39,14 @@ class Profile:
     pgbench_seconds: float
     noop_tasks: int
     orders: int
+    burst_payments: int
+    scaling_payments: int  # B4's drain with 1, 2 and 4 worker processes; 0: not run
 
 
 # One row per profile, in the field order above.
-#              name     runs clients load_s e2e  e2e_rate drain webhook pgbench noop  orders
-FULL = Profile("full",  3,   16,     20.0,  500, 10.0,    2000, 3000,   6.0,    3000, 5000)  # fmt: skip
-QUICK = Profile("quick", 1,  16,     3.0,   30,  10.0,    200,  300,    2.0,    500,  500)  # fmt: skip
+#              name     runs clients load_s e2e  e2e_rate drain webhook pgbench noop  orders burst scaling
+FULL = Profile("full",  3,   16,     20.0,  500, 10.0,    2000, 3000,   6.0,    3000, 5000,  500,  1000)  # fmt: skip
+QUICK = Profile("quick", 1,  16,     3.0,   30,  10.0,    200,  300,    2.0,    500,  500,   100,  0)  # fmt: skip
 
 
 @functools.cache

@@ -1,12 +1,13 @@
-"""Load generators: wrk (Debian's, C + LuaJIT) for the throughput runs, and a bounded Python
-client for counted batches or when wrk is missing.
+"""Load generators: wrk (Debian's, C + LuaJIT) for the throughput runs, a bounded Python
+client for counted batches or when wrk is missing, and an asyncio client for the burst (B7).
 
-Both POST ``/api/v1/payments`` for pre-created orders, cycling through them (several payments
+All POST ``/api/v1/payments`` for pre-created orders, cycling through them (several payments
 per order are allowed), and count every answer that is not 201.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import shutil
@@ -16,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -205,5 +207,94 @@ def run_python(
         p50_ms=percentile(latencies, 50) * 1000,
         p99_ms=percentile(latencies, 99) * 1000,
         generator="python",
+    )
+    return result, created
+
+
+def run_async(
+    url: str, orders: list[str], clients: int, count: int, timeout: float = 30.0
+) -> tuple[LoadResult, list[str]]:
+    """``count`` creates from ``clients`` keep-alive HTTP/1.1 connections in one asyncio loop
+    (a light client: it takes little of the cores it shares with the gateway). Returns the
+    result, with ``extra["started_at"]``, the CLOCK_MONOTONIC moment the first create was
+    sent, and the ids of the payments created."""
+    return asyncio.run(_run_async(url, orders, clients, count, timeout))
+
+
+async def _run_async(
+    url: str, orders: list[str], clients: int, count: int, timeout: float
+) -> tuple[LoadResult, list[str]]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    head = (
+        f"POST /api/v1/payments HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Content-Type: application/json\r\nX-Api-Key: {AUTH['X-Api-Key']}\r\n"
+        f"X-Api-Secret: {AUTH['X-Api-Secret']}\r\n"
+    ).encode()
+    latencies: list[float] = []
+    created: list[str] = []
+    state = {"next": 0, "bad": 0, "errors": 0, "first": 0.0}
+
+    async def post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes):
+        writer.write(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        await writer.drain()
+        status_line, *lines = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+        headers = dict(
+            (k.strip().lower(), v.strip()) for k, _, v in (ln.partition(b":") for ln in lines if ln)
+        )
+        payload = await reader.readexactly(int(headers.get(b"content-length", b"0")))
+        closing = headers.get(b"connection", b"").lower() == b"close"
+        return int(status_line.split()[1]), payload, closing
+
+    async def client() -> None:
+        reader = writer = None
+        while state["next"] < count:
+            n = state["next"]
+            state["next"] += 1
+            if writer is None or reader.at_eof():
+                if writer is not None:
+                    writer.close()
+                reader, writer = await asyncio.open_connection(host, port)
+            body = payment_body(orders[n % len(orders)])
+            started = time.monotonic()
+            state["first"] = state["first"] or started
+            try:
+                status, payload, closing = await asyncio.wait_for(
+                    post(reader, writer, body), timeout
+                )
+            except (
+                TimeoutError,
+                OSError,
+                asyncio.IncompleteReadError,
+                asyncio.LimitOverrunError,
+                ValueError,
+            ):
+                state["errors"] += 1
+                writer.close()
+                writer = None
+                continue
+            latencies.append(time.monotonic() - started)
+            if status == 201:
+                created.append(json.loads(payload)["id"])
+            else:
+                state["bad"] += 1
+            if closing:
+                writer.close()
+                writer = None
+        if writer is not None:
+            writer.close()
+
+    began = time.monotonic()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    elapsed = time.monotonic() - began
+    result = LoadResult(
+        requests=len(latencies),
+        seconds=elapsed,
+        not_created=state["bad"],
+        errors=state["errors"],
+        p50_ms=percentile(latencies, 50) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000,
+        generator="asyncio",
+        extra={"started_at": state["first"] or began, "sent": state["next"]},
     )
     return result, created

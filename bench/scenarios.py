@@ -1,4 +1,5 @@
-"""B1-B3: creating payments under load (worker stopped, then running) and end to end."""
+"""B1-B3: creating payments under load (worker stopped, then running) and end to end; B7: a
+burst of creates with the worker running, until the last ``payment.success``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,15 @@ import time
 
 from . import checks
 from .harness import Harness, wait_until
-from .load import LoadResult, percentile, run_python, run_wrk, session, wrk_available
+from .load import (
+    LoadResult,
+    percentile,
+    run_async,
+    run_python,
+    run_wrk,
+    session,
+    wrk_available,
+)
 
 CREATION_EVENTS = ("payment.created", "payment.pending")
 E2E_EVENTS = (*CREATION_EVENTS, "payment.success")
@@ -118,3 +127,39 @@ def b3_end_to_end(h: Harness) -> dict:
         "payments": len(sent),
     }
     return {"metrics": metrics, "gates": gates, "ops": len(sent)}
+
+
+def b7_burst(h: Harness) -> dict:
+    """N payments created at 16 concurrent keep-alive creates with the worker running from the
+    start: seconds from the first create sent until the receiver holds every payment's
+    ``payment.created``, ``payment.pending`` and ``payment.success``."""
+    p = h.profile
+    h.reset()
+    h.gateway.resume_worker()
+    result, created = run_async(h.gateway.url, h.orders, p.clients, p.burst_payments)
+    started = result.extra["started_at"]
+    expected = len(created) * len(E2E_EVENTS)
+    wait_until(lambda: h.received() >= expected, timeout=60, interval=0.02)
+    wait_until(lambda: h.delivery_states().get("success", 0) >= expected, timeout=10)
+    arrivals = h.receiver("dump")
+    done_at = checks.last_arrival(arrivals, created, E2E_EVENTS)
+    gates = checks.burst_gates(
+        sent=result.extra["sent"],
+        created=created,
+        not_created=result.not_created,
+        errors=result.errors,
+        states=h.payment_states(),
+        arrivals=arrivals,
+        bad_signatures=h.receiver("stats")["bad_signatures"],
+        delivery_states=h.delivery_states(),
+        events=E2E_EVENTS,
+    )
+    metrics = {
+        "seconds": None if done_at is None else round(done_at - started, 3),
+        "creates_seconds": round(result.seconds, 3),
+        "create_p50_ms": round(result.p50_ms, 2),
+        "create_p99_ms": round(result.p99_ms, 2),
+        "payments": len(created),
+        "generator": result.generator,
+    }
+    return {"metrics": metrics, "gates": gates, "ops": len(created)}

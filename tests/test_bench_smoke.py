@@ -104,11 +104,115 @@ def test_leak_check_flags_growth_across_runs():
     assert report.leak_check([200.0])["ok"] is None
 
 
-def test_targets_need_both_the_absolute_figure_and_the_ratio_to_pgbench():
-    med = {"B1.throughput_rps": 1800.0, "B6.pgbench_insert_tps_c16": 20000.0}
+def test_targets_are_issue_20s_and_each_holds_or_fails_at_its_bound():
+    med = {
+        "B1.throughput_rps": 1500.0,
+        "B1.p99_ms": 23.1,
+        "B2.throughput_rps": 899.0,
+        "B2.p99_ms": 42.0,
+        "B3.p50_ms": 10.0,
+        "B3.p99_ms": 19.5,
+        "B4.payments_per_s": 520.0,
+        "B5.webhooks_per_s": 799.0,
+        "B7.seconds": 2.2,
+        "rss.peak_total_mb": 401.0,
+        "B6.pgbench_insert_tps_c16": 20000.0,
+    }
+    verdicts = {r["key"]: r["holds"] for r in report.targets(med)}
+    assert verdicts == {
+        "B1.throughput_rps": True,
+        "B1.p50_ms": None,
+        "B1.p99_ms": False,
+        "B2.throughput_rps": False,
+        "B2.p99_ms": True,
+        "B3.p50_ms": True,
+        "B3.p99_ms": False,
+        "B4.payments_per_s": True,
+        "B5.webhooks_per_s": False,
+        "B7.seconds": True,
+        "B6.pgbench_insert_tps_c1": None,
+        "B6.pgbench_insert_tps_c16": None,
+        "B6.huey_noop_tasks_per_s": None,
+        "rss.peak_total_mb": False,
+    }
+    (burst,) = (r for r in report.targets({"B7.seconds": 2.21}) if r["key"] == "B7.seconds")
+    assert burst["holds"] is False and burst["target"] == "<= 2.2"
+    # the ratio to pgbench is reported, no longer a target of its own
     row = next(r for r in report.targets(med) if r["key"] == "B1.throughput_rps")
-    assert row["ratio_to_b6"] == 0.09
-    assert row["holds"] is False
+    assert row["ratio_to_b6"] == 0.075
+
+
+def test_cpu_targets_sum_the_named_parts_per_run_and_take_the_median():
+    def run(b1_api, b1_pg, b4_worker, b4_pg):
+        return {
+            "B1": {"cpu_ms_per_op": {"api": b1_api, "worker": 0.5, "postgres": b1_pg}},
+            "B4": {"cpu_ms_per_op": {"api": 2.0, "worker": b4_worker, "postgres": b4_pg}},
+        }
+
+    runs = [run(0.6, 0.4, 2.0, 1.5), run(0.7, 0.4, 2.5, 1.5), run(0.5, 0.3, 2.0, 1.0)]
+    rows = {r["bench"]: r for r in report.cpu_targets(runs)}
+    assert rows["B1"]["value"] == 1.0 and rows["B1"]["holds"]  # the worker's 0.5 not counted
+    assert rows["B4"]["value"] == 3.5 and rows["B4"]["holds"]  # the API's 2.0 not counted
+    runs[2] = run(0.7, 0.4, 2.5, 1.5)
+    rows = {r["bench"]: r for r in report.cpu_targets(runs)}
+    assert not rows["B1"]["holds"] and not rows["B4"]["holds"]
+    assert report.cpu_targets([])[0]["holds"] is None
+    lines = report.cpu_table(runs)
+    assert any(ln.startswith("| B1 per payment created |") and "**no**" in ln for ln in lines)
+
+
+def _burst(**changes):
+    """B7's gates over a clean burst of two payments, with ``changes`` applied."""
+    events = ("payment.created", "payment.pending", "payment.success")
+    arrivals = [(e, p, f"{e}-{p}", 1.0, True) for p in ("p1", "p2") for e in events]
+    seen = {
+        "sent": 2,
+        "created": ["p1", "p2"],
+        "not_created": 0,
+        "errors": 0,
+        "states": {"success": 2},
+        "arrivals": arrivals,
+        "bad_signatures": 0,
+        "delivery_states": {"success": 6},
+        "events": events,
+    }
+    seen.update(changes)
+    return {name: g["ok"] for name, g in checks.burst_gates(**seen).items()}
+
+
+def test_burst_gates_hold_on_a_clean_burst_and_fail_when_they_should():
+    assert all(_burst().values())
+    assert not _burst(not_created=1)["all_201"]
+    assert not _burst(errors=1)["all_201"]
+    assert not _burst(sent=3)["all_201"]  # a create that got no answer counted nowhere else
+    assert not _burst(states={"success": 1, "pending": 1})["final"]
+    assert not _burst(bad_signatures=1)["signatures"]
+    assert not _burst(delivery_states={"success": 5, "pending": 1})["delivered"]
+    events = ("payment.created", "payment.pending", "payment.success")
+    full = [(e, p, "w", 1.0, True) for p in ("p1", "p2") for e in events]
+    assert not _burst(arrivals=full[:-1])["one_webhook_each"]  # p2's success missing
+    assert not _burst(arrivals=full + full[:1])["one_webhook_each"]  # p1's created twice
+    assert not _burst(arrivals=full + [("payment.failed", "p1", "w", 1.0, True)])[
+        "one_webhook_each"
+    ]
+
+
+def test_burst_clock_stops_at_the_last_first_arrival_and_needs_every_event():
+    events = ("payment.created", "payment.pending", "payment.success")
+    arrivals = [
+        ("payment.created", "p1", "a", 1.0, True),
+        ("payment.pending", "p1", "b", 1.2, True),
+        ("payment.success", "p1", "c", 1.5, True),
+        ("payment.created", "p2", "d", 1.1, True),
+        ("payment.pending", "p2", "e", 1.3, True),
+        ("payment.success", "p2", "f", 1.9, True),
+        ("payment.success", "p2", "f", 2.5, True),  # a repeat: the gate's business, not the clock's
+        ("payment.success", "other", "g", 3.0, True),  # not this burst's
+    ]
+    assert checks.last_arrival(arrivals, ["p1", "p2"], events) == 1.9
+    assert checks.last_arrival(arrivals[:5], ["p1", "p2"], events) is None
+    assert checks.last_arrival(arrivals, ["p1", "p3"], events) is None
+    assert checks.last_arrival([], [], events) is None
 
 
 @pytest.mark.e2e
@@ -129,8 +233,12 @@ def test_quick_bench_runs_green_with_its_gates(tmp_path):
     result = json.loads((tmp_path / "latest-quick.json").read_text())
     assert result["gates_ok"]
     assert "| B1 create throughput, c16 (req/s) |" in done.stdout
-    for bench in ("B1", "B2", "B3", "B4", "B5"):
+    assert "| B7 burst until the last payment.success (s) |" in done.stdout
+    for bench in ("B1", "B2", "B3", "B4", "B5", "B7"):
         assert result["runs"][0][bench]["gates"], bench
+    burst = result["runs"][0]["B7"]["metrics"]
+    assert burst["payments"] == 100 and burst["seconds"] > 0
+    assert "scaling" not in result  # the quick profile keeps CI's ~35 s
 
 
 @pytest.mark.e2e
