@@ -251,14 +251,14 @@ async def _run_async(
         while state["next"] < count:
             n = state["next"]
             state["next"] += 1
-            if writer is None or reader.at_eof():
-                if writer is not None:
-                    writer.close()
-                reader, writer = await asyncio.open_connection(host, port)
             body = payment_body(orders[n % len(orders)])
             started = time.monotonic()
             state["first"] = state["first"] or started
             try:
+                if writer is None or reader.at_eof():
+                    if writer is not None:
+                        writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
                 status, payload, closing = await asyncio.wait_for(
                     post(reader, writer, body), timeout
                 )
@@ -270,7 +270,8 @@ async def _run_async(
                 ValueError,
             ):
                 state["errors"] += 1
-                writer.close()
+                if writer is not None:
+                    writer.close()
                 writer = None
                 continue
             latencies.append(time.monotonic() - started)
