@@ -40,7 +40,8 @@ def jobs_enqueued(queued: int, expected: int, held_by_paused_worker: int) -> Gat
     BRPOP when it stopped, so Redis hands each of them one job: those are not in the queue."""
     return gate(
         expected - held_by_paused_worker <= queued <= expected,
-        f"{queued} jobs queued, {expected} expected (1 processing + 2 deliveries per payment; "
+        f"{queued} jobs queued, {expected} expected (per payment: 1 processing + 1 delivery "
+        "of its two creation events; "
         f"up to {held_by_paused_worker} held by the stopped worker's blocked threads)",
     )
 

@@ -50,7 +50,7 @@ def b1_create(h: Harness) -> dict:
         "all_201": checks.all_created(result.not_created, result.errors),
         "rows": checks.rows_match_answers(payments, result.requests, h.profile.clients),
         "outbox": checks.outbox_once_per_payment(h.outbox_counts(), payments, 0),
-        "enqueued_after_commit": checks.jobs_enqueued(queued, 3 * payments, h.worker_threads),
+        "enqueued_after_commit": checks.jobs_enqueued(queued, 2 * payments, h.worker_threads),
     }
     return {"metrics": _load_metrics(result), "gates": gates, "ops": payments}
 

@@ -63,9 +63,10 @@ def cmd_serve(args, settings: Settings) -> int:
 
 
 def cmd_worker(args, settings: Settings) -> int:
-    from .jobs.worker import run_worker
+    from .jobs.worker import lower_priority, run_worker
     from .wiring import build_worker, prepare_database
 
+    lower_priority(settings.worker_nice)  # first: every thread started later inherits it
     prepare_database(settings)
     ctx, queue = build_worker(settings)
     run_worker(ctx, queue, workers=args.concurrency)

@@ -258,6 +258,10 @@ class Settings:
     db_pool_min: int = setting("PAYGATE_DB_POOL_MIN", _int, 2)
     db_pool_max: int = setting("PAYGATE_DB_POOL_MAX", _int, 16)
     worker_concurrency: int = setting("PAYGATE_WORKER_CONCURRENCY", _int, 16)
+    # The worker's CPU priority (nice, 0-19): on a machine it shares with the API, a backlog
+    # being drained must not take the cores the API answers from (docs/operations.md,
+    # "Scaling"). 0 keeps the priority it was started with.
+    worker_nice: int = setting("PAYGATE_WORKER_NICE", _int, 10)
     environment: str = setting("PAYGATE_ENV", _environment, "development")
     log_level: str = setting("PAYGATE_LOG_LEVEL", _str, "INFO")
     # ``text`` (one readable line per record) or ``json`` (one JSON object per line, with the

@@ -154,6 +154,8 @@ def build_context(
         max_size=settings.db_pool_max,
         name=f"paygate-{role}",
         prepare_threshold=prepare_threshold(settings.db_prepare_threshold),
+        # The worker's backends yield to the API's like the worker itself (PAYGATE_WORKER_NICE).
+        backend_nice=settings.worker_nice if role == "worker" else 0,
     )
     ctx = Context(
         settings=settings,

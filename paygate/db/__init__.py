@@ -8,6 +8,7 @@ work uses ``Database.transaction()``. Rows come back as dicts; repositories turn
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 import time
@@ -27,6 +28,29 @@ log = logging.getLogger(__name__)
 # a round trip on every checkout for nothing. Older ones are checked before use (HikariCP's rule,
 # with its 0.5 s window doubled).
 CHECK_IDLE_AFTER_SECONDS = 1.0
+
+
+def lower_backend_priority(conn: psycopg.Connection, nice: int) -> bool:
+    """Run the PostgreSQL backend serving ``conn`` at ``nice`` when it runs on this machine: the
+    worker's statements then yield the CPU to the API's (docs/performance.md, "The worker's
+    priority"). Only a TCP connection whose backend is provably ours is touched: the process
+    must be a PostgreSQL backend whose title names this connection's own client address and
+    port (a database in a container, or on another host, has no such process here). False
+    when nothing was changed (not local, not permitted, no process titles)."""
+    try:
+        with socket.socket(fileno=os.dup(conn.pgconn.socket)) as sock:
+            if sock.family not in (socket.AF_INET, socket.AF_INET6):
+                return False
+            client = sock.getsockname()
+        pid = conn.info.backend_pid
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            title = fh.read().decode("utf-8", "replace")
+        if not title.startswith("postgres:") or f"({client[1]})" not in title:
+            return False
+        os.setpriority(os.PRIO_PROCESS, pid, min(nice, 19))
+        return True
+    except (OSError, psycopg.Error):
+        return False
 
 
 def check_if_idle(conn: psycopg.Connection) -> None:
@@ -65,8 +89,10 @@ class Database:
         max_size: int = 8,
         name: str = "paygate",
         prepare_threshold: int | None = DEFAULT_PREPARE_THRESHOLD,
+        backend_nice: int = 0,
     ):
         self.url = url
+        self.backend_nice = backend_nice
         self.pool = psycopg_pool.ConnectionPool(
             url,
             min_size=min_size,
@@ -81,6 +107,7 @@ class Database:
                 "prepare_threshold": prepare_threshold,
             },
             check=self._check_connection,
+            configure=self._configure if backend_nice > 0 else None,
             reconnect_timeout=0,
         )
         self._opened = False
@@ -92,6 +119,9 @@ class Database:
         self._bounded_ping = BoundedCheck("database", self._ping_attempt)
         self._ping_deadline = 2.0
         self._probe_thread = threading.local()
+
+    def _configure(self, conn: psycopg.Connection) -> None:
+        lower_backend_priority(conn, self.backend_nice)
 
     def _check_connection(self, conn: psycopg.Connection) -> None:
         attempt = getattr(self._probe_thread, "attempt", None)

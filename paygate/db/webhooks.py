@@ -45,25 +45,10 @@ LIST_COLUMNS = (
 COLUMNS = f"{LIST_COLUMNS}, body, response_body"
 
 
-def claim(conn: psycopg.Connection, log_id: str, lease_seconds: float) -> dict | None:
-    """Take a due, unleased delivery with where it goes and what signs it, all as stored; None
-    if it is not ours to do (done, not due yet, or leased by another worker).
-
-    For the primary endpoint (``endpoint_id`` NULL): the merchant's current URL and secret.
-    For a further endpoint: that endpoint's URL and secret, while it is enabled and not deleted
-    (``webhook_url`` NULL otherwise, ``endpoint_state`` saying why). ``previous_webhook_secret``
-    is the replaced secret during a rotation's overlap window, else None. ``secret_owner`` is
-    the id the secrets are sealed for (the merchant's, or the endpoint's).
-
-    With it, in the same statement, the endpoint's circuit breaker as stored: ``circuit_state``,
-    ``circuit_failures``, ``circuit_open_seconds``, ``circuit_retry_at``, ``circuit_version``
-    (all None when the endpoint has no breaker row: closed, never failed) and the database's
-    ``now``."""
-    return conn.execute(
-        """WITH claimed AS (
+CLAIM = """WITH claimed AS (
                UPDATE webhook_logs
-                  SET locked_until = now() + make_interval(secs => %s), deferred = FALSE
-                WHERE id = %s AND status = 'pending' AND next_retry_at <= now()
+                  SET locked_until = now() + make_interval(secs => %(lease)s), deferred = FALSE
+                WHERE {match} AND status = 'pending' AND next_retry_at <= now()
                   AND (locked_until IS NULL OR locked_until < now())
             RETURNING id, merchant_id, endpoint_id, event, body, attempts, locked_until
            )
@@ -86,9 +71,34 @@ def claim(conn: psycopg.Connection, log_id: str, lease_seconds: float) -> dict |
              FROM claimed c JOIN merchants m ON m.id = c.merchant_id
              LEFT JOIN webhook_endpoints w ON w.id = c.endpoint_id
              LEFT JOIN webhook_circuits b ON b.merchant_id = c.merchant_id
-                   AND b.endpoint = coalesce(c.endpoint_id::text, 'primary')""",
-        (lease_seconds, log_id),
-    ).fetchone()
+                   AND b.endpoint = coalesce(c.endpoint_id::text, 'primary'){order}"""
+CLAIM_ONE = CLAIM.format(match="id = %(id)s", order="")
+CLAIM_MANY = CLAIM.format(
+    match="id = ANY(%(ids)s::uuid[])", order=" ORDER BY array_position(%(ids)s::uuid[], c.id)"
+)
+
+
+def claim(conn: psycopg.Connection, log_id: str, lease_seconds: float) -> dict | None:
+    """Take a due, unleased delivery with where it goes and what signs it, all as stored; None
+    if it is not ours to do (done, not due yet, or leased by another worker).
+
+    For the primary endpoint (``endpoint_id`` NULL): the merchant's current URL and secret.
+    For a further endpoint: that endpoint's URL and secret, while it is enabled and not deleted
+    (``webhook_url`` NULL otherwise, ``endpoint_state`` saying why). ``previous_webhook_secret``
+    is the replaced secret during a rotation's overlap window, else None. ``secret_owner`` is
+    the id the secrets are sealed for (the merchant's, or the endpoint's).
+
+    With it, in the same statement, the endpoint's circuit breaker as stored: ``circuit_state``,
+    ``circuit_failures``, ``circuit_open_seconds``, ``circuit_retry_at``, ``circuit_version``
+    (all None when the endpoint has no breaker row: closed, never failed) and the database's
+    ``now``."""
+    return conn.execute(CLAIM_ONE, {"lease": lease_seconds, "id": log_id}).fetchone()
+
+
+def claim_many(conn: psycopg.Connection, log_ids: list[str], lease_seconds: float) -> list[dict]:
+    """``claim`` for several deliveries in one statement (one commit): those of ``log_ids`` that
+    are ours to do, each with the same columns, in the order of ``log_ids``."""
+    return conn.execute(CLAIM_MANY, {"lease": lease_seconds, "ids": log_ids}).fetchall()
 
 
 RECORD = """

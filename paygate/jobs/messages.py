@@ -40,6 +40,12 @@ class RefusedMessage(ValueError):
         self.reason = reason
 
 
+def encode(task_id: str, name: str, args: list[str]) -> bytes:
+    """The bytes of the message that runs task ``name`` with ``args`` (its id ``task_id``): what
+    the serializer writes for a plain task, for a caller that enqueues without a Task object."""
+    return _ENCODER.encode({"v": VERSION, "id": task_id, "name": name, "args": args}).encode()
+
+
 def _message(task_id: str, name: str, args: tuple) -> Message:
     # Huey's defaults for a task enqueued without options, as Registry.create_message makes them.
     return Message(task_id, name, None, 0, 0, None, args, {}, None, None, None, None, None, None, 0)
@@ -79,8 +85,7 @@ class JsonTaskSerializer(Serializer):
                 "Paygate task messages carry a task name and string ids only "
                 "(no retries, eta, kwargs, results or pipelines)"
             )
-        record = {"v": VERSION, "id": data.id, "name": data.name, "args": list(data.args)}
-        return _ENCODER.encode(record).encode()
+        return encode(data.id, data.name, list(data.args))
 
     def _deserialize(self, data: bytes) -> Message:
         try:

@@ -53,10 +53,16 @@ class Tasks:
                 payments.process_operation(context(), payment_id)
 
         @(webhook_huey or huey).task()
-        def deliver_webhook(log_id: str) -> None:
-            with logcontext.bound(webhook_id=log_id):
-                outcome = webhooks.deliver(context(), str(log_id))
-            metrics.WEBHOOK_DELIVERIES.labels(DELIVERY_OUTCOMES.get(outcome, outcome)).inc()
+        def deliver_webhook(*log_ids: str) -> None:
+            # One id (a settlement's event, a sweep's), or a payment's creation events in order,
+            # claimed together (``webhooks.deliver_batch``).
+            if len(log_ids) == 1:
+                with logcontext.bound(webhook_id=log_ids[0]):
+                    outcomes = [webhooks.deliver(context(), str(log_ids[0]))]
+            else:
+                outcomes = webhooks.deliver_batch(context(), [str(i) for i in log_ids])
+            for outcome in outcomes:
+                metrics.WEBHOOK_DELIVERIES.labels(DELIVERY_OUTCOMES.get(outcome, outcome)).inc()
 
         self.process_payment = process_payment
         self.process_refund = process_refund

@@ -8,6 +8,7 @@ nothing is lost, because every task's row stays due in the database until it is 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -127,6 +128,19 @@ def quiet_task_logs() -> None:
         consumer.setLevel(logging.INFO)
         if _not_the_command_list not in consumer.filters:
             consumer.addFilter(_not_the_command_list)
+
+
+def lower_priority(nice: int) -> None:
+    """Run this process at ``nice`` (0-19) more than it was started with. On Linux a thread's
+    priority is its own and a new thread inherits its creator's, so this is called before the
+    worker starts any thread. The API then keeps its latency while a backlog drains on the same
+    cores: the worker takes what the API leaves (docs/performance.md, "The worker's priority")."""
+    if nice <= 0:
+        return
+    try:
+        os.nice(min(nice, 19))
+    except OSError as exc:  # not permitted in this sandbox: run at the priority given
+        log.warning("could not lower the worker's priority (%s)", exc)
 
 
 def _stop_taking(state: metrics_server.WorkerState, webhooks) -> None:

@@ -164,8 +164,7 @@ def create(
             raise _refused(plan, payment_id)
         with ctx.db.connection() as conn:
             webhook_ids = _insert(conn, payment, token)
-    ctx.dispatcher.payment(payment.id)
-    ctx.dispatcher.webhooks(webhook_ids)
+    ctx.dispatcher.created(payment.id, webhook_ids)
     metrics.PAYMENTS.labels(payment.processor, "created").inc()
     # The buyer's (public) answer never names the merchant's processors: the routing record
     # is the merchant's (GET, list, webhooks).

@@ -28,9 +28,18 @@ def iso(moment: datetime | None) -> str | None:
     """ISO-8601 UTC with a ``Z``, second precision: ``2024-01-15T10:31:00Z``."""
     if moment is None:
         return None
-    if moment.tzinfo is not None:  # a naive moment is taken to be UTC already
+    if moment.tzinfo is not UTC and moment.tzinfo is not None:  # naive: taken to be UTC
         moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # A third of strftime's cost (f-strings with format specs: two thirds); every response and
+    # event body formats several moments.
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (  # noqa: UP031
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+    )
 
 
 def pick(record: Any, *names: str) -> dict[str, Any]:

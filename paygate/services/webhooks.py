@@ -66,6 +66,12 @@ def next_delay(retry_delays: tuple[int, ...], attempt: int, ok: bool) -> float |
 # -- worker side ------------------------------------------------------------------------------
 
 
+def _lease_seconds(ctx: Context) -> float:
+    # The lease outlives the longest attempt, so no second worker can start the same one.
+    settings = ctx.settings
+    return max(settings.job_lease_seconds, settings.webhook_timeout_seconds * 2 + 5)
+
+
 def deliver(ctx: Context, log_id: str) -> str:
     """Make the next attempt of one delivery if it is due. Safe to run any number of times.
 
@@ -74,19 +80,39 @@ def deliver(ctx: Context, log_id: str) -> str:
     ``no_url``, or the log's status after the attempt: ``success``, ``pending`` (a retry is
     scheduled) or ``failed``.
     """
-    settings = ctx.settings
-    # The lease outlives the longest attempt, so no second worker can start the same one.
-    lease = max(settings.job_lease_seconds, settings.webhook_timeout_seconds * 2 + 5)
+    lease = _lease_seconds(ctx)
     with ctx.db.connection() as conn:
         row = repo.claim(conn, log_id, lease)  # with its endpoint's breaker
-        if row is None:
-            return "skipped"
-        if not row["webhook_url"]:
-            # The primary URL was removed, or the endpoint disabled or deleted, since the
-            # event was written: the delivery ends here, unsent.
-            reason = _NOT_SENT.get(row["endpoint_state"], _NOT_SENT[None])
+    if row is None:
+        return "skipped"
+    return _deliver_claimed(ctx, row, lease)
+
+
+def deliver_batch(ctx: Context, log_ids: list[str]) -> list[str]:
+    """``deliver`` for several deliveries, one after the other in the order given (a payment's
+    ``payment.created`` then ``payment.pending``), claimed together in one statement: a commit
+    and a round trip fewer per delivery after the first. Each is recorded right after its own
+    attempt, as ``deliver`` does; the lease covers all of them in turn. The outcome of each id
+    (``skipped`` for those not claimed)."""
+    if len(log_ids) == 1:
+        return [deliver(ctx, log_ids[0])]
+    lease = _lease_seconds(ctx) * len(log_ids)
+    with ctx.db.connection() as conn:
+        rows = repo.claim_many(conn, log_ids, lease)
+    outcomes = {str(row["id"]): _deliver_claimed(ctx, row, lease) for row in rows}
+    return [outcomes.get(str(log_id), "skipped") for log_id in log_ids]
+
+
+def _deliver_claimed(ctx: Context, row: dict[str, Any], lease: float) -> str:
+    """The attempt of a delivery this worker has just claimed (``row``), recorded."""
+    log_id = str(row["id"])
+    if not row["webhook_url"]:
+        # The primary URL was removed, or the endpoint disabled or deleted, since the
+        # event was written: the delivery ends here, unsent.
+        reason = _NOT_SENT.get(row["endpoint_state"], _NOT_SENT[None])
+        with ctx.db.connection() as conn:
             repo.abandon_without_url(conn, log_id, row["locked_until"], reason)
-            return "no_url"
+        return "no_url"
     # Takes one of the endpoint's slots in this process (waiting briefly, off any connection).
     admitted, until = webhook_circuits.gate(ctx, row, lease)
     if admitted != webhook_circuits.DELIVER:  # not an attempt: given back, due at ``until``

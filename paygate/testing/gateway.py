@@ -103,6 +103,9 @@ class InProcessDispatcher:
     def webhooks(self, log_ids: list[str]) -> bool:
         return self._count("webhook_logs", len(log_ids))
 
+    def created(self, payment_id: str, log_ids: list[str]) -> bool:
+        return self.payment(payment_id) and self.webhooks(log_ids)
+
     def ping(self) -> bool:
         return True
 

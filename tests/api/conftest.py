@@ -34,6 +34,9 @@ class InlineDispatcher:
     def webhooks(self, log_ids: list) -> bool:
         return True
 
+    def created(self, payment_id: str, log_ids: list) -> bool:
+        return self.payment(payment_id) and self.webhooks(log_ids)
+
     def ping(self) -> bool:
         return True
 
