@@ -295,6 +295,9 @@ class Settings:
     # queue (``<PAYGATE_QUEUE>-webhooks``) with their own threads in every worker, never on the
     # threads that settle payments and refunds.
     webhook_concurrency: int = setting("PAYGATE_WEBHOOK_CONCURRENCY", _int, 8)
+    # Deliveries a webhook thread takes from the queue at once when there is a backlog, made one
+    # after the other with one statement each (``webhooks.deliver_batch``); 1: one at a time.
+    webhook_batch: int = setting("PAYGATE_WEBHOOK_BATCH", _int, 8)
     # Deliveries to one endpoint in flight at once in each worker process (of its
     # PAYGATE_WEBHOOK_CONCURRENCY threads): not a global limit.
     webhook_endpoint_concurrency: int = setting("PAYGATE_WEBHOOK_ENDPOINT_CONCURRENCY", _int, 4)

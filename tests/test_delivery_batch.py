@@ -51,3 +51,48 @@ def test_the_batch_skips_what_is_no_longer_due_and_delivers_the_rest(ctx, api, r
     assert webhooks.deliver_batch(ctx, [created, pending]) == ["skipped", "success"]
     events = [json.loads(r.body)["event"] for r in receiver.wait_for("/hooks", 2)]
     assert events == ["payment.created", "payment.pending"]
+
+
+def test_a_webhook_thread_takes_a_backlog_several_at_a_time_in_queue_order(ctx, api, receiver):
+    set_webhook_url(ctx, receiver.url())
+    queue = run_queue(ctx.settings)
+    queue.bind(ctx)
+    queue.flush()
+    for _ in range(3):
+        create_payment(api, 50000, {"method": "upi", "vpa": "success@test"}, headers=AUTH)
+    queued = [task.args for task in queue.webhook_huey.pending()]  # next to run first
+    assert [len(args) for args in queued] == [2, 2, 2]
+    queue.huey.flush()
+    hooks = queue.webhook_huey
+    assert hooks.batch == ctx.settings.webhook_batch == 8
+    merged = hooks.dequeue()  # all three messages, one call with every id in order
+    assert merged.name == "deliver_webhook"
+    assert list(merged.args) == [i for args in queued for i in args]
+    assert hooks.pending_count() == 0
+    hooks.execute(merged)
+    got = receiver.wait_for("/hooks", 6)
+    assert [json.loads(r.body)["event"] for r in got] == ["payment.created", "payment.pending"] * 3
+    assert hooks.dequeue() is None  # empty: waited on (BRPOP), nothing taken
+
+
+def test_a_message_of_another_task_runs_alone_and_the_rest_goes_back_in_order(ctx):
+    # The deliveries' queue carries deliveries only; the rule is shown on the main queue's
+    # Huey, given the same batching for refunds for the length of the test.
+    queue = run_queue(ctx.settings)
+    queue.flush()
+    main = queue.huey
+    refund = queue.tasks.process_refund
+    main.batch, main.batchable = 8, frozenset({main._registry.task_to_string(refund.task_class)})
+    try:
+        main.enqueue(queue.tasks.process_payment.s("pay_alone"))
+        for refund_id in ("rfnd_a", "rfnd_b", "rfnd_c"):
+            main.enqueue(refund.s(refund_id))
+        first = main.dequeue()
+        assert (first.name, first.args) == ("process_payment", ("pay_alone",))
+        assert [t.args for t in main.pending()] == [("rfnd_a",), ("rfnd_b",), ("rfnd_c",)]
+        merged = main.dequeue()
+        assert merged.name == "process_refund"
+        assert merged.args == ("rfnd_a", "rfnd_b", "rfnd_c") and main.pending_count() == 0
+    finally:
+        main.batch, main.batchable = 1, frozenset()
+        queue.flush()

@@ -45,14 +45,16 @@ LIST_COLUMNS = (
 COLUMNS = f"{LIST_COLUMNS}, body, response_body"
 
 
-CLAIM = """WITH claimed AS (
+# A claim: the UPDATE that leases a due delivery (``{match}``: which), then what it needs.
+CLAIM_UPDATE = """claimed AS (
                UPDATE webhook_logs
-                  SET locked_until = now() + make_interval(secs => %(lease)s), deferred = FALSE
+                  SET locked_until = now() + make_interval(secs => %(lease_seconds)s),
+                      deferred = FALSE
                 WHERE {match} AND status = 'pending' AND next_retry_at <= now()
                   AND (locked_until IS NULL OR locked_until < now())
             RETURNING id, merchant_id, endpoint_id, event, body, attempts, locked_until
-           )
-           SELECT c.*,
+           )"""
+CLAIM_SELECT = """SELECT c.*,
                   CASE WHEN c.endpoint_id IS NULL THEN m.webhook_url
                        WHEN w.enabled AND w.deleted_at IS NULL THEN w.url END AS webhook_url,
                   CASE WHEN c.endpoint_id IS NULL THEN m.webhook_secret
@@ -71,11 +73,8 @@ CLAIM = """WITH claimed AS (
              FROM claimed c JOIN merchants m ON m.id = c.merchant_id
              LEFT JOIN webhook_endpoints w ON w.id = c.endpoint_id
              LEFT JOIN webhook_circuits b ON b.merchant_id = c.merchant_id
-                   AND b.endpoint = coalesce(c.endpoint_id::text, 'primary'){order}"""
-CLAIM_ONE = CLAIM.format(match="id = %(id)s", order="")
-CLAIM_MANY = CLAIM.format(
-    match="id = ANY(%(ids)s::uuid[])", order=" ORDER BY array_position(%(ids)s::uuid[], c.id)"
-)
+                   AND b.endpoint = coalesce(c.endpoint_id::text, 'primary')"""
+CLAIM_ONE = "WITH " + CLAIM_UPDATE.format(match="id = %(claim_id)s") + "\n" + CLAIM_SELECT
 
 
 def claim(conn: psycopg.Connection, log_id: str, lease_seconds: float) -> dict | None:
@@ -92,13 +91,7 @@ def claim(conn: psycopg.Connection, log_id: str, lease_seconds: float) -> dict |
     ``circuit_failures``, ``circuit_open_seconds``, ``circuit_retry_at``, ``circuit_version``
     (all None when the endpoint has no breaker row: closed, never failed) and the database's
     ``now``."""
-    return conn.execute(CLAIM_ONE, {"lease": lease_seconds, "id": log_id}).fetchone()
-
-
-def claim_many(conn: psycopg.Connection, log_ids: list[str], lease_seconds: float) -> list[dict]:
-    """``claim`` for several deliveries in one statement (one commit): those of ``log_ids`` that
-    are ours to do, each with the same columns, in the order of ``log_ids``."""
-    return conn.execute(CLAIM_MANY, {"lease": lease_seconds, "ids": log_ids}).fetchall()
+    return conn.execute(CLAIM_ONE, {"lease_seconds": lease_seconds, "claim_id": log_id}).fetchone()
 
 
 RECORD = """
@@ -125,6 +118,30 @@ WITH updated AS (
 )
 SELECT * FROM updated
 """
+
+
+RECORD_AND_CLAIM = (
+    RECORD.replace("\nSELECT * FROM updated\n", "").rstrip()
+    + ", "
+    + CLAIM_UPDATE.format(match="id = %(claim_id)s")
+    + "\nSELECT r.recorded, x.* FROM (SELECT (SELECT to_jsonb(u) FROM updated u) AS recorded) r"
+    + "\n  LEFT JOIN ("
+    + CLAIM_SELECT
+    + ") x ON TRUE"
+)
+
+
+def record_attempt_and_claim(
+    conn: psycopg.Connection, params: dict[str, Any], next_id: str, lease_seconds: float
+) -> tuple[dict | None, dict | None]:
+    """``record_attempt`` and ``claim`` of the delivery ``next_id`` in one statement (one
+    commit): a batch of deliveries costs one statement per delivery, not two. The recorded row
+    (None: the lease was lost, nothing written) and the claimed one (None: not ours to do)."""
+    row = conn.execute(
+        RECORD_AND_CLAIM, {**params, "claim_id": next_id, "lease_seconds": lease_seconds}
+    ).fetchone()
+    recorded = row.pop("recorded")
+    return recorded, (row if row["id"] is not None else None)
 
 
 def record_attempt(conn: psycopg.Connection, params: dict[str, Any]) -> dict | None:

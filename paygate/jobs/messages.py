@@ -46,15 +46,15 @@ def encode(task_id: str, name: str, args: list[str]) -> bytes:
     return _ENCODER.encode({"v": VERSION, "id": task_id, "name": name, "args": args}).encode()
 
 
-def _message(task_id: str, name: str, args: tuple) -> Message:
+def plain_message(task_id: str, name: str, args: tuple) -> Message:
     # Huey's defaults for a task enqueued without options, as Registry.create_message makes them.
     return Message(task_id, name, None, 0, 0, None, args, {}, None, None, None, None, None, None, 0)
 
 
 # The fields of a plain message between its name and its args (eta, retries, retry_delay,
 # priority), and after them (kwargs, on_complete, ..., retry_backoff): Huey's defaults.
-_PLAIN_MIDDLE = _message("", "", ())[2:6]
-_PLAIN_TAIL = _message("", "", ())[7:]
+_PLAIN_MIDDLE = plain_message("", "", ())[2:6]
+_PLAIN_TAIL = plain_message("", "", ())[7:]
 
 
 def _plain(message: Message) -> bool:
@@ -123,4 +123,4 @@ class JsonTaskSerializer(Serializer):
             raise RefusedMessage("unknown task name")
         if not isinstance(args, list) or not all(isinstance(arg, str) for arg in args):
             raise RefusedMessage("args not a list of strings")
-        return _message(task_id, name, tuple(args))
+        return plain_message(task_id, name, tuple(args))

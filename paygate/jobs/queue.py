@@ -8,12 +8,12 @@ names in every process (``paygate.jobs.tasks.<name>``), so what the API enqueues
 from __future__ import annotations
 
 from huey import RedisHuey
-from redis import ConnectionPool
+from redis import ConnectionPool, ResponseError
 
 from ..config import Settings
 from ..services import Context
 from .dispatcher import HueyDispatcher
-from .messages import JsonTaskSerializer, RefusedMessage
+from .messages import JsonTaskSerializer, RefusedMessage, plain_message
 from .tasks import Tasks
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -41,13 +41,64 @@ class PaygateHuey(RedisHuey):
 
     revoke_all = revoke_by_id = revoke
 
+    # Up to this many messages per dequeue, merged into one task when they are all calls of a
+    # task in ``batchable`` (which takes any number of ids): ``Queue`` sets both on the
+    # deliveries' queue. 1: one message per dequeue, as Huey does.
+    batch = 1
+    batchable: frozenset[str] = frozenset()
+    _pop_count = True  # RPOP with a count (Redis >= 6.2); False once the server refused it
+
     def dequeue(self):
         """The next task, or None; a message that is not a Paygate task (``messages``) has been
-        logged by the serializer and is dropped here, never run, and the worker reads on."""
-        try:
-            return super().dequeue()
-        except RefusedMessage:
-            return None
+        logged by the serializer and is dropped here, never run, and the worker reads on.
+
+        With ``batch`` > 1, the messages waiting at the head of the queue (up to ``batch``, in
+        one round trip) are taken together: calls of one batchable task become one call with
+        all their ids, in queue order; anything else runs alone and the rest goes back to the
+        head of the queue, in order. An empty queue is waited on as Huey does (BRPOP), so a
+        lone message is not delayed."""
+        if self.batch <= 1:
+            try:
+                return super().dequeue()
+            except RefusedMessage:
+                return None
+        tasks = []
+        raws = self._pop_several()
+        for raw in raws:
+            try:
+                tasks.append(self.deserialize_task(raw))
+            except RefusedMessage:
+                continue
+        if len(tasks) <= 1:
+            return tasks[0] if tasks else None
+        first = tasks[0]
+        name = self._registry.task_to_string(type(first))
+        if name not in self.batchable:
+            self._put_back(tasks[1:])
+            return first
+        same = [t for t in tasks if type(t) is type(first)]
+        others = [t for t in tasks if type(t) is not type(first)]
+        if others:
+            self._put_back(others)
+        args = tuple(arg for task in same for arg in task.args)
+        return self._registry.create_task(plain_message(first.id, name, args))
+
+    def _put_back(self, tasks: list) -> None:
+        """Return ``tasks`` to the head of the queue, the first of them to be taken next."""
+        again = [self.serialize_task(task) for task in tasks]
+        self.storage.conn.rpush(self.storage.queue_key, *reversed(again))
+
+    def _pop_several(self) -> list[bytes]:
+        if self._pop_count:
+            try:
+                raws = self.storage.conn.rpop(self.storage.queue_key, self.batch)
+            except ResponseError:  # an older Redis: one message per dequeue from now on
+                self._pop_count = False
+                raws = None
+            if raws:
+                return raws
+        one = self.storage.dequeue()  # waits (BRPOP) like Huey when nothing is there
+        return [one] if one is not None else []
 
 
 def new_huey(
@@ -105,6 +156,11 @@ class Queue:
         )
         self._context: Context | None = None
         self.tasks = Tasks(self.huey, self.context, webhook_huey=self.webhook_huey)
+        # A webhook thread takes a backlog's deliveries several at a time (one task call).
+        self.webhook_huey.batch = max(1, settings.webhook_batch)
+        self.webhook_huey.batchable = frozenset(
+            {self.webhook_huey._registry.task_to_string(self.tasks.deliver_webhook.task_class)}
+        )
         self.dispatcher = self.new_dispatcher()
 
     def bind(self, ctx: Context) -> None:

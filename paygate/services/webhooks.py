@@ -85,26 +85,39 @@ def deliver(ctx: Context, log_id: str) -> str:
         row = repo.claim(conn, log_id, lease)  # with its endpoint's breaker
     if row is None:
         return "skipped"
-    return _deliver_claimed(ctx, row, lease)
+    return _deliver_claimed(ctx, row, lease)[0]
 
 
 def deliver_batch(ctx: Context, log_ids: list[str]) -> list[str]:
     """``deliver`` for several deliveries, one after the other in the order given (a payment's
-    ``payment.created`` then ``payment.pending``), claimed together in one statement: a commit
-    and a round trip fewer per delivery after the first. Each is recorded right after its own
-    attempt, as ``deliver`` does; the lease covers all of them in turn. The outcome of each id
-    (``skipped`` for those not claimed)."""
-    if len(log_ids) == 1:
-        return [deliver(ctx, log_ids[0])]
-    lease = _lease_seconds(ctx) * len(log_ids)
-    with ctx.db.connection() as conn:
-        rows = repo.claim_many(conn, log_ids, lease)
-    outcomes = {str(row["id"]): _deliver_claimed(ctx, row, lease) for row in rows}
-    return [outcomes.get(str(log_id), "skipped") for log_id in log_ids]
+    ``payment.created`` then ``payment.pending``; the deliveries one webhook thread took from
+    the queue together). Each is claimed, attempted and recorded as ``deliver`` does, with its
+    own lease, but the record of one and the claim of the next are one statement: one commit
+    per delivery instead of two. The outcome of each id (``skipped``: not ours to do)."""
+    lease = _lease_seconds(ctx)
+    ids = list(dict.fromkeys(str(log_id) for log_id in log_ids))  # each once, in order
+    outcomes: dict[str, str] = {}
+    row = None
+    for position, log_id in enumerate(ids):
+        if row is None:  # the first, or the one after a delivery that claimed nothing
+            with ctx.db.connection() as conn:
+                row = repo.claim(conn, log_id, lease)
+            if row is None:
+                outcomes[log_id] = "skipped"
+                continue
+        following = ids[position + 1] if position + 1 < len(ids) else None
+        # The next one comes back claimed with this one's record, or None: then the loop
+        # asks for it on its own (an attempt that was not made claims nothing).
+        outcomes[log_id], row = _deliver_claimed(ctx, row, lease, following)
+    return [outcomes[str(log_id)] for log_id in log_ids]
 
 
-def _deliver_claimed(ctx: Context, row: dict[str, Any], lease: float) -> str:
-    """The attempt of a delivery this worker has just claimed (``row``), recorded."""
+def _deliver_claimed(
+    ctx: Context, row: dict[str, Any], lease: float, following: str | None = None
+) -> tuple[str, dict | None]:
+    """The attempt of a delivery this worker has just claimed (``row``), recorded; with
+    ``following``, that delivery is claimed too (with the record when there is one) and
+    returned as the second value (None: not claimed)."""
     log_id = str(row["id"])
     if not row["webhook_url"]:
         # The primary URL was removed, or the endpoint disabled or deleted, since the
@@ -112,7 +125,7 @@ def _deliver_claimed(ctx: Context, row: dict[str, Any], lease: float) -> str:
         reason = _NOT_SENT.get(row["endpoint_state"], _NOT_SENT[None])
         with ctx.db.connection() as conn:
             repo.abandon_without_url(conn, log_id, row["locked_until"], reason)
-        return "no_url"
+        return "no_url", None
     # Takes one of the endpoint's slots in this process (waiting briefly, off any connection).
     admitted, until = webhook_circuits.gate(ctx, row, lease)
     if admitted != webhook_circuits.DELIVER:  # not an attempt: given back, due at ``until``
@@ -122,9 +135,9 @@ def _deliver_claimed(ctx: Context, row: dict[str, Any], lease: float) -> str:
             released = webhook_circuits.deferred_for_want_of_a_slot(ctx, row)
             if released:
                 ctx.dispatcher.webhooks(released)
-        return "deferred"
+        return "deferred", None
     try:
-        recorded, ok = _attempt(ctx, row)
+        recorded, ok, claimed = _attempt(ctx, row, following, lease)
     except BaseException:
         webhook_circuits.record(ctx, row, row["webhook_url"], None)  # the slot goes back
         raise
@@ -134,14 +147,17 @@ def _deliver_claimed(ctx: Context, row: dict[str, Any], lease: float) -> str:
     if released:
         ctx.dispatcher.webhooks(released)
     if recorded is None:
-        return "skipped"  # the lease was lost meanwhile (a manual retry reset the row)
-    return recorded["status"]
+        return "skipped", claimed  # the lease was lost meanwhile (a manual retry reset the row)
+    return recorded["status"], claimed
 
 
-def _attempt(ctx: Context, row: dict[str, Any]) -> tuple[dict | None, bool | None]:
+def _attempt(
+    ctx: Context, row: dict[str, Any], following: str | None = None, lease: float = 0.0
+) -> tuple[dict | None, bool | None, dict | None]:
     """One attempt of a claimed, admitted delivery, recorded: the recorded row (None: the
-    lease was lost meanwhile) and whether the endpoint took it (None: an unreadable secret,
-    ours to fix, not the endpoint's failure)."""
+    lease was lost meanwhile), whether the endpoint took it (None: an unreadable secret,
+    ours to fix, not the endpoint's failure), and the delivery ``following`` claimed by the
+    same statement (None: none asked for, or not ours to do)."""
     settings = ctx.settings
     started = time.monotonic()
     try:
@@ -178,29 +194,39 @@ def _attempt(ctx: Context, row: dict[str, Any]) -> tuple[dict | None, bool | Non
     metrics.WEBHOOK_DELIVERY_SECONDS.labels("ok" if result.ok else "error").observe(
         time.monotonic() - started
     )
-    recorded = _record(ctx, delivery, row["locked_until"], result, started)
-    return recorded, (None if unreadable else result.ok)
+    recorded, claimed = _record(
+        ctx, delivery, row["locked_until"], result, started, following, lease
+    )
+    return recorded, (None if unreadable else result.ok), claimed
 
 
-def _record(ctx: Context, delivery: Delivery, lease, result: DeliveryResult, started: float):
+def _record(
+    ctx: Context,
+    delivery: Delivery,
+    lock: datetime,
+    result: DeliveryResult,
+    started: float,
+    following: str | None,
+    lease: float,
+) -> tuple[dict | None, dict | None]:
     delay = next_delay(ctx.settings.retry_delays, delivery.attempt, result.ok)
     body = (result.body or "")[:RESPONSE_BODY_LIMIT].replace("\x00", "")
     with ctx.db.connection() as conn:
-        return repo.record_attempt(
-            conn,
-            {
-                "id": delivery.id,
-                "lease": lease,
-                "attempt": delivery.attempt,
-                "url": delivery.url,
-                "ok": result.ok,
-                "response_code": result.status_code,
-                "response_body": body,
-                "error": (result.error or "")[:500] or None,
-                "duration_ms": int((time.monotonic() - started) * 1000),
-                "next_delay": delay,
-            },
-        )
+        params = {
+            "id": delivery.id,
+            "lease": lock,
+            "attempt": delivery.attempt,
+            "url": delivery.url,
+            "ok": result.ok,
+            "response_code": result.status_code,
+            "response_body": body,
+            "error": (result.error or "")[:500] or None,
+            "duration_ms": int((time.monotonic() - started) * 1000),
+            "next_delay": delay,
+        }
+        if following is None:
+            return repo.record_attempt(conn, params), None
+        return repo.record_attempt_and_claim(conn, params, following, lease)
 
 
 # -- merchant side ----------------------------------------------------------------------------
