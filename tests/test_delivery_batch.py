@@ -65,14 +65,39 @@ def test_a_webhook_thread_takes_a_backlog_several_at_a_time_in_queue_order(ctx, 
     queue.huey.flush()
     hooks = queue.webhook_huey
     assert hooks.batch == ctx.settings.webhook_batch == 8
-    merged = hooks.dequeue()  # all three messages, one call with every id in order
+    assert hooks.consumers == ctx.settings.webhook_concurrency == 8
+    # Three messages for eight threads: each thread takes one (its share), as before.
+    alone = hooks.dequeue()
+    assert list(alone.args) == list(queued[0]) and hooks.pending_count() == 2
+    hooks.consumers = 1  # one thread: the whole backlog is its share
+    try:
+        merged = hooks.dequeue()  # both remaining messages, one call with every id in order
+    finally:
+        hooks.consumers = ctx.settings.webhook_concurrency
     assert merged.name == "deliver_webhook"
-    assert list(merged.args) == [i for args in queued for i in args]
+    assert list(merged.args) == [i for args in queued[1:] for i in args]
     assert hooks.pending_count() == 0
+    hooks.execute(alone)
     hooks.execute(merged)
     got = receiver.wait_for("/hooks", 6)
     assert [json.loads(r.body)["event"] for r in got] == ["payment.created", "payment.pending"] * 3
     assert hooks.dequeue() is None  # empty: waited on (BRPOP), nothing taken
+
+
+def test_each_thread_takes_its_share_of_a_backlog_at_most_the_batch(ctx):
+    queue = run_queue(ctx.settings)
+    queue.flush()
+    hooks = queue.webhook_huey
+    for n in range(100):
+        hooks.enqueue(queue.tasks.deliver_webhook.s(f"log_{n:03d}"))
+    taken = []
+    while hooks.pending_count():
+        taken.append(hooks.dequeue().args)
+    # 100 over 8 threads: 8 at a time (the batch) while at least 64 wait, then the share
+    # (length // 8) as the queue shortens, then one by one.
+    assert [len(args) for args in taken][:5] == [8, 8, 8, 8, 8]
+    assert [len(args) for args in taken][-8:] == [1] * 8
+    assert [i for args in taken for i in args] == [f"log_{n:03d}" for n in range(100)]
 
 
 def test_a_message_of_another_task_runs_alone_and_the_rest_goes_back_in_order(ctx):

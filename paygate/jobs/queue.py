@@ -8,7 +8,7 @@ names in every process (``paygate.jobs.tasks.<name>``), so what the API enqueues
 from __future__ import annotations
 
 from huey import RedisHuey
-from redis import ConnectionPool, ResponseError
+from redis import ConnectionPool
 
 from ..config import Settings
 from ..services import Context
@@ -46,14 +46,18 @@ class PaygateHuey(RedisHuey):
     # deliveries' queue. 1: one message per dequeue, as Huey does.
     batch = 1
     batchable: frozenset[str] = frozenset()
-    _pop_count = True  # RPOP with a count (Redis >= 6.2); False once the server refused it
+    # The threads that consume this queue: a thread takes its share of the backlog (the
+    # queue's length over the threads, at most ``batch``), so a short queue still spreads over
+    # every thread (a slow endpoint or processor is not waited on in turn).
+    consumers = 1
 
     def dequeue(self):
         """The next task, or None; a message that is not a Paygate task (``messages``) has been
         logged by the serializer and is dropped here, never run, and the worker reads on.
 
-        With ``batch`` > 1, the messages waiting at the head of the queue (up to ``batch``, in
-        one round trip) are taken together: calls of one batchable task become one call with
+        With ``batch`` > 1, this thread's share of the messages waiting at the head of the
+        queue (the queue's length over ``consumers``, at least one, at most ``batch``; one round
+        trip) is taken together: calls of one batchable task become one call with
         all their ids, in queue order; anything else runs alone and the rest goes back to the
         head of the queue, in order. An empty queue is waited on as Huey does (BRPOP), so a
         lone message is not delayed."""
@@ -89,16 +93,35 @@ class PaygateHuey(RedisHuey):
         self.storage.conn.rpush(self.storage.queue_key, *reversed(again))
 
     def _pop_several(self) -> list[bytes]:
-        if self._pop_count:
-            try:
-                raws = self.storage.conn.rpop(self.storage.queue_key, self.batch)
-            except ResponseError:  # an older Redis: one message per dequeue from now on
-                self._pop_count = False
-                raws = None
-            if raws:
-                return raws
+        raws = self._take_share(
+            keys=[self.storage.queue_key], args=[self.batch, max(1, self.consumers)]
+        )
+        if raws:
+            return raws
         one = self.storage.dequeue()  # waits (BRPOP) like Huey when nothing is there
         return [one] if one is not None else []
+
+    @property
+    def _take_share(self):
+        script = self.__dict__.get("_share_script")
+        if script is None:
+            script = self.storage.conn.register_script(TAKE_SHARE)
+            self.__dict__["_share_script"] = script
+        return script
+
+
+# One round trip: this thread's share of the queue, oldest first (RPOP one by one: any Redis).
+TAKE_SHARE = """
+local length = redis.call('LLEN', KEYS[1])
+local take = math.min(tonumber(ARGV[1]), math.max(1, math.floor(length / tonumber(ARGV[2]))))
+local taken = {}
+for i = 1, take do
+    local message = redis.call('RPOP', KEYS[1])
+    if not message then break end
+    taken[i] = message
+end
+return taken
+"""
 
 
 def new_huey(
@@ -158,6 +181,7 @@ class Queue:
         self.tasks = Tasks(self.huey, self.context, webhook_huey=self.webhook_huey)
         # A webhook thread takes a backlog's deliveries several at a time (one task call).
         self.webhook_huey.batch = max(1, settings.webhook_batch)
+        self.webhook_huey.consumers = settings.webhook_concurrency
         self.webhook_huey.batchable = frozenset(
             {self.webhook_huey._registry.task_to_string(self.tasks.deliver_webhook.task_class)}
         )
