@@ -197,8 +197,11 @@ def test_up_brings_back_a_killed_worker_and_api_and_every_payment_settles(up_env
 
         # Every payment settles, those in the killed worker's hands included (their lease ends
         # and the janitor dispatches them again).
-        for payment_id in before + during + after:
-            wait_for(lambda p=payment_id: status(up.api, p) in FINAL, timeout=30, interval=0.2)
+        try:
+            for payment_id in before + during + after:
+                wait_for(lambda p=payment_id: status(up.api, p) in FINAL, timeout=30, interval=0.2)
+        except requests.ConnectionError as exc:  # say what `up` did meanwhile
+            raise AssertionError(f"{exc}\n{up.text()[-4000:]}") from exc
         assert "stopping everything" not in up.text()  # nothing above stopped `up`
     finally:
         code = up.stop(signal.SIGTERM)

@@ -37,6 +37,29 @@ def test_the_worker_and_the_threads_it_starts_later_run_at_the_configured_nice()
     assert out.stdout.split() == [str(before)] * 2
 
 
+@pytest.mark.unit
+def test_a_worker_leading_its_session_lowers_its_session_group_too():
+    if not os.path.exists("/proc/self/autogroup"):
+        pytest.skip("this kernel has no automatic session groups")
+    script = (
+        "from paygate.jobs.worker import lower_priority\n"
+        "lower_priority(7)\n"
+        "print(open('/proc/self/autogroup').read().split()[-1])\n"
+    )
+    led = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        start_new_session=True,  # as `paygate up` and service managers start it
+    )
+    assert led.stdout.split() == ["7"]
+    # Not a session leader (run from a shell): the shell's session group is left alone.
+    mine = open("/proc/self/autogroup").read().split()[-1]
+    inside = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert inside.stdout.split() == [mine]
+
+
 def test_the_worker_pool_lowers_its_own_backends_and_no_other(database_url):
     if not database_url.startswith("postgresql://") or "@/" in database_url:
         pytest.skip("needs a TCP database URL")

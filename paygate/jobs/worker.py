@@ -134,13 +134,24 @@ def lower_priority(nice: int) -> None:
     """Run this process at ``nice`` (0-19) more than it was started with. On Linux a thread's
     priority is its own and a new thread inherits its creator's, so this is called before the
     worker starts any thread. The API then keeps its latency while a backlog drains on the same
-    cores: the worker takes what the API leaves (docs/performance.md, "The worker's priority")."""
+    cores: the worker takes what the API leaves (docs/performance.md, "The worker's priority").
+
+    With the kernel's automatic session groups (``sched_autogroup``), CPU is first shared
+    between sessions and nice only orders threads within one; a worker that leads its own
+    session (``paygate up`` and service managers start it so) lowers its session's weight too."""
     if nice <= 0:
         return
+    nice = min(nice, 19)
     try:
-        os.nice(min(nice, 19))
+        os.nice(nice)
     except OSError as exc:  # not permitted in this sandbox: run at the priority given
         log.warning("could not lower the worker's priority (%s)", exc)
+    if os.getsid(0) == os.getpid():
+        try:
+            with open("/proc/self/autogroup", "w") as group:
+                group.write(str(nice))
+        except OSError:  # no autogroup (disabled, another kernel), or not permitted
+            pass
 
 
 def _stop_taking(state: metrics_server.WorkerState, webhooks) -> None:
