@@ -44,6 +44,10 @@ RESTORE_TEXT = """el => {
   }
   delete el.__a11ySaved;
 }"""
+HIDE_ALL = f"""selectors => selectors.forEach(s => ({HIDE_TEXT})(document.querySelector(s)))"""
+RESTORE_ALL = (
+    f"""selectors => selectors.forEach(s => ({RESTORE_TEXT})(document.querySelector(s)))"""
+)
 # The text's colour (an SVG text's is its fill), size and weight, and where the text itself
 # sits inside the element's box: the rectangles of its text nodes (a field's content box, an SVG
 # text's own box), so the rounded corners of a button or the tick of a checkbox beside the text
@@ -73,33 +77,37 @@ TEXT_STYLE = """el => {
     }
   }
   return {color: svg ? s.fill : s.color, size: parseFloat(s.fontSize),
-    weight: parseInt(s.fontWeight, 10), width: box.width, rects};
+    weight: parseInt(s.fontWeight, 10), rects,
+    origin: {x: box.left + scrollX, y: box.top + scrollY}};
 }"""
 
-# The distinct colours of a screenshot inside the text's rectangles, decoded by the browser
-# (a PNG decoder in Python would cost more than the rest of the test).
-PIXELS = """async ({png, rects, width}) => {
+# For each list of rectangles (CSS pixels from the screenshot's top left), the distinct colours
+# of the screenshot inside them, decoded by the browser (a PNG decoder in Python would cost more
+# than the rest of the test).
+PIXELS = """async ({png, areas}) => {
   const bytes = Uint8Array.from(atob(png), c => c.charCodeAt(0));
   const bitmap = await createImageBitmap(new Blob([bytes], {type: 'image/png'}));
   const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
   const context = canvas.getContext('2d');
   context.drawImage(bitmap, 0, 0);
   const data = context.getImageData(0, 0, bitmap.width, bitmap.height).data;
-  const scale = width ? bitmap.width / width : 1;
-  const seen = new Set();
-  for (const r of rects) {
-    const left = Math.max(Math.floor(r.x * scale), 0);
-    const top = Math.max(Math.floor(r.y * scale), 0);
-    const right = Math.min(Math.ceil((r.x + r.width) * scale), bitmap.width);
-    const bottom = Math.min(Math.ceil((r.y + r.height) * scale), bitmap.height);
-    for (let y = top; y < bottom; y++) {
-      for (let x = left; x < right; x++) {
-        const i = (y * bitmap.width + x) * 4;
-        seen.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+  const scale = devicePixelRatio;
+  return areas.map(rects => {
+    const seen = new Set();
+    for (const r of rects) {
+      const left = Math.max(Math.floor(r.x * scale), 0);
+      const top = Math.max(Math.floor(r.y * scale), 0);
+      const right = Math.min(Math.ceil((r.x + r.width) * scale), bitmap.width);
+      const bottom = Math.min(Math.ceil((r.y + r.height) * scale), bitmap.height);
+      for (let y = top; y < bottom; y++) {
+        for (let x = left; x < right; x++) {
+          const i = (y * bitmap.width + x) * 4;
+          seen.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+        }
       }
     }
-  }
-  return [...seen].map(c => [c >> 16, (c >> 8) & 255, c & 255]);
+    return [...seen].map(c => [c >> 16, (c >> 8) & 255, c & 255]);
+  });
 }"""
 
 
@@ -116,6 +124,7 @@ class Findings:
 
     def assert_none(self) -> None:
         """Fail with every problem, readably (not pytest's repr of this object)."""
+        __tracebackhide__ = True
         if self.problems:
             raise AssertionError(self.report())
 
@@ -160,16 +169,17 @@ def check(frame, where: str, findings: Findings) -> None:
                 f"    at {' '.join(map(str, node['target']))}: {node['html'][:160]}\n"
                 f"    {(node.get('failureSummary') or '').replace(chr(10), ' ')}"
             )
-    for incomplete in results["incomplete"]:
-        if incomplete["id"] != "color-contrast":
-            continue
+    framed = getattr(frame, "parent_frame", None) is not None
+    open_contrast = [i for i in results["incomplete"] if i["id"] == "color-contrast"]
+    targets = [node["target"][-1] for i in open_contrast for node in i["nodes"]]
+    keys = {target: (framed, frame.url.split("?")[0], target) for target in targets}
+    todo = sorted({target for target in targets if keys[target] not in findings.cache})
+    for target, measured in zip(todo, measure(frame, todo), strict=True):
+        findings.cache[keys[target]] = measured
+    for incomplete in open_contrast:
         for node in incomplete["nodes"]:
             target = node["target"][-1]
-            framed = getattr(frame, "parent_frame", None) is not None
-            key = (framed, frame.url.split("?")[0], target)
-            if key not in findings.cache:
-                findings.cache[key] = measure(frame, target)
-            ratio, needed, colour = findings.cache[key]
+            ratio, needed, colour = findings.cache[keys[target]]
             line = f"- {where}: {target}: {ratio:.2f}:1 ({colour} on the rendered pixels)"
             findings.measured.append(line)
             if ratio < needed:
@@ -179,23 +189,56 @@ def check(frame, where: str, findings: Findings) -> None:
                 )
 
 
-def measure(frame, selector: str) -> tuple[float, float, str]:
-    """The worst contrast of the element's text colour against the pixels behind its text,
-    the minimum it needs, and the text colour."""
-    element = frame.locator(selector).first
-    style = element.evaluate(TEXT_STYLE)
-    large = style["size"] >= 24 or (style["size"] >= 18.66 and style["weight"] >= 700)
-    element.evaluate(HIDE_TEXT)
-    try:
-        png = element.screenshot(animations="disabled", caret="hide")
-    finally:
-        element.evaluate(RESTORE_TEXT)
-    text = parse_colour(style["color"])
-    behind = frame.evaluate(
-        PIXELS,
-        {"png": base64.b64encode(png).decode(), "rects": style["rects"], "width": style["width"]},
+def measure(frame, selectors: list[str]) -> list[tuple[float, float, str]]:
+    """For each element, the worst contrast of its text colour against the pixels behind its
+    text, the minimum it needs, and the text colour. A page is screenshotted once for all of
+    them (their text hidden); a frame, element by element (its own scrolling)."""
+    if not selectors:
+        return []
+    styles = frame.evaluate(
+        f"s => s.map(s => ({TEXT_STYLE})(document.querySelector(s)))", selectors
     )
-    worst = min(
-        contrast(over(text, (*pixel, 1.0)) if text[3] < 1 else text, pixel) for pixel in behind
-    )
-    return worst, LARGE if large else TEXT, style["color"]
+    if getattr(frame, "parent_frame", None) is None:
+        frame.evaluate(HIDE_ALL, selectors)
+        areas = [
+            [
+                {**r, "x": r["x"] + s["origin"]["x"], "y": r["y"] + s["origin"]["y"]}
+                for r in s["rects"]
+            ]
+            for s in styles
+        ]
+        rects = [r for area in areas for r in area] or [{"x": 0, "y": 0, "width": 1, "height": 1}]
+        left, top = min(r["x"] for r in rects), min(r["y"] for r in rects)
+        right = max(r["x"] + r["width"] for r in rects)
+        bottom = max(r["y"] + r["height"] for r in rects)
+        clip = {"x": left, "y": top, "width": max(right - left, 1), "height": max(bottom - top, 1)}
+        try:
+            png = frame.screenshot(full_page=True, clip=clip, animations="disabled", caret="hide")
+        finally:
+            frame.evaluate(RESTORE_ALL, selectors)
+        areas = [[{**r, "x": r["x"] - left, "y": r["y"] - top} for r in area] for area in areas]
+        behind = frame.evaluate(PIXELS, {"png": base64.b64encode(png).decode(), "areas": areas})
+    else:
+        behind = []
+        for selector, style in zip(selectors, styles, strict=True):
+            element = frame.locator(selector).first
+            element.evaluate(HIDE_TEXT)
+            try:
+                png = element.screenshot(animations="disabled", caret="hide")
+            finally:
+                element.evaluate(RESTORE_TEXT)
+            png64 = base64.b64encode(png).decode()
+            behind += frame.evaluate(PIXELS, {"png": png64, "areas": [style["rects"]]})
+    results = []
+    for style, pixels in zip(styles, behind, strict=True):
+        text = parse_colour(style["color"])
+        worst = min(
+            (
+                contrast(over(text, (*pixel, 1.0)) if text[3] < 1 else text, pixel)
+                for pixel in pixels
+            ),
+            default=21.0,
+        )
+        large = style["size"] >= 24 or (style["size"] >= 18.66 and style["weight"] >= 700)
+        results.append((worst, LARGE if large else TEXT, style["color"]))
+    return results

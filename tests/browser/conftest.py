@@ -63,9 +63,10 @@ def checkout_gateway(shared_db, database_url, tmp_path_factory):
     }
     gateway = Gateway(env=env, tmp=str(tmp_path_factory.mktemp("checkout-gateway")))
     try:
-        gateway.start_worker()  # boots while the API and the checkout app start
-        gateway.start_api()
+        # The checkout first: its port is bound before the API picks one of its own.
         gateway.checkout_url = gateway.start_web("checkout", port=checkout_port)
+        gateway.start_worker()  # boots while the API starts
+        gateway.start_api()
         gateway.wait_healthy(worker=True)
         yield gateway
     finally:
