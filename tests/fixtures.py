@@ -246,9 +246,10 @@ class Gateway:
         )
         self.wait_healthy()
 
-    def start_web(self, app: str, threads: int = 8) -> str:
-        """Start ``dashboard`` or ``checkout`` on a free port; return its base URL."""
-        port = free_port()
+    def start_web(self, app: str, threads: int = 8, port: int = 0) -> str:
+        """Start ``dashboard`` or ``checkout`` on ``port`` (a free one by default); return its
+        base URL."""
+        port = port or free_port()
         self.ports[app] = port
         self._spawn(
             app,

@@ -46,22 +46,27 @@ def screenshot(page, name: str) -> Path:
 def checkout_gateway(shared_db, database_url, tmp_path_factory):
     """API, checkout app and worker as real processes, shared by one test module (starting them
     per test would triple the browser suite's time); every test makes its own orders."""
+    from paygate.embedded import free_port
     from tests.fixtures import TEST_ENV, Gateway, flush_redis, make_settings, reset_record
 
     reset_record(database_url, make_settings())
     flush_redis()
+    checkout_port = free_port()
     env = {
         **os.environ,
         **TEST_ENV,
         # Long enough to see the processing state, short enough for a quick suite.
         "TEST_PROCESSING_DELAY": "500",
         "PAYGATE_JANITOR_INTERVAL": "0.2",
+        # The test processor's 3-D Secure page is on this checkout (its next_action URL).
+        "PAYGATE_CHECKOUT_URL": f"http://127.0.0.1:{checkout_port}",
     }
     gateway = Gateway(env=env, tmp=str(tmp_path_factory.mktemp("checkout-gateway")))
     try:
-        gateway.start_worker()  # boots while the API and the checkout app start
+        # The checkout first: its port is bound before the API picks one of its own.
+        gateway.checkout_url = gateway.start_web("checkout", port=checkout_port)
+        gateway.start_worker()  # boots while the API starts
         gateway.start_api()
-        gateway.checkout_url = gateway.start_web("checkout")
         gateway.wait_healthy(worker=True)
         yield gateway
     finally:
