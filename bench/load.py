@@ -198,17 +198,24 @@ def run_python(
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.monotonic() - started
-    result = LoadResult(
+    result = _result(latencies, time.monotonic() - started, state, "python")
+    return result, created
+
+
+def _result(
+    latencies: list[float], elapsed: float, state: dict, generator: str, extra: dict | None = None
+) -> LoadResult:
+    """A client's answers as a LoadResult (``state``: its ``bad`` and ``errors`` counts)."""
+    return LoadResult(
         requests=len(latencies),
         seconds=elapsed,
         not_created=state["bad"],
         errors=state["errors"],
         p50_ms=percentile(latencies, 50) * 1000,
         p99_ms=percentile(latencies, 99) * 1000,
-        generator="python",
+        generator=generator,
+        extra=extra or {},
     )
-    return result, created
 
 
 def run_async(
@@ -287,15 +294,11 @@ async def _run_async(
 
     began = time.monotonic()
     await asyncio.gather(*(client() for _ in range(clients)))
-    elapsed = time.monotonic() - began
-    result = LoadResult(
-        requests=len(latencies),
-        seconds=elapsed,
-        not_created=state["bad"],
-        errors=state["errors"],
-        p50_ms=percentile(latencies, 50) * 1000,
-        p99_ms=percentile(latencies, 99) * 1000,
-        generator="asyncio",
-        extra={"started_at": state["first"] or began, "sent": state["next"]},
+    result = _result(
+        latencies,
+        time.monotonic() - began,
+        state,
+        "asyncio",
+        {"started_at": state["first"] or began, "sent": state["next"]},
     )
     return result, created
