@@ -258,6 +258,9 @@ class Settings:
     db_pool_min: int = setting("PAYGATE_DB_POOL_MIN", _int, 2)
     db_pool_max: int = setting("PAYGATE_DB_POOL_MAX", _int, 16)
     worker_concurrency: int = setting("PAYGATE_WORKER_CONCURRENCY", _int, 16)
+    # Payments a worker thread takes from the queue at once when there is a backlog: claimed in
+    # one statement, settled one after the other (``payments.process_batch``); 1: one at a time.
+    payment_batch: int = setting("PAYGATE_PAYMENT_BATCH", _int, 8)
     # The worker's CPU priority (nice, 0-19): on a machine it shares with the API, a backlog
     # being drained must not take the cores the API answers from (docs/operations.md,
     # "Scaling"). 0 keeps the priority it was started with.
@@ -295,8 +298,9 @@ class Settings:
     # queue (``<PAYGATE_QUEUE>-webhooks``) with their own threads in every worker, never on the
     # threads that settle payments and refunds.
     webhook_concurrency: int = setting("PAYGATE_WEBHOOK_CONCURRENCY", _int, 8)
-    # Deliveries a webhook thread takes from the queue at once when there is a backlog, made one
-    # after the other with one statement each (``webhooks.deliver_batch``); 1: one at a time.
+    # Delivery tasks a webhook thread takes from the queue at once when there is a backlog:
+    # claimed in one statement, made one after the other, recorded in one statement
+    # (``webhooks.deliver_batch``); 1: one at a time.
     webhook_batch: int = setting("PAYGATE_WEBHOOK_BATCH", _int, 8)
     # Deliveries to one endpoint in flight at once in each worker process (of its
     # PAYGATE_WEBHOOK_CONCURRENCY threads): not a global limit.

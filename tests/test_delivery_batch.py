@@ -1,9 +1,12 @@
-"""A new payment's creation events travel as one delivery task: claimed together in one
-statement, delivered in order, each recorded after its own attempt (docs/performance.md,
-"Issue 20"). Real PostgreSQL, Redis and HTTP receiver; the task runs in process."""
+"""A new payment's creation events travel as one delivery task, and a webhook thread takes its
+share of a backlog at once: claimed together in one statement, delivered in order, recorded
+together in one statement when the batch ends; a batch whose lease runs short gives the rest
+back (docs/performance.md, "Issue 20"). Real PostgreSQL, Redis and HTTP receiver; the task runs
+in process."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from paygate.services import webhooks
@@ -32,6 +35,7 @@ def test_a_payments_creation_events_are_one_task_delivered_in_order(ctx, api, re
             (list(deliver.args),),
         ).fetchall()
     assert [(r["status"], r["attempts"]) for r in rows] == [("success", 1)] * 2
+    assert [a["attempt"] for a in attempts_of(ctx, deliver.args)] == [1, 1]
 
     # Run again (a redelivered message): nothing is due, nothing is sent.
     assert webhooks.deliver_batch(ctx, list(deliver.args)) == ["skipped", "skipped"]
@@ -107,7 +111,9 @@ def test_a_message_of_another_task_runs_alone_and_the_rest_goes_back_in_order(ct
     queue.flush()
     main = queue.huey
     refund = queue.tasks.process_refund
+    before = main.batch, main.batchable, main.consumers
     main.batch, main.batchable = 8, frozenset({main._registry.task_to_string(refund.task_class)})
+    main.consumers = 1  # one thread: the whole backlog is its share
     try:
         main.enqueue(queue.tasks.process_payment.s("pay_alone"))
         for refund_id in ("rfnd_a", "rfnd_b", "rfnd_c"):
@@ -119,5 +125,91 @@ def test_a_message_of_another_task_runs_alone_and_the_rest_goes_back_in_order(ct
         assert merged.name == "process_refund"
         assert merged.args == ("rfnd_a", "rfnd_b", "rfnd_c") and main.pending_count() == 0
     finally:
-        main.batch, main.batchable = 1, frozenset()
+        main.batch, main.batchable, main.consumers = before
         queue.flush()
+
+
+def delivered(ctx, requests) -> list[str]:
+    """The delivery ids of what the receiver got, in order of arrival (by the bytes sent)."""
+    with ctx.db.connection() as conn:
+        rows = conn.execute("SELECT id, body FROM webhook_logs").fetchall()
+    by_body = {row["body"].encode(): str(row["id"]) for row in rows}
+    return [by_body[request.body] for request in requests]
+
+
+def attempts_of(ctx, log_ids) -> list[dict]:
+    with ctx.db.connection() as conn:
+        return conn.execute(
+            "SELECT webhook_log_id, attempt, response_code, attempted_at FROM webhook_attempts"
+            " WHERE webhook_log_id = ANY(%s::uuid[]) ORDER BY id",
+            (list(log_ids),),
+        ).fetchall()
+
+
+def creation_events(ctx, api, queue, payments: int) -> list[str]:
+    """The creation events' delivery ids of ``payments`` new payments, in order; the queues
+    left empty (the caller runs the deliveries)."""
+    for _ in range(payments):
+        create_payment(api, 50000, {"method": "upi", "vpa": "success@test"}, headers=AUTH)
+    ids = [i for task in reversed(queue.webhook_huey.pending()) for i in task.args]
+    queue.flush()
+    return ids
+
+
+def test_a_batch_is_claimed_in_one_statement_and_recorded_in_one(ctx, api, receiver):
+    set_webhook_url(ctx, receiver.url())
+    queue = run_queue(ctx.settings)
+    queue.bind(ctx)
+    queue.flush()
+    ids = creation_events(ctx, api, queue, 4)
+    assert webhooks.deliver_batch(ctx, ids) == ["success"] * 8
+    got = receiver.wait_for("/hooks", 8)
+    assert delivered(ctx, got) == ids  # one after the other, in order
+    with ctx.db.connection() as conn:
+        rows = conn.execute(
+            "SELECT status, attempts, last_attempt_at, locked_until FROM webhook_logs"
+            " WHERE id = ANY(%s::uuid[])",
+            (ids,),
+        ).fetchall()
+    assert {(r["status"], r["attempts"], r["locked_until"]) for r in rows} == {("success", 1, None)}
+    # One statement wrote every record: one transaction, one now().
+    assert len({r["last_attempt_at"] for r in rows}) == 1
+    assert len({a["attempted_at"] for a in attempts_of(ctx, ids)}) == 1
+    assert [str(a["webhook_log_id"]) for a in attempts_of(ctx, ids)] == ids
+
+
+def test_a_batch_whose_lease_runs_short_gives_the_rest_back_unattempted(ctx, api, receiver):
+    """Slow answers: each attempt starts only while a whole attempt still fits in the batch's
+    lease; the rest goes back at once, due and enqueued, and is delivered by the next run."""
+    set_webhook_url(ctx, receiver.url())
+    queue = run_queue(ctx.settings)
+    queue.bind(ctx)
+    queue.flush()
+    ids = creation_events(ctx, api, queue, 6)
+    # An attempt's bound is 7 s (twice the 1 s timeout, and 5 s), the batch's lease 14 s;
+    # answers take 0.8 s each: the tenth would start with less than 7 s of lease left.
+    settings = dataclasses.replace(ctx.settings, job_lease_seconds=1, webhook_timeout_seconds=1)
+    slow = dataclasses.replace(ctx, settings=settings)
+    receiver.delay = 0.8
+    try:
+        outcomes = webhooks.deliver_batch(slow, ids)
+    finally:
+        receiver.delay = 0.0
+    assert outcomes == ["success"] * 9 + ["deferred"] * 3, outcomes
+    assert delivered(ctx, receiver.wait_for("/hooks", 9)) == ids[:9]
+    with ctx.db.connection() as conn:
+        back = conn.execute(
+            "SELECT id, status, attempts, locked_until, enqueued_at FROM webhook_logs"
+            " WHERE id = ANY(%s::uuid[]) ORDER BY created_at, id",
+            (ids[9:],),
+        ).fetchall()
+    assert [(r["status"], r["attempts"], r["locked_until"]) for r in back] == [
+        ("pending", 0, None)
+    ] * 3
+    assert all(r["enqueued_at"] is not None for r in back)
+    again = [i for task in reversed(queue.webhook_huey.pending()) for i in task.args]
+    assert sorted(again) == sorted(ids[9:])
+    queue.flush()
+    assert webhooks.deliver_batch(ctx, again) == ["success"] * 3
+    assert len(receiver.wait_for("/hooks", 12)) == 12
+    assert len(attempts_of(ctx, ids)) == 12

@@ -7,6 +7,7 @@ workers racing on one payment) changes the row at most once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -157,6 +158,18 @@ def _escape_like(text: str) -> str:
 def claim(conn: psycopg.Connection, payment_id: str, lease_seconds: float) -> dict | None:
     """Take the payment for processing if it is pending, due, and nobody holds a live lease."""
     return scheduling.claim(conn, "payments", payment_id, lease_seconds, COLUMNS)
+
+
+def claim_many(conn: psycopg.Connection, payment_ids: list[str], lease_seconds: float) -> dict:
+    """``claim`` for several payments in one statement: the claimed rows by id, each with its
+    lease (``locked_until``, the token ``give_back`` takes)."""
+    columns = f"{COLUMNS}, locked_until"
+    return scheduling.claim_many(conn, "payments", payment_ids, lease_seconds, columns)
+
+
+def give_back(conn: psycopg.Connection, payment_ids: list[str], lease: datetime) -> list[str]:
+    """Release claimed payments that were not worked on (``scheduling.give_back``)."""
+    return scheduling.give_back(conn, "payments", payment_ids, lease)
 
 
 SETTLE = f"""

@@ -84,6 +84,42 @@ def claim(
     ).fetchone()
 
 
+def claim_many(
+    conn: psycopg.Connection, table: str, row_ids: list[str], lease_seconds: float, columns: str
+) -> dict[str, dict]:
+    """``claim`` for several rows in one statement, all with the same lease: the claimed rows
+    by id (those not ours to do are left out)."""
+    if table not in PROCESSOR_JOBS:
+        raise KeyError(table)
+    rows = conn.execute(
+        f"""UPDATE {table}
+               SET locked_until = now() + make_interval(secs => %s),
+                   processor_attempts = processor_attempts + 1
+             WHERE id = ANY(%s) AND status = 'pending' AND next_check_at <= now()
+               AND (locked_until IS NULL OR locked_until < now())
+         RETURNING {columns}""",
+        (lease_seconds, row_ids),
+    ).fetchall()
+    return {str(row["id"]): row for row in rows}
+
+
+def give_back(conn: psycopg.Connection, table: str, row_ids: list[str], lease: datetime) -> list:
+    """Release claimed rows that were not worked on (a batch that ran out of time): the
+    attempt the claim counted is taken back, the rows are due now and marked dispatched; the
+    ids still pending, for the caller to enqueue."""
+    if table not in PROCESSOR_JOBS:
+        raise KeyError(table)
+    rows = conn.execute(
+        f"""UPDATE {table}
+               SET locked_until = NULL, processor_attempts = processor_attempts - 1,
+                   enqueued_at = now()
+             WHERE id = ANY(%s) AND status = 'pending' AND locked_until = %s
+         RETURNING id""",
+        (row_ids, lease),
+    ).fetchall()
+    return [str(row["id"]) for row in rows]
+
+
 def defer(
     conn: psycopg.Connection,
     table: str,

@@ -94,54 +94,92 @@ def claim(conn: psycopg.Connection, log_id: str, lease_seconds: float) -> dict |
     return conn.execute(CLAIM_ONE, {"lease_seconds": lease_seconds, "claim_id": log_id}).fetchone()
 
 
-RECORD = """
-WITH updated AS (
-    UPDATE webhook_logs
-       SET attempts = %(attempt)s,
+# An attempt's outcome and the schedule that follows from it; ``{v}``: where each value comes
+# from (one attempt's parameters, or the row of a batch's ``input``).
+_RECORD = """
+WITH {input}updated AS (
+    UPDATE webhook_logs w
+       SET attempts = {v[attempt]},
            last_attempt_at = now(),
-           response_code = %(response_code)s,
-           response_body = %(response_body)s,
-           status = CASE WHEN %(ok)s THEN 'success'
-                         WHEN %(next_delay)s::float8 IS NULL THEN 'failed'
+           response_code = {v[response_code]},
+           response_body = {v[response_body]},
+           status = CASE WHEN {v[ok]} THEN 'success'
+                         WHEN {v[next_delay]} IS NULL THEN 'failed'
                          ELSE 'pending' END,
-           next_retry_at = CASE WHEN %(ok)s OR %(next_delay)s::float8 IS NULL THEN NULL
-                                ELSE now() + make_interval(secs => %(next_delay)s) END,
+           next_retry_at = CASE WHEN {v[ok]} OR {v[next_delay]} IS NULL THEN NULL
+                                ELSE now() + make_interval(secs => {v[next_delay]}) END,
            locked_until = NULL, enqueued_at = NULL, updated_at = now()
-     WHERE id = %(id)s AND status = 'pending' AND locked_until = %(lease)s
- RETURNING id, status, attempts, next_retry_at
+      {source}
+     WHERE w.id = {v[id]} AND w.status = 'pending' AND w.locked_until = {v[lease]}
+ RETURNING w.id, w.status, w.attempts, w.next_retry_at
 ), attempt AS (
     INSERT INTO webhook_attempts (webhook_log_id, attempt, url, response_code, response_body,
                                   error, duration_ms)
-    SELECT id, %(attempt)s, %(url)s, %(response_code)s, %(response_body)s, %(error)s,
-           %(duration_ms)s
-      FROM updated
+    SELECT u.id, {v[attempt]}, {v[url]}, {v[response_code]}, {v[response_body]}, {v[error]},
+           {v[duration_ms]}
+      FROM updated u {join}
 )
 SELECT * FROM updated
 """
-
-
-RECORD_AND_CLAIM = (
-    RECORD.replace("\nSELECT * FROM updated\n", "").rstrip()
-    + ", "
-    + CLAIM_UPDATE.format(match="id = %(claim_id)s")
-    + "\nSELECT r.recorded, x.* FROM (SELECT (SELECT to_jsonb(u) FROM updated u) AS recorded) r"
-    + "\n  LEFT JOIN ("
-    + CLAIM_SELECT
-    + ") x ON TRUE"
+# The parameters of one attempt (see ``record_attempt``), and their SQL types.
+RECORD_FIELDS = {
+    "id": "uuid",
+    "lease": "timestamptz",
+    "attempt": "int",
+    "url": "text",
+    "ok": "bool",
+    "response_code": "int",
+    "response_body": "text",
+    "error": "text",
+    "duration_ms": "int",
+    "next_delay": "float8",
+}
+RECORD = _RECORD.format(
+    input="",
+    source="",
+    join="",
+    v={name: f"%({name})s::{kind}" for name, kind in RECORD_FIELDS.items()},
+)
+# Many attempts at once (``record_attempts``): the parameters as one array each, a row each.
+RECORD_MANY = _RECORD.format(
+    input="input AS (SELECT * FROM unnest("
+    + ", ".join(f"%({name})s::{kind}[]" for name, kind in RECORD_FIELDS.items())
+    + ") AS i("
+    + ", ".join(RECORD_FIELDS)
+    + ")), ",
+    source="FROM input i",
+    join="JOIN input i ON i.id = u.id",
+    v={name: f"i.{name}" for name in RECORD_FIELDS},
+)
+CLAIM_MANY = (
+    "WITH " + CLAIM_UPDATE.format(match="id = ANY(%(claim_ids)s::uuid[])") + "\n" + CLAIM_SELECT
 )
 
 
-def record_attempt_and_claim(
-    conn: psycopg.Connection, params: dict[str, Any], next_id: str, lease_seconds: float
-) -> tuple[dict | None, dict | None]:
-    """``record_attempt`` and ``claim`` of the delivery ``next_id`` in one statement (one
-    commit): a batch of deliveries costs one statement per delivery, not two. The recorded row
-    (None: the lease was lost, nothing written) and the claimed one (None: not ours to do)."""
-    row = conn.execute(
-        RECORD_AND_CLAIM, {**params, "claim_id": next_id, "lease_seconds": lease_seconds}
-    ).fetchone()
-    recorded = row.pop("recorded")
-    return recorded, (row if row["id"] is not None else None)
+def claim_many(conn: psycopg.Connection, log_ids: list[str], lease_seconds: float) -> dict:
+    """``claim`` for several deliveries in one statement, all with the same lease: the claimed
+    rows by id (those not ours to do are left out)."""
+    rows = conn.execute(CLAIM_MANY, {"lease_seconds": lease_seconds, "claim_ids": log_ids})
+    return {str(row["id"]): row for row in rows.fetchall()}
+
+
+def record_attempts(conn: psycopg.Connection, attempts: list[dict[str, Any]]) -> dict:
+    """``record_attempt`` for several attempts in one statement (one commit): the recorded rows
+    by id; an attempt whose lease was lost is left out (nothing written for it)."""
+    columns = {name: [a[name] for a in attempts] for name in RECORD_FIELDS}
+    return {str(row["id"]): row for row in conn.execute(RECORD_MANY, columns).fetchall()}
+
+
+def give_back(conn: psycopg.Connection, log_ids: list[str], lease: datetime) -> list[str]:
+    """Release claimed deliveries that were not attempted (a batch that ran out of lease), due
+    now and marked dispatched: the ids still pending, for the caller to enqueue."""
+    rows = conn.execute(
+        """UPDATE webhook_logs SET locked_until = NULL, enqueued_at = now()
+            WHERE id = ANY(%s::uuid[]) AND status = 'pending' AND locked_until = %s
+        RETURNING id""",
+        (log_ids, lease),
+    ).fetchall()
+    return [str(row["id"]) for row in rows]
 
 
 def record_attempt(conn: psycopg.Connection, params: dict[str, Any]) -> dict | None:

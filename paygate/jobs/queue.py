@@ -185,6 +185,12 @@ class Queue:
         self.webhook_huey.batchable = frozenset(
             {self.webhook_huey._registry.task_to_string(self.tasks.deliver_webhook.task_class)}
         )
+        # A worker thread takes a backlog's payments several at a time too (one claim).
+        self.huey.batch = max(1, settings.payment_batch)
+        self.huey.consumers = settings.worker_concurrency
+        self.huey.batchable = frozenset(
+            {self.huey._registry.task_to_string(self.tasks.process_payment.task_class)}
+        )
         self.dispatcher = self.new_dispatcher()
 
     def bind(self, ctx: Context) -> None:

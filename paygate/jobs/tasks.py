@@ -23,6 +23,10 @@ DELIVERY_OUTCOMES = {
 }
 
 
+def _bound_to_payment(payment_id: str):
+    return logcontext.bound(payment_id=payment_id)
+
+
 class Tasks:
     """The tasks, registered on ``huey``; each runs with the context ``context()`` gives.
 
@@ -38,9 +42,14 @@ class Tasks:
         self, huey: Huey, context: Callable[[], Context], *, webhook_huey: Huey | None = None
     ):
         @huey.task()
-        def process_payment(payment_id: str) -> None:
-            with logcontext.bound(payment_id=payment_id):
-                payments.process(context(), payment_id)
+        def process_payment(*payment_ids: str) -> None:
+            # One id, or the payments one thread took from a backlog together
+            # (``payments.process_batch``: one claim for all).
+            if len(payment_ids) == 1:
+                with logcontext.bound(payment_id=payment_ids[0]):
+                    payments.process(context(), str(payment_ids[0]))
+            else:
+                payments.process_batch(context(), [str(i) for i in payment_ids], _bound_to_payment)
 
         @huey.task()
         def process_refund(refund_id: str) -> None:

@@ -190,14 +190,16 @@ def run_worker(
     runners = observer_runners.start(ctx, stopping)
     quiet_task_logs()
     webhooks = webhook_consumer.start(ctx, queue, CONSUMER_FLAGS)  # deliveries: own threads
+    threads = workers or settings.worker_concurrency
+    queue.huey.consumers = threads  # each takes its share of a backlog
     consumer = GracefulConsumer(
         queue.huey,
         stop_timeout=settings.stop_timeout_seconds,
         on_stop=lambda: _stop_taking(state, webhooks),  # both stop polling, then both drain
-        workers=workers or settings.worker_concurrency,
+        workers=threads,
         **CONSUMER_FLAGS,
     )
-    log.info("worker started: %d threads", workers or settings.worker_concurrency)
+    log.info("worker started: %d threads", threads)
     state.consuming = True
     try:
         consumer.run()

@@ -66,10 +66,21 @@ def next_delay(retry_delays: tuple[int, ...], attempt: int, ok: bool) -> float |
 # -- worker side ------------------------------------------------------------------------------
 
 
+def _attempt_bound(ctx: Context) -> float:
+    # What one attempt can take, with room to record it: a notifier bounds its connect and its
+    # read by the timeout each (the built-in one the whole attempt).
+    return ctx.settings.webhook_timeout_seconds * 2 + 5
+
+
 def _lease_seconds(ctx: Context) -> float:
     # The lease outlives the longest attempt, so no second worker can start the same one.
-    settings = ctx.settings
-    return max(settings.job_lease_seconds, settings.webhook_timeout_seconds * 2 + 5)
+    return max(ctx.settings.job_lease_seconds, _attempt_bound(ctx))
+
+
+def _batch_lease_seconds(ctx: Context) -> float:
+    # Room for two whole attempts at least: the first, and as many after it as take no more
+    # than one attempt's bound together (with the defaults, the job lease itself: 30 s).
+    return max(ctx.settings.job_lease_seconds, 2 * _attempt_bound(ctx))
 
 
 def deliver(ctx: Context, log_id: str) -> str:
@@ -85,39 +96,57 @@ def deliver(ctx: Context, log_id: str) -> str:
         row = repo.claim(conn, log_id, lease)  # with its endpoint's breaker
     if row is None:
         return "skipped"
-    return _deliver_claimed(ctx, row, lease)[0]
+    return _deliver_claimed(ctx, row, lease)
 
 
 def deliver_batch(ctx: Context, log_ids: list[str]) -> list[str]:
     """``deliver`` for several deliveries, one after the other in the order given (a payment's
     ``payment.created`` then ``payment.pending``; the deliveries one webhook thread took from
-    the queue together). Each is claimed, attempted and recorded as ``deliver`` does, with its
-    own lease, but the record of one and the claim of the next are one statement: one commit
-    per delivery instead of two. The outcome of each id (``skipped``: not ours to do)."""
-    lease = _lease_seconds(ctx)
+    a backlog together), in two statements: one claims them all, one records every attempt
+    when the batch ends. The outcome of each id, in the order given.
+
+    The claim's lease has room for the batch (``_batch_lease_seconds``): an attempt starts only
+    while a whole attempt (``_attempt_bound``) still fits in it; when one would not (slow
+    endpoints), the rest is given back unattempted, due at once and enqueued again
+    (``deferred``). A worker killed in a batch leaves its attempts unrecorded: they are made
+    again when the lease runs out (the merchant sees the same ``webhook-id`` twice, as after
+    any answer that was not recorded)."""
     ids = list(dict.fromkeys(str(log_id) for log_id in log_ids))  # each once, in order
-    outcomes: dict[str, str] = {}
-    row = None
-    for position, log_id in enumerate(ids):
-        if row is None:  # the first, or the one after a delivery that claimed nothing
-            with ctx.db.connection() as conn:
-                row = repo.claim(conn, log_id, lease)
+    lease, bound = _lease_seconds(ctx), _attempt_bound(ctx)
+    with ctx.db.connection() as conn:
+        rows = repo.claim_many(conn, ids, _batch_lease_seconds(ctx))
+    claimed_at = time.monotonic()
+    outcomes = {log_id: "skipped" for log_id in ids if log_id not in rows}
+    attempts: list[dict[str, Any]] = []
+    try:
+        for position, log_id in enumerate(ids):
+            row = rows.get(log_id)
             if row is None:
-                outcomes[log_id] = "skipped"
                 continue
-        following = ids[position + 1] if position + 1 < len(ids) else None
-        # The next one comes back claimed with this one's record, or None: then the loop
-        # asks for it on its own (an attempt that was not made claims nothing).
-        outcomes[log_id], row = _deliver_claimed(ctx, row, lease, following)
+            held = (row["locked_until"] - row["now"]).total_seconds()
+            if held - (time.monotonic() - claimed_at) < bound:
+                rest = [i for i in ids[position:] if i in rows]
+                with ctx.db.connection() as conn:
+                    ctx.dispatcher.webhooks(repo.give_back(conn, rest, row["locked_until"]))
+                outcomes.update(dict.fromkeys(rest, "deferred"))
+                break
+            outcomes[log_id] = _deliver_claimed(ctx, row, lease, attempts)
+    finally:
+        if attempts:
+            with ctx.db.connection() as conn:
+                recorded = repo.record_attempts(conn, attempts)
+            for attempt in attempts:  # not recorded: the lease was lost meanwhile
+                row = recorded.get(attempt["id"])
+                outcomes[attempt["id"]] = row["status"] if row is not None else "skipped"
     return [outcomes[str(log_id)] for log_id in log_ids]
 
 
 def _deliver_claimed(
-    ctx: Context, row: dict[str, Any], lease: float, following: str | None = None
-) -> tuple[str, dict | None]:
-    """The attempt of a delivery this worker has just claimed (``row``), recorded; with
-    ``following``, that delivery is claimed too (with the record when there is one) and
-    returned as the second value (None: not claimed)."""
+    ctx: Context, row: dict[str, Any], lease: float, later: list | None = None
+) -> str:
+    """The attempt of a delivery this worker has just claimed (``row``), recorded at once, or
+    with ``later`` appended there for the caller to record (the outcome then is ``attempted``).
+    Without an attempt: ``no_url`` or ``deferred``."""
     log_id = str(row["id"])
     if not row["webhook_url"]:
         # The primary URL was removed, or the endpoint disabled or deleted, since the
@@ -125,7 +154,7 @@ def _deliver_claimed(
         reason = _NOT_SENT.get(row["endpoint_state"], _NOT_SENT[None])
         with ctx.db.connection() as conn:
             repo.abandon_without_url(conn, log_id, row["locked_until"], reason)
-        return "no_url", None
+        return "no_url"
     # Takes one of the endpoint's slots in this process (waiting briefly, off any connection).
     admitted, until = webhook_circuits.gate(ctx, row, lease)
     if admitted != webhook_circuits.DELIVER:  # not an attempt: given back, due at ``until``
@@ -135,9 +164,14 @@ def _deliver_claimed(
             released = webhook_circuits.deferred_for_want_of_a_slot(ctx, row)
             if released:
                 ctx.dispatcher.webhooks(released)
-        return "deferred", None
+        return "deferred"
     try:
-        recorded, ok, claimed = _attempt(ctx, row, following, lease)
+        attempt, ok = _attempt(ctx, row)
+        if later is None:
+            with ctx.db.connection() as conn:
+                recorded = repo.record_attempt(conn, attempt)
+        else:
+            later.append(attempt)
     except BaseException:
         webhook_circuits.record(ctx, row, row["webhook_url"], None)  # the slot goes back
         raise
@@ -146,18 +180,17 @@ def _deliver_claimed(
     released = webhook_circuits.record(ctx, row, row["webhook_url"], ok)
     if released:
         ctx.dispatcher.webhooks(released)
+    if later is not None:
+        return "attempted"
     if recorded is None:
-        return "skipped", claimed  # the lease was lost meanwhile (a manual retry reset the row)
-    return recorded["status"], claimed
+        return "skipped"  # the lease was lost meanwhile (a manual retry reset the row)
+    return recorded["status"]
 
 
-def _attempt(
-    ctx: Context, row: dict[str, Any], following: str | None = None, lease: float = 0.0
-) -> tuple[dict | None, bool | None, dict | None]:
-    """One attempt of a claimed, admitted delivery, recorded: the recorded row (None: the
-    lease was lost meanwhile), whether the endpoint took it (None: an unreadable secret,
-    ours to fix, not the endpoint's failure), and the delivery ``following`` claimed by the
-    same statement (None: none asked for, or not ours to do)."""
+def _attempt(ctx: Context, row: dict[str, Any]) -> tuple[dict[str, Any], bool | None]:
+    """One attempt of a claimed, admitted delivery: its record (``repo.record_attempt``'s
+    parameters), and whether the endpoint took it (None: an unreadable secret, ours to fix,
+    not the endpoint's failure)."""
     settings = ctx.settings
     started = time.monotonic()
     try:
@@ -191,42 +224,21 @@ def _attempt(
         except Exception as exc:  # a notifier must not raise; if it does, it is a failed attempt
             log.exception("notifier raised for webhook %s", delivery.id)
             result = DeliveryResult(ok=False, error=f"notifier error: {exc.__class__.__name__}")
-    metrics.WEBHOOK_DELIVERY_SECONDS.labels("ok" if result.ok else "error").observe(
-        time.monotonic() - started
-    )
-    recorded, claimed = _record(
-        ctx, delivery, row["locked_until"], result, started, following, lease
-    )
-    return recorded, (None if unreadable else result.ok), claimed
-
-
-def _record(
-    ctx: Context,
-    delivery: Delivery,
-    lock: datetime,
-    result: DeliveryResult,
-    started: float,
-    following: str | None,
-    lease: float,
-) -> tuple[dict | None, dict | None]:
-    delay = next_delay(ctx.settings.retry_delays, delivery.attempt, result.ok)
-    body = (result.body or "")[:RESPONSE_BODY_LIMIT].replace("\x00", "")
-    with ctx.db.connection() as conn:
-        params = {
-            "id": delivery.id,
-            "lease": lock,
-            "attempt": delivery.attempt,
-            "url": delivery.url,
-            "ok": result.ok,
-            "response_code": result.status_code,
-            "response_body": body,
-            "error": (result.error or "")[:500] or None,
-            "duration_ms": int((time.monotonic() - started) * 1000),
-            "next_delay": delay,
-        }
-        if following is None:
-            return repo.record_attempt(conn, params), None
-        return repo.record_attempt_and_claim(conn, params, following, lease)
+    elapsed = time.monotonic() - started
+    metrics.WEBHOOK_DELIVERY_SECONDS.labels("ok" if result.ok else "error").observe(elapsed)
+    attempt = {
+        "id": delivery.id,
+        "lease": row["locked_until"],
+        "attempt": delivery.attempt,
+        "url": delivery.url,
+        "ok": result.ok,
+        "response_code": result.status_code,
+        "response_body": (result.body or "")[:RESPONSE_BODY_LIMIT].replace("\x00", ""),
+        "error": (result.error or "")[:500] or None,
+        "duration_ms": int(elapsed * 1000),
+        "next_delay": next_delay(settings.retry_delays, delivery.attempt, result.ok),
+    }
+    return attempt, (None if unreadable else result.ok)
 
 
 # -- merchant side ----------------------------------------------------------------------------
