@@ -66,22 +66,25 @@ def database_now(conn: psycopg.Connection) -> datetime:
 PROCESSOR_JOBS = ("payments", "refunds", "payment_operations")
 
 
+def _claim(table: str, match: str, columns: str) -> str:
+    """The guarded UPDATE that leases due processor jobs of ``table`` (``match``: which rows)
+    and counts the attempt; only fixed names are ever interpolated."""
+    if table not in PROCESSOR_JOBS:
+        raise KeyError(table)
+    return f"""UPDATE {table}
+               SET locked_until = now() + make_interval(secs => %s),
+                   processor_attempts = processor_attempts + 1
+             WHERE {match} AND status = 'pending' AND next_check_at <= now()
+               AND (locked_until IS NULL OR locked_until < now())
+         RETURNING {columns}"""
+
+
 def claim(
     conn: psycopg.Connection, table: str, row_id: str, lease_seconds: float, columns: str
 ) -> dict | None:
     """Take a processor job if it is pending, due, and nobody holds a live lease on it;
     count the attempt. ``columns`` is the repository's fixed column list (never free text)."""
-    if table not in PROCESSOR_JOBS:
-        raise KeyError(table)
-    return conn.execute(
-        f"""UPDATE {table}
-               SET locked_until = now() + make_interval(secs => %s),
-                   processor_attempts = processor_attempts + 1
-             WHERE id = %s AND status = 'pending' AND next_check_at <= now()
-               AND (locked_until IS NULL OR locked_until < now())
-         RETURNING {columns}""",
-        (lease_seconds, row_id),
-    ).fetchone()
+    return conn.execute(_claim(table, "id = %s", columns), (lease_seconds, row_id)).fetchone()
 
 
 def claim_many(
@@ -89,17 +92,8 @@ def claim_many(
 ) -> dict[str, dict]:
     """``claim`` for several rows in one statement, all with the same lease: the claimed rows
     by id (those not ours to do are left out)."""
-    if table not in PROCESSOR_JOBS:
-        raise KeyError(table)
-    rows = conn.execute(
-        f"""UPDATE {table}
-               SET locked_until = now() + make_interval(secs => %s),
-                   processor_attempts = processor_attempts + 1
-             WHERE id = ANY(%s) AND status = 'pending' AND next_check_at <= now()
-               AND (locked_until IS NULL OR locked_until < now())
-         RETURNING {columns}""",
-        (lease_seconds, row_ids),
-    ).fetchall()
+    query = _claim(table, "id = ANY(%s)", columns)
+    rows = conn.execute(query, (lease_seconds, row_ids)).fetchall()
     return {str(row["id"]): row for row in rows}
 
 

@@ -154,6 +154,14 @@ def webhook_queue_name(name: str) -> str:
     return f"{name}-webhooks"
 
 
+def _take_shares(huey: PaygateHuey, task, batch: int, consumers: int) -> None:
+    """Let ``huey``'s threads take calls of ``task`` (which takes any number of ids) up to
+    ``batch`` at a time, each its share of the queue over ``consumers`` threads."""
+    huey.batch = max(1, batch)
+    huey.consumers = consumers
+    huey.batchable = frozenset({huey._registry.task_to_string(task.task_class)})
+
+
 class Queue:
     """Two Huey instances on one Redis, the tasks registered on them, and the dispatcher that
     feeds them.
@@ -179,17 +187,19 @@ class Queue:
         )
         self._context: Context | None = None
         self.tasks = Tasks(self.huey, self.context, webhook_huey=self.webhook_huey)
-        # A webhook thread takes a backlog's deliveries several at a time (one task call).
-        self.webhook_huey.batch = max(1, settings.webhook_batch)
-        self.webhook_huey.consumers = settings.webhook_concurrency
-        self.webhook_huey.batchable = frozenset(
-            {self.webhook_huey._registry.task_to_string(self.tasks.deliver_webhook.task_class)}
+        # A thread takes its share of a backlog several tasks at a time (one task call): a
+        # webhook thread its deliveries, a task thread its payments (one claim each).
+        _take_shares(
+            self.webhook_huey,
+            self.tasks.deliver_webhook,
+            settings.webhook_batch,
+            settings.webhook_concurrency,
         )
-        # A worker thread takes a backlog's payments several at a time too (one claim).
-        self.huey.batch = max(1, settings.payment_batch)
-        self.huey.consumers = settings.worker_concurrency
-        self.huey.batchable = frozenset(
-            {self.huey._registry.task_to_string(self.tasks.process_payment.task_class)}
+        _take_shares(
+            self.huey,
+            self.tasks.process_payment,
+            settings.payment_batch,
+            settings.worker_concurrency,
         )
         self.dispatcher = self.new_dispatcher()
 
