@@ -79,7 +79,7 @@ def begin(
 def pending(conn: psycopg.Connection, payment_id: str) -> dict | None:
     """The payment's capture or release still pending, if any."""
     return conn.execute(
-        f"SELECT {COLUMNS} FROM payment_operations WHERE id = %s AND status = 'pending'",
+        f"SELECT {COLUMNS} FROM payment_operations WHERE id = %s AND (status = 'pending') IS TRUE",
         (payment_id,),
     ).fetchone()
 
@@ -100,7 +100,7 @@ _DONE = """op AS (
            error_description = %(error_description)s,
            processor_reference = coalesce(%(reference)s, processor_reference),
            locked_until = NULL, updated_at = now()
-     WHERE id = %(resource_id)s AND operation = %(operation)s AND status = 'pending'
+     WHERE id = %(resource_id)s AND operation = %(operation)s AND (status = 'pending') IS TRUE
  RETURNING id, amount
 )"""
 

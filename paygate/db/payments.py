@@ -180,7 +180,7 @@ WITH settled AS (
            processor_reference = coalesce(%(reference)s, processor_reference),
            settled_at = now(), updated_at = %(updated_at)s, locked_until = NULL,
            next_action_url = NULL
-     WHERE id = %(resource_id)s AND status = 'pending'
+     WHERE id = %(resource_id)s AND (status = 'pending') IS TRUE
  RETURNING id, order_id, checkout
 ), paid AS (
     UPDATE orders SET status = 'paid', updated_at = now()
@@ -253,7 +253,7 @@ def switch_processor(
               SET processor = %s, method_token = %s, routing = %s, processor_attempts = 0,
                   next_check_at = now(), enqueued_at = now(), locked_until = NULL,
                   updated_at = now()
-            WHERE id = %s AND status = 'pending' AND processor = %s
+            WHERE id = %s AND (status = 'pending') IS TRUE AND processor = %s
               AND NOT charge_acknowledged
         RETURNING id""",
         (to_processor, method_token, Jsonb(routing), payment_id, from_processor),
@@ -264,7 +264,7 @@ def switch_processor(
 def record_routing(conn: psycopg.Connection, payment_id: str, routing: dict[str, Any]) -> None:
     """Rewrite a pending payment's ``routing`` record (an attempt added, nothing else)."""
     conn.execute(
-        "UPDATE payments SET routing = %s WHERE id = %s AND status = 'pending'",
+        "UPDATE payments SET routing = %s WHERE id = %s AND (status = 'pending') IS TRUE",
         (Jsonb(routing), payment_id),
     )
 
@@ -276,7 +276,7 @@ def set_next_action(
     row = conn.execute(
         """UPDATE payments SET next_action_url = %s, updated_at = now(),
                   processor_reference = coalesce(%s, processor_reference)
-            WHERE id = %s AND status = 'pending' AND next_action_url IS DISTINCT FROM %s
+            WHERE id = %s AND (status = 'pending') IS TRUE AND next_action_url IS DISTINCT FROM %s
         RETURNING id""",
         (url, reference, payment_id, url),
     ).fetchone()
@@ -289,7 +289,7 @@ def make_due(conn: psycopg.Connection, payment_id: str) -> dict | None:
     return conn.execute(
         f"""WITH due AS (
                 UPDATE payments SET next_check_at = now(), enqueued_at = now()
-                 WHERE id = %(id)s AND status = 'pending'
+                 WHERE id = %(id)s AND (status = 'pending') IS TRUE
              RETURNING id)
             SELECT {COLUMNS}, (SELECT count(*) FROM due) AS made_due
               FROM payments WHERE id = %(id)s""",

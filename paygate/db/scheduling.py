@@ -9,6 +9,15 @@ live lease on it. Dispatching marks ``enqueued_at`` so a row is re-dispatched at
   popped the task and claimed the row, then died or overran; finishing always clears the lease;
 - it was dispatched before ``lost_before``: the janitor saw the queue lost (Redis wiped or
   unreachable), so every task handed over before that moment may be gone.
+
+A statement that addresses job rows by id guards with ``(status = 'pending') IS TRUE``, never
+the plain ``status = 'pending'`` (the same test: ``status`` is NOT NULL). The plain form implies
+the predicate of the partial "due" indexes (``WHERE status = 'pending'``), and PostgreSQL then
+weighs scanning that index, filtering every pending row for the id, against the primary key. It
+picks the index whenever its statistics call it empty (a new or truncated table, or an ANALYZE
+taken while nothing was pending), and then every claim, settle and record of a backlog of N rows
+reads all N: a drain in N^2 (the partial indexes are for the sweeps above, which find due rows
+by their due time). ``tests/test_query_plans.py`` holds the hot statements to the primary key.
 """
 
 from __future__ import annotations
@@ -74,7 +83,7 @@ def _claim(table: str, match: str, columns: str) -> str:
     return f"""UPDATE {table}
                SET locked_until = now() + make_interval(secs => %s),
                    processor_attempts = processor_attempts + 1
-             WHERE {match} AND status = 'pending' AND next_check_at <= now()
+             WHERE {match} AND (status = 'pending') IS TRUE AND next_check_at <= now()
                AND (locked_until IS NULL OR locked_until < now())
          RETURNING {columns}"""
 
@@ -107,7 +116,7 @@ def give_back(conn: psycopg.Connection, table: str, row_ids: list[str], lease: d
         f"""UPDATE {table}
                SET locked_until = NULL, processor_attempts = processor_attempts - 1,
                    enqueued_at = now()
-             WHERE id = ANY(%s) AND status = 'pending' AND locked_until = %s
+             WHERE id = ANY(%s) AND (status = 'pending') IS TRUE AND locked_until = %s
          RETURNING id""",
         (row_ids, lease),
     ).fetchall()
@@ -133,7 +142,7 @@ def defer(
                SET next_check_at = now() + make_interval(secs => %s), locked_until = NULL,
                    enqueued_at = NULL,
                    processor_reference = coalesce(%s, processor_reference){extra}
-             WHERE id = %s AND status = 'pending'""",
+             WHERE id = %s AND (status = 'pending') IS TRUE""",
         (delay_seconds, reference, *also_params, row_id),
     )
 

@@ -50,7 +50,7 @@ CLAIM_UPDATE = """claimed AS (
                UPDATE webhook_logs
                   SET locked_until = now() + make_interval(secs => %(lease_seconds)s),
                       deferred = FALSE
-                WHERE {match} AND status = 'pending' AND next_retry_at <= now()
+                WHERE {match} AND (status = 'pending') IS TRUE AND next_retry_at <= now()
                   AND (locked_until IS NULL OR locked_until < now())
             RETURNING id, merchant_id, endpoint_id, event, body, attempts, locked_until
            )"""
@@ -110,7 +110,7 @@ WITH {input}updated AS (
                                 ELSE now() + make_interval(secs => {v[next_delay]}) END,
            locked_until = NULL, enqueued_at = NULL, updated_at = now()
       {source}
-     WHERE w.id = {v[id]} AND w.status = 'pending' AND w.locked_until = {v[lease]}
+     WHERE w.id = {v[id]} AND (w.status = 'pending') IS TRUE AND w.locked_until = {v[lease]}
  RETURNING w.id, w.status, w.attempts, w.next_retry_at
 ), attempt AS (
     INSERT INTO webhook_attempts (webhook_log_id, attempt, url, response_code, response_body,
@@ -175,7 +175,7 @@ def give_back(conn: psycopg.Connection, log_ids: list[str], lease: datetime) -> 
     now and marked dispatched: the ids still pending, for the caller to enqueue."""
     rows = conn.execute(
         """UPDATE webhook_logs SET locked_until = NULL, enqueued_at = now()
-            WHERE id = ANY(%s::uuid[]) AND status = 'pending' AND locked_until = %s
+            WHERE id = ANY(%s::uuid[]) AND (status = 'pending') IS TRUE AND locked_until = %s
         RETURNING id""",
         (log_ids, lease),
     ).fetchall()
@@ -201,7 +201,7 @@ def abandon_without_url(
         """UPDATE webhook_logs
               SET status = 'failed', next_retry_at = NULL, locked_until = NULL,
                   enqueued_at = NULL, response_body = %s, updated_at = now()
-            WHERE id = %s AND status = 'pending' AND locked_until = %s""",
+            WHERE id = %s AND (status = 'pending') IS TRUE AND locked_until = %s""",
         (reason, log_id, lease),
     )
 
@@ -413,7 +413,7 @@ def unclaim_and_defer(
         """UPDATE webhook_logs
               SET next_retry_at = greatest(%s, now()), deferred = TRUE, enqueued_at = NULL,
                   locked_until = NULL
-            WHERE id = %s AND status = 'pending' AND locked_until = %s""",
+            WHERE id = %s AND (status = 'pending') IS TRUE AND locked_until = %s""",
         (until, log_id, lease),
     )
 
