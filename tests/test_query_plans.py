@@ -113,9 +113,7 @@ def test_the_backlog_is_the_hazard_a_plain_pending_guard_would_meet(ctx, backlog
     """The control: under these statistics the plain guard is planned on the due index (if a
     PostgreSQL release stops doing so, the rule is no longer needed and this says so)."""
     payment, _ = backlog
-    plain = payments_repo.SETTLE.replace(
-        "(status = 'pending') IS TRUE", "status = 'pending'", 1
-    )
+    plain = payments_repo.SETTLE.replace("(status = 'pending') IS TRUE", "status = 'pending'", 1)
     assert plain != payments_repo.SETTLE
     with ctx.db.connection() as conn:
         assert "idx_payments_due" in indexes_used(conn, plain, settle_params(payment))
