@@ -49,7 +49,11 @@ class Recorder:
         return []
 
 
+JOB_TABLES = {"payments", "refunds", "payment_operations", "webhook_logs"}
+
+
 def indexes_used(conn, query: str, params) -> set[str]:
+    """The indexes the plan reads (a sequential scan of a job table counts as ``seq:<table>``)."""
     plan = conn.execute("EXPLAIN (FORMAT JSON) " + query, params).fetchone()["QUERY PLAN"]
     found: set[str] = set()
 
@@ -57,6 +61,8 @@ def indexes_used(conn, query: str, params) -> set[str]:
         if isinstance(node, dict):
             if "Index Name" in node:
                 found.add(node["Index Name"])
+            if node.get("Node Type") == "Seq Scan" and node.get("Relation Name") in JOB_TABLES:
+                found.add("seq:" + node["Relation Name"])
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -124,6 +130,7 @@ def test_settling_a_payment_reads_it_by_primary_key(ctx, backlog):
     with ctx.db.connection() as conn:
         used = indexes_used(conn, payments_repo.SETTLE, settle_params(payment))
     assert "payments_pkey" in used and not used & DUE_INDEXES
+    assert not any(name.startswith("seq:") for name in used), used
 
 
 def test_the_workers_per_row_statements_read_rows_by_primary_key(ctx, backlog):
@@ -160,4 +167,5 @@ def test_the_workers_per_row_statements_read_rows_by_primary_key(ctx, backlog):
         for query, params in recorder.statements:
             used = indexes_used(conn, query, params)
             assert not used & DUE_INDEXES, (query, used)
+            assert not any(name.startswith("seq:") for name in used), (query, used)
             assert used & {"payments_pkey", "refunds_pkey", "webhook_logs_pkey"}, (query, used)
