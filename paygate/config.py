@@ -59,6 +59,14 @@ def _int(name: str, raw: str) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _batch(name: str, raw: str) -> int:
+    """How many jobs of a backlog one thread takes at once: a whole number, 1 or more."""
+    value = _int(name, raw)
+    if value < 1:
+        raise ValueError(f"{name} must be 1 or more (1: one job at a time), got {raw!r}")
+    return value
+
+
 def _float(name: str, raw: str) -> float:
     try:
         return float(raw)
@@ -260,7 +268,7 @@ class Settings:
     worker_concurrency: int = setting("PAYGATE_WORKER_CONCURRENCY", _int, 16)
     # Payments a worker thread takes from the queue at once when there is a backlog: claimed in
     # one statement, settled one after the other (``payments.process_batch``); 1: one at a time.
-    payment_batch: int = setting("PAYGATE_PAYMENT_BATCH", _int, 8)
+    payment_batch: int = setting("PAYGATE_PAYMENT_BATCH", _batch, 8)
     # The worker's CPU priority (nice, 0-19): on a machine it shares with the API, a backlog
     # being drained must not take the cores the API answers from (docs/operations.md,
     # "Scaling"). 0 keeps the priority it was started with.
@@ -301,7 +309,7 @@ class Settings:
     # Delivery tasks a webhook thread takes from the queue at once when there is a backlog:
     # claimed in one statement, made one after the other, recorded in one statement
     # (``webhooks.deliver_batch``); 1: one at a time.
-    webhook_batch: int = setting("PAYGATE_WEBHOOK_BATCH", _int, 8)
+    webhook_batch: int = setting("PAYGATE_WEBHOOK_BATCH", _batch, 8)
     # Deliveries to one endpoint in flight at once in each worker process (of its
     # PAYGATE_WEBHOOK_CONCURRENCY threads): not a global limit.
     webhook_endpoint_concurrency: int = setting("PAYGATE_WEBHOOK_ENDPOINT_CONCURRENCY", _int, 4)

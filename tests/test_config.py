@@ -85,6 +85,17 @@ def test_payment_success_is_true_unless_the_string_false(raw):
             "0",
             "PAYGATE_PROBE_TIMEOUT must be more than 0 seconds, got '0'",
         ),
+        (
+            "PAYGATE_PAYMENT_BATCH",
+            "0",
+            "PAYGATE_PAYMENT_BATCH must be 1 or more (1: one job at a time), got '0'",
+        ),
+        (
+            "PAYGATE_WEBHOOK_BATCH",
+            "-1",
+            "PAYGATE_WEBHOOK_BATCH must be 1 or more (1: one job at a time), got '-1'",
+        ),
+        ("PAYGATE_WEBHOOK_BATCH", "1.5", "PAYGATE_WEBHOOK_BATCH must be an integer, got '1.5'"),
     ],
 )
 def test_a_bad_number_names_its_variable(variable, raw, message):

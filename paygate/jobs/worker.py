@@ -199,7 +199,14 @@ def run_worker(
         workers=threads,
         **CONSUMER_FLAGS,
     )
-    log.info("worker started: %d threads", threads)
+    log.info(
+        "worker started: %d threads; from a backlog a thread takes at most %d payment job(s) "
+        "at once (PAYGATE_PAYMENT_BATCH) and a webhook thread %d delivery task(s) "
+        "(PAYGATE_WEBHOOK_BATCH)",
+        threads,
+        settings.payment_batch,
+        settings.webhook_batch,
+    )
     state.consuming = True
     try:
         consumer.run()
