@@ -79,7 +79,7 @@ def begin(
 def pending(conn: psycopg.Connection, payment_id: str) -> dict | None:
     """The payment's capture or release still pending, if any."""
     return conn.execute(
-        f"SELECT {COLUMNS} FROM payment_operations WHERE id = %s AND (status = 'pending') IS TRUE",
+        f"SELECT {COLUMNS} FROM payment_operations WHERE id = %s AND {scheduling.STILL_PENDING}",
         (payment_id,),
     ).fetchone()
 
@@ -94,13 +94,13 @@ def defer(
     scheduling.defer(conn, TABLE, op_id, delay_seconds, reference)
 
 
-_DONE = """op AS (
+_DONE = f"""op AS (
     UPDATE payment_operations
        SET status = %(op_status)s, error_code = %(error_code)s,
            error_description = %(error_description)s,
            processor_reference = coalesce(%(reference)s, processor_reference),
            locked_until = NULL, updated_at = now()
-     WHERE id = %(resource_id)s AND operation = %(operation)s AND (status = 'pending') IS TRUE
+     WHERE id = %(resource_id)s AND operation = %(operation)s AND {scheduling.STILL_PENDING}
  RETURNING id, amount
 )"""
 

@@ -180,7 +180,7 @@ WITH settled AS (
            processor_reference = coalesce(%(reference)s, processor_reference),
            settled_at = now(), updated_at = %(updated_at)s, locked_until = NULL,
            next_action_url = NULL
-     WHERE id = %(resource_id)s AND (status = 'pending') IS TRUE
+     WHERE id = %(resource_id)s AND {scheduling.STILL_PENDING}
  RETURNING id, order_id, checkout
 ), paid AS (
     UPDATE orders SET status = 'paid', updated_at = now()
@@ -249,11 +249,11 @@ def switch_processor(
     the payment and the other changes nothing (False), so no payment is charged by two
     processors."""
     row = conn.execute(
-        """UPDATE payments
+        f"""UPDATE payments
               SET processor = %s, method_token = %s, routing = %s, processor_attempts = 0,
                   next_check_at = now(), enqueued_at = now(), locked_until = NULL,
                   updated_at = now()
-            WHERE id = %s AND (status = 'pending') IS TRUE AND processor = %s
+            WHERE id = %s AND {scheduling.STILL_PENDING} AND processor = %s
               AND NOT charge_acknowledged
         RETURNING id""",
         (to_processor, method_token, Jsonb(routing), payment_id, from_processor),
@@ -264,7 +264,7 @@ def switch_processor(
 def record_routing(conn: psycopg.Connection, payment_id: str, routing: dict[str, Any]) -> None:
     """Rewrite a pending payment's ``routing`` record (an attempt added, nothing else)."""
     conn.execute(
-        "UPDATE payments SET routing = %s WHERE id = %s AND (status = 'pending') IS TRUE",
+        f"UPDATE payments SET routing = %s WHERE id = %s AND {scheduling.STILL_PENDING}",
         (Jsonb(routing), payment_id),
     )
 
@@ -274,9 +274,9 @@ def set_next_action(
 ) -> bool:
     """A pending payment's buyer must act at ``url`` (a processor's callback said so)."""
     row = conn.execute(
-        """UPDATE payments SET next_action_url = %s, updated_at = now(),
+        f"""UPDATE payments SET next_action_url = %s, updated_at = now(),
                   processor_reference = coalesce(%s, processor_reference)
-            WHERE id = %s AND (status = 'pending') IS TRUE AND next_action_url IS DISTINCT FROM %s
+            WHERE id = %s AND {scheduling.STILL_PENDING} AND next_action_url IS DISTINCT FROM %s
         RETURNING id""",
         (url, reference, payment_id, url),
     ).fetchone()
@@ -289,7 +289,7 @@ def make_due(conn: psycopg.Connection, payment_id: str) -> dict | None:
     return conn.execute(
         f"""WITH due AS (
                 UPDATE payments SET next_check_at = now(), enqueued_at = now()
-                 WHERE id = %(id)s AND (status = 'pending') IS TRUE
+                 WHERE id = %(id)s AND {scheduling.STILL_PENDING}
              RETURNING id)
             SELECT {COLUMNS}, (SELECT count(*) FROM due) AS made_due
               FROM payments WHERE id = %(id)s""",

@@ -98,7 +98,7 @@ WITH done AS (
        SET status = 'processed', processed_at = %(processed_at)s,
            processor_reference = coalesce(%(reference)s, processor_reference),
            updated_at = %(processed_at)s, locked_until = NULL
-     WHERE id = %(resource_id)s AND (status = 'pending') IS TRUE
+     WHERE id = %(resource_id)s AND {scheduling.STILL_PENDING}
  RETURNING id
 ), {events_cte(only_if="done")}
 SELECT (SELECT count(*) FROM done) AS changed,
@@ -113,7 +113,7 @@ WITH done AS (
            error_description = %(error_description)s,
            processor_reference = coalesce(%(reference)s, processor_reference),
            updated_at = %(updated_at)s, locked_until = NULL
-     WHERE id = %(resource_id)s AND (status = 'pending') IS TRUE
+     WHERE id = %(resource_id)s AND {scheduling.STILL_PENDING}
  RETURNING payment_id, amount
 ), freed AS (
     UPDATE payments p

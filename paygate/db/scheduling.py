@@ -17,7 +17,8 @@ weighs scanning that index, filtering every pending row for the id, against the 
 picks the index whenever its statistics call it empty (a new or truncated table, or an ANALYZE
 taken while nothing was pending), and then every claim, settle and record of a backlog of N rows
 reads all N: a drain in N^2 (the partial indexes are for the sweeps above, which find due rows
-by their due time). ``tests/test_query_plans.py`` holds the hot statements to the primary key.
+by their due time). ``STILL_PENDING`` is that guard, for every repository to write in;
+``tests/test_query_plans.py`` holds the hot statements to the primary key.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import psycopg
+
+# The guard of a statement that addresses job rows by id (see the module's docstring).
+STILL_PENDING = "(status = 'pending') IS TRUE"
 
 # table -> column holding the time the next step is due
 DUE_COLUMN = {
@@ -83,7 +87,7 @@ def _claim(table: str, match: str, columns: str) -> str:
     return f"""UPDATE {table}
                SET locked_until = now() + make_interval(secs => %s),
                    processor_attempts = processor_attempts + 1
-             WHERE {match} AND (status = 'pending') IS TRUE AND next_check_at <= now()
+             WHERE {match} AND {STILL_PENDING} AND next_check_at <= now()
                AND (locked_until IS NULL OR locked_until < now())
          RETURNING {columns}"""
 
@@ -116,7 +120,7 @@ def give_back(conn: psycopg.Connection, table: str, row_ids: list[str], lease: d
         f"""UPDATE {table}
                SET locked_until = NULL, processor_attempts = processor_attempts - 1,
                    enqueued_at = now()
-             WHERE id = ANY(%s) AND (status = 'pending') IS TRUE AND locked_until = %s
+             WHERE id = ANY(%s) AND {STILL_PENDING} AND locked_until = %s
          RETURNING id""",
         (row_ids, lease),
     ).fetchall()
@@ -142,7 +146,7 @@ def defer(
                SET next_check_at = now() + make_interval(secs => %s), locked_until = NULL,
                    enqueued_at = NULL,
                    processor_reference = coalesce(%s, processor_reference){extra}
-             WHERE id = %s AND (status = 'pending') IS TRUE""",
+             WHERE id = %s AND {STILL_PENDING}""",
         (delay_seconds, reference, *also_params, row_id),
     )
 

@@ -15,6 +15,7 @@ import psycopg
 
 from ..types import WebhookAttempt, WebhookLog
 from .rows import attempt_from_row, webhook_log_from_row
+from .scheduling import STILL_PENDING
 
 # Why a failed delivery failed (NULL unless ``failed``). Ended unsent (the URL removed, the
 # endpoint disabled or deleted: ``abandon_without_url`` leaves ``last_attempt_at`` behind
@@ -50,7 +51,7 @@ CLAIM_UPDATE = """claimed AS (
                UPDATE webhook_logs
                   SET locked_until = now() + make_interval(secs => %(lease_seconds)s),
                       deferred = FALSE
-                WHERE {match} AND (status = 'pending') IS TRUE AND next_retry_at <= now()
+                WHERE {match} AND {pending} AND next_retry_at <= now()
                   AND (locked_until IS NULL OR locked_until < now())
             RETURNING id, merchant_id, endpoint_id, event, body, attempts, locked_until
            )"""
@@ -74,7 +75,12 @@ CLAIM_SELECT = """SELECT c.*,
              LEFT JOIN webhook_endpoints w ON w.id = c.endpoint_id
              LEFT JOIN webhook_circuits b ON b.merchant_id = c.merchant_id
                    AND b.endpoint = coalesce(c.endpoint_id::text, 'primary')"""
-CLAIM_ONE = "WITH " + CLAIM_UPDATE.format(match="id = %(claim_id)s") + "\n" + CLAIM_SELECT
+CLAIM_ONE = (
+    "WITH "
+    + CLAIM_UPDATE.format(match="id = %(claim_id)s", pending=STILL_PENDING)
+    + "\n"
+    + CLAIM_SELECT
+)
 
 
 def claim(conn: psycopg.Connection, log_id: str, lease_seconds: float) -> dict | None:
@@ -110,7 +116,7 @@ WITH {input}updated AS (
                                 ELSE now() + make_interval(secs => {v[next_delay]}) END,
            locked_until = NULL, enqueued_at = NULL, updated_at = now()
       {source}
-     WHERE w.id = {v[id]} AND (w.status = 'pending') IS TRUE AND w.locked_until = {v[lease]}
+     WHERE w.id = {v[id]} AND {pending} AND w.locked_until = {v[lease]}
  RETURNING w.id, w.status, w.attempts, w.next_retry_at
 ), attempt AS (
     INSERT INTO webhook_attempts (webhook_log_id, attempt, url, response_code, response_body,
@@ -139,6 +145,7 @@ RECORD = _RECORD.format(
     source="",
     join="",
     v={name: f"%({name})s::{kind}" for name, kind in RECORD_FIELDS.items()},
+    pending=STILL_PENDING,
 )
 # Many attempts at once (``record_attempts``): the parameters as one array each, a row each.
 RECORD_MANY = _RECORD.format(
@@ -150,9 +157,13 @@ RECORD_MANY = _RECORD.format(
     source="FROM input i",
     join="JOIN input i ON i.id = u.id",
     v={name: f"i.{name}" for name in RECORD_FIELDS},
+    pending=STILL_PENDING,
 )
 CLAIM_MANY = (
-    "WITH " + CLAIM_UPDATE.format(match="id = ANY(%(claim_ids)s::uuid[])") + "\n" + CLAIM_SELECT
+    "WITH "
+    + CLAIM_UPDATE.format(match="id = ANY(%(claim_ids)s::uuid[])", pending=STILL_PENDING)
+    + "\n"
+    + CLAIM_SELECT
 )
 
 
@@ -174,8 +185,8 @@ def give_back(conn: psycopg.Connection, log_ids: list[str], lease: datetime) -> 
     """Release claimed deliveries that were not attempted (a batch that ran out of lease), due
     now and marked dispatched: the ids still pending, for the caller to enqueue."""
     rows = conn.execute(
-        """UPDATE webhook_logs SET locked_until = NULL, enqueued_at = now()
-            WHERE id = ANY(%s::uuid[]) AND (status = 'pending') IS TRUE AND locked_until = %s
+        f"""UPDATE webhook_logs SET locked_until = NULL, enqueued_at = now()
+            WHERE id = ANY(%s::uuid[]) AND {STILL_PENDING} AND locked_until = %s
         RETURNING id""",
         (log_ids, lease),
     ).fetchall()
@@ -198,10 +209,10 @@ def abandon_without_url(
     """Nothing can be sent: the merchant removed its URL after the event was written, or the
     endpoint was disabled or deleted since. The log fails with ``reason`` as its response."""
     conn.execute(
-        """UPDATE webhook_logs
+        f"""UPDATE webhook_logs
               SET status = 'failed', next_retry_at = NULL, locked_until = NULL,
                   enqueued_at = NULL, response_body = %s, updated_at = now()
-            WHERE id = %s AND (status = 'pending') IS TRUE AND locked_until = %s""",
+            WHERE id = %s AND {STILL_PENDING} AND locked_until = %s""",
         (reason, log_id, lease),
     )
 
@@ -410,10 +421,10 @@ def unclaim_and_defer(
     """Give a claimed delivery back without an attempt (its endpoint's breaker is open, or the
     endpoint is at its cap) and put it off until ``until``: nothing recorded against it."""
     conn.execute(
-        """UPDATE webhook_logs
+        f"""UPDATE webhook_logs
               SET next_retry_at = greatest(%s, now()), deferred = TRUE, enqueued_at = NULL,
                   locked_until = NULL
-            WHERE id = %s AND (status = 'pending') IS TRUE AND locked_until = %s""",
+            WHERE id = %s AND {STILL_PENDING} AND locked_until = %s""",
         (until, log_id, lease),
     )
 

@@ -157,7 +157,7 @@ def webhook_queue_name(name: str) -> str:
 def _take_shares(huey: PaygateHuey, task, batch: int, consumers: int) -> None:
     """Let ``huey``'s threads take calls of ``task`` (which takes any number of ids) up to
     ``batch`` at a time, each its share of the queue over ``consumers`` threads."""
-    huey.batch = max(1, batch)
+    huey.batch = batch
     huey.consumers = consumers
     huey.batchable = frozenset({huey._registry.task_to_string(task.task_class)})
 
