@@ -1,13 +1,18 @@
 """A worker thread takes a backlog's payments several at a time: one statement claims them all,
-each is settled in turn, and a batch that runs past its window gives the rest back unattempted
+each is asked in turn, their final outcomes are written together (one statement, with their
+events and webhook logs), and a batch that runs past its window gives the rest back unattempted
 (docs/performance.md, "Issue 20"). Real PostgreSQL and Redis; the tasks run in process."""
 
 from __future__ import annotations
 
+import threading
+import time
+
+from paygate.config import TEST_MERCHANT_ID
 from paygate.db import payments as repo
 from paygate.services import payments
-from tests.factories import create_payment
-from tests.fixtures import AUTH, run_queue
+from tests.factories import create_order, create_payment, post_payment
+from tests.fixtures import AUTH, OTHER_AUTH, OTHER_MERCHANT_ID, run_queue, set_webhook_url
 
 
 def new_payments(api, count: int, vpa: str = "success@test") -> list[str]:
@@ -83,3 +88,143 @@ def test_a_batch_past_its_window_gives_the_rest_back_unattempted(make_ctx, api):
     queue.flush()
     assert payments.process_batch(slow, ids[1:]) == ["success", "success"]
     assert [r["processor_attempts"] for r in rows(slow, ids)] == [1, 1, 1]
+
+
+def test_a_batchs_outcomes_are_written_together_with_each_merchants_events(
+    ctx, api, other_merchant
+):
+    """Successes and failures of two merchants in one batch: each payment final, a success's
+    order paid, one event each in the event log, and each event's webhook logs where that
+    merchant subscribed (the test merchant's primary URL; the other merchant's endpoint takes
+    only payment.failed), their deliveries enqueued."""
+    queue = run_queue(ctx.settings)
+    queue.flush()
+    set_webhook_url(ctx, "https://example.com/primary")
+    endpoint = api.simulate_post(
+        "/api/v1/webhooks/endpoints",
+        json={"url": "https://example.com/other", "events": ["payment.failed"]},
+        headers=OTHER_AUTH,
+    )
+    assert endpoint.status_code == 201, endpoint.text
+    mine = [
+        create_payment(api, 50000, {"method": "upi", "vpa": vpa}, headers=AUTH)
+        for vpa in ("success@test", "failure@test")
+    ]
+    theirs = [
+        create_payment(api, 50000, {"method": "upi", "vpa": vpa}, headers=OTHER_AUTH)
+        for vpa in ("failure@test", "success@test")
+    ]
+    ids = [p["id"] for p in (mine[0], theirs[0], mine[1], theirs[1])]
+    queue.flush()
+    with ctx.db.connection() as conn:
+        conn.execute("DELETE FROM webhook_logs")
+    assert payments.process_batch(ctx, ids) == ["success", "failed", "failed", "success"]
+    with ctx.db.connection() as conn:
+        paid = conn.execute(
+            "SELECT o.status FROM orders o JOIN payments p ON p.order_id = o.id"
+            " WHERE p.id = ANY(%s) ORDER BY array_position(%s, p.id)",
+            (ids, ids),
+        ).fetchall()
+        recorded = conn.execute(
+            "SELECT resource_id, merchant_id::text, event FROM events WHERE resource_id = ANY(%s)"
+            " AND event IN ('payment.success', 'payment.failed') ORDER BY resource_id",
+            (ids,),
+        ).fetchall()
+        logs = conn.execute(
+            "SELECT id::text, resource_id, merchant_id::text, event, endpoint_id::text,"
+            " event_id::text, payload->'data'->'payment'->>'status' AS status"
+            " FROM webhook_logs ORDER BY resource_id"
+        ).fetchall()
+    assert [r["status"] for r in paid] == ["paid", "created", "created", "paid"]
+    merchant_of = {p["id"]: m for m, group in (("test", mine), ("other", theirs)) for p in group}
+    merchant_ids = {"test": TEST_MERCHANT_ID, "other": OTHER_MERCHANT_ID}
+    outcome = dict(zip(ids, ["success", "failed", "failed", "success"], strict=True))
+    assert sorted((r["resource_id"], r["merchant_id"], r["event"]) for r in recorded) == sorted(
+        (i, merchant_ids[merchant_of[i]], f"payment.{outcome[i]}") for i in ids
+    )
+    expected = sorted(
+        [(p["id"], merchant_ids["test"], f"payment.{outcome[p['id']]}", None) for p in mine]
+        + [(theirs[0]["id"], merchant_ids["other"], "payment.failed", endpoint.json["id"])]
+    )
+    assert (
+        sorted((r["resource_id"], r["merchant_id"], r["event"], r["endpoint_id"]) for r in logs)
+        == expected
+    )
+    assert all(r["status"] == outcome[r["resource_id"]] for r in logs)
+    assert all(r["id"] == r["event_id"] for r in logs if r["endpoint_id"] is None)
+    queued = sorted(task.args[0] for task in queue.webhook_huey.pending())
+    assert queued == sorted(r["id"] for r in logs)
+    queue.flush()
+
+
+def test_a_buyers_success_is_written_after_the_outcomes_before_it(ctx, api):
+    """A buyer's (checkout) success is settled on its own, after the outcomes its batch holds:
+    here the merchant's own payment on the same order came first and paid it, so the buyer's
+    is a duplicate and is refunded automatically in the same transaction, as when each is
+    settled alone."""
+    queue = run_queue(ctx.settings)
+    queue.flush()
+    order = create_order(api, 50000, AUTH)["id"]
+    merchants = create_payment(
+        api, method={"method": "upi", "vpa": "success@test"}, headers=AUTH, order_id=order
+    )
+    buyers = post_payment(
+        api, order, {"method": "upi", "vpa": "success@test"}, path="/api/v1/payments/public"
+    )
+    assert buyers.status_code == 201, buyers.text
+    ids = [merchants["id"], buyers.json["id"]]
+    queue.flush()
+    assert payments.process_batch(ctx, ids) == ["success", "success"]
+    with ctx.db.connection() as conn:
+        refunds = conn.execute(
+            "SELECT payment_id, amount, reason FROM refunds WHERE payment_id = ANY(%s)", (ids,)
+        ).fetchall()
+    assert [(r["payment_id"], r["amount"]) for r in refunds] == [(ids[1], 50000)]
+    queue.flush()
+
+
+def test_a_batch_whose_statement_fails_settles_each_alone(ctx, api, caplog):
+    """The batch's one statement is cancelled while it waits for an order another transaction
+    holds: each outcome is then written on its own, and nothing is lost."""
+    queue = run_queue(ctx.settings)
+    queue.flush()
+    ids = new_payments(api, 2)
+    queue.flush()
+    with ctx.db.connection() as conn:
+        order_id = conn.execute(
+            "SELECT order_id FROM payments WHERE id = %s", (ids[0],)
+        ).fetchone()["order_id"]
+    held = threading.Event()
+    cancelled = []
+
+    def hold_the_order() -> None:
+        with ctx.db.transaction() as other:
+            other.execute("SELECT 1 FROM orders WHERE id = %s FOR UPDATE", (order_id,))
+            held.set()
+            deadline = time.monotonic() + 10
+            while not cancelled and time.monotonic() < deadline:
+                other.execute("SELECT pg_stat_clear_snapshot()")  # a fresh view each time
+                waiting = other.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND query LIKE '%%WITH input AS%%'"
+                ).fetchall()
+                for row in waiting:
+                    cancelled.append(
+                        other.execute(
+                            "SELECT pg_cancel_backend(%s) AS done", (row["pid"],)
+                        ).fetchone()["done"]
+                    )
+                time.sleep(0.02)
+
+    holder = threading.Thread(target=hold_the_order)
+    holder.start()
+    held.wait(5)
+    try:
+        outcomes = payments.process_batch(ctx, ids)
+    finally:
+        holder.join()
+    assert cancelled == [True]
+    assert outcomes == ["success", "success"]
+    assert [r["status"] for r in rows(ctx, ids)] == ["success", "success"]
+    assert "settling 2 payments together failed; settling each alone" in caplog.text
+    queue.flush()

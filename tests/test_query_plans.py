@@ -133,6 +133,24 @@ def test_settling_a_payment_reads_it_by_primary_key(ctx, backlog):
     assert not any(name.startswith("seq:") for name in used), used
 
 
+def test_settling_a_batch_reads_its_payments_by_primary_key(ctx, backlog):
+    """A batch's settle finds its payments by primary key, away from the due indexes. (On
+    the backlog alone, a few hundred rows, reading the table beats eight index lookups and is
+    what PostgreSQL rightly picks: the table is grown first to a size where it would not.)"""
+    payment, _ = backlog
+    others = [{**payment, "id": f"{payment['id']}_{n}"} for n in range(1, 8)]
+    params = payments_repo.settle_many_params([settle_params(p) for p in (payment, *others)])
+    with ctx.db.connection() as conn:
+        conn.execute(
+            """INSERT INTO payments
+               SELECT (jsonb_populate_record(p, jsonb_build_object('id', p.id || '_x' || g))).*
+                 FROM payments p, generate_series(1, 20) g""",
+        )
+        used = indexes_used(conn, payments_repo.SETTLE_MANY, params)
+    assert "payments_pkey" in used and not used & DUE_INDEXES
+    assert not any(name.startswith("seq:") for name in used), used
+
+
 def test_the_workers_per_row_statements_read_rows_by_primary_key(ctx, backlog):
     payment, log_id = backlog
     pid, lease = payment["id"], datetime.now(UTC)

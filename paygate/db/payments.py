@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 from ..errors import PAYMENT_ALREADY_PENDING, Conflict
 from . import scheduling
 from .idempotency import COMPLETE_CTE
-from .outbox import events_cte
+from .outbox import events_cte, events_rows_cte
 
 COLUMNS = (
     "id, order_id, merchant_id, amount, currency, method, status, processor, vpa, card_network, "
@@ -208,6 +208,77 @@ def settle(conn: psycopg.Connection, params: dict[str, Any]) -> Settled:
     changed = bool(row["settled"])
     duplicate = changed and params["status"] == "success" and row["checkout"] and not row["paid"]
     return Settled(changed, duplicate, row["webhook_ids"])
+
+
+# ``settle`` for several payments (a batch's final outcomes, any merchants) in one statement.
+# The payments are found by ``id = ANY(ids)`` (their primary key): joined to the unnest alone,
+# the planner, which cannot count an unnest's rows, may scan the whole table.
+# Orders are locked in id order before they are marked paid, so two batches that pay the same
+# orders cannot deadlock. No duplicate is looked for: a buyer's (checkout) success is settled on
+# its own (``settle``), with its automatic refund when it finds its order already paid.
+SETTLE_MANY = f"""
+WITH input AS (
+    SELECT *
+      FROM unnest(%(ids)b::text[], %(outcomes)b::text[], %(error_codes)b::text[],
+                  %(error_descriptions)b::text[], %(references)b::text[],
+                  %(updated_ats)b::timestamptz[], %(merchant_ids)b::uuid[], %(event_ids)b::uuid[],
+                  %(event_names)b::text[], %(event_bodies)b::text[])
+           AS i(id, outcome, error_code, error_description, reference, updated_at, merchant_id,
+                event_id, event, body)
+), settled AS (
+    UPDATE payments
+       SET status = i.outcome, error_code = i.error_code,
+           error_description = i.error_description,
+           processor_reference = coalesce(i.reference, processor_reference),
+           settled_at = now(), updated_at = i.updated_at, locked_until = NULL,
+           next_action_url = NULL
+      FROM input i
+     WHERE payments.id = ANY(%(ids)b::text[]) AND payments.id = i.id
+       AND {scheduling.STILL_PENDING}
+ RETURNING payments.id, payments.order_id, i.outcome
+), payers AS (
+    SELECT id FROM orders
+     WHERE id IN (SELECT order_id FROM settled WHERE outcome = 'success') AND status = 'created'
+     ORDER BY id
+       FOR UPDATE
+), paid AS (
+    UPDATE orders SET status = 'paid', updated_at = now()
+     WHERE id IN (SELECT id FROM payers) AND status = 'created'
+), {
+    events_rows_cte(
+        "SELECT i.event_id, i.merchant_id, i.event, i.id, i.body"
+        " FROM input i JOIN settled s ON s.id = i.id"
+    )
+}
+SELECT coalesce((SELECT array_agg(id) FROM settled), '{{}}') AS settled,
+       coalesce((SELECT array_agg(id) FROM events), '{{}}') AS webhook_ids
+"""
+
+
+def settle_many(conn: psycopg.Connection, settlements: list[dict[str, Any]]) -> tuple[set, list]:
+    """``settle`` for several payments in one statement (none of them a buyer's success): each
+    of ``settlements`` is ``settle``'s parameters for one payment, with its one event. The ids
+    that moved from pending (the others were settled by someone else), and every webhook log
+    id written."""
+    row = conn.execute(SETTLE_MANY, settle_many_params(settlements)).fetchone()
+    return set(row["settled"]), row["webhook_ids"]
+
+
+def settle_many_params(settlements: list[dict[str, Any]]) -> dict[str, list]:
+    """``SETTLE_MANY``'s parameters: one array per column, one element per payment."""
+    columns = {
+        "ids": "resource_id",
+        "outcomes": "status",
+        "error_codes": "error_code",
+        "error_descriptions": "error_description",
+        "references": "reference",
+        "updated_ats": "updated_at",
+    }
+    params = {name: [s[key] for s in settlements] for name, key in columns.items()}
+    params["merchant_ids"] = [str(s["merchant_id"]) for s in settlements]
+    for name in ("event_ids", "event_names", "event_bodies"):
+        params[name] = [s[name][0] for s in settlements]
+    return params
 
 
 def defer(

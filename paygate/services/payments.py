@@ -598,6 +598,10 @@ def process(ctx: Context, payment_id: str) -> str:
 # A batch claims its payments with this much lease beyond ``PAYGATE_JOB_LEASE_SECONDS`` and
 # starts a payment only within it, so each still has a whole lease ahead of it.
 BATCH_WINDOW_SECONDS = 2.0
+# A batch's final outcomes are written together (one statement, one enqueue of their webhooks):
+# an outcome waits at most this long, or until the payment after it is done when that one took
+# longer (a slow processor: each is then written as soon as it is known).
+SETTLE_WAIT_SECONDS = 0.05
 
 
 def process_batch(
@@ -607,47 +611,61 @@ def process_batch(
     window: float = BATCH_WINDOW_SECONDS,
 ) -> list[str]:
     """``process`` for the payments one worker thread took from a backlog together: one
-    statement claims them all, then each is settled in turn (``bound(payment_id)`` around each:
-    the worker's log context). Safe to run any number of times. The outcome of each id, in the
-    order given.
+    statement claims them all, then each is asked in turn (``bound(payment_id)`` around each:
+    the worker's log context) and their final outcomes are written together
+    (``_Settlements``). Safe to run any number of times. The outcome of each id, in the order
+    given.
 
     The claim's lease is ``PAYGATE_JOB_LEASE_SECONDS`` plus ``window`` seconds, and a
     payment is started only within that window, so each has a whole lease ahead of it, as a
     payment processed alone does; what the window leaves (slow processors) is given back
     unattempted, due at once and enqueued again (``deferred``). A payment that fails with an
     unexpected error keeps its lease (the janitor dispatches it again when it runs out, as
-    for a task that died) and the batch goes on."""
+    for a task that died) and the batch goes on. An outcome known but not yet written when the
+    worker dies is asked again when its lease runs out (the processor answers the same charge:
+    its idempotency key is the payment's id)."""
     ids = list(dict.fromkeys(str(payment_id) for payment_id in payment_ids))
     lease = ctx.settings.job_lease_seconds
     with ctx.db.connection() as conn:
         rows = repo.claim_many(conn, ids, lease + window)
     started = time.monotonic()
     outcomes = {payment_id: "skipped" for payment_id in ids if payment_id not in rows}
-    for position, payment_id in enumerate(ids):
-        row = rows.get(payment_id)
-        if row is None:
-            continue
-        if time.monotonic() - started > window:
-            rest = [i for i in ids[position:] if i in rows]
-            with ctx.db.connection() as conn:
-                back = repo.give_back(conn, rest, row["locked_until"])
-            for again in back:
-                ctx.dispatcher.payment(again)
-            outcomes.update(dict.fromkeys(rest, "deferred"))
-            break
-        with bound(payment_id):
-            try:
-                outcomes[payment_id] = _process_claimed(ctx, row, lease)
-            except Exception:
-                log.exception(
-                    "payment %s: settling failed; retried when its lease ends", payment_id
-                )
-                outcomes[payment_id] = "error"
+    settlements = _Settlements(ctx, SETTLE_WAIT_SECONDS, bound)
+    try:
+        for position, payment_id in enumerate(ids):
+            row = rows.get(payment_id)
+            if row is None:
+                continue
+            began = time.monotonic()
+            if began - started > window:
+                rest = [i for i in ids[position:] if i in rows]
+                with ctx.db.connection() as conn:
+                    back = repo.give_back(conn, rest, row["locked_until"])
+                for again in back:
+                    ctx.dispatcher.payment(again)
+                outcomes.update(dict.fromkeys(rest, "deferred"))
+                break
+            with bound(payment_id):
+                try:
+                    outcomes[payment_id] = _process_claimed(ctx, row, lease, settlements)
+                except Exception:
+                    log.exception(
+                        "payment %s: settling failed; retried when its lease ends", payment_id
+                    )
+                    outcomes[payment_id] = "error"
+            if settlements.due() or time.monotonic() - began >= settlements.max_wait:
+                settlements.flush()
+    finally:
+        settlements.flush()
+        outcomes.update(settlements.done)
     return [outcomes[str(payment_id)] for payment_id in payment_ids]
 
 
-def _process_claimed(ctx: Context, row: dict[str, Any], lease: float) -> str:
-    """Settle a payment this worker has just claimed (``row``)."""
+def _process_claimed(
+    ctx: Context, row: dict[str, Any], lease: float, settlements: _Settlements | None = None
+) -> str | None:
+    """Settle a payment this worker has just claimed (``row``): its outcome, or None when its
+    final outcome waits in ``settlements`` (written with its batch)."""
     payment_id = str(row["id"])
     payment = payment_from_row(row)
     acknowledged = row["charge_acknowledged"]
@@ -700,6 +718,8 @@ def _process_claimed(ctx: Context, row: dict[str, Any], lease: float) -> str:
                 action.url if action is not None else None,
             )
         return "deferred"
+    if settlements is not None:
+        return settlements.add(payment, result)
     return settle(ctx, payment, result)
 
 
@@ -782,10 +802,9 @@ def buyer_returned(ctx: Context, payment_id: str) -> Payment:
     return payment_from_row(row)
 
 
-def settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
-    """Record a final outcome of a pending payment with its event, in one guarded statement:
-    the worker's sync and a verified processor callback both come here. ``skipped`` when the
-    payment was no longer pending (a final outcome never flips)."""
+def _settlement(payment: Payment, result: ChargeResult) -> tuple[Payment, dict[str, Any]]:
+    """A final ``result`` of a pending ``payment``: the payment as settled, and the settle
+    statement's parameters (its one event, ``payment.success`` or ``payment.failed``)."""
     success = result.outcome == Outcome.SUCCESS
     now = datetime.now(UTC)
     settled = replace(
@@ -800,6 +819,23 @@ def settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
         next_action=None,
     )
     name = events.PAYMENT_SUCCESS if success else events.PAYMENT_FAILED
+    params = {
+        "status": str(settled.status),
+        "error_code": settled.error_code,
+        "error_description": settled.error_description,
+        "reference": result.reference,
+        "updated_at": now,
+        **event_params(payment.merchant_id, payment.id, [event(name, settled)]),
+    }
+    return settled, params
+
+
+def settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
+    """Record a final outcome of a pending payment with its event, in one guarded statement:
+    the worker's sync and a verified processor callback both come here. ``skipped`` when the
+    payment was no longer pending (a final outcome never flips)."""
+    settled, params = _settlement(payment, result)
+    success = settled.status == PaymentStatus.SUCCESS
     refund = None
     refund_webhook_ids: list = []
     # Only a buyer's (checkout) success can find its order already paid and need the automatic
@@ -807,17 +843,7 @@ def settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
     # (no transaction left open, and no extra round trips, on the worker's hot path).
     atomic = success and payment.checkout
     with ctx.db.transaction() if atomic else ctx.db.connection() as conn:
-        outcome = repo.settle(
-            conn,
-            {
-                "status": str(settled.status),
-                "error_code": settled.error_code,
-                "error_description": settled.error_description,
-                "reference": result.reference,
-                "updated_at": now,
-                **event_params(payment.merchant_id, payment.id, [event(name, settled)]),
-            },
-        )
+        outcome = repo.settle(conn, params)
         if outcome.changed and success and outcome.duplicate:
             # A buyer's payment succeeded on an order another payment had already paid (two
             # tabs, two concurrent attempts): refund it in full, in the same transaction, so a
@@ -841,3 +867,68 @@ def settle(ctx: Context, payment: Payment, result: ChargeResult) -> str:
         ctx.dispatcher.webhooks(refund_webhook_ids)
         metrics.REFUNDS.labels(payment.processor, "created").inc()
     return str(settled.status)
+
+
+class _Settlements:
+    """A batch's final outcomes waiting to be written together (``repo.settle_many``: one
+    statement, one enqueue of their webhooks), each at most ``max_wait`` seconds after it was
+    known; ``done`` holds each written payment's outcome by id. A buyer's (checkout) success
+    is settled on its own, after those waiting (the order of the writes stays the order of
+    the answers): it may need its automatic refund in the same transaction."""
+
+    def __init__(
+        self, ctx: Context, max_wait: float, bound: Callable[[str], AbstractContextManager]
+    ):
+        self.ctx, self.max_wait, self.bound = ctx, max_wait, bound
+        self.waiting: list[tuple[Payment, ChargeResult, Payment, dict[str, Any]]] = []
+        self.first_at = 0.0
+        self.done: dict[str, str] = {}
+
+    def add(self, payment: Payment, result: ChargeResult) -> str | None:
+        """Settle ``payment`` with ``result``: its outcome when written now, None when it
+        waits for the others."""
+        if payment.checkout and result.outcome == Outcome.SUCCESS:
+            self.flush()
+            return settle(self.ctx, payment, result)
+        if not self.waiting:
+            self.first_at = time.monotonic()
+        self.waiting.append((payment, result, *_settlement(payment, result)))
+        return None
+
+    def due(self) -> bool:
+        return bool(self.waiting) and time.monotonic() - self.first_at >= self.max_wait
+
+    def flush(self) -> None:
+        """Write every waiting outcome (``skipped`` for a payment no longer pending). Should
+        the one statement fail, each is settled on its own."""
+        waiting, self.waiting = self.waiting, []
+        if not waiting:
+            return
+        try:
+            with self.ctx.db.connection() as conn:
+                changed, webhook_ids = repo.settle_many(conn, [w[3] for w in waiting])
+        except Exception:
+            log.exception("settling %d payments together failed; settling each alone", len(waiting))
+            for payment, result, *_ in waiting:
+                self.done[payment.id] = self._alone(payment, result)
+            return
+        for payment, _result, settled, _params in waiting:
+            if payment.id in changed:
+                metrics.PAYMENTS.labels(payment.processor, str(settled.status)).inc()
+                self.done[payment.id] = str(settled.status)
+            else:
+                self.done[payment.id] = "skipped"
+        self.ctx.dispatcher.webhooks(webhook_ids)
+
+    def _alone(self, payment: Payment, result: ChargeResult) -> str:
+        """``settle``, for a payment whose batch statement failed: ``error`` when this fails
+        too (the payment keeps its lease and is settled when the janitor dispatches it
+        again)."""
+        with self.bound(payment.id):
+            try:
+                return settle(self.ctx, payment, result)
+            except Exception:
+                log.exception(
+                    "payment %s: settling failed; retried when its lease ends", payment.id
+                )
+                return "error"
