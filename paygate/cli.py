@@ -752,9 +752,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name in APPS:
         serve = sub.add_parser(name, help=f"run the {name} server (gunicorn)")
         serve.add_argument("--host", help="listen address (default PAYGATE_BIND, else 127.0.0.1)")
-        serve.add_argument("--port", type=int)
-        serve.add_argument("--workers", type=int, help="gunicorn worker processes")
-        serve.add_argument("--threads", type=int, help="threads per worker")
+        port_variable = APPS[name][1].upper()
+        serve.add_argument("--port", type=int, help=f"listen port (default {port_variable})")
+        serve.add_argument(
+            "--workers", type=int, help="gunicorn worker processes (default PAYGATE_API_WORKERS)"
+        )
+        serve.add_argument(
+            "--threads", type=int, help="threads per worker (default PAYGATE_API_THREADS)"
+        )
         serve.add_argument("--no-migrate", action="store_true")
         serve.set_defaults(func=cmd_serve)
 
