@@ -24,35 +24,36 @@ def events_cte(name: str = "events", *, only_if: str | None = None) -> str:
     # The arrays go in binary (%b): psycopg's text format escapes every element with a regex,
     # about 9% of the API's CPU per payment created (the JSON bodies are long).
     guard = f"AND EXISTS (SELECT 1 FROM {only_if})" if only_if else ""
-    rows = f"""SELECT e.id, %(merchant_id)s::uuid AS merchant_id, e.event,
-           %(resource_id)s AS resource_id, e.body
+    rows = f"""SELECT e.id, %(merchant_id)s::uuid, e.event, %(resource_id)s, e.body
       FROM unnest(%(event_ids)b::uuid[], %(event_names)b::text[], %(event_bodies)b::text[])
            AS e(id, event, body)
      WHERE TRUE {guard}"""
-    return _outbox(name, rows, merchant="%(merchant_id)s::uuid")
+    return _outbox(name, rows, "id, event, body", "%(merchant_id)s::uuid", "%(resource_id)s")
 
 
 def events_rows_cte(rows: str, name: str = "events") -> str:
     """``events_cte`` for events of several merchants and resources: ``rows`` is a query
-    whose rows are ``(id, merchant_id, event, resource_id, body)``, one per event; ``{name}``
-    returns each webhook log's ``id`` and ``resource_id``."""
-    return _outbox(name, rows, merchant="e.merchant_id")
+    whose rows are ``(id, merchant_id, event, resource_id, body)``, one per event."""
+    return _outbox(
+        name, rows, "id, merchant_id, event, resource_id, body", "e.merchant_id", "e.resource_id"
+    )
 
 
-def _outbox(name: str, rows: str, *, merchant: str) -> str:
-    """The event log's rows (``rows``) and their webhook logs; ``merchant`` is how the
-    endpoints' query names the event's merchant (a parameter when every event is one
-    merchant's: its endpoints are then read once, not once per event)."""
+def _outbox(name: str, rows: str, recorded: str, merchant: str, resource: str) -> str:
+    """The event log's rows (``rows``, returning ``recorded``) and their webhook logs;
+    ``merchant`` and ``resource`` are how the webhook logs name an event's merchant and
+    resource: parameters when every event is one merchant's (its endpoints are then read once),
+    else the recorded row's columns (its endpoints are read per event)."""
     lateral = "LATERAL " if merchant.startswith("e.") else ""
     return f"""{name}_recorded AS (
     INSERT INTO events (id, merchant_id, event, resource_id, body)
     {rows}
-    RETURNING id, merchant_id, event, resource_id, body
+    RETURNING {recorded}
 ), {name} AS (
     INSERT INTO webhook_logs (id, merchant_id, event, resource_id, payload, body,
                               next_retry_at, enqueued_at, endpoint_id, event_id)
     SELECT CASE WHEN t.endpoint_id IS NULL THEN e.id ELSE gen_random_uuid() END,
-           e.merchant_id, e.event, e.resource_id, e.body::jsonb, e.body, now(), now(),
+           {merchant}, e.event, {resource}, e.body::jsonb, e.body, now(), now(),
            t.endpoint_id, e.id
       FROM {name}_recorded e
       JOIN {lateral}(SELECT NULL::uuid AS endpoint_id, '{{}}'::text[] AS events
@@ -63,7 +64,7 @@ def _outbox(name: str, rows: str, *, merchant: str) -> str:
               FROM webhook_endpoints w
              WHERE w.merchant_id = {merchant} AND w.enabled) t
         ON cardinality(t.events) = 0 OR e.event = ANY(t.events)
-    RETURNING id, resource_id
+    RETURNING id
 )"""
 
 
