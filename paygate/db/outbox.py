@@ -28,23 +28,29 @@ def events_cte(name: str = "events", *, only_if: str | None = None) -> str:
       FROM unnest(%(event_ids)b::uuid[], %(event_names)b::text[], %(event_bodies)b::text[])
            AS e(id, event, body)
      WHERE TRUE {guard}"""
-    return _outbox(name, rows, "id, event, body", "%(merchant_id)s::uuid", "%(resource_id)s")
+    return _outbox(name, rows)
 
 
 def events_rows_cte(rows: str, name: str = "events") -> str:
     """``events_cte`` for events of several merchants and resources: ``rows`` is a query
     whose rows are ``(id, merchant_id, event, resource_id, body)``, one per event."""
-    return _outbox(
-        name, rows, "id, merchant_id, event, resource_id, body", "e.merchant_id", "e.resource_id"
-    )
+    return _outbox(name, rows, per_event=True)
 
 
-def _outbox(name: str, rows: str, recorded: str, merchant: str, resource: str) -> str:
-    """The event log's rows (``rows``, returning ``recorded``) and their webhook logs;
-    ``merchant`` and ``resource`` are how the webhook logs name an event's merchant and
-    resource: parameters when every event is one merchant's (its endpoints are then read once),
-    else the recorded row's columns (its endpoints are read per event)."""
-    lateral = "LATERAL " if merchant.startswith("e.") else ""
+def _outbox(name: str, rows: str, *, per_event: bool = False) -> str:
+    """The event log's rows (``rows``) and their webhook logs. One merchant's events (the
+    default) take the merchant and resource from the parameters, and its endpoints are read
+    once; ``per_event``, from each recorded row, and each event's merchant's endpoints are
+    read for it (``LATERAL``)."""
+    if per_event:
+        recorded, merchant, resource = (
+            "id, merchant_id, event, resource_id, body",
+            "e.merchant_id",
+            "e.resource_id",
+        )
+    else:
+        recorded, merchant, resource = "id, event, body", "%(merchant_id)s::uuid", "%(resource_id)s"
+    lateral = "LATERAL " if per_event else ""
     return f"""{name}_recorded AS (
     INSERT INTO events (id, merchant_id, event, resource_id, body)
     {rows}

@@ -649,16 +649,20 @@ def process_batch(
                 try:
                     outcomes[payment_id] = _process_claimed(ctx, row, lease, settlements)
                 except Exception:
-                    log.exception(
-                        "payment %s: settling failed; retried when its lease ends", payment_id
-                    )
-                    outcomes[payment_id] = "error"
+                    outcomes[payment_id] = _settling_failed(payment_id)
             if settlements.due() or time.monotonic() - began >= settlements.max_wait:
                 settlements.flush()
     finally:
         settlements.flush()
         outcomes.update(settlements.done)
     return [outcomes[str(payment_id)] for payment_id in payment_ids]
+
+
+def _settling_failed(payment_id: str) -> str:
+    """A claimed payment of a batch failed unexpectedly (logged with its traceback): it keeps
+    its lease and is processed again when the janitor dispatches it; its outcome is ``error``."""
+    log.exception("payment %s: settling failed; retried when its lease ends", payment_id)
+    return "error"
 
 
 def _process_claimed(
@@ -928,7 +932,4 @@ class _Settlements:
             try:
                 return settle(self.ctx, payment, result)
             except Exception:
-                log.exception(
-                    "payment %s: settling failed; retried when its lease ends", payment.id
-                )
-                return "error"
+                return _settling_failed(payment.id)
