@@ -338,11 +338,12 @@ def test_settling_both_at_once_refunds_the_checkout_payment_unless_it_paid(ctx, 
         with ThreadPoolExecutor(2) as pool:
             assert list(pool.map(settle, [buyer, merchant])) == ["success", "success"]
         with ctx.db.connection() as conn:
-            # The payer's settlement and the order's update share one transaction, so one
-            # now(): the payment settled at the order's update time is the one that paid it.
+            # The payer's settlement and the order's update share one transaction: the payment
+            # last written by the transaction that wrote the order is the one that paid it (by
+            # transaction id: two transactions begun together can share a now()).
             payer = conn.execute(
                 """SELECT p.id FROM payments p JOIN orders o ON o.id = p.order_id
-                    WHERE o.id = %s AND o.status = 'paid' AND p.settled_at = o.updated_at""",
+                    WHERE o.id = %s AND o.status = 'paid' AND p.xmin::text = o.xmin::text""",
                 (order_id,),
             ).fetchall()
             refunded = {
