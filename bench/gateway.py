@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import requests
 
@@ -94,6 +95,9 @@ class Gateway:
     def receiver_url(self) -> str:
         return f"http://127.0.0.1:{self.receiver_port}"
 
+    # ``paygate worker``'s arguments: none, the defaults (PAYGATE_WORKER_PROCESSES: auto).
+    worker_args: ClassVar[tuple[str, ...]] = ()
+
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")
         proc = subprocess.Popen(
@@ -113,7 +117,7 @@ class Gateway:
         self._spawn("api", [*paygate, "api", "--host", "127.0.0.1", "--port", str(self.api_port)])
         self._wait(self.receiver_url + "/_stats", "receiver")
         self._wait(self.url + "/health", "api")
-        self._spawn("worker", [*paygate, "worker"])
+        self._spawn("worker", [*paygate, "worker", *self.worker_args])
         self._wait(self.url + "/health", "worker", worker=True)
 
     def _wait(self, url: str, name: str, worker: bool = False, timeout: float = 60.0) -> None:

@@ -37,6 +37,8 @@ class ScaledGateway(Gateway):
     paused and resumed together."""
 
     on_resume = None  # called just before the workers resume (the drain's clock starts)
+    # One process each, none with helpers of its own: the count is the bench's.
+    worker_args = ("--processes", "1")
 
     def workers(self) -> list[str]:
         return [name for name in self.procs if name.startswith("worker")]
@@ -60,7 +62,7 @@ class ScaledGateway(Gateway):
         self.resume_worker()
         paygate = [sys.executable, "-m", "paygate"]
         for index in range(len(self.workers()) + 1, count + 1):
-            self._spawn(f"worker-{index}", [*paygate, "worker"])
+            self._spawn(f"worker-{index}", [*paygate, "worker", *self.worker_args])
 
     def cpu(self, postgres_pids: list[int]) -> dict[str, float]:
         used = {

@@ -63,14 +63,32 @@ def cmd_serve(args, settings: Settings) -> int:
 
 
 def cmd_worker(args, settings: Settings) -> int:
+    from . import metrics
     from .jobs.worker import lower_priority, run_worker
+    from .supervisor import Helpers, process_count
     from .wiring import build_worker, prepare_database
 
-    lower_priority(settings.worker_nice)  # first: every thread started later inherits it
-    prepare_database(settings)
-    ctx, queue = build_worker(settings)
-    run_worker(ctx, queue, workers=args.concurrency)
-    return 0
+    helpers = None
+    if not args.helper:  # a helper's parent has done this (its priority is inherited)
+        lower_priority(settings.worker_nice)  # first: every thread started later inherits it
+        prepare_database(settings)
+        count = args.processes or process_count(settings)
+        if count > 1:  # one /metrics for all of them: each process counts into one directory
+            metrics.use_multiprocess_directory("worker")
+            helpers = Helpers(settings, count - 1, args.concurrency)
+    try:
+        ctx, queue = build_worker(settings)
+        return run_worker(ctx, queue, workers=args.concurrency, helpers=helpers, helper=args.helper)
+    finally:
+        if helpers is not None:
+            metrics.remove_directory()
+
+
+def _processes(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
 
 
 def cmd_worker_alive(args, settings: Settings) -> int:
@@ -764,7 +782,14 @@ def build_parser() -> argparse.ArgumentParser:
         serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run a job worker (Huey consumer + janitor)")
-    worker.add_argument("--concurrency", type=int, help="worker threads")
+    worker.add_argument("--concurrency", type=int, help="task threads per worker process")
+    worker.add_argument(
+        "--processes",
+        type=_processes,
+        help="worker processes: this one and helpers it starts and restarts (default "
+        "PAYGATE_WORKER_PROCESSES: auto, one per usable CPU, at most 4)",
+    )
+    worker.add_argument("--helper", action="store_true", help=argparse.SUPPRESS)
     worker.set_defaults(func=cmd_worker)
     alive = sub.add_parser(
         "worker-alive",

@@ -67,6 +67,22 @@ def _batch(name: str, raw: str) -> int:
     return value
 
 
+# ``auto`` worker processes: one per CPU this process may run on, at most this many (each is a
+# pool of PostgreSQL connections; past the cores they add connections, not throughput).
+AUTO_WORKER_PROCESSES_MAX = 4
+
+
+def _processes(name: str, raw: str) -> int | None:
+    """``auto`` (None: one per usable CPU, ``AUTO_WORKER_PROCESSES_MAX`` at most) or a whole
+    number, 1 or more."""
+    if raw.strip().lower() == "auto":
+        return None
+    value = _int(name, raw)
+    if value < 1:
+        raise ValueError(f"{name} must be 'auto' or 1 or more, got {raw!r}")
+    return value
+
+
 def _float(name: str, raw: str) -> float:
     try:
         return float(raw)
@@ -266,6 +282,10 @@ class Settings:
     db_pool_min: int = setting("PAYGATE_DB_POOL_MIN", _int, 2)
     db_pool_max: int = setting("PAYGATE_DB_POOL_MAX", _int, 16)
     worker_concurrency: int = setting("PAYGATE_WORKER_CONCURRENCY", _int, 16)
+    # Processes ``paygate worker`` runs (itself and helpers it supervises), each with its own
+    # threads and pool: one interpreter lock per core (docs/operations.md, "Scaling"). None
+    # (``auto``): one per CPU this process may use, AUTO_WORKER_PROCESSES_MAX at most.
+    worker_processes: int | None = setting("PAYGATE_WORKER_PROCESSES", _processes, None)
     # Payments a worker thread takes from the queue at once when there is a backlog: claimed in
     # one statement, settled one after the other (``payments.process_batch``); 1: one at a time.
     payment_batch: int = setting("PAYGATE_PAYMENT_BATCH", _batch, 8)

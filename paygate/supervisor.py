@@ -11,16 +11,20 @@ SIGTERM to itself, or on a crash loop: one child exiting ``PAYGATE_CRASH_LOOP`` 
 the web servers and the worker (each finishes what it is doing within
 ``PAYGATE_STOP_TIMEOUT``), then stops the databases, and waits for each. Every child also gets
 ``PR_SET_PDEATHSIG``, so even a ``kill -9`` of this process leaves nothing running.
+
+``paygate worker``'s helper processes (``Helpers``, at the end) are kept running the same way.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import math
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -28,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from . import runfile
-from .config import APPS, Settings
+from . import metrics, runfile
+from .config import APPS, AUTO_WORKER_PROCESSES_MAX, Settings
 from .embedded import (
     EmbeddedError,
     die_with_parent,
@@ -38,6 +42,7 @@ from .embedded import (
     postgres_in,
     valkey_in,
 )
+from .jobs.consumer import GROUP_SIGNALS, PARENT_STOP, PARENT_STOP_NOW
 from .wiring import prepare_database
 
 log = logging.getLogger("paygate.up")
@@ -410,3 +415,205 @@ def _banner(settings: Settings, env: dict[str, str], state: Path, running: list[
         )
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
+
+
+# -- paygate worker's helper processes ----------------------------------------------------------
+#
+# ``paygate worker``'s helper processes: one interpreter lock per core.
+#
+# A worker process's threads share one interpreter lock. When the worker is CPU-bound (a backlog,
+# fast processors and endpoints) they queue for it and every hand-over costs CPU: two processes
+# drain about 1.7 times as fast as one on two cores, at less CPU per payment
+# (docs/performance.md, "Fifth step"). ``paygate worker`` therefore runs
+# ``PAYGATE_WORKER_PROCESSES`` processes (``auto``: one per CPU it may use, at most
+# ``AUTO_WORKER_PROCESSES_MAX``): itself and helpers it starts. A helper is a whole worker (task
+# and webhook threads, pool, janitor, heartbeat, observers): exactly what starting ``paygate
+# worker`` several times gives, which is safe because every job is a row with a lease.
+#
+# What the parent adds:
+#
+# - Restarts: a helper that exits on its own (crash, ``kill -9``, out of memory) is started again
+#   after a back-off (0.5 s doubling to 10 s, as ``paygate up`` does); one exiting
+#   ``PAYGATE_CRASH_LOOP`` times stops the whole worker with exit code 1, for its process manager
+#   to see.
+# - Signals: helpers ignore SIGINT and SIGHUP (a terminal sends them to the whole process group:
+#   the parent passes the stop on once). The parent's first stop signal sends each helper SIGUSR1
+#   (stop gracefully: no new task, ``PAYGATE_STOP_TIMEOUT`` for the running ones), a second one
+#   SIGUSR2 (stop now). SIGTERM to a helper itself stops it gracefully; the parent then starts it
+#   again. A parent killed with ``-9`` takes its helpers with it (``PR_SET_PDEATHSIG``: SIGUSR1,
+#   a graceful stop). SIGSTOP and SIGCONT to the process group pause and resume them all.
+# - Metrics: every process counts in Prometheus's multiprocess mode, in one directory; the
+#   parent's ``/metrics`` adds them up, helpers serve no port. The parent's ``/readyz`` also asks
+#   that every helper is running.
+
+worker_log = logging.getLogger("paygate.worker")
+# Past the stop timeout, how long the parent still waits for a helper before killing it.
+KILL_AFTER_SECONDS = 5.0
+
+
+def _helper_preexec() -> None:
+    """In a helper before it runs: its parent's graceful stop when the parent dies (the kernel
+    may send it more than once: once per subreaper it is handed on to, and a repeated graceful
+    stop changes nothing), and a terminal's signals to the group ignored from the start (Python
+    keeps an ignored SIGINT ignored)."""
+    die_with_parent(PARENT_STOP)()
+    for signum in GROUP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity, and a cgroup v2 quota (a container's CPU
+    limit) when one is set, rounded up."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as fh:
+            quota, period = fh.read().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
+def process_count(settings: Settings) -> int:
+    """How many processes ``paygate worker`` runs (itself included)."""
+    if settings.worker_processes is not None:
+        return settings.worker_processes
+    return min(usable_cpus(), AUTO_WORKER_PROCESSES_MAX)
+
+
+@dataclass
+class _Helper:
+    index: int
+    process: subprocess.Popen | None = None
+    started: float = 0.0
+    restart_at: float | None = None  # monotonic: when it is started again after an exit
+
+
+class Helpers:
+    """The helper processes of one ``paygate worker`` and the thread that keeps them running.
+    A crash loop (one exiting too often) stops the worker: SIGTERM to this process, which
+    then exits 1 (``crash_looped``)."""
+
+    def __init__(self, settings: Settings, count: int, concurrency: int | None = None):
+        loop_count, loop_seconds = settings.crash_loop
+        self._restarts = {i: Restarts(loop_count, loop_seconds) for i in range(1, count + 1)}
+        self._helpers = [_Helper(i) for i in range(1, count + 1)]
+        self._args = [sys.executable, "-P", "-m", "paygate", "worker", "--helper"]
+        if concurrency:
+            self._args += ["--concurrency", str(concurrency)]
+        # Helpers serve no port and count into the parent's metrics directory (the environment
+        # names it: ``metrics.use_multiprocess_directory``); their priority is the parent's
+        # already (inherited), not lowered again.
+        self._env = {**os.environ, "PAYGATE_WORKER_METRICS_PORT": "0", "PAYGATE_WORKER_NICE": "0"}
+        self.crash_looped = False
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="paygate-helpers", daemon=True)
+
+    def __len__(self) -> int:
+        return len(self._helpers)
+
+    def start(self) -> None:
+        # Started from the thread that watches them, which lives as long as they should: the
+        # kernel ties PR_SET_PDEATHSIG to the thread that started the child.
+        self._thread.start()
+
+    def running(self) -> bool:
+        """Whether every helper is running (``/readyz``)."""
+        with self._lock:
+            return all(h.process is not None and h.process.poll() is None for h in self._helpers)
+
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [h.process.pid for h in self._helpers if h.process is not None]
+
+    def _spawn(self, helper: _Helper) -> None:
+        helper.process = subprocess.Popen(self._args, env=self._env, preexec_fn=_helper_preexec)
+        helper.started, helper.restart_at = time.monotonic(), None
+
+    def _run(self) -> None:
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            for helper in self._helpers:
+                self._spawn(helper)
+        worker_log.info("worker helpers started: pid(s) %s", ", ".join(map(str, self.pids())))
+        while not self._stopping.wait(POLL_SECONDS):
+            with self._lock:
+                if not self._stopping.is_set() and not all(map(self._look_after, self._helpers)):
+                    break
+        # Stay alive until the helpers are gone: their PR_SET_PDEATHSIG is tied to this thread.
+        for helper in self._helpers:
+            if helper.process is not None:
+                helper.process.wait()
+
+    def _look_after(self, helper: _Helper) -> bool:
+        """Restart ``helper`` when it has exited and its back-off has passed; False on a crash
+        loop (the worker stops)."""
+        now, process, restarts = time.monotonic(), helper.process, self._restarts[helper.index]
+        if helper.restart_at is None:
+            code = process.poll() if process is not None else None
+            if code is None:
+                return True
+            metrics.process_exited(process.pid)
+            delay = restarts.crashed(now, now - helper.started)
+            if delay is None:
+                worker_log.error(
+                    "worker helper %d (pid %d) exited %d times within %g s, the last time with "
+                    "%s: stopping the worker",
+                    helper.index,
+                    process.pid,
+                    len(restarts.exits),
+                    restarts.loop_seconds,
+                    describe_exit(code),
+                )
+                self.crash_looped = True
+                self._stopping.set()
+                os.kill(os.getpid(), signal.SIGTERM)  # the worker's own graceful stop
+                return False
+            worker_log.warning(
+                "worker helper %d (pid %d) exited (%s); starting it again in %.1f s",
+                helper.index,
+                process.pid,
+                describe_exit(code),
+                delay,
+            )
+            helper.restart_at = now + delay
+        if now >= helper.restart_at:
+            self._spawn(helper)
+            worker_log.info(
+                "worker helper %d started again: pid %d", helper.index, helper.process.pid
+            )
+        return True
+
+    def signal_stop(self, now: bool = False) -> None:
+        """Tell every helper to stop, gracefully or at once (the worker's first stop signal, or
+        its second), and start none again."""
+        with self._lock:
+            self._stopping.set()
+            processes = [h.process for h in self._helpers if h.process is not None]
+        for process in processes:
+            if process.poll() is None:
+                try:
+                    process.send_signal(PARENT_STOP_NOW if now else PARENT_STOP)
+                except ProcessLookupError:
+                    pass
+
+    def wait(self, timeout: float) -> None:
+        """Wait for the helpers told to stop: ``timeout`` seconds, then ``KILL_AFTER_SECONDS``
+        more before one still running is killed."""
+        with self._lock:
+            processes = [h.process for h in self._helpers if h.process is not None]
+        deadline = time.monotonic() + timeout + KILL_AFTER_SECONDS
+        for process in processes:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker_log.warning("worker helper pid %d did not stop in time: killed", process.pid)
+                process.kill()
+                process.wait()
+            metrics.process_exited(process.pid)

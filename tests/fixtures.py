@@ -278,8 +278,14 @@ class Gateway:
                 time.sleep(0.1)
         raise AssertionError(f"{app} did not start: {self.tail()}")
 
-    def start_worker(self, name: str = "worker", concurrency: int = 4) -> subprocess.Popen:
-        return self._spawn(name, ["worker", "--concurrency", str(concurrency)])
+    def start_worker(
+        self, name: str = "worker", concurrency: int = 4, processes: int = 1
+    ) -> subprocess.Popen:
+        """A ``paygate worker`` of ``processes`` processes (one by default: the tests that kill
+        or signal "the worker" mean one process; tests/test_worker_processes.py runs more)."""
+        return self._spawn(
+            name, ["worker", "--concurrency", str(concurrency), "--processes", str(processes)]
+        )
 
     def wait_healthy(self, timeout: float = 30.0, worker: bool = False) -> dict:
         deadline = time.monotonic() + timeout

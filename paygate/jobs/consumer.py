@@ -23,15 +23,26 @@ log = logging.getLogger(__name__)
 # SIGHUP too: Huey's own consumer re-executes itself on it; here the process manager (``paygate
 # up``, systemd, Kubernetes) starts a new worker, so a hangup is a graceful stop like the others.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# A helper process of ``paygate worker`` (``paygate.supervisor.Helpers``) hears its parent's stop
+# on these (graceful, then at once) and ignores SIGINT and SIGHUP: a terminal sends those to the
+# whole process group, and the parent passes the stop on once. SIGTERM to a helper itself stops
+# it gracefully (a second one at once), as any worker.
+PARENT_STOP, PARENT_STOP_NOW = signal.SIGUSR1, signal.SIGUSR2
+GROUP_SIGNALS = (signal.SIGINT, signal.SIGHUP)
 
 
 class GracefulConsumer(Consumer):
-    def __init__(self, huey, *, stop_timeout: float, on_stop=None, **flags):
+    def __init__(
+        self, huey, *, stop_timeout: float, on_stop=None, on_stop_now=None, helper=False, **flags
+    ):
         super().__init__(huey, **flags)
         self.stop_timeout = stop_timeout
         # Called once when stopping starts (the worker stops its webhook consumer's polling at
-        # the same moment, so both drain together rather than one after the other).
+        # the same moment, so both drain together rather than one after the other), and when
+        # a second signal stops it at once (its helper processes are told the same).
         self.on_stop = on_stop
+        self.on_stop_now = on_stop_now
+        self.helper = helper
         # When the wait for running tasks ends (monotonic): what else drains in this process (the
         # webhook consumer) waits no longer than this. None: not stopping gracefully (yet).
         self.stop_deadline: float | None = None
@@ -39,14 +50,38 @@ class GracefulConsumer(Consumer):
         self._stop_requested = threading.Event()
 
     def _set_signal_handlers(self) -> None:
-        for signum in STOP_SIGNALS:
-            signal.signal(signum, self._on_stop_signal)
+        if not self.helper:
+            for signum in STOP_SIGNALS:
+                signal.signal(signum, self._on_stop_signal)
+            return
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(PARENT_STOP, self._on_parent_stop)
+        signal.signal(PARENT_STOP_NOW, self._on_parent_stop)
+        for signum in GROUP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+
+    def hear_stop_signals(self) -> None:
+        """Take the stop signals now, before ``run`` (which takes them again): a stop that
+        comes before it makes ``run`` stop at once, gracefully."""
+        self._set_signal_handlers()
 
     def _on_stop_signal(self, signum, frame) -> None:
         if self.stop_signal is not None:  # the second one: stop now
+            if self.on_stop_now is not None:
+                self.on_stop_now()
             raise KeyboardInterrupt
         self.stop_signal = signum
         self._stop_requested.set()
+
+    def _on_parent_stop(self, signum, frame) -> None:
+        """The parent's stop: graceful (repeated, or after a SIGTERM to this helper as well:
+        nothing more), or at once."""
+        if signum == PARENT_STOP_NOW:
+            self.stop_signal = self.stop_signal or signum
+            raise KeyboardInterrupt
+        if self.stop_signal is None:
+            self.stop_signal = signum
+            self._stop_requested.set()
 
     def run(self) -> None:
         self.start()

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from redis import Redis
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def worker_name(pid: int | None = None) -> str:
+    return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
 
 
 def beat(conn: Redis, key: str, name: str, ttl: float) -> None:
@@ -27,6 +27,15 @@ def beat(conn: Redis, key: str, name: str, ttl: float) -> None:
 
 def running(conn: Redis, key: str, ttl: float) -> bool:
     return conn.zcount(key, time.time() - ttl, "+inf") > 0
+
+
+def all_beating(conn: Redis, key: str, names: list[str], ttl: float) -> bool:
+    """Whether every worker in ``names`` (``worker_name``s) beat within ``ttl``."""
+    pipe = conn.pipeline(transaction=False)
+    for name in names:
+        pipe.zscore(key, name)
+    since = time.time() - ttl
+    return all(score is not None and score > since for score in pipe.execute())
 
 
 def running_on(conn: Redis, key: str, ttl: float, host: str) -> bool:

@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -25,12 +26,14 @@ log = logging.getLogger(__name__)
 
 
 class WorkerState:
-    """What ``/readyz`` asks: the consumer runs, the heartbeat reached Redis recently."""
+    """What ``/readyz`` asks: the consumer runs, the heartbeat reached Redis recently, and
+    every helper process runs (``helpers``: None when there are none)."""
 
-    def __init__(self, heartbeat_ttl: float):
+    def __init__(self, heartbeat_ttl: float, helpers: Callable[[], bool] | None = None):
         self.heartbeat_ttl = heartbeat_ttl
         self.consuming = False
         self.last_beat: float | None = None  # monotonic
+        self.helpers = helpers
 
     def beat(self) -> None:
         self.last_beat = time.monotonic()
@@ -38,8 +41,11 @@ class WorkerState:
     def heartbeat_fresh(self) -> bool:
         return self.last_beat is not None and time.monotonic() - self.last_beat < self.heartbeat_ttl
 
+    def helpers_running(self) -> bool:
+        return self.helpers is None or self.helpers()
+
     def ready(self) -> bool:
-        return self.consuming and self.heartbeat_fresh()
+        return self.consuming and self.heartbeat_fresh() and self.helpers_running()
 
 
 def _json(start_response, status: str, body: dict, headers: list | None = None) -> list[bytes]:
@@ -101,6 +107,11 @@ class WorkerApp:
             "checks": {
                 "consumer": "ok" if self.state.consuming else "failed",
                 "heartbeat": "ok" if self.state.heartbeat_fresh() else "failed",
+                **(
+                    {}
+                    if self.state.helpers is None
+                    else {"helpers": "ok" if self.state.helpers_running() else "failed"}
+                ),
             },
             "timestamp": iso(datetime.now(UTC)),
         }

@@ -154,16 +154,40 @@ def lower_priority(nice: int) -> None:
             pass
 
 
-def _stop_taking(state: metrics_server.WorkerState, webhooks) -> None:
+def _helpers_ready(helpers, queue: Queue, settings) -> bool:
+    """``/readyz``: every helper process runs and has beaten (so it takes tasks)."""
+    if not helpers.running():
+        return False
+    names = [heartbeat.worker_name(pid) for pid in helpers.pids()]
+    try:
+        return heartbeat.all_beating(
+            queue.huey.storage.conn, queue.heartbeat_key, names, settings.heartbeat_ttl_seconds
+        )
+    except OUTAGES:
+        return False
+
+
+def _stop_taking(state: metrics_server.WorkerState, webhooks, helpers) -> None:
     state.consuming = False  # /readyz: 503 from the moment no new task is taken
     webhooks.stop_taking()
+    if helpers is not None:
+        helpers.signal_stop()  # they drain at the same time
 
 
 def run_worker(
-    ctx: Context, queue: Queue, *, workers: int | None = None, janitor: bool = True
-) -> None:
+    ctx: Context,
+    queue: Queue,
+    *,
+    workers: int | None = None,
+    janitor: bool = True,
+    helpers=None,
+    helper: bool = False,
+) -> int:
     """Consume ``queue`` with ``ctx`` (both built by ``paygate.wiring``) until stopped; the
-    database is already migrated (``paygate worker`` prepares it first)."""
+    database is already migrated (``paygate worker`` prepares it first). ``helpers``
+    (``paygate.supervisor.Helpers``): the helper processes this one starts, stops and keeps
+    running; ``helper``: this is one of them (its parent stops it). The exit status: 1 when a
+    helper's crash loop stopped the worker."""
     settings = ctx.settings
     quiet_outages()
     if settings.job_lease_seconds <= settings.webhook_timeout_seconds:
@@ -174,14 +198,9 @@ def run_worker(
             settings.webhook_timeout_seconds,
         )
     stopping = threading.Event()
-    state = metrics_server.WorkerState(settings.heartbeat_ttl_seconds)
-    heartbeat.start_thread(
-        queue.huey.storage.conn,
-        queue.heartbeat_key,
-        settings.heartbeat_interval_seconds,
+    state = metrics_server.WorkerState(
         settings.heartbeat_ttl_seconds,
-        stopping,
-        on_beat=state.beat,
+        helpers=None if helpers is None else lambda: _helpers_ready(helpers, queue, settings),
     )
     server = metrics_server.start(ctx, state)  # /metrics, /livez, /readyz
     if janitor:
@@ -195,7 +214,10 @@ def run_worker(
     consumer = GracefulConsumer(
         queue.huey,
         stop_timeout=settings.stop_timeout_seconds,
-        on_stop=lambda: _stop_taking(state, webhooks),  # both stop polling, then both drain
+        # Both stop polling, then both drain (and the helpers with them).
+        on_stop=lambda: _stop_taking(state, webhooks, helpers),
+        on_stop_now=None if helpers is None else lambda: helpers.signal_stop(now=True),
+        helper=helper,
         workers=threads,
         **CONSUMER_FLAGS,
     )
@@ -207,6 +229,20 @@ def run_worker(
         settings.payment_batch,
         settings.webhook_batch,
     )
+    # A worker that beats hears a stop: the first beat (the API's "worker running", a parent's
+    # word that its helper is up) comes after the stop signals are this consumer's.
+    consumer.hear_stop_signals()
+    heartbeat.start_thread(
+        queue.huey.storage.conn,
+        queue.heartbeat_key,
+        settings.heartbeat_interval_seconds,
+        settings.heartbeat_ttl_seconds,
+        stopping,
+        on_beat=state.beat,
+    )
+    if helpers is not None:
+        helpers.start()
+        log.info("worker processes: this one and %d helper(s)", len(helpers))
     state.consuming = True
     try:
         consumer.run()
@@ -231,3 +267,11 @@ def run_worker(
         stopping.set()
         for thread in runners:  # each gives its lease up, so another worker continues at once
             thread.join(OBSERVERS_STOP_SECONDS)
+        if helpers is not None:
+            helpers.signal_stop()  # (told already when the stop came by a signal)
+            deadline = consumer.stop_deadline
+            try:
+                helpers.wait(0.0 if deadline is None else max(0.0, deadline - time.monotonic()))
+            except KeyboardInterrupt:  # a second stop signal: they were told to stop now
+                helpers.wait(0.0)
+    return 1 if helpers is not None and helpers.crash_looped else 0
