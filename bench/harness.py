@@ -117,9 +117,24 @@ class Harness:
         self.gateway.pause_worker()
         self.huey().flush()
         self.queue().webhook_huey.flush()
-        self.db.execute(f"TRUNCATE {RESET_TABLES}")
+        self._truncate()
         self.db.execute("UPDATE orders SET status = 'created'")
         requests.post(f"{self.gateway.receiver_url}/_reset", timeout=10)
+
+    def _truncate(self, tries: int = 30) -> None:
+        """TRUNCATE the reset tables. A worker paused (SIGSTOP) in the middle of a transaction
+        holds its locks until it runs again: then let it run briefly and pause it again."""
+        for _ in range(tries):
+            try:
+                with self.db.transaction():
+                    self.db.execute("SET LOCAL lock_timeout = '1s'")
+                    self.db.execute(f"TRUNCATE {RESET_TABLES}")
+                return
+            except psycopg.errors.LockNotAvailable:
+                self.gateway.resume_worker()
+                time.sleep(0.2)
+                self.gateway.pause_worker()
+        raise RuntimeError(f"could not truncate the bench's tables in {tries} tries")
 
     def create_orders(self, count: int, amount: int = 50000) -> list[str]:
         ids = [random_id("order_") for _ in range(count)]

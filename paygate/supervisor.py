@@ -426,9 +426,10 @@ def _banner(settings: Settings, env: dict[str, str], state: Path, running: list[
 # drain about 1.7 times as fast as one on two cores, at less CPU per payment
 # (docs/performance.md, "Fifth step"). ``paygate worker`` therefore runs
 # ``PAYGATE_WORKER_PROCESSES`` processes (``auto``: one per CPU it may use, at most
-# ``AUTO_WORKER_PROCESSES_MAX``): itself and helpers it starts. A helper is a whole worker (task
-# and webhook threads, pool, janitor, heartbeat, observers): exactly what starting ``paygate
-# worker`` several times gives, which is safe because every job is a row with a lease.
+# ``AUTO_WORKER_PROCESSES_MAX``): itself and helpers it starts. A helper is a worker (task and
+# webhook threads, pool, heartbeat) without a janitor or observers (the parent's serve the
+# host, and it takes its helpers with it when it dies): what starting ``paygate worker``
+# several times gives, which is safe because every job is a row with a lease.
 #
 # What the parent adds:
 #

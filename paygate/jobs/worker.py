@@ -203,10 +203,12 @@ def run_worker(
         helpers=None if helpers is None else lambda: _helpers_ready(helpers, queue, settings),
     )
     server = metrics_server.start(ctx, state)  # /metrics, /livez, /readyz
-    if janitor:
+    # A helper has neither: its parent's janitor sweeps for the host (a parent that dies takes
+    # its helpers with it), and an observer runs in one process at a time anyway (its lease).
+    if janitor and not helper:
         Janitor(ctx, queue.new_dispatcher()).start(stopping)
     # Apart from the Huey pool: an observer never holds a thread payments or webhooks need.
-    runners = observer_runners.start(ctx, stopping)
+    runners = [] if helper else observer_runners.start(ctx, stopping)
     quiet_task_logs()
     webhooks = webhook_consumer.start(ctx, queue, CONSUMER_FLAGS)  # deliveries: own threads
     threads = workers or settings.worker_concurrency
