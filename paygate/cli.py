@@ -778,11 +778,20 @@ def build_parser() -> argparse.ArgumentParser:
         serve.add_argument(
             "--threads", type=int, help="threads per worker (default PAYGATE_API_THREADS)"
         )
-        serve.add_argument("--no-migrate", action="store_true")
+        serve.add_argument(
+            "--no-migrate",
+            action="store_true",
+            help="start without migrating the database (another process did)",
+        )
         serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="run a job worker (Huey consumer + janitor)")
-    worker.add_argument("--concurrency", type=int, help="task threads per worker process")
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        help="payment and refund task threads per worker process (default "
+        "PAYGATE_WORKER_CONCURRENCY; webhook threads: PAYGATE_WEBHOOK_CONCURRENCY)",
+    )
     worker.add_argument(
         "--processes",
         type=_processes,

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
@@ -127,7 +129,8 @@ def prepare_process(at_zero: Mapping[Counter, Iterable[tuple[str, ...]]]) -> Non
 STATE_GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "paygate_jobs_pending": (
         "Pending jobs in the record (PostgreSQL) by kind and state: due (waiting for a worker "
-        "now) or scheduled (a retry or a check set for later).",
+        "now), running (a worker holds its lease) or scheduled (a retry or a check set for "
+        "later).",
         ("kind", "state"),
     ),
     "paygate_jobs_oldest_due_age_seconds": (
@@ -198,16 +201,44 @@ class StateCollector:
 _directory: str | None = None
 
 
+# ``paygate-<server>-metrics-<pid of the process that made it>-<random>``
+_DIRECTORY_NAME = re.compile(r"^paygate-[a-z]+-metrics-(\d+)-")
+
+
 def use_multiprocess_directory(name: str) -> str:
     """Count in multiprocess mode from now on, in a new private directory (mode 0700, under
-    the temporary directory) for the server ``name``: call it in the gunicorn master before
-    it forks, so every worker process writes its own file there. Returns the directory."""
+    the temporary directory) for the server ``name``: call it in the gunicorn master (or the
+    worker with helpers) before it starts the other processes, so each writes its own file
+    there. Returns the directory. Directories left by servers killed before they could remove
+    theirs (``kill -9``) are removed first."""
     global _directory
-    directory = tempfile.mkdtemp(prefix=f"paygate-{name}-metrics-")
+    remove_abandoned_directories()
+    directory = tempfile.mkdtemp(prefix=f"paygate-{name}-metrics-{os.getpid()}-")
     set_process_environment("PROMETHEUS_MULTIPROC_DIR", directory)  # the client reads it there
     _values.ValueClass = _values.MultiProcessValue()
     _directory = directory
     return directory
+
+
+def remove_abandoned_directories(parent: str | None = None) -> list[str]:
+    """Remove this user's multiprocess directories whose maker is no longer running; the
+    paths removed."""
+    parent = parent or tempfile.gettempdir()
+    removed = []
+    for entry in os.scandir(parent):
+        match = _DIRECTORY_NAME.match(entry.name)
+        try:
+            if not match or not entry.is_dir(follow_symlinks=False):
+                continue
+            if entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+            os.kill(int(match.group(1)), 0)  # its maker still runs (or another user's pid)
+        except ProcessLookupError:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.path)
+        except OSError:
+            continue
+    return removed
 
 
 def process_exited(pid: int) -> None:

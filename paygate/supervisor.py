@@ -577,10 +577,11 @@ class Helpers:
                 os.kill(os.getpid(), signal.SIGTERM)  # the worker's own graceful stop
                 return False
             worker_log.warning(
-                "worker helper %d (pid %d) exited (%s); starting it again in %.1f s",
+                "worker helper %d (pid %d) exited (%s) after %.1f s; starting it again in %.1f s",
                 helper.index,
                 process.pid,
                 describe_exit(code),
+                now - helper.started,
                 delay,
             )
             helper.restart_at = now + delay
@@ -618,3 +619,5 @@ class Helpers:
                 process.kill()
                 process.wait()
             metrics.process_exited(process.pid)
+        if processes:
+            worker_log.info("worker helpers stopped: %d process(es)", len(processes))

@@ -48,6 +48,27 @@ def test_auto_is_one_process_per_usable_cpu_and_at_most_the_cap():
     assert process_count(Settings.from_env({"PAYGATE_WORKER_PROCESSES": "3"})) == 3
 
 
+@pytest.mark.unit
+def test_a_killed_servers_metrics_directory_is_removed_by_the_next_one(tmp_path):
+    """A server killed with -9 cannot remove its multiprocess directory; the next one removes
+    every directory whose maker is gone, and nothing else."""
+    import subprocess
+    import sys
+
+    from paygate import metrics
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = tmp_path / f"paygate-worker-metrics-{gone.pid}-abc"
+    alive = tmp_path / f"paygate-api-metrics-{os.getpid()}-def"
+    other = tmp_path / "paygate-api-metrics-xyz"  # not a name Paygate makes
+    for directory in (dead, alive, other):
+        directory.mkdir()
+        (directory / "counter_1.db").write_bytes(b"")
+    assert metrics.remove_abandoned_directories(str(tmp_path)) == [str(dead)]
+    assert not dead.exists() and alive.exists() and other.exists()
+
+
 # -- for real ------------------------------------------------------------------------------------
 
 

@@ -47,6 +47,7 @@ class GracefulConsumer(Consumer):
         # webhook consumer) waits no longer than this. None: not stopping gracefully (yet).
         self.stop_deadline: float | None = None
         self.stop_signal: int | None = None
+        self.stopped_at_once = False  # a second signal (or the parent's "now") ended the wait
         self._stop_requested = threading.Event()
 
     def _set_signal_handlers(self) -> None:
@@ -96,6 +97,7 @@ class GracefulConsumer(Consumer):
         except KeyboardInterrupt:
             self.stop_flag.set()
             self.stop_deadline = time.monotonic()  # nothing else waits either
+            self.stopped_at_once = True
             log.warning(
                 "second stop signal: stopping now; tasks still running stay due in the database "
                 "and are dispatched again"

@@ -69,7 +69,13 @@ class WebhookConsumer:
             for _, thread in self.consumer.worker_threads:
                 thread.join(max(0.0, deadline - time.monotonic()))
             running = sum(1 for _, t in self.consumer.worker_threads if t.is_alive())
-            if running:
+            if running and (timeout if timeout is not None else wait) <= 0:
+                # Stopping at once: every thread counts, idle ones too, so no count is given.
+                log.warning(
+                    "webhook deliveries still running stop now: each is delivered again when "
+                    "its lease ends"
+                )
+            elif running:
                 log.warning(
                     "%d webhook delivery(ies) still running after %.0f s; stopping anyway: they "
                     "are delivered again when their lease ends",

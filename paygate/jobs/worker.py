@@ -258,14 +258,11 @@ def run_worker(
             deadline = consumer.stop_deadline
             webhooks.stop(
                 None if deadline is None else max(0.0, deadline - time.monotonic()),
-                timeout=settings.stop_timeout_seconds,
+                timeout=0.0 if consumer.stopped_at_once else settings.stop_timeout_seconds,
             )
         except KeyboardInterrupt:  # the consumer's handler raises it on a second stop signal
-            log.warning(
-                "second stop signal: stopping now; deliveries still running are delivered "
-                "again when their lease ends"
-            )
-            webhooks.stop(0.0, timeout=0.0)
+            log.warning("second stop signal: stopping now")
+            webhooks.stop(0.0, timeout=0.0)  # (it says what that means for the deliveries)
         stopping.set()
         for thread in runners:  # each gives its lease up, so another worker continues at once
             thread.join(OBSERVERS_STOP_SECONDS)
