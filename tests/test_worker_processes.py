@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import signal
 import time
 
@@ -180,11 +181,12 @@ def test_a_killed_helper_is_started_again_and_ctrl_c_stops_both_gracefully(two_p
     assert time.monotonic() - signalled < 15
     wait_for(lambda: not replaced[0].is_running() or replaced[0].status() == "zombie", timeout=5)
     log = open(gateway.logs["worker"]).read()
-    assert "exited (signal SIGKILL); starting it again in 0.5 s" in log
+    assert re.search(r"exited \(signal SIGKILL\) after \d+\.\d s; starting it again in 0\.5 s", log)
     assert f"[{replaced[0].pid}] SIGUSR1: no new tasks" in log
     assert f"[{worker.pid}] SIGINT: no new tasks" in log
     assert "second stop signal" not in log
     assert log.count("worker stopped: every running task finished") == 2
+    assert "worker helpers stopped: 1 process(es)" in log
 
 
 @pytest.mark.e2e
