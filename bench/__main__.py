@@ -162,15 +162,13 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = Settings.from_env(env)
         info["knobs"] = {k: getattr(settings, k) for k in KNOBS}
-        info["knobs"]["worker_processes"] = process_count(settings)  # auto, resolved
+        processes = info["knobs"]["worker_processes"] = process_count(settings)  # auto, resolved
         info["servers"] = srv.describe()
         say(f"bench: {profile.name}, {profile.runs} run(s); {info['servers']}; {info['knobs']}")
         db = start_signed(srv, env, gateway)
         # Every consumer thread, task or webhook, of every worker process blocks in BRPOP on its
         # queue: a stopped worker holds one job per thread.
-        threads = (settings.worker_concurrency + settings.webhook_concurrency) * process_count(
-            settings
-        )
+        threads = (settings.worker_concurrency + settings.webhook_concurrency) * processes
         h = Harness(profile, gateway, db, TEST_MERCHANT_ID, [], threads)
         h.orders = h.create_orders(profile.orders)
         runs = [

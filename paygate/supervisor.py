@@ -486,30 +486,28 @@ def process_count(settings: Settings) -> int:
     return min(usable_cpus(), AUTO_WORKER_PROCESSES_MAX)
 
 
-@dataclass
-class _Helper:
-    index: int
-    process: subprocess.Popen | None = None
-    started: float = 0.0
-    restart_at: float | None = None  # monotonic: when it is started again after an exit
-
-
 class Helpers:
     """The helper processes of one ``paygate worker`` and the thread that keeps them running.
     A crash loop (one exiting too often) stops the worker: SIGTERM to this process, which
     then exits 1 (``crash_looped``)."""
 
     def __init__(self, settings: Settings, count: int, concurrency: int | None = None):
-        loop_count, loop_seconds = settings.crash_loop
-        self._restarts = {i: Restarts(loop_count, loop_seconds) for i in range(1, count + 1)}
-        self._helpers = [_Helper(i) for i in range(1, count + 1)]
-        self._args = [sys.executable, "-P", "-m", "paygate", "worker", "--helper"]
+        args = [sys.executable, "-P", "-m", "paygate", "worker", "--helper"]
         if concurrency:
-            self._args += ["--concurrency", str(concurrency)]
+            args += ["--concurrency", str(concurrency)]
         # Helpers serve no port and count into the parent's metrics directory (the environment
         # names it: ``metrics.use_multiprocess_directory``); their priority is the parent's
         # already (inherited), not lowered again.
-        self._env = {**os.environ, "PAYGATE_WORKER_METRICS_PORT": "0", "PAYGATE_WORKER_NICE": "0"}
+        env = {**os.environ, "PAYGATE_WORKER_METRICS_PORT": "0", "PAYGATE_WORKER_NICE": "0"}
+
+        def start() -> subprocess.Popen:
+            return subprocess.Popen(args, env=env, preexec_fn=_helper_preexec)
+
+        # ``paygate up``'s children: ``due`` is a pending restart's time.
+        self._helpers = [
+            Child(f"worker helper {i}", start, PARENT_STOP, Restarts(*settings.crash_loop))
+            for i in range(1, count + 1)
+        ]
         self.crash_looped = False
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -526,22 +524,18 @@ class Helpers:
     def running(self) -> bool:
         """Whether every helper is running (``/readyz``)."""
         with self._lock:
-            return all(h.process is not None and h.process.poll() is None for h in self._helpers)
+            return all(h.proc is not None and h.proc.poll() is None for h in self._helpers)
 
     def pids(self) -> list[int]:
         with self._lock:
-            return [h.process.pid for h in self._helpers if h.process is not None]
-
-    def _spawn(self, helper: _Helper) -> None:
-        helper.process = subprocess.Popen(self._args, env=self._env, preexec_fn=_helper_preexec)
-        helper.started, helper.restart_at = time.monotonic(), None
+            return [h.proc.pid for h in self._helpers if h.proc is not None]
 
     def _run(self) -> None:
         with self._lock:
             if self._stopping.is_set():
                 return
             for helper in self._helpers:
-                self._spawn(helper)
+                helper.run()
         worker_log.info("worker helpers started: pid(s) %s", ", ".join(map(str, self.pids())))
         while not self._stopping.wait(POLL_SECONDS):
             with self._lock:
@@ -549,24 +543,24 @@ class Helpers:
                     break
         # Stay alive until the helpers are gone: their PR_SET_PDEATHSIG is tied to this thread.
         for helper in self._helpers:
-            if helper.process is not None:
-                helper.process.wait()
+            if helper.proc is not None:
+                helper.proc.wait()
 
-    def _look_after(self, helper: _Helper) -> bool:
+    def _look_after(self, helper: Child) -> bool:
         """Restart ``helper`` when it has exited and its back-off has passed; False on a crash
         loop (the worker stops)."""
-        now, process, restarts = time.monotonic(), helper.process, self._restarts[helper.index]
-        if helper.restart_at is None:
+        now, process, restarts = time.monotonic(), helper.proc, helper.restarts
+        if helper.due is None:
             code = process.poll() if process is not None else None
             if code is None:
                 return True
             metrics.process_exited(process.pid)
-            delay = restarts.crashed(now, now - helper.started)
+            delay = restarts.crashed(now, now - helper.started_at)
             if delay is None:
                 worker_log.error(
-                    "worker helper %d (pid %d) exited %d times within %g s, the last time with "
-                    "%s: stopping the worker",
-                    helper.index,
+                    "%s (pid %d) exited %d times within %g s, the last time with %s: stopping "
+                    "the worker",
+                    helper.name,
                     process.pid,
                     len(restarts.exits),
                     restarts.loop_seconds,
@@ -577,19 +571,17 @@ class Helpers:
                 os.kill(os.getpid(), signal.SIGTERM)  # the worker's own graceful stop
                 return False
             worker_log.warning(
-                "worker helper %d (pid %d) exited (%s) after %.1f s; starting it again in %.1f s",
-                helper.index,
+                "%s (pid %d) exited (%s) after %.1f s; starting it again in %.1f s",
+                helper.name,
                 process.pid,
                 describe_exit(code),
-                now - helper.started,
+                now - helper.started_at,
                 delay,
             )
-            helper.restart_at = now + delay
-        if now >= helper.restart_at:
-            self._spawn(helper)
-            worker_log.info(
-                "worker helper %d started again: pid %d", helper.index, helper.process.pid
-            )
+            helper.due = now + delay
+        if now >= helper.due:
+            helper.run()
+            worker_log.info("%s started again: pid %d", helper.name, helper.proc.pid)
         return True
 
     def signal_stop(self, now: bool = False) -> None:
@@ -597,7 +589,7 @@ class Helpers:
         its second), and start none again."""
         with self._lock:
             self._stopping.set()
-            processes = [h.process for h in self._helpers if h.process is not None]
+            processes = [h.proc for h in self._helpers if h.proc is not None]
         for process in processes:
             if process.poll() is None:
                 try:
@@ -609,7 +601,7 @@ class Helpers:
         """Wait for the helpers told to stop: ``timeout`` seconds, then ``KILL_AFTER_SECONDS``
         more before one still running is killed."""
         with self._lock:
-            processes = [h.process for h in self._helpers if h.process is not None]
+            processes = [h.proc for h in self._helpers if h.proc is not None]
         deadline = time.monotonic() + timeout + KILL_AFTER_SECONDS
         for process in processes:
             try:
