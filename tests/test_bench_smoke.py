@@ -267,3 +267,27 @@ def test_worker_scaling_bench_drains_with_one_and_two_worker_processes(tmp_path)
     one, two = (result["counts"][c][0]["metrics"]["connections"] for c in ("1", "2"))
     assert two > one
     assert "| 2 |" in done.stdout
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.usefixtures("paygate_services")  # its statement figure runs on the suite's server
+def test_floors_bench_measures_each_part(tmp_path):
+    """``python -m bench.floors``: the empty app answered every request 201 under wrk (it
+    raises otherwise), and every part has a figure. Never timed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.floors", "--seconds", "1", "--statements", "300"]
+        + ["--creates", "60"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    if figures["server"] is not None:  # None only without wrk
+        assert figures["server"]["server_ms"] > 0 and figures["server"]["requests_per_s"] > 0
+    assert figures["statement"]["psycopg_us"] > 0 and figures["statement"]["libpq_us"] > 0
+    assert figures["harness_ms"] > 0
+    assert figures["create"]["payments"] == 60
+    assert figures["create"]["api_ms"] > 0 and figures["create"]["postgres_ms"] > 0
