@@ -431,3 +431,44 @@ def test_the_python_client_is_its_own_distribution_and_part_of_the_gateways():
     assert package_dir["paygate_client"] == "sdk/python/paygate_client"
     assert "paygate_client" in options["packages"].split()
     assert "py.typed" in config["options.package_data"]["paygate_client"]
+
+
+# -- PostgreSQL's connection limit in the Compose stack -----------------------------------------
+
+
+def compose_max_connections(data: dict) -> int:
+    command = data["services"]["postgres"].get("command") or []
+    argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+    for flag, value in zip(argv, argv[1:], strict=False):
+        if flag == "-c" and value.startswith("max_connections="):
+            return int(value.split("=", 1)[1])
+    return 100  # PostgreSQL's default
+
+
+def stack_connections_at_most(data: dict, worker_replicas: int = 4) -> int:
+    """Every Paygate service's pools at their maxima, from the settings' defaults: gunicorn
+    services API_WORKERS x POOL_MAX, the worker AUTO_WORKER_PROCESSES_MAX x POOL_MAX per replica."""
+    from paygate.config import AUTO_WORKER_PROCESSES_MAX
+
+    defaults = Settings.from_env({})
+    total = 0
+    for service in data["services"].values():
+        command = service.get("command") or []
+        if command[:1] != ["paygate"]:
+            continue
+        if command[1] == "worker":
+            total += worker_replicas * AUTO_WORKER_PROCESSES_MAX * defaults.db_pool_max
+        elif command[1] in {"api", "dashboard", "checkout"}:
+            total += defaults.api_workers * defaults.db_pool_max
+    return total
+
+
+def test_compose_postgres_takes_every_pool_at_its_maximum():
+    """Four worker replicas (docs/operations.md's `--scale worker=4`), every pool full, and ten
+    connections for admin commands and the superuser reserve, under max_connections."""
+    data = compose()
+    needed = stack_connections_at_most(data) + 10
+    assert stack_connections_at_most(data, worker_replicas=1) == 160
+    assert compose_max_connections(data) >= needed
+    del data["services"]["postgres"]["command"]
+    assert compose_max_connections(data) < needed  # the default is not enough: the test can fail
