@@ -28,6 +28,14 @@ log = logging.getLogger(__name__)
 PURGE_EVERY_SECONDS = 300.0
 
 
+_KIND_NAMES = {"webhook_logs": "webhook deliveries", "payment_operations": "captures/releases"}
+
+
+def describe(counts: dict[str, int]) -> str:
+    """A sweep's counts for a log line: "2 payments, 0 refunds, 0 captures/releases, ..."."""
+    return ", ".join(f"{n} {_KIND_NAMES.get(kind, kind)}" for kind, n in counts.items())
+
+
 class Janitor:
     def __init__(self, ctx: Context, dispatcher):
         self.ctx = ctx
@@ -61,11 +69,7 @@ class Janitor:
                 total[table] += count
             if self._queue_suspect:  # an enqueue failed: Redis went away again
                 break
-        names = {
-            "webhook_logs": "webhook deliveries",
-            "payment_operations": "captures/releases",
-        }
-        counts = ", ".join(f"{n} {names.get(table, table)}" for table, n in total.items())
+        counts = describe(total)
         if any(total.values()):
             log.warning(
                 "the queue may have lost tasks (Redis was unreachable, flushed or restarted "
@@ -100,7 +104,7 @@ class Janitor:
                     self._failing = False
                     log.info("janitor sweeps work again")
                 if any(found.values()):
-                    log.info("janitor dispatched %s", found)
+                    log.info("janitor dispatched due work again: %s", describe(found))
             except Exception as exc:  # database away: the next sweep tries again
                 # Tasks fail the same way meanwhile, each lost once popped: when the sweeps
                 # work again, dispatch everything due, not only what looks stale.

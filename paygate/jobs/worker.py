@@ -112,22 +112,33 @@ CONSUMER_FLAGS = {
 }
 
 
-def _not_the_command_list(record: logging.LogRecord) -> bool:
-    return not str(record.msg).startswith("The following commands are available")
+# Huey's start banner, once per consumer (a worker process runs two: tasks and webhooks) and
+# its list of registered task names: Paygate's own start lines say the threads of each.
+_HUEY_START_LINES = (
+    "The following commands are available",
+    "Huey consumer started with",
+    "Scheduler runs every",
+    "Periodic tasks are",
+)
+
+
+def _not_hueys_start_lines(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(_HUEY_START_LINES)
 
 
 def quiet_task_logs() -> None:
     """Huey logs two INFO lines for every task ("Executing ...", "... executed in"): at
     thousands of tasks a second that is a few percent of the worker's CPU and a flood nobody
     reads. Its warnings and errors stay (a failing task still logs its traceback), and so do the
-    consumer's own start/stop lines, but not its list of registered task names (one line per
-    task, at every start); ``PAYGATE_LOG_LEVEL=DEBUG`` brings everything back."""
+    consumer's own stop lines, but not its start banner (three lines per consumer, two consumers
+    per process: "worker started" and "webhook consumer started" say the same) or its list of
+    registered task names; ``PAYGATE_LOG_LEVEL=DEBUG`` brings everything back."""
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
         logging.getLogger("huey").setLevel(logging.WARNING)
         consumer = logging.getLogger("huey.consumer")
         consumer.setLevel(logging.INFO)
-        if _not_the_command_list not in consumer.filters:
-            consumer.addFilter(_not_the_command_list)
+        if _not_hueys_start_lines not in consumer.filters:
+            consumer.addFilter(_not_hueys_start_lines)
 
 
 def lower_priority(nice: int) -> None:
