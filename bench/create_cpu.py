@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -88,6 +89,7 @@ def main(count: int) -> dict[str, float]:
         queue.flush()  # the jobs this wrote: no worker consumes this queue
     finally:
         server.stop()
+        shutil.rmtree(state, ignore_errors=True)  # its data directory: nothing is left behind
     return {
         "payments": count,
         "api_ms": round((api_after - api_before) / count * 1000, 3),

@@ -116,7 +116,7 @@ def table(result: dict[str, Any]) -> str:
     runs = result["runs"]
     head = "| benchmark | median | " + " | ".join(f"run {i + 1}" for i in range(len(runs)))
     head += " | target | holds | ratio to B6 | Node.js |"
-    lines = [head, "|" + "---|" * (len(runs) + 7)]
+    lines = [head, "|" + "---|" * (len(runs) + 6)]
     flats = [flatten(r) for r in runs]
     for row in result["targets"]:
         per_run = " | ".join(_fmt(f.get(row["key"])) for f in flats)

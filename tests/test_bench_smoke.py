@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -274,7 +275,10 @@ def test_worker_scaling_bench_drains_with_one_and_two_worker_processes(tmp_path)
 @pytest.mark.usefixtures("paygate_services")  # its statement figure runs on the suite's server
 def test_floors_bench_measures_each_part(tmp_path):
     """``python -m bench.floors``: the empty app answered every request 201 under wrk (it
-    raises otherwise), and every part has a figure. Never timed."""
+    raises otherwise), every part has a figure, and the embedded server ``bench.create_cpu``
+    started left no data directory behind. Never timed."""
+    tmp = Path(tempfile.gettempdir())
+    before = set(tmp.glob("paygate-create-cpu-*"))
     done = subprocess.run(
         [sys.executable, "-m", "bench.floors", "--seconds", "1", "--statements", "300"]
         + ["--creates", "60"],
@@ -291,3 +295,29 @@ def test_floors_bench_measures_each_part(tmp_path):
     assert figures["harness_ms"] > 0
     assert figures["create"]["payments"] == 60
     assert figures["create"]["api_ms"] > 0 and figures["create"]["postgres_ms"] > 0
+    assert set(tmp.glob("paygate-create-cpu-*")) <= before
+
+
+def test_the_printed_tables_have_as_many_columns_in_every_row():
+    """Markdown tables: the header, the separator and every row name the same number of
+    cells (a separator with one cell too many renders as no table at all)."""
+    runs = [
+        {
+            "B1": {
+                "metrics": {"throughput_rps": 800.0, "p50_ms": 18.0, "p99_ms": 48.0},
+                "cpu_ms_per_op": {"api": 1.2, "worker": 0.0, "postgres": 0.7, "receiver": 0.0},
+            }
+        }
+        for _ in range(2)
+    ]
+    med = report.medians(runs)
+    result = {
+        "runs": runs,
+        "targets": report.targets(med),
+        "leak_check": report.leak_check([300.0, 301.0]),
+    }
+    text = report.table(result)
+    for block in text.split("\n\n"):
+        rows = [line for line in block.splitlines() if line.startswith("|")]
+        if rows:
+            assert len({row.count("|") for row in rows}) == 1, block
