@@ -35,7 +35,10 @@ import time
 import falcon
 
 from .gateway import cpu_seconds, tree_pids
-from .load import run_wrk, wrk_available
+from .load import AUTH, VPA, run_wrk, wrk_available
+from .servers import MACHINE_DATABASE_URL
+
+WARM_UP = 200  # calls before the clock starts (statements prepared, caches warm)
 
 ANSWER = (
     b'{"id":"pay_0000000000000000","entity":"payment","status":"pending","amount":50000,'
@@ -106,12 +109,22 @@ def server_floor(seconds: float) -> dict[str, float] | None:
         proc.wait(30)
 
 
+def _cpu_per_call(call, count: int) -> float:
+    """This process's CPU seconds per call of ``call``, after ``WARM_UP`` untimed calls."""
+    for _ in range(WARM_UP):
+        call()
+    start = time.process_time()
+    for _ in range(count):
+        call()
+    return (time.process_time() - start) / count
+
+
 def statement_floor(count: int) -> dict[str, float]:
     """Client CPU us per statement: psycopg (dict row) against libpq alone."""
     import psycopg
     from psycopg.rows import dict_row
 
-    url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    url = os.environ.get("DATABASE_URL", MACHINE_DATABASE_URL)
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
         conn.execute(
             "CREATE TEMP TABLE floor_orders (id text PRIMARY KEY, merchant_id text, amount bigint,"
@@ -135,15 +148,10 @@ def statement_floor(count: int) -> dict[str, float]:
         def libpq_alone() -> None:
             pgconn.exec_prepared(b"floor_q", [b"order_1", b"merch_1"])
 
-        figures = {}
-        for name, call in (("psycopg_us", psycopg_layer), ("libpq_us", libpq_alone)):
-            for _ in range(200):  # prepared, warmed
-                call()
-            start = time.process_time()
-            for _ in range(count):
-                call()
-            figures[name] = round((time.process_time() - start) / count * 1e6, 1)
-    return figures
+        return {
+            "psycopg_us": round(_cpu_per_call(psycopg_layer, count) * 1e6, 1),
+            "libpq_us": round(_cpu_per_call(libpq_alone, count) * 1e6, 1),
+        }
 
 
 def harness_floor(count: int) -> float:
@@ -151,14 +159,12 @@ def harness_floor(count: int) -> float:
     import falcon.testing
 
     client = falcon.testing.TestClient(empty_app())
-    body = {"order_id": "order_floor", "method": "upi", "vpa": "bench@okaxis"}
-    headers = {"X-Api-Key": "key_test_abc123", "X-Api-Secret": "secret_test_xyz789"}
-    for _ in range(200):
-        client.simulate_post("/api/v1/payments", json=body, headers=headers)
-    start = time.process_time()
-    for _ in range(count):
-        client.simulate_post("/api/v1/payments", json=body, headers=headers)
-    return round((time.process_time() - start) / count * 1000, 3)
+    body = {"order_id": "order_floor", "method": "upi", "vpa": VPA}
+
+    def post() -> None:
+        client.simulate_post("/api/v1/payments", json=body, headers=AUTH)
+
+    return round(_cpu_per_call(post, count) * 1000, 3)
 
 
 def main(argv: list[str] | None = None) -> dict:

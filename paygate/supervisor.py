@@ -521,14 +521,18 @@ class Helpers:
         # kernel ties PR_SET_PDEATHSIG to the thread that started the child.
         self._thread.start()
 
+    def _processes(self) -> list[subprocess.Popen]:
+        """The helpers' processes, each started at least once (running or not)."""
+        with self._lock:
+            return [h.proc for h in self._helpers if h.proc is not None]
+
     def running(self) -> bool:
         """Whether every helper is running (``/readyz``)."""
-        with self._lock:
-            return all(h.proc is not None and h.proc.poll() is None for h in self._helpers)
+        processes = self._processes()
+        return len(processes) == len(self._helpers) and all(p.poll() is None for p in processes)
 
     def pids(self) -> list[int]:
-        with self._lock:
-            return [h.proc.pid for h in self._helpers if h.proc is not None]
+        return [p.pid for p in self._processes()]
 
     def _run(self) -> None:
         with self._lock:
@@ -542,9 +546,8 @@ class Helpers:
                 if not self._stopping.is_set() and not all(map(self._look_after, self._helpers)):
                     break
         # Stay alive until the helpers are gone: their PR_SET_PDEATHSIG is tied to this thread.
-        for helper in self._helpers:
-            if helper.proc is not None:
-                helper.proc.wait()
+        for process in self._processes():
+            process.wait()
 
     def _look_after(self, helper: Child) -> bool:
         """Restart ``helper`` when it has exited and its back-off has passed; False on a crash
@@ -587,10 +590,8 @@ class Helpers:
     def signal_stop(self, now: bool = False) -> None:
         """Tell every helper to stop, gracefully or at once (the worker's first stop signal, or
         its second), and start none again."""
-        with self._lock:
-            self._stopping.set()
-            processes = [h.proc for h in self._helpers if h.proc is not None]
-        for process in processes:
+        self._stopping.set()
+        for process in self._processes():
             if process.poll() is None:
                 try:
                     process.send_signal(PARENT_STOP_NOW if now else PARENT_STOP)
@@ -600,8 +601,7 @@ class Helpers:
     def wait(self, timeout: float) -> None:
         """Wait for the helpers told to stop: ``timeout`` seconds, then ``KILL_AFTER_SECONDS``
         more before one still running is killed."""
-        with self._lock:
-            processes = [h.proc for h in self._helpers if h.proc is not None]
+        processes = self._processes()
         deadline = time.monotonic() + timeout + KILL_AFTER_SECONDS
         for process in processes:
             try:
